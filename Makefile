@@ -1,0 +1,32 @@
+# Thin wrapper over CMake: the two commands of the README.
+#   make run   install missing build packages (as root), build, run netd in the foreground
+#   make test  the same set-up, then every test through ctest
+BUILD      ?= build
+CMAKE_ARGS ?=
+NETD_ARGS  ?=
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps configure build run test clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+configure: deps
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/daemon/netd --foreground $(NETD_ARGS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,337 @@
+/*
+ * Control connections (see conn.h). Input is read straight into the
+ * connection's framer and handled at most limits.reqs_per_event lines per
+ * callback, so one busy client can't starve the others. Output is one
+ * evbuffer written with writev; while it holds more than out_high_bytes the
+ * connection's sockets stop reading from their peers (TCP pushes back on
+ * them), and they resume below out_low_bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "handle.h"
+#include "log.h"
+#include "rpc.h"
+#include "socket.h"
+
+#define CONN_READ_BYTES (64 * 1024)
+
+static const char *const conn_state_names[_NETD_CONN_STATE_MAX] = {
+        [NETD_CONN_OPEN] = "open",
+        [NETD_CONN_DRAINING] = "draining",
+        [NETD_CONN_CLOSED] = "closed",
+};
+
+const char *netd_conn_state_to_string(enum netd_conn_state s)
+{
+        if (s < 0 || s >= _NETD_CONN_STATE_MAX)
+                return NULL;
+        return conn_state_names[s];
+}
+
+static void conn_set_state(struct netd_conn *c, enum netd_conn_state s)
+{
+        if (c->state == s)
+                return;
+        log_debug("conn#%llu: %s -> %s", (unsigned long long)c->id,
+                  netd_conn_state_to_string(c->state), netd_conn_state_to_string(s));
+        c->state = s;
+}
+
+bool netd_conn_is_open(const struct netd_conn *c)
+{
+        return c->state == NETD_CONN_OPEN;
+}
+
+/* Applies the output-pressure state to every socket the connection owns. */
+static void conn_set_sockets_paused(struct netd_conn *c, bool paused)
+{
+        struct netd_handle *h;
+
+        if (c->sockets_paused == paused)
+                return;
+        c->sockets_paused = paused;
+        if (paused)
+                c->daemon->stats.reads_paused++;
+        log_debug("conn#%llu: %s its sockets (output %zu bytes)", (unsigned long long)c->id,
+                  paused ? "pausing" : "resuming", evbuffer_get_length(c->out));
+        TAILQ_FOREACH(h, &c->handles, owner_link)
+                if (h->type == NETD_HANDLE_SOCKET)
+                        netd_socket_update_reading((struct netd_socket *)h);
+}
+
+static void conn_flush(struct netd_conn *c)
+{
+        while (evbuffer_get_length(c->out) > 0) {
+                int n = evbuffer_write(c->out, c->fd);
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        netd_conn_close(c, strerror(errno));
+                        return;
+                }
+                if (n == 0)
+                        break;
+        }
+        if (evbuffer_get_length(c->out) == 0) {
+                event_del(c->ev_write);
+                if (c->state == NETD_CONN_DRAINING) {
+                        netd_conn_close(c, NULL);
+                        return;
+                }
+        } else {
+                event_add(c->ev_write, NULL);
+        }
+        if (c->sockets_paused && evbuffer_get_length(c->out) <= c->daemon->limits.out_low_bytes)
+                conn_set_sockets_paused(c, false);
+}
+
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+        conn_flush(arg);
+}
+
+static void conn_process_input(struct netd_conn *c)
+{
+        unsigned n;
+
+        for (n = 0; n < c->daemon->limits.reqs_per_event; n++) {
+                char *line;
+                size_t len;
+                int r;
+
+                if (c->state != NETD_CONN_OPEN)
+                        return;
+                r = netd_frame_next(&c->in, &line, &len);
+                if (r == 0)
+                        return;
+                if (r < 0) {
+                        char message[128];
+
+                        c->daemon->stats.oversize_lines++;
+                        (void)snprintf(message, sizeof(message),
+                                       "Invalid Request: line longer than %zu bytes",
+                                       c->daemon->limits.frame_max_bytes);
+                        log_notice("conn#%llu uid=%u: Request line over %zu bytes, closing",
+                                   (unsigned long long)c->id, (unsigned)c->uid,
+                                   c->daemon->limits.frame_max_bytes);
+                        netd_conn_send(
+                                c,
+                                netd_rpc_error_msg(
+                                        NULL, NETD_RPC_INVALID_REQUEST, message,
+                                        json_pack("{s:s,s:s,s:I}", "code", "ERR_NETD_LIMIT",
+                                                  "limit", "frame_max_bytes",
+                                                  (json_int_t)c->daemon->limits.frame_max_bytes)));
+                        netd_conn_close_after_flush(c);
+                        return;
+                }
+                netd_rpc_handle_line(c, line, len);
+        }
+        /* Fairness: yield to other connections, come back in the next loop turn. */
+        if (netd_frame_pending(&c->in) > 0)
+                event_active(c->ev_more, EV_TIMEOUT, 0);
+}
+
+static void conn_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_conn *c = arg;
+
+        conn_process_input(c);
+        if (c->state != NETD_CONN_CLOSED && evbuffer_get_length(c->out) > 0)
+                conn_flush(c);
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_conn *c = arg;
+        char *p;
+        size_t room;
+        ssize_t n;
+
+        if (netd_frame_reserve(&c->in, CONN_READ_BYTES, &p, &room) < 0) {
+                netd_conn_close(c, "out of memory");
+                return;
+        }
+        n = read(c->fd, p, room);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return;
+                netd_conn_close(c, strerror(errno));
+                return;
+        }
+        if (n == 0) {
+                /* The client is done sending: answer what it sent, then close. */
+                conn_process_input(c);
+                if (c->state == NETD_CONN_OPEN)
+                        netd_conn_close_after_flush(c);
+                else if (c->state == NETD_CONN_DRAINING)
+                        conn_flush(c);
+                return;
+        }
+        netd_frame_commit(&c->in, (size_t)n);
+        conn_process_input(c);
+        /* Write the replies this input produced now: saves a loop turn per round trip. */
+        if (c->state != NETD_CONN_CLOSED && evbuffer_get_length(c->out) > 0)
+                conn_flush(c);
+}
+
+static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+        netd_conn_free(arg);
+}
+
+int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
+{
+        struct netd_conn *c = calloc(1, sizeof(*c));
+
+        if (!c) {
+                close(fd);
+                return -ENOMEM;
+        }
+        c->daemon = d;
+        c->fd = fd;
+        c->id = ++d->next_conn_id;
+        c->uid = (uid_t)-1;
+        c->pid = -1;
+        TAILQ_INIT(&c->handles);
+        TAILQ_INIT(&c->closed);
+        TAILQ_INIT(&c->reqs);
+        netd_frame_init(&c->in, d->limits.frame_max_bytes);
+        c->out = evbuffer_new();
+        c->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+        c->ev_write = event_new(d->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+        c->ev_more = event_new(d->base, -1, 0, conn_more_cb, c);
+        c->ev_free = event_new(d->base, -1, 0, conn_free_cb, c);
+        if (!c->out || !c->ev_read || !c->ev_write || !c->ev_more || !c->ev_free) {
+                c->state = NETD_CONN_CLOSED;
+                netd_conn_free(c);
+                return -ENOMEM;
+        }
+        TAILQ_INSERT_TAIL(&d->conns, c, link);
+        d->n_conns++;
+        event_add(c->ev_read, NULL);
+        *ret = c;
+        return 0;
+}
+
+void netd_conn_close(struct netd_conn *c, const char *reason)
+{
+        struct netd_daemon *d = c->daemon;
+
+        if (c->state == NETD_CONN_CLOSED)
+                return;
+        if (reason)
+                log_info("conn#%llu uid=%u: %s, closing", (unsigned long long)c->id,
+                         (unsigned)c->uid, reason);
+        else
+                log_debug("conn#%llu: closing", (unsigned long long)c->id);
+        conn_set_state(c, NETD_CONN_CLOSED);
+        event_del(c->ev_read);
+        event_del(c->ev_write);
+        event_del(c->ev_more);
+        netd_rpc_detach_conn(c);
+        netd_handle_release_all(c);
+        TAILQ_REMOVE(&d->conns, c, link);
+        d->n_conns--;
+        if (c->fd >= 0)
+                close(c->fd);
+        c->fd = -1;
+        event_active(c->ev_free, EV_TIMEOUT, 0);
+}
+
+void netd_conn_close_after_flush(struct netd_conn *c)
+{
+        if (c->state != NETD_CONN_OPEN)
+                return;
+        conn_set_state(c, NETD_CONN_DRAINING);
+        event_del(c->ev_read);
+        event_del(c->ev_more);
+        if (evbuffer_get_length(c->out) == 0)
+                netd_conn_close(c, NULL);
+        else
+                event_add(c->ev_write, NULL);
+}
+
+struct netd_conn *netd_conn_free(struct netd_conn *c)
+{
+        if (!c)
+                return NULL;
+        if (c->state != NETD_CONN_CLOSED) {
+                /* Daemon shutdown: close first, then free right away. */
+                netd_conn_close(c, NULL);
+                event_del(c->ev_free);
+        }
+        if (c->ev_read)
+                event_free(c->ev_read);
+        if (c->ev_write)
+                event_free(c->ev_write);
+        if (c->ev_more)
+                event_free(c->ev_more);
+        if (c->ev_free)
+                event_free(c->ev_free);
+        if (c->out)
+                evbuffer_free(c->out);
+        netd_frame_done(&c->in);
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c);
+        return NULL;
+}
+
+static int conn_dump_cb(const char *buf, size_t size, void *data)
+{
+        return evbuffer_add(data, buf, size);
+}
+
+void netd_conn_send(struct netd_conn *c, json_t *msg)
+{
+        if (!msg) {
+                log_error("conn#%llu: Failed to build a message, out of memory",
+                          (unsigned long long)c->id);
+                return;
+        }
+        if (c->state == NETD_CONN_CLOSED) {
+                json_decref(msg);
+                return;
+        }
+        if (json_dump_callback(msg, conn_dump_cb, c->out, JSON_COMPACT | JSON_ENCODE_ANY) < 0 ||
+            evbuffer_add(c->out, "\n", 1) < 0)
+                log_error("conn#%llu: Failed to queue a message, out of memory",
+                          (unsigned long long)c->id);
+        json_decref(msg);
+        netd_conn_output_added(c);
+}
+
+void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params)
+{
+        netd_conn_send(c, json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", method, "params",
+                                    params));
+}
+
+struct evbuffer *netd_conn_output(struct netd_conn *c)
+{
+        return c->out;
+}
+
+void netd_conn_output_added(struct netd_conn *c)
+{
+        size_t len;
+
+        if (c->state == NETD_CONN_CLOSED)
+                return;
+        len = evbuffer_get_length(c->out);
+        if (len == 0)
+                return;
+        if (!event_pending(c->ev_write, EV_WRITE, NULL))
+                event_add(c->ev_write, NULL);
+        if (!c->sockets_paused && len > c->daemon->limits.out_high_bytes)
+                conn_set_sockets_paused(c, true);
+}

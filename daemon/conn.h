@@ -1,0 +1,88 @@
+/*
+ * One control connection: a client of the JSON-RPC protocol. It owns its
+ * socket, its input framer, its output queue, the requests it has in flight
+ * and the handles it created. All output goes through netd_conn_send*().
+ * Closing is idempotent and deferred: the memory is freed from a later event,
+ * never inside the callback that decided to close.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "frame.h"
+#include "handle.h"
+
+struct event;
+struct evbuffer;
+struct netd_daemon;
+struct netd_req;
+
+enum netd_conn_state {
+        NETD_CONN_OPEN,     /* reading requests, writing replies */
+        NETD_CONN_DRAINING, /* no more input: flushing a final error, then closing */
+        NETD_CONN_CLOSED,   /* waiting for the deferred free */
+        _NETD_CONN_STATE_MAX,
+        _NETD_CONN_STATE_INVALID = -22,
+};
+
+TAILQ_HEAD(netd_req_list, netd_req);
+
+struct netd_conn {
+        uint64_t id;                /* for logs: conn#<id> */
+        struct netd_daemon *daemon; /* borrowed */
+        int fd;                     /* owned */
+        uid_t uid;
+        pid_t pid;
+        enum netd_conn_state state;
+        struct event *ev_read;  /* owned */
+        struct event *ev_write; /* owned */
+        struct event *ev_more;  /* owned: resumes input processing (fairness) */
+        struct event *ev_free;  /* owned: deferred free */
+        struct netd_frame in;
+        struct evbuffer *out;            /* owned */
+        struct netd_handle_list handles; /* owned: live handles */
+        struct netd_handle_list closed;  /* owned: closed handles kept readable */
+        unsigned n_handles;
+        unsigned n_closed;
+        struct netd_req_list reqs; /* weak: requests in flight, cleared on close */
+        bool sockets_paused;       /* output over the high-water mark */
+        TAILQ_ENTRY(netd_conn) link;
+};
+
+const char *netd_conn_state_to_string(enum netd_conn_state s);
+
+/* Takes ownership of fd (an accepted control socket) and starts reading. */
+int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret);
+
+/*
+ * Closes the connection now: destroys its handles, detaches its requests,
+ * stops I/O and schedules the free. reason (may be NULL) is logged.
+ */
+void netd_conn_close(struct netd_conn *c, const char *reason);
+
+/* Stops reading and closes once the queued output has been written. */
+void netd_conn_close_after_flush(struct netd_conn *c);
+
+/* Queues msg (stolen) as one compact line. Dropped when the conn is closed. */
+void netd_conn_send(struct netd_conn *c, json_t *msg);
+
+/* Queues a notification {"jsonrpc":"2.0","method":method,"params":params (stolen)}. */
+void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params);
+
+/*
+ * The output queue, for writers that build lines themselves (socket.data).
+ * After appending complete lines, call netd_conn_output_added().
+ */
+struct evbuffer *netd_conn_output(struct netd_conn *c);
+void netd_conn_output_added(struct netd_conn *c);
+
+/* True when c can take more output (not closing). */
+bool netd_conn_is_open(const struct netd_conn *c);
+
+/* Frees a connection directly; only for daemon shutdown. NULL-safe; returns NULL. */
+struct netd_conn *netd_conn_free(struct netd_conn *c);

@@ -1,0 +1,122 @@
+/*
+ * The root context (see daemon.h): creation, the default limits, orderly
+ * shutdown. Shutdown closes every connection (which destroys its handles),
+ * lets the deferred frees run, then frees the resolver and the event base.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "frame.h"
+#include "listener.h"
+#include "log.h"
+
+void netd_limits_init(struct netd_limits *l)
+{
+        *l = (struct netd_limits){
+                .frame_max_bytes = NETD_FRAME_MAX_BYTES_DEFAULT,
+                .reqs_per_event = 16,
+                .batch_max = 64,
+                .max_clients = 256,
+                .handles_per_conn = 4096,
+                .closed_keep = 64,
+                .out_high_bytes = 1024 * 1024,
+                .out_low_bytes = 256 * 1024,
+                .read_chunk_bytes = 64 * 1024,
+                .write_high_bytes = 64 * 1024,
+                .listen_backlog = 511,
+        };
+}
+
+int netd_daemon_new(const struct netd_limits *limits, struct netd_daemon **ret)
+{
+        struct netd_daemon *d = calloc(1, sizeof(*d));
+
+        if (!d)
+                return -ENOMEM;
+        d->limits = *limits;
+        TAILQ_INIT(&d->conns);
+        clock_gettime(CLOCK_MONOTONIC, &d->started);
+        d->base = event_base_new();
+        d->scratch = malloc(d->limits.read_chunk_bytes);
+        if (!d->base || !d->scratch) {
+                netd_daemon_free(d);
+                return -ENOMEM;
+        }
+        *ret = d;
+        return 0;
+}
+
+struct evdns_base *netd_daemon_dns(struct netd_daemon *d)
+{
+        if (d->dns)
+                return d->dns;
+        /*
+         * resolv.conf and /etc/hosts, without libevent's fallback of a
+         * nameserver on 127.0.0.1 when resolv.conf has none.
+         */
+        d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                                 EVDNS_BASE_NAMESERVERS_NO_DEFAULT);
+        if (!d->dns) {
+                d->dns = evdns_base_new(d->base, 0);
+                if (d->dns)
+                        (void)evdns_base_load_hosts(d->dns, NULL);
+        }
+        if (!d->dns)
+                log_error("Failed to set up the resolver");
+        return d->dns;
+}
+
+void netd_daemon_stop(struct netd_daemon *d)
+{
+        struct netd_conn *c;
+
+        if (d->stopping)
+                return;
+        d->stopping = true;
+        log_info("Stopping: %u client(s)", d->n_conns);
+        d->listener = netd_listener_free(d->listener);
+        while ((c = TAILQ_FIRST(&d->conns)))
+                netd_conn_close(c, NULL);
+        event_base_loopexit(d->base, NULL);
+}
+
+struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
+{
+        struct netd_conn *c;
+
+        if (!d)
+                return NULL;
+        d->listener = netd_listener_free(d->listener);
+        while ((c = TAILQ_FIRST(&d->conns)))
+                netd_conn_close(c, NULL);
+        if (d->base) {
+                /* Runs the deferred frees of the connections closed above. */
+                (void)event_base_loop(d->base, EVLOOP_NONBLOCK);
+        }
+        if (d->dns)
+                evdns_base_free(d->dns, 1);
+        if (d->sig_term)
+                event_free(d->sig_term);
+        if (d->sig_int)
+                event_free(d->sig_int);
+        if (d->base)
+                event_base_free(d->base);
+        free(d->handles.buckets);
+        free(d->scratch);
+        free(d);
+        return NULL;
+}
+
+double netd_daemon_uptime(const struct netd_daemon *d)
+{
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double)(now.tv_sec - d->started.tv_sec) +
+               (double)(now.tv_nsec - d->started.tv_nsec) / 1e9;
+}

@@ -1,0 +1,92 @@
+/*
+ * struct netd_daemon: the root context. It owns the event base, the
+ * resolver, the control listener, every control connection and the handle
+ * registry, and it holds the one table of limits. Passed explicitly; there
+ * are no globals besides the log level.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct netd_conn;
+struct netd_handle;
+struct netd_listener;
+
+/* Every limit netd enforces, with its unit. Defaults in netd_limits_init(). */
+struct netd_limits {
+        size_t frame_max_bytes;    /* one request line, "\n" excluded */
+        unsigned reqs_per_event;   /* lines handled per read callback per conn (fairness) */
+        unsigned batch_max;        /* entries in one JSON-RPC batch */
+        unsigned max_clients;      /* control connections in total */
+        unsigned handles_per_conn; /* live servers + sockets per control connection */
+        unsigned closed_keep;      /* closed handles kept readable per connection */
+        size_t out_high_bytes;     /* conn output that pauses its sockets' reads */
+        size_t out_low_bytes;      /* conn output below which they resume */
+        size_t read_chunk_bytes;   /* bytes read from a socket per system call */
+        size_t write_high_bytes;   /* a socket's default highWaterMark */
+        unsigned listen_backlog;   /* server.listen default backlog (Node: 511) */
+};
+
+/* Counters reported by netd.info. */
+struct netd_stats {
+        uint64_t conns_accepted;
+        uint64_t conns_rejected; /* over max_clients */
+        uint64_t requests;       /* request objects dispatched (batch entries counted) */
+        uint64_t errors;         /* error replies sent */
+        uint64_t oversize_lines; /* connections closed for a line over frame_max_bytes */
+        uint64_t handles_created;
+        uint64_t bytes_in;     /* read from remote peers */
+        uint64_t bytes_out;    /* written to remote peers */
+        uint64_t reads_paused; /* times a conn's output paused its sockets */
+};
+
+struct netd_registry {
+        struct netd_handle **buckets; /* owned array; the handles are owned by their conn */
+        size_t nbuckets;              /* a power of two */
+        size_t count;
+        uint64_t next_id; /* ids start at 1 and are never reused */
+};
+
+TAILQ_HEAD(netd_conn_list, netd_conn);
+
+struct netd_daemon {
+        struct event_base *base;        /* owned */
+        struct evdns_base *dns;         /* owned; NULL until first needed */
+        struct netd_listener *listener; /* owned */
+        struct event *sig_term;         /* owned */
+        struct event *sig_int;          /* owned */
+        struct netd_conn_list conns;    /* owned */
+        unsigned n_conns;
+        uint64_t next_conn_id;
+        struct netd_registry handles;
+        struct netd_limits limits;
+        struct netd_stats stats;
+        struct timespec started; /* CLOCK_MONOTONIC */
+        uint8_t *scratch;        /* owned: read buffer shared by every socket */
+        bool stopping;
+};
+
+/* Fills in the default limits. */
+void netd_limits_init(struct netd_limits *l);
+
+/* Creates the daemon's event base and state. Returns 0 or -ENOMEM. */
+int netd_daemon_new(const struct netd_limits *limits, struct netd_daemon **ret);
+
+/* Closes every connection and handle and frees the daemon. NULL-safe; returns NULL. */
+struct netd_daemon *netd_daemon_free(struct netd_daemon *d);
+
+/* The resolver, created on first use. Returns NULL when it can't be created. */
+struct evdns_base *netd_daemon_dns(struct netd_daemon *d);
+
+/* Stops accepting and closes every connection, then ends the loop. Idempotent. */
+void netd_daemon_stop(struct netd_daemon *d);
+
+/* Seconds since the daemon started. */
+double netd_daemon_uptime(const struct netd_daemon *d);

@@ -1,0 +1,209 @@
+/*
+ * The handle registry (see handle.h): a chained hash table from id to
+ * handle, grown by doubling. The registry never owns a handle; the owner
+ * connection's lists do, and netd_handle_free() takes a handle out of both.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "handle.h"
+#include "log.h"
+
+static const char *const handle_type_names[_NETD_HANDLE_TYPE_MAX] = {
+        [NETD_HANDLE_SERVER] = "server",
+        [NETD_HANDLE_SOCKET] = "socket",
+};
+
+const char *netd_handle_type_to_string(enum netd_handle_type t)
+{
+        if (t < 0 || t >= _NETD_HANDLE_TYPE_MAX)
+                return NULL;
+        return handle_type_names[t];
+}
+
+static size_t registry_slot(const struct netd_registry *r, uint64_t id)
+{
+        /* Fibonacci hashing spreads the sequential ids over the table. */
+        return (size_t)((id * 0x9E3779B97F4A7C15ULL) >> 32) & (r->nbuckets - 1);
+}
+
+static int registry_grow(struct netd_registry *r)
+{
+        size_t n = r->nbuckets ? r->nbuckets * 2 : 64;
+        struct netd_handle **nb = calloc(n, sizeof(*nb));
+        struct netd_registry tmp = { .buckets = nb, .nbuckets = n };
+
+        if (!nb)
+                return -ENOMEM;
+        for (size_t i = 0; i < r->nbuckets; i++) {
+                struct netd_handle *h = r->buckets[i], *next;
+
+                for (; h; h = next) {
+                        size_t s = registry_slot(&tmp, h->id);
+
+                        next = h->hash_next;
+                        h->hash_next = nb[s];
+                        nb[s] = h;
+                }
+        }
+        free(r->buckets);
+        r->buckets = nb;
+        r->nbuckets = n;
+        return 0;
+}
+
+int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_conn *owner,
+                         enum netd_handle_type type, const struct netd_handle_ops *ops)
+{
+        struct netd_registry *r = &d->handles;
+        size_t s;
+        int ret;
+
+        if (owner->n_handles >= d->limits.handles_per_conn)
+                return -EMFILE;
+        if (r->count + 1 > r->nbuckets) {
+                ret = registry_grow(r);
+                if (ret < 0)
+                        return ret;
+        }
+        h->id = ++r->next_id;
+        h->type = type;
+        h->ops = ops;
+        h->daemon = d;
+        h->owner = owner;
+        s = registry_slot(r, h->id);
+        h->hash_next = r->buckets[s];
+        r->buckets[s] = h;
+        r->count++;
+        TAILQ_INSERT_TAIL(&owner->handles, h, owner_link);
+        owner->n_handles++;
+        d->stats.handles_created++;
+        return 0;
+}
+
+struct netd_handle *netd_handle_lookup(struct netd_daemon *d, uint64_t id)
+{
+        struct netd_registry *r = &d->handles;
+        struct netd_handle *h;
+
+        if (r->nbuckets == 0)
+                return NULL;
+        for (h = r->buckets[registry_slot(r, id)]; h; h = h->hash_next)
+                if (h->id == id)
+                        return h;
+        return NULL;
+}
+
+static void registry_remove(struct netd_registry *r, struct netd_handle *h)
+{
+        struct netd_handle **p;
+
+        if (r->nbuckets == 0)
+                return;
+        for (p = &r->buckets[registry_slot(r, h->id)]; *p; p = &(*p)->hash_next) {
+                if (*p == h) {
+                        *p = h->hash_next;
+                        r->count--;
+                        return;
+                }
+        }
+}
+
+void netd_handle_emit(struct netd_handle *h, const char *method, json_t *params)
+{
+        if (!h->owner) {
+                json_decref(params);
+                return;
+        }
+        if (h->announced) {
+                netd_conn_notify(h->owner, method, params);
+                return;
+        }
+        /* Hold the event until the reply that names this handle has gone out. */
+        if (!h->held)
+                h->held = json_array();
+        if (!h->held || json_array_append_new(h->held, json_pack("{s:s,s:o}", "method", method,
+                                                                 "params", params)) < 0)
+                log_error("handle#%llu: Failed to hold event %s, out of memory",
+                          (unsigned long long)h->id, method);
+}
+
+void netd_handle_announce(struct netd_handle *h)
+{
+        json_t *ev;
+        size_t i;
+
+        if (h->announced)
+                return;
+        h->announced = true;
+        if (!h->held)
+                return;
+        json_array_foreach(h->held, i, ev) {
+                const char *method = json_string_value(json_object_get(ev, "method"));
+                json_t *params = json_incref(json_object_get(ev, "params"));
+
+                if (h->owner)
+                        netd_conn_notify(h->owner, method, params);
+                else
+                        json_decref(params);
+        }
+        h->held = (json_decref(h->held), NULL);
+}
+
+void netd_handle_free(struct netd_handle *h)
+{
+        struct netd_conn *owner = h->owner;
+
+        registry_remove(&h->daemon->handles, h);
+        if (owner) {
+                if (h->closed) {
+                        TAILQ_REMOVE(&owner->closed, h, owner_link);
+                        owner->n_closed--;
+                } else {
+                        TAILQ_REMOVE(&owner->handles, h, owner_link);
+                        owner->n_handles--;
+                }
+        }
+        json_decref(h->held);
+        h->ops->free(h);
+}
+
+void netd_handle_finish(struct netd_handle *h)
+{
+        struct netd_conn *owner = h->owner;
+
+        if (h->closed)
+                return;
+        if (!owner) {
+                h->closed = true;
+                return;
+        }
+        TAILQ_REMOVE(&owner->handles, h, owner_link);
+        owner->n_handles--;
+        h->closed = true;
+        TAILQ_INSERT_TAIL(&owner->closed, h, owner_link);
+        owner->n_closed++;
+        while (owner->n_closed > h->daemon->limits.closed_keep) {
+                struct netd_handle *old = TAILQ_FIRST(&owner->closed);
+
+                /* Never free the handle whose close is on the stack right now. */
+                if (old == h)
+                        break;
+                netd_handle_free(old);
+        }
+}
+
+void netd_handle_release_all(struct netd_conn *owner)
+{
+        struct netd_handle *h;
+
+        /* Abandon first, so no handle touches another one already freed. */
+        TAILQ_FOREACH(h, &owner->handles, owner_link)
+                h->ops->abandon(h);
+        while ((h = TAILQ_FIRST(&owner->handles)))
+                netd_handle_free(h);
+        while ((h = TAILQ_FIRST(&owner->closed)))
+                netd_handle_free(h);
+}

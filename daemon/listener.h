@@ -1,0 +1,23 @@
+/*
+ * The control socket: created with mode 0600 (a stale file from a dead
+ * daemon is replaced, a live daemon's is left alone), or inherited from
+ * systemd socket activation. Accepts clients up to limits.max_clients and
+ * backs off instead of spinning when accept() runs out of descriptors.
+ */
+#pragma once
+
+struct netd_daemon;
+struct netd_listener;
+
+/*
+ * Binds path and starts accepting. Returns 0; -EADDRINUSE when a live
+ * daemon answers on path; -EEXIST when path exists and is not a socket;
+ * other -errno from mkdir/bind/listen.
+ */
+int netd_listener_open(struct netd_daemon *d, const char *path, struct netd_listener **ret);
+
+/* Accepts on fd, a listening UNIX socket netd did not create (systemd). */
+int netd_listener_adopt(struct netd_daemon *d, int fd, struct netd_listener **ret);
+
+/* Stops accepting, closes the socket and unlinks the file netd created. NULL-safe. */
+struct netd_listener *netd_listener_free(struct netd_listener *l);

@@ -1,0 +1,294 @@
+/*
+ * netd's entry point: command line (arg_*), the control socket (given,
+ * default or inherited from systemd), readiness (sd_notify, --ready-fd, or
+ * the parent of a background daemon), signals, the loop, the exit code.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "frame.h"
+#include "listener.h"
+#include "log.h"
+#include "paths.h"
+
+#define SD_LISTEN_FDS_START 3
+
+static const char *arg_socket_path = NULL;
+static bool arg_foreground = false;
+static int arg_ready_fd = -1;
+
+static void help(void)
+{
+        printf("Usage: netd [OPTION]...\n"
+               "Own TCP sockets on behalf of clients that drive them with JSON-RPC 2.0\n"
+               "over a UNIX socket, mirroring Node.js's net API.\n\n"
+               "  -s, --socket=PATH         control socket (default: $NETD_SOCKET, else\n"
+               "                            $XDG_RUNTIME_DIR/netd/netd.sock when not root,\n"
+               "                            else %s)\n"
+               "  -f, --foreground          stay in the foreground (the default under systemd)\n"
+               "  -l, --log-level=LEVEL     err, warning, notice, info (default) or debug\n"
+               "      --max-line-bytes=N    longest request line accepted (default %d)\n"
+               "      --max-clients=N       control connections at once (default 256)\n"
+               "      --ready-fd=FD         write \"READY=1\\n\" to FD once serving, then close "
+               "it\n"
+               "  -h, --help                show this help and exit\n"
+               "  -V, --version             show the version and exit\n\n"
+               "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up failure, 2 on bad usage.\n",
+               NETD_SOCKET_PATH_SYSTEM, NETD_FRAME_MAX_BYTES_DEFAULT);
+}
+
+static int parse_size(const char *s, unsigned long long min, unsigned long long max,
+                      unsigned long long *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s || *end || v < min || v > max || *s == '-')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
+{
+        enum { ARG_MAX_LINE = 0x100, ARG_READY_FD, ARG_MAX_CLIENTS };
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "foreground", no_argument, NULL, 'f' },
+                { "log-level", required_argument, NULL, 'l' },
+                { "max-line-bytes", required_argument, NULL, ARG_MAX_LINE },
+                { "max-clients", required_argument, NULL, ARG_MAX_CLIENTS },
+                { "ready-fd", required_argument, NULL, ARG_READY_FD },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        unsigned long long v;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "s:fl:hV", options, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        arg_socket_path = optarg;
+                        break;
+                case 'f':
+                        arg_foreground = true;
+                        break;
+                case 'l':
+                        r = netd_log_level_from_string(optarg);
+                        if (r < 0) {
+                                fprintf(stderr, "netd: unknown log level '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        netd_log_max_level = r;
+                        break;
+                case ARG_MAX_LINE:
+                        if (parse_size(optarg, 64, 1ULL << 30, &v) < 0) {
+                                fprintf(stderr, "netd: --max-line-bytes takes 64 to %llu\n",
+                                        1ULL << 30);
+                                return -EINVAL;
+                        }
+                        limits->frame_max_bytes = (size_t)v;
+                        break;
+                case ARG_MAX_CLIENTS:
+                        if (parse_size(optarg, 1, 1000000, &v) < 0) {
+                                fprintf(stderr, "netd: --max-clients takes 1 to 1000000\n");
+                                return -EINVAL;
+                        }
+                        limits->max_clients = (unsigned)v;
+                        break;
+                case ARG_READY_FD:
+                        if (parse_size(optarg, 0, INT_MAX, &v) < 0) {
+                                fprintf(stderr, "netd: --ready-fd takes a file descriptor\n");
+                                return -EINVAL;
+                        }
+                        arg_ready_fd = (int)v;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("netd %s\n", NETD_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'netd --help'.\n");
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "netd: unexpected argument '%s'\nTry 'netd --help'.\n",
+                        argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+/* Sends state to $NOTIFY_SOCKET (sd_notify(3)); a no-op outside systemd. */
+static void notify(const char *state)
+{
+        const char *path = getenv("NOTIFY_SOCKET");
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        socklen_t len;
+        int fd;
+
+        if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
+                return;
+        memcpy(sa.sun_path, path, strlen(path));
+        if (sa.sun_path[0] == '@')
+                sa.sun_path[0] = '\0'; /* abstract namespace */
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return;
+        (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+        close(fd);
+}
+
+static void ready(void)
+{
+        notify("READY=1\nSTATUS=Serving");
+        if (arg_ready_fd >= 0) {
+                (void)!write(arg_ready_fd, "READY=1\n", 8);
+                close(arg_ready_fd);
+                arg_ready_fd = -1;
+        }
+}
+
+/* The control socket systemd passed (LISTEN_FDS), or -1. */
+static int systemd_listen_fd(void)
+{
+        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+        int n;
+
+        if (!pid || !fds || atol(pid) != (long)getpid())
+                return -1;
+        n = atoi(fds);
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+        if (n < 1)
+                return -1;
+        if (n > 1)
+                log_warning("systemd passed %d sockets; using the first as the control socket", n);
+        return SD_LISTEN_FDS_START;
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+        log_info("Received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        notify("STOPPING=1");
+        netd_daemon_stop(arg);
+}
+
+/*
+ * Forks into the background: the parent waits until the child is serving (or
+ * failed) and exits with its status, so "netd && netctl …" never races.
+ */
+static int daemonize(void)
+{
+        int pipefd[2];
+        pid_t pid;
+        char c;
+
+        if (pipe(pipefd) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid > 0) {
+                close(pipefd[1]);
+                if (read(pipefd[0], &c, 1) == 1)
+                        _exit(0);
+                _exit(1);
+        }
+        close(pipefd[0]);
+        (void)setsid();
+        if (arg_ready_fd < 0)
+                arg_ready_fd = pipefd[1];
+        else
+                close(pipefd[1]);
+        return 0;
+}
+
+int main(int argc, char *argv[])
+{
+        struct netd_limits limits;
+        struct netd_daemon *d = NULL;
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        int r, fd;
+
+        netd_limits_init(&limits);
+        r = parse_argv(argc, argv, &limits);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        signal(SIGPIPE, SIG_IGN);
+        if (!arg_foreground && !getenv("NOTIFY_SOCKET") && !getenv("LISTEN_FDS")) {
+                r = daemonize();
+                if (r < 0) {
+                        log_error("Failed to go into the background: %s", strerror(-r));
+                        return 1;
+                }
+        }
+        r = netd_daemon_new(&limits, &d);
+        if (r < 0) {
+                log_error("Failed to start: %s", strerror(-r));
+                return 1;
+        }
+        fd = systemd_listen_fd();
+        if (fd >= 0) {
+                r = netd_listener_adopt(d, fd, &d->listener);
+                snprintf(path, sizeof(path), "%s", "(systemd socket)");
+        } else {
+                if (arg_socket_path)
+                        r = snprintf(path, sizeof(path), "%s", arg_socket_path) >= (int)sizeof(path)
+                                    ? -ENAMETOOLONG
+                                    : 0;
+                else
+                        r = netd_default_socket_path(path, sizeof(path));
+                if (r == 0)
+                        r = netd_listener_open(d, path, &d->listener);
+        }
+        if (r < 0) {
+                if (r == -EADDRINUSE)
+                        log_error("Another netd is already serving %s; exiting", path);
+                else if (r == -EEXIST)
+                        log_error("%s exists and is not a socket; refusing to replace it", path);
+                else
+                        log_error("Failed to listen on %s: %s", path, strerror(-r));
+                netd_daemon_free(d);
+                return 1;
+        }
+        d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
+        d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
+        if (!d->sig_term || !d->sig_int || event_add(d->sig_term, NULL) < 0 ||
+            event_add(d->sig_int, NULL) < 0) {
+                log_error("Failed to set up signal handling");
+                netd_daemon_free(d);
+                return 1;
+        }
+        log_info("netd %s serving %s", NETD_VERSION, path);
+        ready();
+        r = event_base_dispatch(d->base);
+        netd_daemon_free(d);
+        if (r < 0) {
+                log_error("The event loop failed");
+                return 1;
+        }
+        log_info("Stopped");
+        return 0;
+}

@@ -1,0 +1,29 @@
+/* Helpers shared by the method handlers. */
+#include <stdio.h>
+
+#include "conn.h"
+#include "methods.h"
+#include "rpc.h"
+
+struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
+                                       enum netd_handle_type type, struct netd_done **ret_done)
+{
+        struct netd_handle *h = netd_handle_lookup(req->daemon, id);
+        char message[128];
+
+        /* Another connection's handle does not exist for this one. */
+        if (!h || h->owner != req->conn) {
+                (void)snprintf(message, sizeof(message), "No %s with id %llu",
+                               netd_handle_type_to_string(type), (unsigned long long)id);
+                *ret_done = netd_req_fail_err(req, NETD_ERR_NETD_HANDLE_NOT_FOUND, message);
+                return NULL;
+        }
+        if (h->type != type) {
+                (void)snprintf(message, sizeof(message), "Handle %llu is a %s, not a %s",
+                               (unsigned long long)id, netd_handle_type_to_string(h->type),
+                               netd_handle_type_to_string(type));
+                *ret_done = netd_req_fail_err(req, NETD_ERR_NETD_HANDLE_WRONG_TYPE, message);
+                return NULL;
+        }
+        return h;
+}

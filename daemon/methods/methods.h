@@ -1,0 +1,46 @@
+/*
+ * Declarations of every method handler (one file per wire object) and the
+ * helpers they share. Only dispatch.c calls the handlers.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "handle.h"
+
+struct netd_done;
+struct netd_req;
+
+/*
+ * Finds the handle id of the given type owned by req's connection. On
+ * failure completes req (ERR_NETD_HANDLE_NOT_FOUND, or
+ * ERR_NETD_HANDLE_WRONG_TYPE) and returns NULL with *ret_done set.
+ * A handle of another connection is reported as not found.
+ */
+struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
+                                       enum netd_handle_type type, struct netd_done **ret_done);
+
+#define NETD_METHOD(fn) struct netd_done *fn(struct netd_req *req, json_t *params)
+
+NETD_METHOD(m_net_create_connection);
+NETD_METHOD(m_net_create_server);
+NETD_METHOD(m_net_is_ip);
+NETD_METHOD(m_net_is_ipv4);
+NETD_METHOD(m_net_is_ipv6);
+NETD_METHOD(m_netd_info);
+NETD_METHOD(m_netd_sync);
+NETD_METHOD(m_server_address);
+NETD_METHOD(m_server_close);
+NETD_METHOD(m_server_get);
+NETD_METHOD(m_server_get_connections);
+NETD_METHOD(m_server_listen);
+NETD_METHOD(m_socket_address);
+NETD_METHOD(m_socket_destroy);
+NETD_METHOD(m_socket_end);
+NETD_METHOD(m_socket_get);
+NETD_METHOD(m_socket_pause);
+NETD_METHOD(m_socket_resume);
+NETD_METHOD(m_socket_set_encoding);
+NETD_METHOD(m_socket_set_keep_alive);
+NETD_METHOD(m_socket_set_no_delay);
+NETD_METHOD(m_socket_write);

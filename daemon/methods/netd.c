@@ -1,0 +1,57 @@
+/* Daemon methods: netd.info and netd.sync. */
+#include <unistd.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "methods.h"
+#include "rpc.h"
+
+struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
+{
+        const struct netd_daemon *d = req->daemon;
+        const struct netd_limits *l = &d->limits;
+        const struct netd_stats *st = &d->stats;
+        unsigned servers = 0, sockets = 0;
+        struct netd_handle *h;
+        struct netd_conn *c;
+
+        if (params && json_object_size(params) > 0)
+                return netd_req_fail_rpc(
+                        req, NETD_RPC_INVALID_PARAMS, "Invalid params: netd.info takes none",
+                        json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_VALUE", "field", "params"));
+        TAILQ_FOREACH(c, &d->conns, link)
+                TAILQ_FOREACH(h, &c->handles, owner_link) {
+                        if (h->type == NETD_HANDLE_SERVER)
+                                servers++;
+                        else
+                                sockets++;
+                }
+        return netd_req_ok(
+                req,
+                json_pack(
+                        "{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:{s:I,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I},"
+                        "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+                        "version", NETD_VERSION, "pid", (int)getpid(), "uptime",
+                        netd_daemon_uptime(d), "connections", (int)d->n_conns, "handles", "servers",
+                        (int)servers, "sockets", (int)sockets, "limits", "frameMaxBytes",
+                        (json_int_t)l->frame_max_bytes, "reqsPerEvent", (int)l->reqs_per_event,
+                        "batchMax", (int)l->batch_max, "maxClients", (int)l->max_clients,
+                        "handlesPerConn", (int)l->handles_per_conn, "closedKeep",
+                        (int)l->closed_keep, "outHighBytes", (json_int_t)l->out_high_bytes,
+                        "outLowBytes", (json_int_t)l->out_low_bytes, "readChunkBytes",
+                        (json_int_t)l->read_chunk_bytes, "highWaterMark",
+                        (json_int_t)l->write_high_bytes, "stats", "connsAccepted",
+                        (json_int_t)st->conns_accepted, "connsRejected",
+                        (json_int_t)st->conns_rejected, "requests", (json_int_t)st->requests,
+                        "errors", (json_int_t)st->errors, "oversizeLines",
+                        (json_int_t)st->oversize_lines, "handlesCreated",
+                        (json_int_t)st->handles_created, "bytesIn", (json_int_t)st->bytes_in,
+                        "bytesOut", (json_int_t)st->bytes_out, "readsPaused",
+                        (json_int_t)st->reads_paused));
+}
+
+struct netd_done *m_netd_sync(struct netd_req *req, json_t *params)
+{
+        /* Every notification already queued precedes this reply in the one output queue. */
+        return netd_req_ok_true(req);
+}

@@ -1,0 +1,116 @@
+/* Server methods: server.listen, close, address, getConnections, get. */
+#include <stdint.h>
+#include <string.h>
+
+#include "addr.h"
+#include "methods.h"
+#include "params.h"
+#include "rpc.h"
+#include "server.h"
+
+struct server_id_args {
+        uint64_t server;
+};
+
+static const struct netd_param server_id_spec[] = {
+        NETD_PARAM_REQ("server", NETD_T_HANDLE, struct server_id_args, server),
+        {},
+};
+
+/* Parses {"server":N} and finds it; on failure completes req and returns NULL. */
+static struct netd_server *server_from_params(struct netd_req *req, json_t *params,
+                                              struct netd_done **ret_done)
+{
+        struct server_id_args a = {};
+        struct netd_param_error pe;
+
+        if (netd_params_parse(params, server_id_spec, &a, NULL, &pe) < 0) {
+                *ret_done = netd_req_fail_params(req, &pe);
+                return NULL;
+        }
+        return (struct netd_server *)netd_method_handle(req, a.server, NETD_HANDLE_SERVER,
+                                                        ret_done);
+}
+
+struct listen_args {
+        uint64_t server;
+        int port;
+        struct netd_str host;
+        int64_t backlog;
+};
+
+struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("server", NETD_T_HANDLE, struct listen_args, server),
+                NETD_PARAM_OPT("port", NETD_T_PORT, struct listen_args, port),
+                NETD_PARAM_OPT("host", NETD_T_STRING, struct listen_args, host),
+                NETD_PARAM_INT("backlog", false, struct listen_args, backlog, 0, INT32_MAX),
+                {},
+        };
+        struct listen_args a = { .backlog = -1 };
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_server *s;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        if (a.host.s && (a.host.len == 0 || strlen(a.host.s) != a.host.len)) {
+                pe = (struct netd_param_error){ .field = "host",
+                                                .code = NETD_ERR_INVALID_ARG_VALUE,
+                                                .message = "\"host\" must be a non-empty "
+                                                           "host name or IP address" };
+                return netd_req_fail_params(req, &pe);
+        }
+        s = (struct netd_server *)netd_method_handle(req, a.server, NETD_HANDLE_SERVER, &done);
+        if (!s)
+                return done;
+        netd_server_listen(s, a.host.s, a.port, (int)a.backlog, req);
+        return netd_req_pending(req);
+}
+
+struct netd_done *m_server_close(struct netd_req *req, json_t *params)
+{
+        struct netd_done *done;
+        struct netd_server *s = server_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        netd_server_close(s, req);
+        return netd_req_pending(req);
+}
+
+struct netd_done *m_server_address(struct netd_req *req, json_t *params)
+{
+        struct netd_done *done;
+        struct netd_server *s = server_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        return netd_req_ok(req, netd_server_address(s));
+}
+
+struct netd_done *m_server_get_connections(struct netd_req *req, json_t *params)
+{
+        struct netd_done *done;
+        struct netd_server *s = server_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        return netd_req_ok(req, json_integer(s->connections));
+}
+
+struct netd_done *m_server_get(struct netd_req *req, json_t *params)
+{
+        struct netd_done *done;
+        struct netd_server *s = server_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        return netd_req_ok(
+                req,
+                json_pack("{s:b,s:o,s:I,s:o,s:b}", "listening", s->listening, "maxConnections",
+                          s->max_connections < 0 ? json_null() : json_integer(s->max_connections),
+                          "connections", (json_int_t)s->connections, "address",
+                          netd_server_address(s), "ref", 1));
+}

@@ -1,0 +1,283 @@
+/* Socket methods: socket.write, end, destroy, pause, resume, set*, address, get. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "addr.h"
+#include "encoding.h"
+#include "methods.h"
+#include "params.h"
+#include "rpc.h"
+#include "socket.h"
+
+struct socket_id_args {
+        uint64_t socket;
+};
+
+static const struct netd_param socket_id_spec[] = {
+        NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct socket_id_args, socket),
+        {},
+};
+
+static struct netd_socket *socket_from_params(struct netd_req *req, json_t *params,
+                                              struct netd_done **ret_done)
+{
+        struct socket_id_args a = {};
+        struct netd_param_error pe;
+
+        if (netd_params_parse(params, socket_id_spec, &a, NULL, &pe) < 0) {
+                *ret_done = netd_req_fail_params(req, &pe);
+                return NULL;
+        }
+        return (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET,
+                                                        ret_done);
+}
+
+struct write_args {
+        uint64_t socket;
+        struct netd_str data;
+        int encoding;
+};
+
+/*
+ * Decodes data per encoding and passes the bytes to fn. A malformed payload
+ * is a -32602 naming "data": netd never writes part of it.
+ */
+static struct netd_done *write_common(struct netd_req *req, json_t *params, bool end)
+{
+        static const struct netd_param write_spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct write_args, socket),
+                NETD_PARAM_REQ("data", NETD_T_STRING, struct write_args, data),
+                NETD_PARAM_OPT("encoding", NETD_T_ENCODING, struct write_args, encoding),
+                {},
+        };
+        static const struct netd_param end_spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct write_args, socket),
+                NETD_PARAM_OPT("data", NETD_T_STRING, struct write_args, data),
+                NETD_PARAM_OPT("encoding", NETD_T_ENCODING, struct write_args, encoding),
+                {},
+        };
+        struct write_args a = { .encoding = NETD_ENC_UTF8 };
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+        uint8_t *buf = NULL;
+        ssize_t n = 0;
+
+        if (netd_params_parse(params, end ? end_spec : write_spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
+                return done;
+        if (a.data.s) {
+                buf = malloc(netd_decode_max(a.encoding, a.data.len) + 1);
+                if (!buf)
+                        return netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
+                n = netd_decode(a.encoding, a.data.s, a.data.len, buf);
+                if (n < 0) {
+                        free(buf);
+                        pe = (struct netd_param_error){ .field = "data",
+                                                        .code = NETD_ERR_INVALID_ARG_VALUE };
+                        (void)snprintf(pe.message, sizeof(pe.message), "\"data\" is not valid %s",
+                                       netd_encoding_to_string(a.encoding));
+                        return netd_req_fail_params(req, &pe);
+                }
+        }
+        if (!end) {
+                netd_socket_write(s, buf, (size_t)n, req);
+        } else {
+                if (n > 0)
+                        netd_socket_write(s, buf, (size_t)n, NULL);
+                netd_socket_end(s, req);
+        }
+        free(buf);
+        return netd_req_pending(req);
+}
+
+struct netd_done *m_socket_write(struct netd_req *req, json_t *params)
+{
+        return write_common(req, params, false);
+}
+
+struct netd_done *m_socket_end(struct netd_req *req, json_t *params)
+{
+        return write_common(req, params, true);
+}
+
+struct netd_done *m_socket_destroy(struct netd_req *req, json_t *params)
+{
+        struct netd_done *done;
+        struct netd_socket *s = socket_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        netd_socket_destroy(s, NULL);
+        return netd_req_ok_true(req);
+}
+
+static struct netd_done *set_paused(struct netd_req *req, json_t *params, bool paused)
+{
+        struct netd_done *done;
+        struct netd_socket *s = socket_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        s->user_paused = paused;
+        netd_socket_update_reading(s);
+        return netd_req_ok_true(req);
+}
+
+struct netd_done *m_socket_pause(struct netd_req *req, json_t *params)
+{
+        return set_paused(req, params, true);
+}
+
+struct netd_done *m_socket_resume(struct netd_req *req, json_t *params)
+{
+        return set_paused(req, params, false);
+}
+
+struct set_encoding_args {
+        uint64_t socket;
+        int encoding;
+};
+
+struct netd_done *m_socket_set_encoding(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct set_encoding_args, socket),
+                NETD_PARAM_OPT("encoding", NETD_T_ENCODING, struct set_encoding_args, encoding),
+                {},
+        };
+        struct set_encoding_args a = { .encoding = NETD_ENC_UTF8 };
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
+                return done;
+        s->encoding = a.encoding;
+        netd_strdec_init(&s->dec, a.encoding);
+        return netd_req_ok_true(req);
+}
+
+struct no_delay_args {
+        uint64_t socket;
+        bool no_delay;
+};
+
+struct netd_done *m_socket_set_no_delay(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct no_delay_args, socket),
+                NETD_PARAM_OPT("noDelay", NETD_T_BOOL, struct no_delay_args, no_delay),
+                {},
+        };
+        struct no_delay_args a = { .no_delay = true };
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
+                return done;
+        s->opt_no_delay = a.no_delay;
+        netd_socket_apply_options(s);
+        return netd_req_ok_true(req);
+}
+
+struct keep_alive_args {
+        uint64_t socket;
+        bool enable;
+        int64_t initial_delay;
+};
+
+struct netd_done *m_socket_set_keep_alive(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct keep_alive_args, socket),
+                NETD_PARAM_OPT("enable", NETD_T_BOOL, struct keep_alive_args, enable),
+                NETD_PARAM_INT("initialDelay", false, struct keep_alive_args, initial_delay, 0,
+                               INT32_MAX),
+                {},
+        };
+        struct keep_alive_args a = {};
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
+                return done;
+        s->opt_keep_alive = a.enable;
+        s->opt_keep_alive_delay_ms = a.initial_delay;
+        netd_socket_apply_options(s);
+        return netd_req_ok_true(req);
+}
+
+struct netd_done *m_socket_address(struct netd_req *req, json_t *params)
+{
+        struct netd_done *done;
+        struct netd_socket *s = socket_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        /* Node returns {} when there is no handle. */
+        if (s->state != NETD_SOCKET_OPEN || s->local.family == 0)
+                return netd_req_ok(req, json_object());
+        return netd_req_ok(req, netd_addr_to_json(&s->local));
+}
+
+static json_t *maybe_string(const char *s)
+{
+        return s && *s ? json_string(s) : json_null();
+}
+
+struct netd_done *m_socket_get(struct netd_req *req, json_t *params)
+{
+        struct netd_done *done;
+        struct netd_socket *s = socket_from_params(req, params, &done);
+        bool connecting, has_handle;
+        json_t *o;
+
+        if (!s)
+                return done;
+        connecting = s->state == NETD_SOCKET_LOOKUP || s->state == NETD_SOCKET_CONNECTING;
+        has_handle = s->state == NETD_SOCKET_OPEN || connecting;
+        o = json_pack("{s:I,s:I,s:o,s:b,s:b,s:b,s:s}", "bytesRead", (json_int_t)s->bytes_read,
+                      "bytesWritten", (json_int_t)s->queued, "bufferSize",
+                      has_handle ? json_integer((json_int_t)(s->queued - s->flushed)) : json_null(),
+                      "connecting", connecting, "pending", !has_handle || connecting, "destroyed",
+                      s->state == NETD_SOCKET_CLOSED, "readyState", netd_socket_ready_state(s));
+        if (!o)
+                return netd_req_fail_errno(req, ENOMEM, "get", NULL, -1);
+        json_object_set_new(o, "localAddress", maybe_string(s->local.address));
+        json_object_set_new(o, "localPort",
+                            s->local.family ? json_integer(s->local.port) : json_null());
+        json_object_set_new(o, "localFamily",
+                            s->local.family ? json_string(netd_addr_family_name(s->local.family))
+                                            : json_null());
+        json_object_set_new(o, "remoteAddress", maybe_string(s->remote.address));
+        json_object_set_new(o, "remotePort",
+                            s->remote.family ? json_integer(s->remote.port) : json_null());
+        json_object_set_new(o, "remoteFamily",
+                            s->remote.family ? json_string(netd_addr_family_name(s->remote.family))
+                                             : json_null());
+        json_object_set_new(o, "timeout", json_null());
+        json_object_set_new(o, "encoding",
+                            s->encoding < 0 ? json_null()
+                                            : json_string(netd_encoding_to_string(s->encoding)));
+        json_object_set_new(o, "paused", json_boolean(s->user_paused));
+        json_object_set_new(o, "ref", json_true());
+        json_object_set_new(o, "server",
+                            s->server ? json_integer((json_int_t)s->server) : json_null());
+        return netd_req_ok(req, o);
+}

@@ -1,0 +1,409 @@
+/*
+ * The JSON-RPC 2.0 envelope (see rpc.h). It owns requests and batches:
+ * a request lives from its line being parsed until its one reply is queued
+ * (or it is dropped with its handle); a batch lives until its last entry
+ * has completed, then sends all its replies as one array. Client-supplied
+ * JSON is never echoed except the id, a scalar.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "dispatch.h"
+#include "handle.h"
+#include "log.h"
+#include "params.h"
+#include "rpc.h"
+
+/* The one value struct netd_done pointers ever take. */
+static char done_token;
+#define NETD_DONE ((struct netd_done *)&done_token)
+
+struct netd_batch {
+        unsigned refs;      /* one per entry still in flight, plus one while dispatching */
+        json_t *replies;    /* owned: the array sent once refs drops to 0 */
+        uint64_t *announce; /* owned: handle ids the replies name */
+        size_t n_announce;
+};
+
+static void batch_unref(struct netd_batch *b, struct netd_conn *c)
+{
+        if (--b->refs > 0)
+                return;
+        if (c && netd_conn_is_open(c)) {
+                if (json_array_size(b->replies) > 0)
+                        netd_conn_send(c, json_incref(b->replies));
+                for (size_t i = 0; i < b->n_announce; i++) {
+                        struct netd_handle *h = netd_handle_lookup(c->daemon, b->announce[i]);
+
+                        if (h && h->owner == c)
+                                netd_handle_announce(h);
+                }
+        }
+        json_decref(b->replies);
+        free(b->announce);
+        free(b);
+}
+
+static void batch_add(struct netd_batch *b, json_t *reply, uint64_t announces)
+{
+        if (reply && json_array_append_new(b->replies, reply) < 0)
+                log_error("Failed to add a batch reply, out of memory");
+        if (announces) {
+                uint64_t *n = realloc(b->announce, (b->n_announce + 1) * sizeof(*n));
+
+                if (n) {
+                        b->announce = n;
+                        b->announce[b->n_announce++] = announces;
+                }
+        }
+}
+
+static struct netd_req *req_new(struct netd_conn *c, json_t *id, struct netd_batch *batch)
+{
+        struct netd_req *req = calloc(1, sizeof(*req));
+
+        if (!req)
+                return NULL;
+        req->daemon = c->daemon;
+        req->conn = c;
+        req->id = json_incref(id);
+        req->batch = batch;
+        if (batch)
+                batch->refs++;
+        TAILQ_INSERT_TAIL(&c->reqs, req, link);
+        return req;
+}
+
+/* Queues reply (stolen, may be NULL) for req, announces its handle, frees req. */
+static void req_complete(struct netd_req *req, json_t *reply)
+{
+        struct netd_conn *c = req->conn;
+
+        if (c)
+                TAILQ_REMOVE(&c->reqs, req, link);
+        if (!req->id) {
+                /* A notification never gets a reply, not even an error. */
+                json_decref(reply);
+                reply = NULL;
+        }
+        if (req->batch) {
+                batch_add(req->batch, reply, req->announces);
+                batch_unref(req->batch, c);
+        } else if (c) {
+                if (reply)
+                        netd_conn_send(c, reply);
+                if (req->announces) {
+                        struct netd_handle *h = netd_handle_lookup(c->daemon, req->announces);
+
+                        if (h && h->owner == c)
+                                netd_handle_announce(h);
+                }
+        } else {
+                json_decref(reply);
+        }
+        json_decref(req->id);
+        free(req);
+}
+
+json_t *netd_rpc_error_msg(json_t *id, int code, const char *message, json_t *data)
+{
+        json_t *err = json_pack("{s:i,s:s}", "code", code, "message", message);
+
+        if (err && data)
+                json_object_set_new(err, "data", data);
+        else
+                json_decref(data);
+        return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error",
+                         err);
+}
+
+struct netd_done *netd_req_ok(struct netd_req *req, json_t *result)
+{
+        json_t *msg = NULL;
+
+        if (req->id)
+                msg = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", req->id, "result",
+                                result ? result : json_null());
+        else
+                json_decref(result);
+        req_complete(req, msg);
+        return NETD_DONE;
+}
+
+struct netd_done *netd_req_ok_true(struct netd_req *req)
+{
+        return netd_req_ok(req, json_true());
+}
+
+struct netd_done *netd_req_pending(struct netd_req *req)
+{
+        return NETD_DONE;
+}
+
+struct netd_done *netd_req_fail_rpc(struct netd_req *req, int code, const char *message,
+                                    json_t *data)
+{
+        req->daemon->stats.errors++;
+        if (!req->id) {
+                json_decref(data);
+                req_complete(req, NULL);
+                return NETD_DONE;
+        }
+        req_complete(req, netd_rpc_error_msg(req->id, code, message, data));
+        return NETD_DONE;
+}
+
+struct netd_done *netd_req_fail_node(struct netd_req *req, json_t *nerr)
+{
+        const char *code;
+        json_t *message;
+        int rpc_code;
+
+        if (!nerr)
+                return netd_req_fail_rpc(req, NETD_RPC_INTERNAL_ERROR, "Internal error", NULL);
+        code = json_string_value(json_object_get(nerr, "code"));
+        rpc_code =
+                code && strncmp(code, "ERR_", 4) == 0 ? NETD_RPC_NETD_ERROR : NETD_RPC_SYSTEM_ERROR;
+        message = json_incref(json_object_get(nerr, "message"));
+        (void)json_object_del(nerr, "message");
+        {
+                struct netd_done *d = netd_req_fail_rpc(
+                        req, rpc_code, message ? json_string_value(message) : "error", nerr);
+
+                json_decref(message);
+                return d;
+        }
+}
+
+struct netd_done *netd_req_fail_err(struct netd_req *req, enum netd_err e, const char *msg)
+{
+        return netd_req_fail_node(req, netd_nerr(e, msg));
+}
+
+struct netd_done *netd_req_fail_errno(struct netd_req *req, int err, const char *syscall,
+                                      const char *address, int port)
+{
+        return netd_req_fail_node(req, netd_nerr_sys(err, syscall, address, port));
+}
+
+struct netd_done *netd_req_fail_params(struct netd_req *req, const struct netd_param_error *pe)
+{
+        char message[256];
+
+        (void)snprintf(message, sizeof(message), "Invalid params: %s", pe->message);
+        return netd_req_fail_rpc(req, NETD_RPC_INVALID_PARAMS, message,
+                                 json_pack("{s:s,s:s}", "code", netd_err_to_string(pe->code),
+                                           "field", pe->field ? pe->field : ""));
+}
+
+void netd_req_drop(struct netd_req *req)
+{
+        json_decref(req->id);
+        req->id = NULL; /* nothing to send */
+        req->announces = 0;
+        req_complete(req, NULL);
+}
+
+void netd_rpc_detach_conn(struct netd_conn *c)
+{
+        struct netd_req *req;
+
+        while ((req = TAILQ_FIRST(&c->reqs))) {
+                TAILQ_REMOVE(&c->reqs, req, link);
+                req->conn = NULL;
+        }
+}
+
+static json_t *nerr_build(int err, const char *syscall, const char *address, int port, bool uv)
+{
+        char message[512];
+        const char *name = netd_errno_name(err);
+        int n;
+
+        if (uv)
+                n = snprintf(message, sizeof(message), "%s %s: %s", syscall, name,
+                             netd_strerror(err));
+        else
+                n = snprintf(message, sizeof(message), "%s %s", syscall, name);
+        if (address && n > 0 && (size_t)n < sizeof(message)) {
+                if (port > 0)
+                        (void)snprintf(message + n, sizeof(message) - n, " %s:%d", address, port);
+                else
+                        (void)snprintf(message + n, sizeof(message) - n, " %s", address);
+        }
+        json_t *o = json_pack("{s:s,s:s,s:i,s:s}", "message", message, "code", name, "errno",
+                              -abs(err), "syscall", syscall);
+        if (o && address)
+                json_object_set_new(o, "address", json_string(address));
+        if (o && address && port > 0)
+                json_object_set_new(o, "port", json_integer(port));
+        return o;
+}
+
+json_t *netd_nerr_sys(int err, const char *syscall, const char *address, int port)
+{
+        return nerr_build(err, syscall, address, port, false);
+}
+
+json_t *netd_nerr_sys_uv(int err, const char *syscall, const char *address, int port)
+{
+        return nerr_build(err, syscall, address, port, true);
+}
+
+json_t *netd_nerr(enum netd_err e, const char *msg)
+{
+        return json_pack("{s:s,s:s}", "message", msg ? msg : netd_err_message(e), "code",
+                         netd_err_to_string(e));
+}
+
+/* Replies to an envelope error: with the request's id when it had a usable one, else null. */
+static void reply_invalid(struct netd_conn *c, struct netd_batch *batch, json_t *id, int code,
+                          const char *message)
+{
+        struct netd_req *req = req_new(c, id ? id : json_null(), batch);
+
+        if (!req) {
+                log_error("conn#%llu: Failed to allocate a request, out of memory",
+                          (unsigned long long)c->id);
+                return;
+        }
+        (void)netd_req_fail_rpc(req, code, message, NULL);
+}
+
+static bool id_is_valid(const json_t *id)
+{
+        return json_is_string(id) || json_is_number(id) || json_is_null(id);
+}
+
+static void handle_request(struct netd_conn *c, json_t *m, struct netd_batch *batch)
+{
+        const struct netd_method *method;
+        json_t *id, *version, *name, *params;
+        const char *key;
+        json_t *value;
+        struct netd_req *req;
+
+        if (!json_is_object(m)) {
+                reply_invalid(c, batch, NULL, NETD_RPC_INVALID_REQUEST,
+                              "Invalid Request: not an object");
+                return;
+        }
+        id = json_object_get(m, "id");
+        if (id && !id_is_valid(id)) {
+                reply_invalid(c, batch, NULL, NETD_RPC_INVALID_REQUEST,
+                              "Invalid Request: id must be a string, number or null");
+                return;
+        }
+        json_object_foreach(m, key, value) {
+                if (strcmp(key, "jsonrpc") != 0 && strcmp(key, "id") != 0 &&
+                    strcmp(key, "method") != 0 && strcmp(key, "params") != 0) {
+                        reply_invalid(c, batch, id, NETD_RPC_INVALID_REQUEST,
+                                      "Invalid Request: unknown member");
+                        return;
+                }
+        }
+        version = json_object_get(m, "jsonrpc");
+        if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0 ||
+            json_string_length(version) != 3) {
+                reply_invalid(c, batch, id, NETD_RPC_INVALID_REQUEST,
+                              "Invalid Request: \"jsonrpc\" must be \"2.0\"");
+                return;
+        }
+        name = json_object_get(m, "method");
+        if (!json_is_string(name)) {
+                reply_invalid(c, batch, id, NETD_RPC_INVALID_REQUEST,
+                              "Invalid Request: \"method\" must be a string");
+                return;
+        }
+        params = json_object_get(m, "params");
+        if (params && !json_is_object(params) && !json_is_array(params)) {
+                reply_invalid(c, batch, id, NETD_RPC_INVALID_REQUEST,
+                              "Invalid Request: \"params\" must be an object");
+                return;
+        }
+
+        /* From here on, a request without an id is a notification: no reply at all. */
+        req = req_new(c, id, batch);
+        if (!req) {
+                log_error("conn#%llu: Failed to allocate a request, out of memory",
+                          (unsigned long long)c->id);
+                return;
+        }
+        c->daemon->stats.requests++;
+        method = NULL;
+        if (strlen(json_string_value(name)) == json_string_length(name))
+                method = netd_dispatch_lookup(json_string_value(name));
+        if (!method) {
+                (void)netd_req_fail_rpc(req, NETD_RPC_METHOD_NOT_FOUND, "Method not found",
+                                        json_pack("{s:s%}", "method", json_string_value(name),
+                                                  json_string_length(name)));
+                return;
+        }
+        req->method = method->name;
+        if (json_is_array(params)) {
+                (void)netd_req_fail_rpc(req, NETD_RPC_INVALID_PARAMS,
+                                        "Invalid params: params are taken by name (an object)",
+                                        json_pack("{s:s}", "field", "params"));
+                return;
+        }
+        (void)method->fn(req, params);
+}
+
+void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
+{
+        json_error_t jerr;
+        json_t *msg;
+
+        msg = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                         &jerr);
+        if (!msg) {
+                char message[300];
+
+                c->daemon->stats.errors++;
+                (void)snprintf(message, sizeof(message), "Parse error: %s at column %d", jerr.text,
+                               jerr.column);
+                netd_conn_send(c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR, message, NULL));
+                return;
+        }
+        if (json_is_array(msg)) {
+                struct netd_batch *b;
+                size_t i;
+                json_t *m;
+
+                if (json_array_size(msg) == 0) {
+                        reply_invalid(c, NULL, NULL, NETD_RPC_INVALID_REQUEST,
+                                      "Invalid Request: empty batch");
+                        goto out;
+                }
+                if (json_array_size(msg) > c->daemon->limits.batch_max) {
+                        char message[128];
+
+                        (void)snprintf(message, sizeof(message),
+                                       "Invalid Request: batch of more than %u entries",
+                                       c->daemon->limits.batch_max);
+                        reply_invalid(c, NULL, NULL, NETD_RPC_INVALID_REQUEST, message);
+                        goto out;
+                }
+                b = calloc(1, sizeof(*b));
+                if (b)
+                        b->replies = json_array();
+                if (!b || !b->replies) {
+                        free(b);
+                        log_error("conn#%llu: Failed to allocate a batch, out of memory",
+                                  (unsigned long long)c->id);
+                        goto out;
+                }
+                b->refs = 1; /* held while the entries are dispatched */
+                json_array_foreach(msg, i, m)
+                        handle_request(c, m, b);
+                batch_unref(b, c);
+        } else {
+                handle_request(c, msg, NULL);
+        }
+out:
+        json_decref(msg);
+}

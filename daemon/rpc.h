@@ -1,0 +1,97 @@
+/*
+ * The JSON-RPC 2.0 envelope: parsing a request line (objects and batches),
+ * the request object handlers complete, and the reply and error builders.
+ * Every request gets exactly one reply unless it is a notification; the
+ * struct netd_done type, produced only by the netd_req_*() completers, makes
+ * a handler that forgets to reply fail to compile.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <jansson.h>
+
+#include "errors.h"
+
+struct netd_batch;
+struct netd_conn;
+struct netd_daemon;
+struct netd_param_error;
+
+/* Opaque proof that a handler replied or took responsibility for replying. */
+struct netd_done;
+
+struct netd_req {
+        struct netd_daemon *daemon; /* borrowed */
+        struct netd_conn *conn;     /* weak: cleared when the conn closes */
+        json_t *id;                 /* owned; NULL for a notification */
+        const char *method;         /* static: the dispatch table's name */
+        struct netd_batch *batch;   /* shared; NULL outside a batch */
+        uint64_t announces;         /* a handle the result names, announced with it */
+        TAILQ_ENTRY(netd_req) link; /* in conn->reqs */
+};
+
+/*
+ * Not warn_unused_result: gcc ignores a (void) cast on it, and completions
+ * also run from event callbacks where no netd_done is wanted. A handler's
+ * return type alone makes forgetting the reply a compile error.
+ */
+#define NETD_DONE_MUST_USE
+
+/* Replies with result (stolen) and frees req. */
+NETD_DONE_MUST_USE struct netd_done *netd_req_ok(struct netd_req *req, json_t *result);
+
+/* Replies true (methods Node gives no value) and frees req. */
+NETD_DONE_MUST_USE struct netd_done *netd_req_ok_true(struct netd_req *req);
+
+/* The handler keeps req and completes it later with another netd_req_*() call. */
+NETD_DONE_MUST_USE struct netd_done *netd_req_pending(struct netd_req *req);
+
+/*
+ * Replies with a Node-shaped error object nerr (stolen, see netd_nerr_*):
+ * code -32001 when nerr's code is an ERR_* name, -32000 otherwise; the
+ * message moves to error.message, the rest becomes error.data.
+ */
+NETD_DONE_MUST_USE struct netd_done *netd_req_fail_node(struct netd_req *req, json_t *nerr);
+
+/* Replies with a netd_err; msg NULL takes the default message. */
+NETD_DONE_MUST_USE struct netd_done *netd_req_fail_err(struct netd_req *req, enum netd_err e,
+                                                       const char *msg);
+
+/* Replies with a system error (-errno), as netd_nerr_sys() shapes it. */
+NETD_DONE_MUST_USE struct netd_done *netd_req_fail_errno(struct netd_req *req, int err,
+                                                         const char *syscall, const char *address,
+                                                         int port);
+
+/* Replies -32602 with data {code, field} from a params parse failure. */
+NETD_DONE_MUST_USE struct netd_done *netd_req_fail_params(struct netd_req *req,
+                                                          const struct netd_param_error *pe);
+
+/* Replies with a bare JSON-RPC error; data (stolen) may be NULL. */
+NETD_DONE_MUST_USE struct netd_done *netd_req_fail_rpc(struct netd_req *req, int code,
+                                                       const char *message, json_t *data);
+
+/* Frees a pending request without replying (its handle is being abandoned). */
+void netd_req_drop(struct netd_req *req);
+
+/*
+ * Node error objects, as events carry them and as error replies are built:
+ * {"message":"connect ECONNREFUSED 127.0.0.1:9","code":"ECONNREFUSED",
+ *  "errno":-111,"syscall":"connect","address":"127.0.0.1","port":9}.
+ * address may be NULL and port < 0 (both left out). netd_nerr_sys_uv() adds
+ * libuv's text after the code, as Node does for listen errors.
+ */
+json_t *netd_nerr_sys(int err, const char *syscall, const char *address, int port);
+json_t *netd_nerr_sys_uv(int err, const char *syscall, const char *address, int port);
+json_t *netd_nerr(enum netd_err e, const char *msg);
+
+/* Handles one framed request line from c: parse, validate, dispatch. */
+void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len);
+
+/* Builds {"jsonrpc":"2.0","id":null,"error":{code,message}} for framing errors. */
+json_t *netd_rpc_error_msg(json_t *id, int code, const char *message, json_t *data);
+
+/* Detaches every request of c (their conn pointer becomes NULL). */
+void netd_rpc_detach_conn(struct netd_conn *c);

@@ -1,0 +1,430 @@
+/*
+ * TCP servers (see server.h). A server owns its listening fd, its accept
+ * and backoff events and the listen/close requests it has not answered yet.
+ * Accepted sockets belong to the server's owner; the server only counts
+ * them, by id, so either side may go first.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "isip.h"
+#include "log.h"
+#include "resolve.h"
+#include "rpc.h"
+#include "server.h"
+#include "socket.h"
+
+#define SERVER_ACCEPTS_PER_EVENT 64
+#define SERVER_EMFILE_BACKOFF_MS 1000
+
+static void server_emit(struct netd_server *s, const char *event, json_t *params)
+{
+        netd_handle_emit(&s->h, event, params);
+}
+
+static json_t *server_address_json(const struct netd_server *s)
+{
+        return s->listening ? netd_addr_to_json(&s->addr) : json_null();
+}
+
+static void server_apply_options(struct netd_server *s, struct netd_socket *sock)
+{
+        const struct netd_server_options *o = &s->opts;
+
+        sock->allow_half_open = o->allow_half_open;
+        sock->user_paused = o->pause_on_connect;
+        if (o->high_water_mark > 0)
+                sock->high_water_mark = (size_t)o->high_water_mark;
+        sock->opt_no_delay = o->no_delay;
+        sock->opt_keep_alive = o->keep_alive;
+        sock->opt_keep_alive_delay_ms = o->keep_alive_initial_delay;
+        if (o->no_delay || o->keep_alive)
+                netd_socket_apply_options(sock);
+}
+
+static void server_accept_one(struct netd_server *s, int fd)
+{
+        struct netd_daemon *d = s->h.daemon;
+        struct netd_socket *sock;
+        int r;
+
+        r = netd_socket_new(d, s->h.owner, &sock);
+        if (r < 0) {
+                log_warning("conn#%llu: server %llu: Failed to take a connection: %s, dropping",
+                            (unsigned long long)s->h.owner->id, (unsigned long long)s->h.id,
+                            strerror(-r));
+                close(fd);
+                return;
+        }
+        r = netd_socket_adopt(sock, fd, s->h.id);
+        if (r < 0) {
+                netd_handle_free(&sock->h);
+                return;
+        }
+        s->connections++;
+        s->accepted++;
+        server_apply_options(s, sock);
+        server_emit(s, "server.connection",
+                    json_pack("{s:I,s:I,s:s,s:i,s:s?,s:s,s:i}", "server", (json_int_t)s->h.id,
+                              "socket", (json_int_t)sock->h.id, "remoteAddress",
+                              sock->remote.address, "remotePort", sock->remote.port, "remoteFamily",
+                              netd_addr_family_name(sock->remote.family), "localAddress",
+                              sock->local.address, "localPort", sock->local.port));
+        /*
+         * The connection event names the socket. FIXME: if the server itself
+         * is still unannounced (created and listened in a pending batch), the
+         * event is held while the socket's own events are not.
+         */
+        netd_handle_announce(&sock->h);
+        netd_socket_update_reading(sock);
+}
+
+static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+        struct netd_server *s = arg;
+
+        for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT && s->listening; i++) {
+                int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+                if (fd >= 0) {
+                        server_accept_one(s, fd);
+                        continue;
+                }
+                if (errno == EAGAIN || errno == EINTR)
+                        return;
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        struct timeval tv = { SERVER_EMFILE_BACKOFF_MS / 1000,
+                                              (SERVER_EMFILE_BACKOFF_MS % 1000) * 1000 };
+
+                        log_warning("server %llu: accept: %s, pausing for %d ms",
+                                    (unsigned long long)s->h.id, strerror(errno),
+                                    SERVER_EMFILE_BACKOFF_MS);
+                        event_del(s->ev_accept);
+                        event_add(s->ev_backoff, &tv);
+                        return;
+                }
+                /* ECONNABORTED and friends: that one connection is gone, go on. */
+        }
+}
+
+static void server_backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_server *s = arg;
+
+        if (s->listening)
+                event_add(s->ev_accept, NULL);
+}
+
+/* Completes a listen failure: server.error, then the same error as the reply. No close. */
+static void server_listen_failed(struct netd_server *s, json_t *err)
+{
+        struct netd_req *req = s->listen_req;
+
+        s->listen_req = NULL;
+        free(s->host);
+        s->host = NULL;
+        server_emit(s, "server.error",
+                    json_pack("{s:I,s:O}", "server", (json_int_t)s->h.id, "error", err));
+        if (req)
+                (void)netd_req_fail_node(req, err);
+        else
+                json_decref(err);
+}
+
+/* Binds and listens on one address. Returns 0 or -errno. */
+static int server_bind(struct netd_server *s, const struct sockaddr *sa, socklen_t len,
+                       bool dual_stack)
+{
+        int fd, one = 1, zero = 0;
+
+        fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (sa->sa_family == AF_INET6 && dual_stack)
+                (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        if (bind(fd, sa, len) < 0 || listen(fd, s->backlog) < 0) {
+                int err = -errno;
+
+                close(fd);
+                return err;
+        }
+        s->fd = fd;
+        return 0;
+}
+
+static void server_listen_done(struct netd_server *s)
+{
+        struct netd_req *req = s->listen_req;
+        struct netd_daemon *d = s->h.daemon;
+
+        s->listen_req = NULL;
+        free(s->host);
+        s->host = NULL;
+        (void)netd_addr_of_fd(s->fd, false, &s->addr);
+        s->ev_accept = event_new(d->base, s->fd, EV_READ | EV_PERSIST, server_accept_cb, s);
+        if (!s->ev_accept) {
+                close(s->fd);
+                s->fd = -1;
+                server_listen_failed(s, netd_nerr_sys(ENOMEM, "listen", NULL, -1));
+                return;
+        }
+        s->listening = true;
+        event_add(s->ev_accept, NULL);
+        server_emit(s, "server.listening", json_pack("{s:I}", "server", (json_int_t)s->h.id));
+        if (req)
+                (void)netd_req_ok(req, server_address_json(s));
+}
+
+/* Tries the addresses in order; the first that binds wins, else the first error is reported. */
+static void server_listen_addrs(struct netd_server *s, struct evutil_addrinfo *res,
+                                const char *host)
+{
+        int first_err = 0;
+
+        for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
+                int r = server_bind(s, ai->ai_addr, ai->ai_addrlen, false);
+
+                if (r == 0) {
+                        server_listen_done(s);
+                        return;
+                }
+                if (!first_err)
+                        first_err = r;
+        }
+        server_listen_failed(s, netd_nerr_sys_uv(first_err ? first_err : -EADDRNOTAVAIL, "listen",
+                                                 host, s->port));
+}
+
+static void server_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+        struct netd_server *s = arg;
+        char *host = s->host;
+
+        s->lookup = NULL;
+        s->host = NULL;
+        if (result != 0) {
+                const char *code;
+                int uverr;
+                char message[300];
+
+                netd_eai_describe(result, &code, &uverr);
+                (void)snprintf(message, sizeof(message), "getaddrinfo %s %s", code, host);
+                server_listen_failed(s, json_pack("{s:s,s:s,s:i,s:s,s:s}", "message", message,
+                                                  "code", code, "errno", uverr, "syscall",
+                                                  "getaddrinfo", "hostname", host));
+        } else {
+                server_listen_addrs(s, res, host);
+                evutil_freeaddrinfo(res);
+        }
+        free(host);
+}
+
+void netd_server_listen(struct netd_server *s, const char *host, int port, int backlog,
+                        struct netd_req *req)
+{
+        int r;
+
+        if (s->h.closed) {
+                (void)netd_req_fail_err(req, NETD_ERR_SERVER_NOT_RUNNING,
+                                        "Server is closed: create a new one");
+                return;
+        }
+        if (s->listening || s->listen_req || s->closing) {
+                (void)netd_req_fail_err(req, NETD_ERR_SERVER_ALREADY_LISTEN, NULL);
+                return;
+        }
+        s->backlog = backlog >= 0 ? backlog : (int)s->h.daemon->limits.listen_backlog;
+        s->port = port;
+        s->listen_req = req;
+        if (!host) {
+                struct sockaddr_in6 in6 = { .sin6_family = AF_INET6,
+                                            .sin6_port = htons((uint16_t)port),
+                                            .sin6_addr = IN6ADDR_ANY_INIT };
+                struct sockaddr_in in = { .sin_family = AF_INET,
+                                          .sin_port = htons((uint16_t)port),
+                                          .sin_addr.s_addr = htonl(INADDR_ANY) };
+
+                r = server_bind(s, (struct sockaddr *)&in6, sizeof(in6), true);
+                if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL)
+                        r = server_bind(s, (struct sockaddr *)&in, sizeof(in), false);
+                if (r < 0)
+                        server_listen_failed(s, netd_nerr_sys_uv(-r, "listen", "::", port));
+                else
+                        server_listen_done(s);
+                return;
+        }
+        if (netd_isip(host, strlen(host))) {
+                struct sockaddr_storage ss;
+                socklen_t len;
+
+                if (netd_addr_to_sockaddr(host, port, &ss, &len) < 0) {
+                        server_listen_failed(s, netd_nerr_sys_uv(EINVAL, "listen", host, port));
+                        return;
+                }
+                r = server_bind(s, (struct sockaddr *)&ss, len, false);
+                if (r < 0)
+                        server_listen_failed(s, netd_nerr_sys_uv(-r, "listen", host, port));
+                else
+                        server_listen_done(s);
+                return;
+        }
+        s->host = strdup(host);
+        if (!s->host) {
+                server_listen_failed(s, netd_nerr_sys(ENOMEM, "listen", NULL, -1));
+                return;
+        }
+        r = netd_resolve_start(s->h.daemon, host, port, server_lookup_cb, s, &s->lookup);
+        if (r < 0)
+                server_listen_failed(s, netd_nerr_sys(-r, "getaddrinfo", NULL, -1));
+}
+
+static void server_stop_listening(struct netd_server *s)
+{
+        if (s->ev_accept)
+                event_free(s->ev_accept);
+        s->ev_accept = NULL;
+        if (s->ev_backoff)
+                event_del(s->ev_backoff);
+        if (s->fd >= 0)
+                close(s->fd);
+        s->fd = -1;
+        s->listening = false;
+}
+
+/* The server is done: 'close', then the reply to server.close. */
+static void server_finish(struct netd_server *s, struct netd_req *req, bool not_running)
+{
+        server_emit(s, "server.close", json_pack("{s:I}", "server", (json_int_t)s->h.id));
+        if (req) {
+                if (not_running)
+                        (void)netd_req_fail_err(req, NETD_ERR_SERVER_NOT_RUNNING, NULL);
+                else
+                        (void)netd_req_ok_true(req);
+        }
+        netd_handle_finish(&s->h);
+}
+
+void netd_server_close(struct netd_server *s, struct netd_req *req)
+{
+        bool was_listening = s->listening;
+
+        if (s->h.closed || s->closing) {
+                (void)netd_req_fail_err(req, NETD_ERR_SERVER_NOT_RUNNING, NULL);
+                return;
+        }
+        if (s->listen_req) {
+                /* A close during the listen's lookup cancels the listen (Node). */
+                struct netd_req *lr = s->listen_req;
+
+                netd_resolve_cancel(s->lookup);
+                s->lookup = NULL;
+                s->listen_req = NULL;
+                (void)netd_req_fail_err(lr, NETD_ERR_SERVER_NOT_RUNNING,
+                                        "Server was closed before it started listening");
+        }
+        server_stop_listening(s);
+        if (!was_listening) {
+                server_finish(s, req, true);
+                return;
+        }
+        s->closing = true;
+        if (s->connections == 0) {
+                server_finish(s, req, false);
+                return;
+        }
+        s->close_req = req;
+}
+
+void netd_server_connection_closed(struct netd_daemon *d, uint64_t server_id)
+{
+        struct netd_server *s = netd_server_lookup(d, server_id);
+        struct netd_req *req;
+
+        if (!s || s->connections == 0)
+                return;
+        s->connections--;
+        if (!s->closing || s->connections > 0 || s->h.closed)
+                return;
+        req = s->close_req;
+        s->close_req = NULL;
+        server_finish(s, req, false);
+}
+
+static void server_abandon(struct netd_handle *h)
+{
+        struct netd_server *s = (struct netd_server *)h;
+
+        netd_resolve_cancel(s->lookup);
+        s->lookup = NULL;
+        if (s->listen_req)
+                netd_req_drop(s->listen_req);
+        if (s->close_req)
+                netd_req_drop(s->close_req);
+        s->listen_req = s->close_req = NULL;
+        server_stop_listening(s);
+}
+
+static void server_free(struct netd_handle *h)
+{
+        struct netd_server *s = (struct netd_server *)h;
+
+        server_abandon(h);
+        if (s->ev_backoff)
+                event_free(s->ev_backoff);
+        free(s->host);
+        free(s);
+}
+
+static const struct netd_handle_ops server_ops = {
+        .abandon = server_abandon,
+        .free = server_free,
+};
+
+int netd_server_new(struct netd_daemon *d, struct netd_conn *owner,
+                    const struct netd_server_options *opts, struct netd_server **ret)
+{
+        struct netd_server *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->fd = -1;
+        s->max_connections = -1;
+        s->opts = *opts;
+        s->ev_backoff = evtimer_new(d->base, server_backoff_cb, s);
+        if (!s->ev_backoff) {
+                free(s);
+                return -ENOMEM;
+        }
+        r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops);
+        if (r < 0) {
+                event_free(s->ev_backoff);
+                free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+struct netd_server *netd_server_lookup(struct netd_daemon *d, uint64_t id)
+{
+        struct netd_handle *h = netd_handle_lookup(d, id);
+
+        return h && h->type == NETD_HANDLE_SERVER ? (struct netd_server *)h : NULL;
+}
+
+json_t *netd_server_address(const struct netd_server *s)
+{
+        return server_address_json(s);
+}

@@ -1,0 +1,73 @@
+/*
+ * A TCP server handle: listen (IP, host name or the dual-stack default),
+ * accept with netd's own loop (bounded per turn, paused with a backoff on
+ * EMFILE/ENFILE instead of spinning), and Node's close semantics: 'close'
+ * only once the last accepted connection is gone.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "addr.h"
+#include "handle.h"
+
+struct event;
+struct netd_req;
+struct netd_resolve;
+
+/* Options of net.createServer, applied to every accepted socket. */
+struct netd_server_options {
+        bool allow_half_open;
+        bool pause_on_connect;
+        bool no_delay;
+        bool keep_alive;
+        int64_t keep_alive_initial_delay; /* ms */
+        int64_t high_water_mark;          /* bytes; 0: the daemon's default */
+};
+
+struct netd_server {
+        struct netd_handle h;        /* first: a netd_handle * is a netd_server * */
+        int fd;                      /* owned; -1 when not listening */
+        struct event *ev_accept;     /* owned */
+        struct event *ev_backoff;    /* owned: re-enables accepting after EMFILE */
+        struct netd_req *listen_req; /* owned: a listen waiting for its lookup */
+        struct netd_req *close_req;  /* owned: a close waiting for the connections */
+        struct netd_resolve *lookup; /* owned */
+        struct netd_server_options opts;
+        struct netd_addr addr; /* while listening */
+        int backlog;
+        int port;                /* of the pending listen */
+        char *host;              /* owned: of the pending listen */
+        unsigned connections;    /* accepted and not yet closed */
+        int64_t max_connections; /* -1: no limit */
+        uint64_t accepted;
+        bool listening;
+        bool closing;
+};
+
+/* Creates a server owned by owner. Returns 0, -EMFILE or -ENOMEM. */
+int netd_server_new(struct netd_daemon *d, struct netd_conn *owner,
+                    const struct netd_server_options *opts, struct netd_server **ret);
+
+/*
+ * server.listen: host may be NULL (dual-stack "::", else "0.0.0.0"), an IP
+ * or a name; backlog < 0 takes the default. Completes req with the address,
+ * or with the error (also emitted as server.error).
+ */
+void netd_server_listen(struct netd_server *s, const char *host, int port, int backlog,
+                        struct netd_req *req);
+
+/* server.close: completes req once the last connection has closed. */
+void netd_server_close(struct netd_server *s, struct netd_req *req);
+
+/* Tells the server with that id that one of its accepted sockets closed. */
+void netd_server_connection_closed(struct netd_daemon *d, uint64_t server_id);
+
+/* Node's server.address(): {address, family, port} while listening, else JSON null. */
+json_t *netd_server_address(const struct netd_server *s);
+
+/* The server with that id, or NULL. */
+struct netd_server *netd_server_lookup(struct netd_daemon *d, uint64_t id);

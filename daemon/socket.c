@@ -1,0 +1,709 @@
+/*
+ * Stream sockets (see socket.h). A socket owns its fd, its events, its write
+ * queue and the requests waiting on that queue. Peer data is read into the
+ * daemon's scratch buffer (limits.read_chunk_bytes per system call, never
+ * libevent's 4 KiB bufferevent reads) and written straight into the owner's
+ * output queue as a socket.data line, base64 encoded without an
+ * intermediate JSON tree.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "isip.h"
+#include "log.h"
+#include "resolve.h"
+#include "rpc.h"
+#include "server.h"
+#include "socket.h"
+
+static void socket_close(struct netd_socket *s, bool had_error);
+static void socket_try_write(struct netd_socket *s);
+static void socket_connect_next(struct netd_socket *s);
+
+static void socket_emit(struct netd_socket *s, const char *event, json_t *params)
+{
+        netd_handle_emit(&s->h, event, params);
+}
+
+static void socket_emit_simple(struct netd_socket *s, const char *event)
+{
+        socket_emit(s, event, json_pack("{s:I}", "socket", (json_int_t)s->h.id));
+}
+
+/* Records err (stolen) as the socket's error and closes it: 'error' then 'close'. */
+static void socket_fail(struct netd_socket *s, json_t *err)
+{
+        if (s->state == NETD_SOCKET_CLOSED) {
+                json_decref(err);
+                return;
+        }
+        json_decref(s->error);
+        s->error = err;
+        socket_close(s, true);
+}
+
+static bool socket_owner_paused(const struct netd_socket *s)
+{
+        return s->h.owner && s->h.owner->sockets_paused;
+}
+
+void netd_socket_update_reading(struct netd_socket *s)
+{
+        bool want;
+
+        if (!s->ev_read)
+                return;
+        want = s->state == NETD_SOCKET_OPEN && !s->read_eof && !s->user_paused &&
+               !socket_owner_paused(s);
+        if (want)
+                event_add(s->ev_read, NULL);
+        else
+                event_del(s->ev_read);
+}
+
+/* Appends one socket.data line for len bytes straight into the owner's output. */
+static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t len)
+{
+        struct netd_conn *c = s->h.owner;
+        struct evbuffer *out;
+        struct evbuffer_iovec vec;
+        const char *enc;
+        size_t max, n;
+
+        if (!c || !netd_conn_is_open(c))
+                return;
+        enc = s->encoding < 0 ? "base64" : netd_encoding_to_string(s->encoding);
+        if (!s->h.announced) {
+                /* Rare: the reply naming the socket is still waiting in a batch. */
+                char *text = NULL;
+                size_t tlen;
+
+                if (s->encoding < 0) {
+                        text = malloc(NETD_BASE64_ENCODED_MAX(len) + 1);
+                        tlen = text ? netd_base64_encode(buf, len, text, 0) : 0;
+                } else {
+                        text = malloc(netd_strdec_max(&s->dec, len) + 1);
+                        tlen = text ? netd_strdec_write(&s->dec, buf, len, text) : 0;
+                }
+                if (!text) {
+                        socket_fail(s, netd_nerr_sys(ENOMEM, "read", NULL, -1));
+                        return;
+                }
+                socket_emit(s, "socket.data",
+                            json_pack("{s:I,s:s%,s:s}", "socket", (json_int_t)s->h.id, "data", text,
+                                      tlen, "encoding", enc));
+                free(text);
+                return;
+        }
+        out = netd_conn_output(c);
+        evbuffer_add_printf(out,
+                            "{\"jsonrpc\":\"2.0\",\"method\":\"socket.data\",\"params\":"
+                            "{\"socket\":%" PRIu64 ",\"data\":\"",
+                            s->h.id);
+        if (s->encoding < 0) {
+                max = NETD_BASE64_ENCODED_MAX(len);
+                if (evbuffer_reserve_space(out, (ev_ssize_t)max, &vec, 1) < 1)
+                        goto oom;
+                n = netd_base64_encode(buf, len, vec.iov_base, 0);
+        } else {
+                size_t tmax = netd_strdec_max(&s->dec, len);
+                char *text = malloc(tmax ? tmax : 1);
+                size_t tlen;
+
+                if (!text)
+                        goto oom;
+                tlen = netd_strdec_write(&s->dec, buf, len, text);
+                max = NETD_JSON_ESCAPED_MAX(tlen);
+                if (evbuffer_reserve_space(out, (ev_ssize_t)(max ? max : 1), &vec, 1) < 1) {
+                        free(text);
+                        goto oom;
+                }
+                n = netd_json_escape(text, tlen, vec.iov_base);
+                free(text);
+        }
+        vec.iov_len = n;
+        evbuffer_commit_space(out, &vec, 1);
+        evbuffer_add_printf(out, "\",\"encoding\":\"%s\"}}\n", enc);
+        netd_conn_output_added(c);
+        return;
+oom:
+        /* The partial line can't be taken back: the connection must go. */
+        log_error("conn#%" PRIu64 ": Failed to queue socket data, out of memory", c->id);
+        netd_conn_close(c, "out of memory");
+}
+
+/* The peer sent FIN: deliver what the decoder holds, then 'end'; end our side unless half-open. */
+static void socket_on_eof(struct netd_socket *s)
+{
+        s->read_eof = true;
+        netd_socket_update_reading(s);
+        if (s->encoding >= 0 && s->dec.npending > 0 && s->h.owner) {
+                char tail[16];
+                size_t n = netd_strdec_end(&s->dec, tail);
+
+                if (n > 0)
+                        socket_emit(s, "socket.data",
+                                    json_pack("{s:I,s:s%,s:s}", "socket", (json_int_t)s->h.id,
+                                              "data", tail, n, "encoding",
+                                              netd_encoding_to_string(s->encoding)));
+        }
+        socket_emit_simple(s, "socket.end");
+        if (!s->allow_half_open)
+                s->end_requested = true;
+        socket_try_write(s);
+}
+
+static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_socket *s = arg;
+        struct netd_daemon *d = s->h.daemon;
+        ssize_t n;
+
+        n = read(s->fd, d->scratch, d->limits.read_chunk_bytes);
+        if (n > 0) {
+                s->bytes_read += (uint64_t)n;
+                d->stats.bytes_in += (uint64_t)n;
+                socket_emit_data(s, d->scratch, (size_t)n);
+                return;
+        }
+        if (n == 0) {
+                socket_on_eof(s);
+                return;
+        }
+        if (errno == EAGAIN || errno == EINTR)
+                return;
+        socket_fail(s, netd_nerr_sys(errno, "read", NULL, -1));
+}
+
+/* Completes the writes (and the end) that are done. */
+static void socket_complete_writes(struct netd_socket *s)
+{
+        struct netd_write *w;
+
+        while ((w = TAILQ_FIRST(&s->writes))) {
+                if (w->is_end ? !s->fin_sent : w->end > s->flushed)
+                        break;
+                TAILQ_REMOVE(&s->writes, w, link);
+                (void)netd_req_ok_true(w->req);
+                free(w);
+        }
+}
+
+static void socket_maybe_close(struct netd_socket *s)
+{
+        if (s->state == NETD_SOCKET_OPEN && s->read_eof && s->fin_sent)
+                socket_close(s, false);
+}
+
+static void socket_try_write(struct netd_socket *s)
+{
+        struct netd_daemon *d = s->h.daemon;
+
+        if (s->state != NETD_SOCKET_OPEN)
+                return;
+        while (evbuffer_get_length(s->wbuf) > 0) {
+                int n = evbuffer_write(s->wbuf, s->fd);
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        socket_fail(s, netd_nerr_sys(errno, "write", NULL, -1));
+                        return;
+                }
+                s->flushed += (uint64_t)n;
+                d->stats.bytes_out += (uint64_t)n;
+        }
+        if (evbuffer_get_length(s->wbuf) > 0) {
+                event_add(s->ev_write, NULL);
+        } else {
+                event_del(s->ev_write);
+                if (s->end_requested && !s->fin_sent) {
+                        if (shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+                                socket_fail(s, netd_nerr_sys(errno, "shutdown", NULL, -1));
+                                return;
+                        }
+                        s->fin_sent = true;
+                }
+        }
+        socket_complete_writes(s);
+        if (s->need_drain && evbuffer_get_length(s->wbuf) == 0) {
+                s->need_drain = false;
+                socket_emit_simple(s, "socket.drain");
+        }
+        socket_maybe_close(s);
+}
+
+void netd_socket_apply_options(struct netd_socket *s)
+{
+        int nodelay = s->opt_no_delay, keepalive = s->opt_keep_alive;
+
+        if (s->fd < 0 || s->state != NETD_SOCKET_OPEN)
+                return;
+        (void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay));
+        (void)setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, sizeof(keepalive));
+        if (keepalive && s->opt_keep_alive_delay_ms >= 1000) {
+                int idle = (int)(s->opt_keep_alive_delay_ms / 1000);
+
+                (void)setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        }
+}
+
+static void socket_on_connected(struct netd_socket *s)
+{
+        (void)netd_addr_of_fd(s->fd, false, &s->local);
+        (void)netd_addr_of_fd(s->fd, true, &s->remote);
+        s->state = NETD_SOCKET_OPEN;
+        s->ever_connected = true;
+        /* Options cached before the connect apply before 'connect' (Node). */
+        netd_socket_apply_options(s);
+        if (s->addrs) {
+                evutil_freeaddrinfo(s->addrs);
+                s->addrs = s->next_addr = NULL;
+        }
+        socket_emit_simple(s, "socket.connect");
+        socket_emit_simple(s, "socket.ready");
+        netd_socket_update_reading(s);
+        socket_try_write(s);
+}
+
+static void socket_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_socket *s = arg;
+
+        if (s->state == NETD_SOCKET_CONNECTING) {
+                int err = 0;
+                socklen_t len = sizeof(err);
+
+                if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                        err = errno;
+                if (err == 0) {
+                        socket_on_connected(s);
+                        return;
+                }
+                if (err == EINPROGRESS)
+                        return;
+                s->state = NETD_SOCKET_CONNECTING;
+                errno = err;
+                socket_connect_next(s); /* errno carries the failure */
+                return;
+        }
+        socket_try_write(s);
+}
+
+static int socket_set_fd(struct netd_socket *s, int fd)
+{
+        struct event_base *base = s->h.daemon->base;
+
+        s->fd = fd;
+        s->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, socket_read_cb, s);
+        s->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, socket_write_cb, s);
+        if (!s->ev_read || !s->ev_write)
+                return -ENOMEM;
+        return 0;
+}
+
+static void socket_drop_fd(struct netd_socket *s)
+{
+        if (s->ev_read)
+                event_free(s->ev_read);
+        if (s->ev_write)
+                event_free(s->ev_write);
+        s->ev_read = s->ev_write = NULL;
+        if (s->fd >= 0)
+                close(s->fd);
+        s->fd = -1;
+}
+
+/*
+ * Tries the next resolved address. Called first with errno unset, then after
+ * each failed attempt with errno holding its error: when no address is left,
+ * that error fails the socket, as Node reports the last attempt's.
+ */
+static void socket_connect_next(struct netd_socket *s)
+{
+        int err = errno;
+
+        if (s->fd >= 0) {
+                socket_drop_fd(s);
+                s->next_addr = s->next_addr ? s->next_addr->ai_next : NULL;
+        }
+        for (; s->next_addr; s->next_addr = s->next_addr->ai_next) {
+                struct evutil_addrinfo *ai = s->next_addr;
+                int fd;
+
+                (void)netd_addr_from_sockaddr(ai->ai_addr, &s->remote);
+                fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd < 0) {
+                        err = errno;
+                        continue;
+                }
+                if (socket_set_fd(s, fd) < 0) {
+                        socket_drop_fd(s);
+                        err = ENOMEM;
+                        break;
+                }
+                s->state = NETD_SOCKET_CONNECTING;
+                if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+                        socket_on_connected(s);
+                        return;
+                }
+                if (errno == EINPROGRESS) {
+                        event_add(s->ev_write, NULL);
+                        return;
+                }
+                err = errno;
+                socket_drop_fd(s);
+        }
+        s->state = NETD_SOCKET_CONNECTING;
+        socket_fail(s, netd_nerr_sys(err ? err : ECONNREFUSED, "connect",
+                                     s->remote.family ? s->remote.address : s->host, s->port));
+}
+
+/* Starts connecting to the addresses in s->addrs (owned from now on). */
+static void socket_connect_addrs(struct netd_socket *s, struct evutil_addrinfo *addrs)
+{
+        s->addrs = s->next_addr = addrs;
+        errno = 0;
+        socket_connect_next(s);
+}
+
+static void socket_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+        struct netd_socket *s = arg;
+
+        s->lookup = NULL;
+        if (result != 0) {
+                const char *code;
+                int uverr;
+                char message[300];
+                json_t *err;
+
+                netd_eai_describe(result, &code, &uverr);
+                (void)snprintf(message, sizeof(message), "getaddrinfo %s %s", code, s->host);
+                err = json_pack("{s:s,s:s,s:i,s:s,s:s}", "message", message, "code", code, "errno",
+                                uverr, "syscall", "getaddrinfo", "hostname", s->host);
+                socket_emit(s, "socket.lookup",
+                            json_pack("{s:I,s:O,s:n,s:n,s:s}", "socket", (json_int_t)s->h.id, "err",
+                                      err, "address", "family", "host", s->host));
+                socket_fail(s, err);
+                return;
+        }
+        for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
+                struct netd_addr a;
+
+                if (netd_addr_from_sockaddr(ai->ai_addr, &a) < 0)
+                        continue;
+                socket_emit(s, "socket.lookup",
+                            json_pack("{s:I,s:n,s:s,s:i,s:s}", "socket", (json_int_t)s->h.id, "err",
+                                      "address", a.address, "family", a.family, "host", s->host));
+        }
+        socket_connect_addrs(s, res);
+}
+
+int netd_socket_connect(struct netd_socket *s, const char *host, int port)
+{
+        struct evutil_addrinfo hints = {
+                .ai_family = AF_UNSPEC,
+                .ai_socktype = SOCK_STREAM,
+                .ai_protocol = IPPROTO_TCP,
+        };
+        char portstr[8];
+        int r;
+
+        if (s->state != NETD_SOCKET_NEW)
+                return -EBUSY;
+        free(s->host);
+        s->host = strdup(host);
+        if (!s->host)
+                return -ENOMEM;
+        s->port = port;
+        (void)snprintf(portstr, sizeof(portstr), "%d", port);
+        if (netd_isip(host, strlen(host))) {
+                struct evutil_addrinfo *res = NULL;
+
+                /* A numeric host never blocks: no lookup, and no 'lookup' event (Node). */
+                hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
+                if (evutil_getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
+                        return -EINVAL;
+                socket_connect_addrs(s, res);
+                return 0;
+        }
+        s->state = NETD_SOCKET_LOOKUP;
+        r = netd_resolve_start(s->h.daemon, host, port, socket_lookup_cb, s, &s->lookup);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+int netd_socket_adopt(struct netd_socket *s, int fd, uint64_t server_id)
+{
+        int r;
+
+        r = socket_set_fd(s, fd);
+        if (r < 0)
+                return r;
+        s->server = server_id;
+        (void)netd_addr_of_fd(fd, false, &s->local);
+        (void)netd_addr_of_fd(fd, true, &s->remote);
+        s->state = NETD_SOCKET_OPEN;
+        s->ever_connected = true;
+        return 0;
+}
+
+static void socket_queue_write(struct netd_socket *s, struct netd_req *req, bool is_end)
+{
+        struct netd_write *w;
+
+        if (!req)
+                return;
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+                (void)netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
+                return;
+        }
+        w->req = req;
+        w->end = s->queued;
+        w->is_end = is_end;
+        TAILQ_INSERT_TAIL(&s->writes, w, link);
+}
+
+void netd_socket_write(struct netd_socket *s, const uint8_t *data, size_t len, struct netd_req *req)
+{
+        if (s->state == NETD_SOCKET_CLOSED) {
+                if (req)
+                        (void)netd_req_fail_err(req, NETD_ERR_STREAM_DESTROYED, NULL);
+                return;
+        }
+        if (s->read_eof && !s->allow_half_open) {
+                /* Node's writeAfterFIN: an EPIPE that also destroys the socket. */
+                json_t *err =
+                        json_pack("{s:s,s:s}", "message",
+                                  "This socket has been ended by the other party", "code", "EPIPE");
+
+                if (req)
+                        (void)netd_req_fail_node(req, json_deep_copy(err));
+                socket_fail(s, err);
+                return;
+        }
+        if (s->end_requested) {
+                if (req)
+                        (void)netd_req_fail_err(req, NETD_ERR_STREAM_WRITE_AFTER_END, NULL);
+                return;
+        }
+        if (evbuffer_add(s->wbuf, data, len) < 0) {
+                if (req)
+                        (void)netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
+                return;
+        }
+        s->queued += len;
+        /* As in Node, write() "returns false" once the queue reaches the high-water mark. */
+        if (evbuffer_get_length(s->wbuf) >= s->high_water_mark)
+                s->need_drain = true;
+        socket_queue_write(s, req, false);
+        socket_try_write(s);
+}
+
+void netd_socket_end(struct netd_socket *s, struct netd_req *req)
+{
+        if (s->state == NETD_SOCKET_CLOSED) {
+                if (req)
+                        (void)netd_req_fail_err(req, NETD_ERR_STREAM_DESTROYED, NULL);
+                return;
+        }
+        if (s->end_requested && s->fin_sent) {
+                if (req)
+                        (void)netd_req_ok_true(req);
+                return;
+        }
+        s->end_requested = true;
+        socket_queue_write(s, req, true);
+        socket_try_write(s);
+}
+
+void netd_socket_destroy(struct netd_socket *s, json_t *err)
+{
+        if (s->state == NETD_SOCKET_CLOSED) {
+                json_decref(err);
+                return;
+        }
+        if (err)
+                socket_fail(s, err);
+        else
+                socket_close(s, false);
+}
+
+/* Fails every waiting write with a copy of err (stolen). */
+static void socket_fail_writes(struct netd_socket *s, json_t *err)
+{
+        struct netd_write *w;
+
+        while ((w = TAILQ_FIRST(&s->writes))) {
+                TAILQ_REMOVE(&s->writes, w, link);
+                (void)netd_req_fail_node(w->req, json_deep_copy(err));
+                free(w);
+        }
+        json_decref(err);
+}
+
+static void socket_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_socket *s = arg;
+        uint64_t server = s->server;
+        struct netd_daemon *d = s->h.daemon;
+
+        if (s->error) {
+                socket_emit(
+                        s, "socket.error",
+                        json_pack("{s:I,s:O}", "socket", (json_int_t)s->h.id, "error", s->error));
+        }
+        socket_emit(
+                s, "socket.close",
+                json_pack("{s:I,s:b}", "socket", (json_int_t)s->h.id, "hadError", s->had_error));
+        netd_handle_finish(&s->h);
+        /* s may be freed by now (closed_keep 0): use only the copies. */
+        if (server)
+                netd_server_connection_closed(d, server);
+}
+
+/* Tears the socket down now; 'error' and 'close' follow from ev_close. */
+static void socket_close(struct netd_socket *s, bool had_error)
+{
+        json_t *err;
+
+        if (s->state == NETD_SOCKET_CLOSED)
+                return;
+        netd_resolve_cancel(s->lookup);
+        s->lookup = NULL;
+        if (s->addrs) {
+                evutil_freeaddrinfo(s->addrs);
+                s->addrs = s->next_addr = NULL;
+        }
+        s->had_error = had_error;
+        if (!s->ever_connected)
+                err = netd_nerr(NETD_ERR_SOCKET_CLOSED_BEFORE_CONNECTION, NULL);
+        else if (s->error)
+                err = json_deep_copy(s->error);
+        else
+                err = netd_nerr(NETD_ERR_STREAM_DESTROYED, NULL);
+        s->state = NETD_SOCKET_CLOSED;
+        socket_drop_fd(s);
+        evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
+        socket_fail_writes(s, err);
+        event_active(s->ev_close, EV_TIMEOUT, 0);
+}
+
+static void socket_abandon(struct netd_handle *h)
+{
+        struct netd_socket *s = (struct netd_socket *)h;
+        struct netd_write *w;
+
+        netd_resolve_cancel(s->lookup);
+        s->lookup = NULL;
+        while ((w = TAILQ_FIRST(&s->writes))) {
+                TAILQ_REMOVE(&s->writes, w, link);
+                netd_req_drop(w->req);
+                free(w);
+        }
+        if (s->ev_close)
+                event_del(s->ev_close);
+        socket_drop_fd(s);
+        s->state = NETD_SOCKET_CLOSED;
+}
+
+static void socket_free(struct netd_handle *h)
+{
+        struct netd_socket *s = (struct netd_socket *)h;
+
+        if (s->state != NETD_SOCKET_CLOSED)
+                socket_abandon(h);
+        if (s->addrs)
+                evutil_freeaddrinfo(s->addrs);
+        if (s->ev_close)
+                event_free(s->ev_close);
+        if (s->wbuf)
+                evbuffer_free(s->wbuf);
+        json_decref(s->error);
+        free(s->host);
+        free(s);
+}
+
+static const struct netd_handle_ops socket_ops = {
+        .abandon = socket_abandon,
+        .free = socket_free,
+};
+
+int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_socket **ret)
+{
+        struct netd_socket *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->fd = -1;
+        s->encoding = -1;
+        s->high_water_mark = d->limits.write_high_bytes;
+        TAILQ_INIT(&s->writes);
+        s->wbuf = evbuffer_new();
+        s->ev_close = event_new(d->base, -1, 0, socket_close_cb, s);
+        if (!s->wbuf || !s->ev_close) {
+                if (s->wbuf)
+                        evbuffer_free(s->wbuf);
+                if (s->ev_close)
+                        event_free(s->ev_close);
+                free(s);
+                return -ENOMEM;
+        }
+        r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops);
+        if (r < 0) {
+                evbuffer_free(s->wbuf);
+                event_free(s->ev_close);
+                free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+const char *netd_socket_ready_state(const struct netd_socket *s)
+{
+        switch (s->state) {
+        case NETD_SOCKET_NEW:
+        case NETD_SOCKET_CLOSED:
+                return "closed";
+        case NETD_SOCKET_LOOKUP:
+        case NETD_SOCKET_CONNECTING:
+                return "opening";
+        case NETD_SOCKET_OPEN:
+                if (s->read_eof && !s->end_requested)
+                        return "writeOnly";
+                if (s->end_requested && !s->read_eof)
+                        return "readOnly";
+                if (s->read_eof && s->end_requested)
+                        return "closed";
+                return "open";
+        case _NETD_SOCKET_STATE_MAX:
+        case _NETD_SOCKET_STATE_INVALID:
+                break;
+        }
+        return "closed";
+}
+
+struct netd_socket *netd_socket_lookup(struct netd_daemon *d, uint64_t id)
+{
+        struct netd_handle *h = netd_handle_lookup(d, id);
+
+        return h && h->type == NETD_HANDLE_SOCKET ? (struct netd_socket *)h : NULL;
+}

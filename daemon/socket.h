@@ -1,0 +1,121 @@
+/*
+ * A stream socket handle (TCP for now): connecting (with an asynchronous
+ * lookup for host names), reading into the daemon's large scratch buffer
+ * and writing from an evbuffer queue, half-close, destroy. It emits Node's
+ * events in Node's order through its handle; 'close' is always last, once,
+ * emitted from a deferred callback so the reply to the request that caused
+ * it goes out first.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <jansson.h>
+
+#include "addr.h"
+#include "encoding.h"
+#include "handle.h"
+
+struct event;
+struct evbuffer;
+struct evutil_addrinfo;
+struct netd_req;
+struct netd_resolve;
+
+enum netd_socket_state {
+        NETD_SOCKET_NEW,        /* created, not connected (net.Socket) */
+        NETD_SOCKET_LOOKUP,     /* resolving the host name */
+        NETD_SOCKET_CONNECTING, /* connect() in progress */
+        NETD_SOCKET_OPEN,       /* connected */
+        NETD_SOCKET_CLOSED,     /* fd closed; properties kept */
+        _NETD_SOCKET_STATE_MAX,
+        _NETD_SOCKET_STATE_INVALID = -22,
+};
+
+/* A socket.write or socket.end waiting for its bytes to reach the kernel. */
+struct netd_write {
+        struct netd_req *req; /* owned until completed */
+        uint64_t end;         /* complete once this many bytes were written */
+        bool is_end;          /* complete once the FIN was sent */
+        TAILQ_ENTRY(netd_write) link;
+};
+
+TAILQ_HEAD(netd_write_list, netd_write);
+
+struct netd_socket {
+        struct netd_handle h; /* first: a netd_handle * is a netd_socket * */
+        enum netd_socket_state state;
+        int fd;                        /* owned; -1 when none */
+        struct event *ev_read;         /* owned */
+        struct event *ev_write;        /* owned: writability, or connect completion */
+        struct event *ev_close;        /* owned: emits error + close, deferred */
+        struct evbuffer *wbuf;         /* owned: bytes queued for the peer */
+        struct netd_write_list writes; /* owned */
+        uint64_t queued;               /* bytes ever queued (Node's bytesWritten) */
+        uint64_t flushed;              /* bytes handed to the kernel */
+        uint64_t bytes_read;
+        uint64_t server;        /* id of the server that accepted it, 0 if none */
+        struct netd_addr local; /* cached: kept after close */
+        struct netd_addr remote;
+        char *host; /* owned: the host being connected to */
+        int port;
+        struct netd_resolve *lookup;   /* owned: the lookup in flight */
+        struct evutil_addrinfo *addrs; /* owned: lookup results */
+        struct evutil_addrinfo *next_addr;
+        json_t *error; /* owned: the error to emit before close */
+        size_t high_water_mark;
+        int encoding; /* -1: none (data travels as base64), else enum netd_encoding */
+        struct netd_strdec dec;
+        bool opt_no_delay;   /* TCP_NODELAY, applied once connected */
+        bool opt_keep_alive; /* SO_KEEPALIVE, applied once connected */
+        int64_t opt_keep_alive_delay_ms;
+        bool allow_half_open;
+        bool user_paused;
+        bool read_eof;      /* peer's FIN seen, 'end' emitted */
+        bool end_requested; /* our side is ending: FIN once the queue is written */
+        bool fin_sent;
+        bool need_drain;
+        bool had_error;
+        bool ever_connected;
+};
+
+/* Creates an unconnected socket owned by owner. Returns 0, -EMFILE or -ENOMEM. */
+int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_socket **ret);
+
+/*
+ * Starts connecting to host (an IP literal, or a name resolved without
+ * blocking) and port. Failures arrive as 'error' and 'close' events.
+ * Returns 0, or -EBUSY when the socket isn't in the NEW state.
+ */
+int netd_socket_connect(struct netd_socket *s, const char *host, int port);
+
+/* Takes ownership of an accepted, connected fd; the socket starts OPEN. */
+int netd_socket_adopt(struct netd_socket *s, int fd, uint64_t server_id);
+
+/*
+ * Queues len bytes for the peer. req (may be NULL) is completed once they
+ * reach the kernel, or with the error. Returns 0, or completes req with an
+ * error (ERR_STREAM_DESTROYED, ERR_STREAM_WRITE_AFTER_END, EPIPE) itself.
+ */
+void netd_socket_write(struct netd_socket *s, const uint8_t *data, size_t len,
+                       struct netd_req *req);
+
+/* Half-closes: the FIN follows the queued bytes. req completes when it is sent. */
+void netd_socket_end(struct netd_socket *s, struct netd_req *req);
+
+/* Closes at once; err (stolen, may be NULL) is emitted as 'error' before 'close'. */
+void netd_socket_destroy(struct netd_socket *s, json_t *err);
+
+/* Applies opt_no_delay and opt_keep_alive* to the fd, when there is one. */
+void netd_socket_apply_options(struct netd_socket *s);
+
+/* Starts or stops reading per the socket's and its owner's flow state. */
+void netd_socket_update_reading(struct netd_socket *s);
+
+/* Node's readyState: "opening", "open", "readOnly", "writeOnly" or "closed". */
+const char *netd_socket_ready_state(const struct netd_socket *s);
+
+/* The socket with that id owned by c, or NULL. */
+struct netd_socket *netd_socket_lookup(struct netd_daemon *d, uint64_t id);

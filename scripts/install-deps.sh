@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the Debian 12 packages netd needs to build and test, when they are
+# missing. Only root can install; anyone else gets the apt-get line to run.
+set -eu
+
+pkgs="build-essential cmake pkg-config libevent-dev libjansson-dev libcmocka-dev socat"
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "netd: missing build packages:$missing" >&2
+	echo "netd: run as root, or: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "netd: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing
