@@ -128,7 +128,7 @@ static void conn_process_input(struct netd_conn *c)
                                 netd_rpc_error_msg(
                                         NULL, NETD_RPC_INVALID_REQUEST, message,
                                         json_pack("{s:s,s:s,s:I}", "code", "ERR_NETD_LIMIT",
-                                                  "limit", "frame_max_bytes",
+                                                  "limit", "frame_max_bytes", "max",
                                                   (json_int_t)c->daemon->limits.frame_max_bytes)));
                         netd_conn_close_after_flush(c);
                         return;

@@ -56,15 +56,24 @@ struct evdns_base *netd_daemon_dns(struct netd_daemon *d)
         if (d->dns)
                 return d->dns;
         /*
-         * resolv.conf and /etc/hosts, without libevent's fallback of a
-         * nameserver on 127.0.0.1 when resolv.conf has none.
+         * resolv.conf and the hosts file, without libevent's fallback of a
+         * nameserver on 127.0.0.1 when resolv.conf names none: with none, names
+         * outside the hosts file fail at once.
          */
-        d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                                 EVDNS_BASE_NAMESERVERS_NO_DEFAULT);
-        if (!d->dns) {
-                d->dns = evdns_base_new(d->base, 0);
-                if (d->dns)
-                        (void)evdns_base_load_hosts(d->dns, NULL);
+        d->dns = evdns_base_new(d->base, 0);
+        if (d->dns) {
+                int r = evdns_base_resolv_conf_parse(
+                        d->dns,
+                        (DNS_OPTIONS_ALL & ~DNS_OPTION_HOSTSFILE) |
+                                DNS_OPTION_NAMESERVERS_NO_DEFAULT,
+                        d->resolv_conf ? d->resolv_conf : "/etc/resolv.conf");
+
+                if (r != 0 && r != 6 /* no nameservers: fine */)
+                        log_warning("Failed to read %s (evdns error %d), ignoring",
+                                    d->resolv_conf ? d->resolv_conf : "/etc/resolv.conf", r);
+                if (evdns_base_load_hosts(d->dns, d->hosts_file) != 0)
+                        log_warning("Failed to read %s, ignoring",
+                                    d->hosts_file ? d->hosts_file : "/etc/hosts");
         }
         if (!d->dns)
                 log_error("Failed to set up the resolver");

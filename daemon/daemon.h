@@ -70,6 +70,8 @@ struct netd_daemon {
         struct netd_stats stats;
         struct timespec started; /* CLOCK_MONOTONIC */
         uint8_t *scratch;        /* owned: read buffer shared by every socket */
+        const char *resolv_conf; /* borrowed: NULL for /etc/resolv.conf */
+        const char *hosts_file;  /* borrowed: NULL for /etc/hosts */
         bool stopping;
 };
 

@@ -28,6 +28,8 @@
 static const char *arg_socket_path = NULL;
 static bool arg_foreground = false;
 static int arg_ready_fd = -1;
+static const char *arg_resolv_conf = NULL;
+static const char *arg_hosts_file = NULL;
 
 static void help(void)
 {
@@ -41,6 +43,8 @@ static void help(void)
                "  -l, --log-level=LEVEL     err, warning, notice, info (default) or debug\n"
                "      --max-line-bytes=N    longest request line accepted (default %d)\n"
                "      --max-clients=N       control connections at once (default 256)\n"
+               "      --resolv-conf=PATH    resolver configuration (default /etc/resolv.conf)\n"
+               "      --hosts-file=PATH     hosts file for name lookups (default /etc/hosts)\n"
                "      --ready-fd=FD         write \"READY=1\\n\" to FD once serving, then close "
                "it\n"
                "  -h, --help                show this help and exit\n"
@@ -65,7 +69,7 @@ static int parse_size(const char *s, unsigned long long min, unsigned long long 
 
 static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
 {
-        enum { ARG_MAX_LINE = 0x100, ARG_READY_FD, ARG_MAX_CLIENTS };
+        enum { ARG_MAX_LINE = 0x100, ARG_READY_FD, ARG_MAX_CLIENTS, ARG_RESOLV_CONF, ARG_HOSTS_FILE };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "foreground", no_argument, NULL, 'f' },
@@ -73,6 +77,8 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                 { "max-line-bytes", required_argument, NULL, ARG_MAX_LINE },
                 { "max-clients", required_argument, NULL, ARG_MAX_CLIENTS },
                 { "ready-fd", required_argument, NULL, ARG_READY_FD },
+                { "resolv-conf", required_argument, NULL, ARG_RESOLV_CONF },
+                { "hosts-file", required_argument, NULL, ARG_HOSTS_FILE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
@@ -117,6 +123,12 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                                 return -EINVAL;
                         }
                         arg_ready_fd = (int)v;
+                        break;
+                case ARG_RESOLV_CONF:
+                        arg_resolv_conf = optarg;
+                        break;
+                case ARG_HOSTS_FILE:
+                        arg_hosts_file = optarg;
                         break;
                 case 'h':
                         help();
@@ -249,6 +261,8 @@ int main(int argc, char *argv[])
                 log_error("Failed to start: %s", strerror(-r));
                 return 1;
         }
+        d->resolv_conf = arg_resolv_conf;
+        d->hosts_file = arg_hosts_file;
         fd = systemd_listen_fd();
         if (fd >= 0) {
                 r = netd_listener_adopt(d, fd, &d->listener);

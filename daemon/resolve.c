@@ -76,6 +76,16 @@ int netd_resolve_start(struct netd_daemon *d, const char *host, int port, netd_r
                 free(r);
                 return 0;
         }
+        if (evdns_base_count_nameservers(dns) == 0) {
+                /*
+                 * Not in the hosts file (those are answered at once) and no
+                 * nameserver to ask: evdns would wait for one forever.
+                 */
+                r->cb = NULL;
+                evdns_getaddrinfo_cancel(r->req);
+                cb(EVUTIL_EAI_NONAME, NULL, userdata);
+                return 0;
+        }
         *ret = r;
         return 0;
 }

@@ -32,7 +32,7 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                         "{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:{s:I,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I},"
                         "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
                         "version", NETD_VERSION, "pid", (int)getpid(), "uptime",
-                        netd_daemon_uptime(d), "connections", (int)d->n_conns, "handles", "servers",
+                        (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000, "connections", (int)d->n_conns, "handles", "servers",
                         (int)servers, "sockets", (int)sockets, "limits", "frameMaxBytes",
                         (json_int_t)l->frame_max_bytes, "reqsPerEvent", (int)l->reqs_per_event,
                         "batchMax", (int)l->batch_max, "maxClients", (int)l->max_clients,
