@@ -30,6 +30,7 @@
 
 #include "errors.h"
 #include "frame.h"
+#include "paths.h"
 #include "internal.h"
 #include "netd/netd.h"
 
@@ -152,21 +153,14 @@ void netd_clib_error_local(struct netd_client_error *ret, int errnum, const char
 
 int netd_client_default_path(char **ret)
 {
-        const char *e;
+        char buf[PATH_MAX];
         char *p;
+        int r;
 
-        e = secure_getenv("NETD_SOCKET");
-        if (e && *e) {
-                p = strdup(e);
-        } else {
-                e = geteuid() != 0 ? secure_getenv("XDG_RUNTIME_DIR") : NULL;
-                if (e && *e) {
-                        if (asprintf(&p, "%s/netd/netd.sock", e) < 0)
-                                p = NULL;
-                } else {
-                        p = strdup("/run/netd/netd.sock");
-                }
-        }
+        r = netd_default_socket_path(buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        p = strdup(buf);
         if (!p)
                 return -ENOMEM;
         *ret = p;

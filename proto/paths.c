@@ -8,8 +8,8 @@
 
 int netd_default_socket_path(char *buf, size_t size)
 {
-        const char *env = getenv("NETD_SOCKET");
-        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        const char *env = secure_getenv("NETD_SOCKET");
+        const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
         int n;
 
         if (env && *env)
