@@ -62,11 +62,11 @@ struct evdns_base *netd_daemon_dns(struct netd_daemon *d)
          */
         d->dns = evdns_base_new(d->base, 0);
         if (d->dns) {
-                int r = evdns_base_resolv_conf_parse(
-                        d->dns,
-                        (DNS_OPTIONS_ALL & ~DNS_OPTION_HOSTSFILE) |
-                                DNS_OPTION_NAMESERVERS_NO_DEFAULT,
-                        d->resolv_conf ? d->resolv_conf : "/etc/resolv.conf");
+                int r = evdns_base_resolv_conf_parse(d->dns,
+                                                     (DNS_OPTIONS_ALL & ~DNS_OPTION_HOSTSFILE) |
+                                                             DNS_OPTION_NAMESERVERS_NO_DEFAULT,
+                                                     d->resolv_conf ? d->resolv_conf
+                                                                    : "/etc/resolv.conf");
 
                 if (r != 0 && r != 6 /* no nameservers: fine */)
                         log_warning("Failed to read %s (evdns error %d), ignoring",

@@ -10,6 +10,7 @@
 #include "methods/methods.h"
 
 const struct netd_method netd_methods[] = {
+        { "net.Socket", m_net_socket },
         { "net.connect", m_net_create_connection },
         { "net.createConnection", m_net_create_connection },
         { "net.createServer", m_net_create_server },
@@ -23,15 +24,23 @@ const struct netd_method netd_methods[] = {
         { "server.get", m_server_get },
         { "server.getConnections", m_server_get_connections },
         { "server.listen", m_server_listen },
+        { "server.ref", m_server_ref },
+        { "server.set", m_server_set },
+        { "server.unref", m_server_unref },
         { "socket.address", m_socket_address },
+        { "socket.connect", m_socket_connect },
         { "socket.destroy", m_socket_destroy },
         { "socket.end", m_socket_end },
         { "socket.get", m_socket_get },
         { "socket.pause", m_socket_pause },
+        { "socket.ref", m_socket_ref },
+        { "socket.resetAndDestroy", m_socket_reset_and_destroy },
         { "socket.resume", m_socket_resume },
         { "socket.setEncoding", m_socket_set_encoding },
         { "socket.setKeepAlive", m_socket_set_keep_alive },
         { "socket.setNoDelay", m_socket_set_no_delay },
+        { "socket.setTimeout", m_socket_set_timeout },
+        { "socket.unref", m_socket_unref },
         { "socket.write", m_socket_write },
 };
 

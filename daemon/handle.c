@@ -195,6 +195,22 @@ void netd_handle_finish(struct netd_handle *h)
         }
 }
 
+int netd_handle_reopen(struct netd_handle *h)
+{
+        struct netd_conn *owner = h->owner;
+
+        if (!h->closed || !owner)
+                return 0;
+        if (owner->n_handles >= h->daemon->limits.handles_per_conn)
+                return -EMFILE;
+        TAILQ_REMOVE(&owner->closed, h, owner_link);
+        owner->n_closed--;
+        h->closed = false;
+        TAILQ_INSERT_TAIL(&owner->handles, h, owner_link);
+        owner->n_handles++;
+        return 0;
+}
+
 void netd_handle_release_all(struct netd_conn *owner)
 {
         struct netd_handle *h;

@@ -76,6 +76,12 @@ void netd_handle_announce(struct netd_handle *h);
  */
 void netd_handle_finish(struct netd_handle *h);
 
+/*
+ * Moves a closed handle back to its owner's live list (a socket connected
+ * again after its close). Returns 0, or -EMFILE at limits.handles_per_conn.
+ */
+int netd_handle_reopen(struct netd_handle *h);
+
 /* Abandons and frees every handle owner holds, live or closed. */
 void netd_handle_release_all(struct netd_conn *owner);
 

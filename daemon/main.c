@@ -69,7 +69,13 @@ static int parse_size(const char *s, unsigned long long min, unsigned long long 
 
 static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
 {
-        enum { ARG_MAX_LINE = 0x100, ARG_READY_FD, ARG_MAX_CLIENTS, ARG_RESOLV_CONF, ARG_HOSTS_FILE };
+        enum {
+                ARG_MAX_LINE = 0x100,
+                ARG_READY_FD,
+                ARG_MAX_CLIENTS,
+                ARG_RESOLV_CONF,
+                ARG_HOSTS_FILE
+        };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "foreground", no_argument, NULL, 'f' },

@@ -154,6 +154,13 @@ static int parse_one(const struct netd_param *p, json_t *v, void *out, struct ne
                 *(int *)field = e;
                 return 0;
         }
+        case NETD_T_OBJECT:
+                if (!json_is_object(v))
+                        return param_fail(err, p->name, NETD_ERR_INVALID_ARG_TYPE,
+                                          "\"%s\" must be an object, not %s", p->name,
+                                          json_type_name(v));
+                *(json_t **)field = v;
+                return 0;
         case _NETD_T_MAX:
         case _NETD_T_INVALID:
                 break;

@@ -21,6 +21,7 @@ enum netd_param_type {
         NETD_T_BOOL,     /* true/false -> bool */
         NETD_T_INT,      /* integer within [min, max] -> int64_t */
         NETD_T_ENCODING, /* a Node encoding name -> int (enum netd_encoding) */
+        NETD_T_OBJECT,   /* an object -> json_t * (borrowed from params) */
         _NETD_T_MAX,
         _NETD_T_INVALID = -22,
 };

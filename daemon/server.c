@@ -52,12 +52,33 @@ static void server_apply_options(struct netd_server *s, struct netd_socket *sock
                 netd_socket_apply_options(sock);
 }
 
+/* Over maxConnections: Node closes the connection at once and emits 'drop' with its addresses. */
+static void server_drop(struct netd_server *s, int fd)
+{
+        struct netd_addr local = { .family = 0 }, remote = { .family = 0 };
+
+        (void)netd_addr_of_fd(fd, false, &local);
+        (void)netd_addr_of_fd(fd, true, &remote);
+        close(fd);
+        s->dropped++;
+        server_emit(s, "server.drop",
+                    json_pack("{s:I,s:s,s:i,s:s?,s:s,s:i,s:s?}", "server", (json_int_t)s->h.id,
+                              "localAddress", local.address, "localPort", local.port, "localFamily",
+                              netd_addr_family_name(local.family), "remoteAddress", remote.address,
+                              "remotePort", remote.port, "remoteFamily",
+                              netd_addr_family_name(remote.family)));
+}
+
 static void server_accept_one(struct netd_server *s, int fd)
 {
         struct netd_daemon *d = s->h.daemon;
         struct netd_socket *sock;
         int r;
 
+        if (s->max_connections >= 0 && (int64_t)s->connections >= s->max_connections) {
+                server_drop(s, fd);
+                return;
+        }
         r = netd_socket_new(d, s->h.owner, &sock);
         if (r < 0) {
                 log_warning("conn#%llu: server %llu: Failed to take a connection: %s, dropping",

@@ -44,8 +44,10 @@ struct netd_server {
         unsigned connections;    /* accepted and not yet closed */
         int64_t max_connections; /* -1: no limit */
         uint64_t accepted;
+        uint64_t dropped; /* connections refused over maxConnections */
         bool listening;
         bool closing;
+        bool unref; /* server.unref: reported by server.get only */
 };
 
 /* Creates a server owned by owner. Returns 0, -EMFILE or -ENOMEM. */

@@ -55,6 +55,39 @@ static void socket_fail(struct netd_socket *s, json_t *err)
         socket_close(s, true);
 }
 
+/* Restarts the idle timer: called on every read, write and connect (Node's _unrefTimer). */
+static void socket_touch(struct netd_socket *s)
+{
+        struct timeval tv;
+
+        if (s->timeout_ms <= 0 || s->state == NETD_SOCKET_CLOSED)
+                return;
+        tv.tv_sec = (time_t)(s->timeout_ms / 1000);
+        tv.tv_usec = (suseconds_t)(s->timeout_ms % 1000) * 1000;
+        event_add(s->ev_timeout, &tv);
+}
+
+static void socket_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_socket *s = arg;
+
+        /* A write still in progress is not idleness (Node suppresses the timeout). */
+        if (evbuffer_get_length(s->wbuf) > 0 && s->state == NETD_SOCKET_OPEN) {
+                socket_touch(s);
+                return;
+        }
+        socket_emit_simple(s, "socket.timeout");
+}
+
+void netd_socket_set_timeout(struct netd_socket *s, int64_t ms)
+{
+        s->timeout_ms = ms;
+        if (ms <= 0)
+                event_del(s->ev_timeout);
+        else
+                socket_touch(s);
+}
+
 static bool socket_owner_paused(const struct netd_socket *s)
 {
         return s->h.owner && s->h.owner->sockets_paused;
@@ -149,6 +182,7 @@ oom:
 static void socket_on_eof(struct netd_socket *s)
 {
         s->read_eof = true;
+        socket_touch(s);
         netd_socket_update_reading(s);
         if (s->encoding >= 0 && s->dec.npending > 0 && s->h.owner) {
                 char tail[16];
@@ -176,6 +210,7 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
         if (n > 0) {
                 s->bytes_read += (uint64_t)n;
                 d->stats.bytes_in += (uint64_t)n;
+                socket_touch(s);
                 socket_emit_data(s, d->scratch, (size_t)n);
                 return;
         }
@@ -225,6 +260,7 @@ static void socket_try_write(struct netd_socket *s)
                 }
                 s->flushed += (uint64_t)n;
                 d->stats.bytes_out += (uint64_t)n;
+                socket_touch(s);
         }
         if (evbuffer_get_length(s->wbuf) > 0) {
                 event_add(s->ev_write, NULL);
@@ -275,6 +311,11 @@ static void socket_on_connected(struct netd_socket *s)
         }
         socket_emit_simple(s, "socket.connect");
         socket_emit_simple(s, "socket.ready");
+        socket_touch(s);
+        if (s->reset_on_connect) {
+                (void)netd_socket_reset(s);
+                return;
+        }
         netd_socket_update_reading(s);
         socket_try_write(s);
 }
@@ -430,6 +471,7 @@ int netd_socket_connect(struct netd_socket *s, const char *host, int port)
         if (!s->host)
                 return -ENOMEM;
         s->port = port;
+        socket_touch(s);
         (void)snprintf(portstr, sizeof(portstr), "%d", port);
         if (netd_isip(host, strlen(host))) {
                 struct evutil_addrinfo *res = NULL;
@@ -545,6 +587,44 @@ void netd_socket_destroy(struct netd_socket *s, json_t *err)
                 socket_close(s, false);
 }
 
+int netd_socket_reset(struct netd_socket *s)
+{
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+        if (s->state == NETD_SOCKET_CLOSED || s->state == NETD_SOCKET_NEW)
+                return -ENOTCONN;
+        if (s->state != NETD_SOCKET_OPEN) {
+                s->reset_on_connect = true;
+                return 0;
+        }
+        /* Closing with a zero linger sends RST instead of FIN; queued data is discarded. */
+        (void)setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        socket_close(s, false);
+        return 0;
+}
+
+int netd_socket_reopen(struct netd_socket *s)
+{
+        int r;
+
+        if (s->state != NETD_SOCKET_CLOSED)
+                return s->state == NETD_SOCKET_NEW ? 0 : -EBUSY;
+        if (!s->h.closed)
+                return -EBUSY; /* its close event is still to come */
+        r = netd_handle_reopen(&s->h);
+        if (r < 0)
+                return r;
+        s->state = NETD_SOCKET_NEW;
+        s->queued = s->flushed = s->bytes_read = 0;
+        s->local = s->remote = (struct netd_addr){ .family = 0 };
+        s->error = (json_decref(s->error), NULL);
+        s->read_eof = s->end_requested = s->fin_sent = s->need_drain = false;
+        s->had_error = s->ever_connected = s->reset_on_connect = false;
+        if (s->encoding >= 0)
+                netd_strdec_init(&s->dec, s->encoding);
+        return 0;
+}
+
 /* Fails every waiting write with a copy of err (stolen). */
 static void socket_fail_writes(struct netd_socket *s, json_t *err)
 {
@@ -599,6 +679,7 @@ static void socket_close(struct netd_socket *s, bool had_error)
         else
                 err = netd_nerr(NETD_ERR_STREAM_DESTROYED, NULL);
         s->state = NETD_SOCKET_CLOSED;
+        event_del(s->ev_timeout);
         socket_drop_fd(s);
         evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
         socket_fail_writes(s, err);
@@ -619,6 +700,8 @@ static void socket_abandon(struct netd_handle *h)
         }
         if (s->ev_close)
                 event_del(s->ev_close);
+        if (s->ev_timeout)
+                event_del(s->ev_timeout);
         socket_drop_fd(s);
         s->state = NETD_SOCKET_CLOSED;
 }
@@ -633,6 +716,8 @@ static void socket_free(struct netd_handle *h)
                 evutil_freeaddrinfo(s->addrs);
         if (s->ev_close)
                 event_free(s->ev_close);
+        if (s->ev_timeout)
+                event_free(s->ev_timeout);
         if (s->wbuf)
                 evbuffer_free(s->wbuf);
         json_decref(s->error);
@@ -658,18 +743,17 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
         TAILQ_INIT(&s->writes);
         s->wbuf = evbuffer_new();
         s->ev_close = event_new(d->base, -1, 0, socket_close_cb, s);
-        if (!s->wbuf || !s->ev_close) {
+        s->ev_timeout = evtimer_new(d->base, socket_timeout_cb, s);
+        r = !s->wbuf || !s->ev_close || !s->ev_timeout ? -ENOMEM : 0;
+        if (r == 0)
+                r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops);
+        if (r < 0) {
                 if (s->wbuf)
                         evbuffer_free(s->wbuf);
                 if (s->ev_close)
                         event_free(s->ev_close);
-                free(s);
-                return -ENOMEM;
-        }
-        r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops);
-        if (r < 0) {
-                evbuffer_free(s->wbuf);
-                event_free(s->ev_close);
+                if (s->ev_timeout)
+                        event_free(s->ev_timeout);
                 free(s);
                 return r;
         }

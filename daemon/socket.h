@@ -51,6 +51,8 @@ struct netd_socket {
         struct event *ev_read;         /* owned */
         struct event *ev_write;        /* owned: writability, or connect completion */
         struct event *ev_close;        /* owned: emits error + close, deferred */
+        struct event *ev_timeout;      /* owned: the idle timer of socket.setTimeout */
+        int64_t timeout_ms;            /* 0: no idle timeout */
         struct evbuffer *wbuf;         /* owned: bytes queued for the peer */
         struct netd_write_list writes; /* owned */
         uint64_t queued;               /* bytes ever queued (Node's bytesWritten) */
@@ -79,6 +81,8 @@ struct netd_socket {
         bool need_drain;
         bool had_error;
         bool ever_connected;
+        bool reset_on_connect; /* resetAndDestroy while connecting */
+        bool unref; /* socket.unref: reported by socket.get only, netd has no loop to keep */
 };
 
 /* Creates an unconnected socket owned by owner. Returns 0, -EMFILE or -ENOMEM. */
@@ -107,6 +111,24 @@ void netd_socket_end(struct netd_socket *s, struct netd_req *req);
 
 /* Closes at once; err (stolen, may be NULL) is emitted as 'error' before 'close'. */
 void netd_socket_destroy(struct netd_socket *s, json_t *err);
+
+/*
+ * Closes with a TCP RST (SO_LINGER 0): the peer sees ECONNRESET. A socket
+ * still connecting is reset once connected, as in Node. Returns 0, or
+ * -ENOTCONN when the socket has no connection to reset (no handle in Node's
+ * terms: the caller reports ERR_SOCKET_CLOSED).
+ */
+int netd_socket_reset(struct netd_socket *s);
+
+/* Sets the idle timeout (0 disables it): socket.timeout after ms without I/O. */
+void netd_socket_set_timeout(struct netd_socket *s, int64_t ms);
+
+/*
+ * Makes a closed socket connectable again (socket.connect after 'close'):
+ * counters, addresses, flags and the error are reset, the handle keeps its id.
+ * Returns 0 or -EBUSY when the socket is not closed.
+ */
+int netd_socket_reopen(struct netd_socket *s);
 
 /* Applies opt_no_delay and opt_keep_alive* to the fd, when there is one. */
 void netd_socket_apply_options(struct netd_socket *s);

@@ -95,9 +95,11 @@
                                                 "established")                             \
         XX(ERR_SOCKET_CONNECTION_TIMEOUT, "Socket connection timeout")                     \
         XX(ERR_STREAM_DESTROYED, "Cannot call write after a stream was destroyed")         \
+        XX(ERR_INVALID_HANDLE_TYPE, "This handle type cannot do that")                     \
         XX(ERR_STREAM_WRITE_AFTER_END, "write after end")                                  \
         XX(ERR_NETD_HANDLE_NOT_FOUND, "No such handle")                                    \
         XX(ERR_NETD_HANDLE_WRONG_TYPE, "The handle is of another kind")                    \
+        XX(ERR_NETD_SOCKET_BUSY, "The socket is connecting or connected")                 \
         XX(ERR_NETD_LIMIT, "A netd limit was reached")                                     \
         XX(ERR_NETD_PERMISSION, "Permission denied")                                       \
         XX(ERR_NETD_SHUTTING_DOWN, "netd is shutting down")

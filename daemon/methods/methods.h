@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "handle.h"
+#include "params.h"
 
 struct netd_done;
 struct netd_req;
@@ -20,6 +21,22 @@ struct netd_req;
 struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
                                        enum netd_handle_type type, struct netd_done **ret_done);
 
+struct netd_socket;
+
+/* socket.connect's options, also part of net.createConnection's. */
+struct netd_connect_args {
+        int port;
+        struct netd_str host; /* NULL: "localhost", as in Node */
+        int64_t timeout;      /* ms, 0: none (socket.setTimeout before connecting) */
+};
+
+/*
+ * Validates c and starts connecting s (reopening it after a close); replies
+ * with result (stolen) at once, the outcome following as events.
+ */
+struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *s,
+                                      const struct netd_connect_args *c, json_t *result);
+
 #define NETD_METHOD(fn) struct netd_done *fn(struct netd_req *req, json_t *params)
 
 NETD_METHOD(m_net_create_connection);
@@ -27,6 +44,7 @@ NETD_METHOD(m_net_create_server);
 NETD_METHOD(m_net_is_ip);
 NETD_METHOD(m_net_is_ipv4);
 NETD_METHOD(m_net_is_ipv6);
+NETD_METHOD(m_net_socket);
 NETD_METHOD(m_netd_info);
 NETD_METHOD(m_netd_sync);
 NETD_METHOD(m_server_address);
@@ -34,7 +52,15 @@ NETD_METHOD(m_server_close);
 NETD_METHOD(m_server_get);
 NETD_METHOD(m_server_get_connections);
 NETD_METHOD(m_server_listen);
+NETD_METHOD(m_server_ref);
+NETD_METHOD(m_server_set);
+NETD_METHOD(m_server_unref);
 NETD_METHOD(m_socket_address);
+NETD_METHOD(m_socket_connect);
+NETD_METHOD(m_socket_ref);
+NETD_METHOD(m_socket_reset_and_destroy);
+NETD_METHOD(m_socket_set_timeout);
+NETD_METHOD(m_socket_unref);
 NETD_METHOD(m_socket_destroy);
 NETD_METHOD(m_socket_end);
 NETD_METHOD(m_socket_get);

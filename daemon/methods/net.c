@@ -95,9 +95,96 @@ struct netd_done *m_net_create_server(struct netd_req *req, json_t *params)
         return netd_req_ok(req, json_pack("{s:I}", "server", (json_int_t)s->h.id));
 }
 
-struct connect_args {
-        int port;
-        struct netd_str host;
+/* Options of new net.Socket(options), shared by net.createConnection. */
+#define SOCKET_OPTION_PARAMS(st)                                                                \
+        NETD_PARAM_OPT("allowHalfOpen", NETD_T_BOOL, st, allow_half_open),                      \
+                NETD_PARAM_OPT("noDelay", NETD_T_BOOL, st, no_delay),                           \
+                NETD_PARAM_OPT("keepAlive", NETD_T_BOOL, st, keep_alive),                       \
+                NETD_PARAM_INT("keepAliveInitialDelay", false, st, keep_alive_initial_delay, 0, \
+                               INT32_MAX),                                                      \
+                NETD_PARAM_INT("highWaterMark", false, st, high_water_mark, 0, INT32_MAX)
+
+/* The options of socket.connect(options), shared by net.createConnection. */
+#define CONNECT_PARAMS(st)                                         \
+        NETD_PARAM_REQ("port", NETD_T_PORT, st, c.port),           \
+                NETD_PARAM_OPT("host", NETD_T_STRING, st, c.host), \
+                NETD_PARAM_INT("timeout", false, st, c.timeout, 0, INT32_MAX)
+
+struct socket_option_args {
+        bool allow_half_open, no_delay, keep_alive;
+        int64_t keep_alive_initial_delay, high_water_mark;
+};
+
+static void socket_apply_option_args(struct netd_socket *s, const struct socket_option_args *a)
+{
+        s->allow_half_open = a->allow_half_open;
+        s->opt_no_delay = a->no_delay;
+        s->opt_keep_alive = a->keep_alive;
+        s->opt_keep_alive_delay_ms = a->keep_alive_initial_delay;
+        if (a->high_water_mark > 0)
+                s->high_water_mark = (size_t)a->high_water_mark;
+}
+
+static struct netd_done *socket_create(struct netd_req *req, const struct socket_option_args *a,
+                                       struct netd_socket **ret)
+{
+        int r = netd_socket_new(req->daemon, req->conn, ret);
+
+        if (r == -EMFILE)
+                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
+                                         "Too many handles on this connection");
+        if (r < 0)
+                return netd_req_fail_errno(req, r, "socket", NULL, -1);
+        socket_apply_option_args(*ret, a);
+        return NULL;
+}
+
+struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *s,
+                                      const struct netd_connect_args *c, json_t *result)
+{
+        struct netd_param_error pe = {};
+        int r;
+
+        if (!c->host.s || c->host.len == 0 || strlen(c->host.s) != c->host.len) {
+                if (c->host.s) {
+                        pe = (struct netd_param_error){ .field = "host",
+                                                        .code = NETD_ERR_INVALID_ARG_VALUE,
+                                                        .message = "\"host\" must be a non-empty "
+                                                                   "host name or IP address" };
+                        json_decref(result);
+                        return netd_req_fail_params(req, &pe);
+                }
+        }
+        if (c->port == 0) {
+                pe = (struct netd_param_error){ .field = "port",
+                                                .code = NETD_ERR_SOCKET_BAD_PORT,
+                                                .message = "\"port\" should be > 0 and < 65536 "
+                                                           "to connect" };
+                json_decref(result);
+                return netd_req_fail_params(req, &pe);
+        }
+        r = netd_socket_reopen(s);
+        if (r == -EBUSY) {
+                json_decref(result);
+                return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_BUSY, NULL);
+        }
+        if (r < 0) {
+                json_decref(result);
+                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
+                                         "Too many handles on this connection");
+        }
+        if (c->timeout > 0)
+                netd_socket_set_timeout(s, c->timeout);
+        req->announces = s->h.id;
+        r = netd_socket_connect(s, c->host.s ? c->host.s : "localhost", c->port);
+        if (r < 0)
+                netd_socket_destroy(s, netd_nerr_sys(-r, "connect", c->host.s, c->port));
+        /* Sent at once: the outcome arrives as events, after this reply. */
+        return netd_req_ok(req, result);
+}
+
+struct create_connection_args {
+        struct netd_connect_args c;
         bool allow_half_open, no_delay, keep_alive;
         int64_t keep_alive_initial_delay, high_water_mark;
 };
@@ -105,54 +192,42 @@ struct connect_args {
 struct netd_done *m_net_create_connection(struct netd_req *req, json_t *params)
 {
         static const struct netd_param spec[] = {
-                NETD_PARAM_REQ("port", NETD_T_PORT, struct connect_args, port),
-                NETD_PARAM_OPT("host", NETD_T_STRING, struct connect_args, host),
-                NETD_PARAM_OPT("allowHalfOpen", NETD_T_BOOL, struct connect_args, allow_half_open),
-                NETD_PARAM_OPT("noDelay", NETD_T_BOOL, struct connect_args, no_delay),
-                NETD_PARAM_OPT("keepAlive", NETD_T_BOOL, struct connect_args, keep_alive),
-                NETD_PARAM_INT("keepAliveInitialDelay", false, struct connect_args,
-                               keep_alive_initial_delay, 0, INT32_MAX),
-                NETD_PARAM_INT("highWaterMark", false, struct connect_args, high_water_mark, 0,
-                               INT32_MAX),
+                CONNECT_PARAMS(struct create_connection_args),
+                SOCKET_OPTION_PARAMS(struct create_connection_args),
                 {},
         };
-        struct connect_args a = { .host = { "localhost", 9 } };
+        struct create_connection_args a = {};
+        struct socket_option_args o;
         struct netd_param_error pe;
+        struct netd_done *done;
         struct netd_socket *s;
-        int r;
 
         if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
-        if (a.host.len == 0 || strlen(a.host.s) != a.host.len) {
-                pe = (struct netd_param_error){ .field = "host",
-                                                .code = NETD_ERR_INVALID_ARG_VALUE,
-                                                .message = "\"host\" must be a non-empty "
-                                                           "host name or IP address" };
+        o = (struct socket_option_args){ a.allow_half_open, a.no_delay, a.keep_alive,
+                                         a.keep_alive_initial_delay, a.high_water_mark };
+        done = socket_create(req, &o, &s);
+        if (done)
+                return done;
+        return netd_method_connect(req, s, &a.c, json_pack("{s:I}", "socket", (json_int_t)s->h.id));
+}
+
+struct netd_done *m_net_socket(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                SOCKET_OPTION_PARAMS(struct socket_option_args),
+                {},
+        };
+        struct socket_option_args a = {};
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
-        }
-        if (a.port == 0) {
-                pe = (struct netd_param_error){ .field = "port",
-                                                .code = NETD_ERR_SOCKET_BAD_PORT,
-                                                .message = "\"port\" should be > 0 and < 65536 "
-                                                           "to connect" };
-                return netd_req_fail_params(req, &pe);
-        }
-        r = netd_socket_new(req->daemon, req->conn, &s);
-        if (r == -EMFILE)
-                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
-                                         "Too many handles on this connection");
-        if (r < 0)
-                return netd_req_fail_errno(req, r, "connect", NULL, -1);
-        s->allow_half_open = a.allow_half_open;
-        s->opt_no_delay = a.no_delay;
-        s->opt_keep_alive = a.keep_alive;
-        s->opt_keep_alive_delay_ms = a.keep_alive_initial_delay;
-        if (a.high_water_mark > 0)
-                s->high_water_mark = (size_t)a.high_water_mark;
+        done = socket_create(req, &a, &s);
+        if (done)
+                return done;
         req->announces = s->h.id;
-        r = netd_socket_connect(s, a.host.s, a.port);
-        if (r < 0)
-                netd_socket_destroy(s, netd_nerr_sys(-r, "connect", a.host.s, a.port));
-        /* Sent at once: the outcome arrives as events, after this reply. */
         return netd_req_ok(req, json_pack("{s:I}", "socket", (json_int_t)s->h.id));
 }

@@ -114,3 +114,58 @@ struct netd_done *m_server_get(struct netd_req *req, json_t *params)
                           "connections", (json_int_t)s->connections, "address",
                           netd_server_address(s), "ref", 1));
 }
+
+struct set_args {
+        uint64_t server;
+        int64_t max_connections;
+};
+
+struct netd_done *m_server_set(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("server", NETD_T_HANDLE, struct set_args, server),
+                NETD_PARAM_INT("maxConnections", false, struct set_args, max_connections, 0,
+                               INT32_MAX),
+                {},
+        };
+        struct set_args a = {};
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_server *s;
+        uint64_t present;
+
+        if (netd_params_parse(params, spec, &a, &present, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        s = (struct netd_server *)netd_method_handle(req, a.server, NETD_HANDLE_SERVER, &done);
+        if (!s)
+                return done;
+        if (present & (UINT64_C(1) << 1))
+                s->max_connections = a.max_connections;
+        else if (json_object_get(params, "maxConnections"))
+                s->max_connections = -1; /* null: no limit, as in Node */
+        return netd_req_ok(
+                req,
+                json_pack("{s:o}", "maxConnections",
+                          s->max_connections < 0 ? json_null() : json_integer(s->max_connections)));
+}
+
+static struct netd_done *set_ref(struct netd_req *req, json_t *params, bool ref)
+{
+        struct netd_done *done;
+        struct netd_server *s = server_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        s->unref = !ref;
+        return netd_req_ok_true(req);
+}
+
+struct netd_done *m_server_ref(struct netd_req *req, json_t *params)
+{
+        return set_ref(req, params, true);
+}
+
+struct netd_done *m_server_unref(struct netd_req *req, json_t *params)
+{
+        return set_ref(req, params, false);
+}

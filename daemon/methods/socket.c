@@ -105,15 +105,145 @@ struct netd_done *m_socket_end(struct netd_req *req, json_t *params)
         return write_common(req, params, true);
 }
 
+struct destroy_args {
+        uint64_t socket;
+        json_t *error;
+};
+
+/*
+ * socket.destroy(error): the error is described by two strings, never
+ * copied as a tree (a client's JSON is not echoed back).
+ */
 struct netd_done *m_socket_destroy(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct destroy_args, socket),
+                NETD_PARAM_OPT("error", NETD_T_OBJECT, struct destroy_args, error),
+                {},
+        };
+        struct destroy_args a = {};
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+        json_t *err = NULL;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        if (a.error) {
+                json_t *message = json_object_get(a.error, "message");
+                json_t *code = json_object_get(a.error, "code");
+
+                if ((message && !json_is_string(message)) || (code && !json_is_string(code))) {
+                        pe = (struct netd_param_error){
+                                .field = "error",
+                                .code = NETD_ERR_INVALID_ARG_TYPE,
+                                .message = "\"error\" takes a string \"message\" and "
+                                           "\"code\"",
+                        };
+                        return netd_req_fail_params(req, &pe);
+                }
+                err = json_pack("{s:s%}", "message", message ? json_string_value(message) : "Error",
+                                message ? json_string_length(message) : 5);
+                if (err && code)
+                        json_object_set_new(
+                                err, "code",
+                                json_stringn(json_string_value(code), json_string_length(code)));
+        }
+        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        if (!s) {
+                json_decref(err);
+                return done;
+        }
+        netd_socket_destroy(s, err);
+        return netd_req_ok_true(req);
+}
+
+struct netd_done *m_socket_reset_and_destroy(struct netd_req *req, json_t *params)
 {
         struct netd_done *done;
         struct netd_socket *s = socket_from_params(req, params, &done);
 
         if (!s)
                 return done;
-        netd_socket_destroy(s, NULL);
+        if (netd_socket_reset(s) < 0) {
+                /* No connection to reset: Node's destroy(ERR_SOCKET_CLOSED). */
+                netd_socket_destroy(s, netd_nerr(NETD_ERR_SOCKET_CLOSED, NULL));
+        }
         return netd_req_ok_true(req);
+}
+
+struct connect_args {
+        uint64_t socket;
+        struct netd_connect_args c;
+};
+
+struct netd_done *m_socket_connect(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct connect_args, socket),
+                NETD_PARAM_REQ("port", NETD_T_PORT, struct connect_args, c.port),
+                NETD_PARAM_OPT("host", NETD_T_STRING, struct connect_args, c.host),
+                NETD_PARAM_INT("timeout", false, struct connect_args, c.timeout, 0, INT32_MAX),
+                {},
+        };
+        struct connect_args a = {};
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
+                return done;
+        return netd_method_connect(req, s, &a.c, json_true());
+}
+
+struct timeout_args {
+        uint64_t socket;
+        int64_t timeout;
+};
+
+struct netd_done *m_socket_set_timeout(struct netd_req *req, json_t *params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct timeout_args, socket),
+                NETD_PARAM_INT("timeout", true, struct timeout_args, timeout, 0, INT32_MAX),
+                {},
+        };
+        struct timeout_args a = {};
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
+                return done;
+        netd_socket_set_timeout(s, a.timeout);
+        return netd_req_ok_true(req);
+}
+
+static struct netd_done *set_ref(struct netd_req *req, json_t *params, bool ref)
+{
+        struct netd_done *done;
+        struct netd_socket *s = socket_from_params(req, params, &done);
+
+        if (!s)
+                return done;
+        s->unref = !ref;
+        return netd_req_ok_true(req);
+}
+
+struct netd_done *m_socket_ref(struct netd_req *req, json_t *params)
+{
+        return set_ref(req, params, true);
+}
+
+struct netd_done *m_socket_unref(struct netd_req *req, json_t *params)
+{
+        return set_ref(req, params, false);
 }
 
 static struct netd_done *set_paused(struct netd_req *req, json_t *params, bool paused)
@@ -271,12 +401,13 @@ struct netd_done *m_socket_get(struct netd_req *req, json_t *params)
         json_object_set_new(o, "remoteFamily",
                             s->remote.family ? json_string(netd_addr_family_name(s->remote.family))
                                              : json_null());
-        json_object_set_new(o, "timeout", json_null());
+        json_object_set_new(o, "timeout",
+                            s->timeout_ms > 0 ? json_integer(s->timeout_ms) : json_null());
         json_object_set_new(o, "encoding",
                             s->encoding < 0 ? json_null()
                                             : json_string(netd_encoding_to_string(s->encoding)));
         json_object_set_new(o, "paused", json_boolean(s->user_paused));
-        json_object_set_new(o, "ref", json_true());
+        json_object_set_new(o, "ref", json_boolean(!s->unref));
         json_object_set_new(o, "server",
                             s->server ? json_integer((json_int_t)s->server) : json_null());
         return netd_req_ok(req, o);
