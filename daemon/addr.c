@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "addr.h"
@@ -85,4 +86,23 @@ json_t *netd_addr_to_json(const struct netd_addr *a)
                 return json_null();
         return json_pack("{s:s,s:s,s:i}", "address", a->address, "family",
                          netd_addr_family_name(a->family), "port", a->port);
+}
+
+int netd_addr_set_fields(json_t *o, const char *prefix, const struct netd_addr *a)
+{
+        static const char *const suffixes[] = { "Address", "Port", "Family" };
+        json_t *values[3];
+        int r = 0;
+
+        values[0] = a->family ? json_string(a->address) : json_null();
+        values[1] = a->family ? json_integer(a->port) : json_null();
+        values[2] = a->family ? json_string(netd_addr_family_name(a->family)) : json_null();
+        for (size_t i = 0; i < 3; i++) {
+                char key[32];
+
+                (void)snprintf(key, sizeof(key), "%s%s", prefix, suffixes[i]);
+                if (json_object_set_new(o, key, values[i]) < 0)
+                        r = -ENOMEM;
+        }
+        return r;
 }

@@ -28,5 +28,12 @@ int netd_addr_to_sockaddr(const char *ip, int port, struct sockaddr_storage *ret
 /* "IPv4" or "IPv6" (NULL for 0). */
 const char *netd_addr_family_name(int family);
 
+/*
+ * Sets "<prefix>Address", "<prefix>Port" and "<prefix>Family" on o (Node's
+ * socket property names: prefix "local" or "remote"), JSON null when unknown
+ * (IPC sockets have no address, as in Node). Returns 0 or -ENOMEM.
+ */
+int netd_addr_set_fields(json_t *o, const char *prefix, const struct netd_addr *a);
+
 /* {"address":…,"family":"IPv4"|"IPv6","port":…}, or JSON null when unknown. */
 json_t *netd_addr_to_json(const struct netd_addr *a);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "conn.h"
 #include "daemon.h"
@@ -252,6 +253,32 @@ json_t *netd_nerr_sys(int err, const char *syscall, const char *address, int por
 json_t *netd_nerr_sys_uv(int err, const char *syscall, const char *address, int port)
 {
         return nerr_build(err, syscall, address, port, true);
+}
+
+static json_t *nerr_path(int err, const char *syscall, const char *path, size_t len, bool uv)
+{
+        char shown[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+        json_t *o;
+
+        /* Messages are C strings: an abstract name's leading NUL reads "@". */
+        if (len > 0 && path[0] == '\0')
+                (void)snprintf(shown, sizeof(shown), "@%.*s", (int)(len - 1), path + 1);
+        else
+                (void)snprintf(shown, sizeof(shown), "%.*s", (int)len, path);
+        o = nerr_build(err, syscall, shown, -1, uv);
+        if (o)
+                json_object_set_new(o, "address", json_stringn(path, len));
+        return o;
+}
+
+json_t *netd_nerr_sys_path(int err, const char *syscall, const char *path, size_t len)
+{
+        return nerr_path(err, syscall, path, len, false);
+}
+
+json_t *netd_nerr_sys_path_uv(int err, const char *syscall, const char *path, size_t len)
+{
+        return nerr_path(err, syscall, path, len, true);
 }
 
 json_t *netd_nerr(enum netd_err e, const char *msg)

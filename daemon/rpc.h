@@ -87,6 +87,14 @@ json_t *netd_nerr_sys(int err, const char *syscall, const char *address, int por
 json_t *netd_nerr_sys_uv(int err, const char *syscall, const char *address, int port);
 json_t *netd_nerr(enum netd_err e, const char *msg);
 
+/*
+ * The same for an IPC path of len bytes (it may start with NUL: an abstract
+ * name, shown with a leading "@" in the message, kept exact in "address").
+ * No port. netd_nerr_sys_path_uv() adds libuv's text, as for listen.
+ */
+json_t *netd_nerr_sys_path(int err, const char *syscall, const char *path, size_t len);
+json_t *netd_nerr_sys_path_uv(int err, const char *syscall, const char *path, size_t len);
+
 /* Handles one framed request line from c: parse, validate, dispatch. */
 void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len);
 

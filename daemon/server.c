@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -17,6 +18,7 @@
 
 #include "conn.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "isip.h"
 #include "log.h"
 #include "resolve.h"
@@ -34,7 +36,11 @@ static void server_emit(struct netd_server *s, const char *event, json_t *params
 
 static json_t *server_address_json(const struct netd_server *s)
 {
-        return s->listening ? netd_addr_to_json(&s->addr) : json_null();
+        if (!s->listening)
+                return json_null();
+        if (s->path)
+                return json_stringn(s->path, s->path_len);
+        return netd_addr_to_json(&s->addr);
 }
 
 static void server_apply_options(struct netd_server *s, struct netd_socket *sock)
@@ -56,23 +62,25 @@ static void server_apply_options(struct netd_server *s, struct netd_socket *sock
 static void server_drop(struct netd_server *s, int fd)
 {
         struct netd_addr local = { .family = 0 }, remote = { .family = 0 };
+        json_t *ev;
 
         (void)netd_addr_of_fd(fd, false, &local);
         (void)netd_addr_of_fd(fd, true, &remote);
         close(fd);
         s->dropped++;
-        server_emit(s, "server.drop",
-                    json_pack("{s:I,s:s,s:i,s:s?,s:s,s:i,s:s?}", "server", (json_int_t)s->h.id,
-                              "localAddress", local.address, "localPort", local.port, "localFamily",
-                              netd_addr_family_name(local.family), "remoteAddress", remote.address,
-                              "remotePort", remote.port, "remoteFamily",
-                              netd_addr_family_name(remote.family)));
+        ev = json_pack("{s:I}", "server", (json_int_t)s->h.id);
+        if (ev) {
+                (void)netd_addr_set_fields(ev, "local", &local);
+                (void)netd_addr_set_fields(ev, "remote", &remote);
+        }
+        server_emit(s, "server.drop", ev);
 }
 
 static void server_accept_one(struct netd_server *s, int fd)
 {
         struct netd_daemon *d = s->h.daemon;
         struct netd_socket *sock;
+        json_t *ev;
         int r;
 
         if (s->max_connections >= 0 && (int64_t)s->connections >= s->max_connections) {
@@ -95,12 +103,15 @@ static void server_accept_one(struct netd_server *s, int fd)
         s->connections++;
         s->accepted++;
         server_apply_options(s, sock);
-        server_emit(s, "server.connection",
-                    json_pack("{s:I,s:I,s:s,s:i,s:s?,s:s,s:i}", "server", (json_int_t)s->h.id,
-                              "socket", (json_int_t)sock->h.id, "remoteAddress",
-                              sock->remote.address, "remotePort", sock->remote.port, "remoteFamily",
-                              netd_addr_family_name(sock->remote.family), "localAddress",
-                              sock->local.address, "localPort", sock->local.port));
+        ev = json_pack("{s:I,s:I}", "server", (json_int_t)s->h.id, "socket",
+                       (json_int_t)sock->h.id);
+        if (ev) {
+                (void)netd_addr_set_fields(ev, "remote", &sock->remote);
+                (void)netd_addr_set_fields(ev, "local", &sock->local);
+                /* The conventions' five fields: Node's 'connection' has no localFamily. */
+                (void)json_object_del(ev, "localFamily");
+        }
+        server_emit(s, "server.connection", ev);
         /*
          * The connection event names the socket. FIXME: if the server itself
          * is still unannounced (created and listened in a pending batch), the
@@ -166,14 +177,21 @@ static void server_listen_failed(struct netd_server *s, json_t *err)
 static int server_bind(struct netd_server *s, const struct sockaddr *sa, socklen_t len,
                        bool dual_stack)
 {
-        int fd, one = 1, zero = 0;
+        int fd, one = 1, v6only = s->ipv6_only;
 
         fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (sa->sa_family == AF_INET6 && dual_stack)
-                (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        if (sa->sa_family != AF_UNIX)
+                (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (sa->sa_family == AF_INET6 && (dual_stack || s->ipv6_only))
+                (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+        if (s->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+                int err = -errno;
+
+                close(fd);
+                return err;
+        }
         if (bind(fd, sa, len) < 0 || listen(fd, s->backlog) < 0) {
                 int err = -errno;
 
@@ -251,20 +269,70 @@ static void server_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
         free(host);
 }
 
-void netd_server_listen(struct netd_server *s, const char *host, int port, int backlog,
-                        struct netd_req *req)
+/* Checks that s may start listening; otherwise completes req and returns false. */
+static bool server_may_listen(struct netd_server *s, struct netd_req *req)
 {
-        int r;
-
         if (s->h.closed) {
                 (void)netd_req_fail_err(req, NETD_ERR_SERVER_NOT_RUNNING,
                                         "Server is closed: create a new one");
-                return;
+                return false;
         }
         if (s->listening || s->listen_req || s->closing) {
                 (void)netd_req_fail_err(req, NETD_ERR_SERVER_ALREADY_LISTEN, NULL);
+                return false;
+        }
+        return true;
+}
+
+void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, int backlog,
+                             bool readable_all, bool writable_all, struct netd_req *req)
+{
+        int r;
+
+        if (!server_may_listen(s, req))
+                return;
+        s->backlog = backlog >= 0 ? backlog : (int)s->h.daemon->limits.listen_backlog;
+        s->ipv6_only = s->reuse_port = false;
+        s->listen_req = req;
+        free(s->path);
+        s->path = addr->path;
+        s->path_len = addr->path_len;
+        addr->path = NULL;
+        /* No unlink of an existing file first: Node reports EADDRINUSE, and so do we. */
+        r = server_bind(s, (struct sockaddr *)&addr->sa, addr->len, false);
+        if (r == 0 && (readable_all || writable_all)) {
+                mode_t mode = (readable_all ? 0444 : 0) | (writable_all ? 0222 : 0) | 0600;
+
+                if (chmod(s->path, mode) < 0)
+                        r = -errno;
+                if (r < 0) {
+                        (void)unlink(s->path);
+                        close(s->fd);
+                        s->fd = -1;
+                }
+        }
+        if (r < 0) {
+                json_t *err = netd_nerr_sys_path_uv(-r, "listen", s->path, s->path_len);
+
+                s->path = (free(s->path), NULL);
+                s->path_len = 0;
+                server_listen_failed(s, err);
                 return;
         }
+        server_listen_done(s);
+}
+
+void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
+                        struct netd_req *req)
+{
+        const char *host = o->host;
+        int port = o->port, backlog = o->backlog;
+        int r;
+
+        if (!server_may_listen(s, req))
+                return;
+        s->ipv6_only = o->ipv6_only;
+        s->reuse_port = o->reuse_port;
         s->backlog = backlog >= 0 ? backlog : (int)s->h.daemon->limits.listen_backlog;
         s->port = port;
         s->listen_req = req;
@@ -277,7 +345,7 @@ void netd_server_listen(struct netd_server *s, const char *host, int port, int b
                                           .sin_addr.s_addr = htonl(INADDR_ANY) };
 
                 r = server_bind(s, (struct sockaddr *)&in6, sizeof(in6), true);
-                if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL)
+                if ((r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) && !s->ipv6_only)
                         r = server_bind(s, (struct sockaddr *)&in, sizeof(in), false);
                 if (r < 0)
                         server_listen_failed(s, netd_nerr_sys_uv(-r, "listen", "::", port));
@@ -312,6 +380,9 @@ void netd_server_listen(struct netd_server *s, const char *host, int port, int b
 
 static void server_stop_listening(struct netd_server *s)
 {
+        /* An IPC server removes its file (not an abstract name: there is none). */
+        if (s->path && s->listening && s->path[0] != '\0')
+                (void)unlink(s->path);
         if (s->ev_accept)
                 event_free(s->ev_accept);
         s->ev_accept = NULL;
@@ -404,6 +475,7 @@ static void server_free(struct netd_handle *h)
         if (s->ev_backoff)
                 event_free(s->ev_backoff);
         free(s->host);
+        free(s->path);
         free(s);
 }
 

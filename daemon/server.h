@@ -39,8 +39,12 @@ struct netd_server {
         struct netd_server_options opts;
         struct netd_addr addr; /* while listening */
         int backlog;
-        int port;                /* of the pending listen */
-        char *host;              /* owned: of the pending listen */
+        int port;   /* of the pending listen */
+        char *host; /* owned: of the pending listen */
+        char *path; /* owned: the IPC path listened on (may start with NUL) */
+        size_t path_len;
+        bool ipv6_only; /* of the current or pending listen */
+        bool reuse_port;
         unsigned connections;    /* accepted and not yet closed */
         int64_t max_connections; /* -1: no limit */
         uint64_t accepted;
@@ -54,13 +58,32 @@ struct netd_server {
 int netd_server_new(struct netd_daemon *d, struct netd_conn *owner,
                     const struct netd_server_options *opts, struct netd_server **ret);
 
+/* How server.listen binds: the options of Node's listen(options). */
+struct netd_listen_opts {
+        const char *host; /* NULL: "::" dual-stack, else "0.0.0.0" */
+        int port;
+        int backlog; /* < 0: the default (511) */
+        bool ipv6_only;
+        bool reuse_port;
+        bool exclusive; /* accepted for Node compatibility: netd has no cluster */
+};
+
 /*
- * server.listen: host may be NULL (dual-stack "::", else "0.0.0.0"), an IP
- * or a name; backlog < 0 takes the default. Completes req with the address,
- * or with the error (also emitted as server.error).
+ * server.listen on TCP: host an IP or a name (resolved first). Completes req
+ * with the address, or with the error (also emitted as server.error).
  */
-void netd_server_listen(struct netd_server *s, const char *host, int port, int backlog,
+void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
                         struct netd_req *req);
+
+struct netd_ipc_addr;
+
+/*
+ * server.listen {path}: binds the UNIX socket (taking addr's path), makes
+ * the file readable/writable by all when asked, and unlinks it on close.
+ * An existing file is EADDRINUSE, as in Node.
+ */
+void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, int backlog,
+                             bool readable_all, bool writable_all, struct netd_req *req);
 
 /* server.close: completes req once the last connection has closed. */
 void netd_server_close(struct netd_server *s, struct netd_req *req);

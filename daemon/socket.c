@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "isip.h"
 #include "log.h"
 #include "resolve.h"
@@ -336,7 +337,10 @@ static void socket_write_cb(evutil_socket_t fd, short what, void *arg)
                 }
                 if (err == EINPROGRESS)
                         return;
-                s->state = NETD_SOCKET_CONNECTING;
+                if (s->path) {
+                        socket_fail(s, netd_nerr_sys_path(err, "connect", s->path, s->path_len));
+                        return;
+                }
                 errno = err;
                 socket_connect_next(s); /* errno carries the failure */
                 return;
@@ -487,6 +491,40 @@ int netd_socket_connect(struct netd_socket *s, const char *host, int port)
         r = netd_resolve_start(s->h.daemon, host, port, socket_lookup_cb, s, &s->lookup);
         if (r < 0)
                 return r;
+        return 0;
+}
+
+int netd_socket_connect_path(struct netd_socket *s, struct netd_ipc_addr *addr)
+{
+        int fd;
+
+        if (s->state != NETD_SOCKET_NEW)
+                return -EBUSY;
+        free(s->path);
+        s->path = addr->path;
+        s->path_len = addr->path_len;
+        addr->path = NULL;
+        s->state = NETD_SOCKET_CONNECTING;
+        socket_touch(s);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || socket_set_fd(s, fd) < 0) {
+                int err = fd < 0 ? errno : ENOMEM;
+
+                if (fd >= 0)
+                        socket_drop_fd(s);
+                socket_fail(s, netd_nerr_sys_path(err, "connect", s->path, s->path_len));
+                return 0;
+        }
+        if (connect(fd, (struct sockaddr *)&addr->sa, addr->len) == 0) {
+                socket_on_connected(s);
+                return 0;
+        }
+        if (errno == EINPROGRESS || errno == EAGAIN) {
+                /* A full backlog: the connect completes when the server accepts. */
+                event_add(s->ev_write, NULL);
+                return 0;
+        }
+        socket_fail(s, netd_nerr_sys_path(errno, "connect", s->path, s->path_len));
         return 0;
 }
 
@@ -722,6 +760,7 @@ static void socket_free(struct netd_handle *h)
                 evbuffer_free(s->wbuf);
         json_decref(s->error);
         free(s->host);
+        free(s->path);
         free(s);
 }
 

@@ -62,6 +62,8 @@ struct netd_socket {
         struct netd_addr local; /* cached: kept after close */
         struct netd_addr remote;
         char *host; /* owned: the host being connected to */
+        char *path; /* owned: the IPC path connected to (may start with NUL), or NULL */
+        size_t path_len;
         int port;
         struct netd_resolve *lookup;   /* owned: the lookup in flight */
         struct evutil_addrinfo *addrs; /* owned: lookup results */
@@ -94,6 +96,15 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
  * Returns 0, or -EBUSY when the socket isn't in the NEW state.
  */
 int netd_socket_connect(struct netd_socket *s, const char *host, int port);
+
+struct netd_ipc_addr;
+
+/*
+ * Starts connecting to a UNIX-domain address (socket.connect {path}); takes
+ * the resolved path from addr. Failures arrive as 'error' and 'close'.
+ * Returns 0, or -EBUSY when the socket isn't in the NEW state.
+ */
+int netd_socket_connect_path(struct netd_socket *s, struct netd_ipc_addr *addr);
 
 /* Takes ownership of an accepted, connected fd; the socket starts OPEN. */
 int netd_socket_adopt(struct netd_socket *s, int fd, uint64_t server_id);

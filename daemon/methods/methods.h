@@ -25,7 +25,8 @@ struct netd_socket;
 
 /* socket.connect's options, also part of net.createConnection's. */
 struct netd_connect_args {
-        int port;
+        int port;             /* -1: not given */
+        struct netd_str path; /* IPC: when given, the TCP options are ignored (Node) */
         struct netd_str host; /* NULL: "localhost", as in Node */
         int64_t timeout;      /* ms, 0: none (socket.setTimeout before connecting) */
 };

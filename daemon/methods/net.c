@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipc.h"
 #include "isip.h"
 #include "methods.h"
 #include "params.h"
@@ -106,8 +107,9 @@ struct netd_done *m_net_create_server(struct netd_req *req, json_t *params)
 
 /* The options of socket.connect(options), shared by net.createConnection. */
 #define CONNECT_PARAMS(st)                                         \
-        NETD_PARAM_REQ("port", NETD_T_PORT, st, c.port),           \
+        NETD_PARAM_OPT("port", NETD_T_PORT, st, c.port),           \
                 NETD_PARAM_OPT("host", NETD_T_STRING, st, c.host), \
+                NETD_PARAM_OPT("path", NETD_T_STRING, st, c.path), \
                 NETD_PARAM_INT("timeout", false, st, c.timeout, 0, INT32_MAX)
 
 struct socket_option_args {
@@ -143,9 +145,26 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                                       const struct netd_connect_args *c, json_t *result)
 {
         struct netd_param_error pe = {};
+        struct netd_ipc_addr addr = { .path = NULL };
         int r;
 
-        if (!c->host.s || c->host.len == 0 || strlen(c->host.s) != c->host.len) {
+        if (c->path.s) {
+                r = netd_ipc_resolve(req->conn, c->path.s, c->path.len, &addr);
+                if (r < 0) {
+                        json_decref(result);
+                        return netd_req_fail_node(
+                                req, netd_nerr_sys_path(-r, "connect", c->path.s, c->path.len));
+                }
+        } else if (c->port < 0) {
+                pe = (struct netd_param_error){
+                        .field = "port",
+                        .code = NETD_ERR_MISSING_ARGS,
+                        .message = "The \"options\" or \"port\" or \"path\" argument must be "
+                                   "specified",
+                };
+                json_decref(result);
+                return netd_req_fail_params(req, &pe);
+        } else if (!c->host.s || c->host.len == 0 || strlen(c->host.s) != c->host.len) {
                 if (c->host.s) {
                         pe = (struct netd_param_error){ .field = "host",
                                                         .code = NETD_ERR_INVALID_ARG_VALUE,
@@ -155,7 +174,7 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                         return netd_req_fail_params(req, &pe);
                 }
         }
-        if (c->port == 0) {
+        if (!c->path.s && c->port == 0) {
                 pe = (struct netd_param_error){ .field = "port",
                                                 .code = NETD_ERR_SOCKET_BAD_PORT,
                                                 .message = "\"port\" should be > 0 and < 65536 "
@@ -164,6 +183,8 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                 return netd_req_fail_params(req, &pe);
         }
         r = netd_socket_reopen(s);
+        if (r < 0)
+                netd_ipc_addr_done(&addr);
         if (r == -EBUSY) {
                 json_decref(result);
                 return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_BUSY, NULL);
@@ -176,6 +197,11 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
         if (c->timeout > 0)
                 netd_socket_set_timeout(s, c->timeout);
         req->announces = s->h.id;
+        if (c->path.s) {
+                (void)netd_socket_connect_path(s, &addr);
+                netd_ipc_addr_done(&addr);
+                return netd_req_ok(req, result);
+        }
         r = netd_socket_connect(s, c->host.s ? c->host.s : "localhost", c->port);
         if (r < 0)
                 netd_socket_destroy(s, netd_nerr_sys(-r, "connect", c->host.s, c->port));
@@ -196,7 +222,7 @@ struct netd_done *m_net_create_connection(struct netd_req *req, json_t *params)
                 SOCKET_OPTION_PARAMS(struct create_connection_args),
                 {},
         };
-        struct create_connection_args a = {};
+        struct create_connection_args a = { .c.port = -1 };
         struct socket_option_args o;
         struct netd_param_error pe;
         struct netd_done *done;

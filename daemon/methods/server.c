@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "ipc.h"
 #include "methods.h"
 #include "params.h"
 #include "rpc.h"
@@ -36,24 +37,38 @@ struct listen_args {
         uint64_t server;
         int port;
         struct netd_str host;
+        struct netd_str path;
         int64_t backlog;
+        bool ipv6_only, reuse_port, exclusive, readable_all, writable_all;
 };
 
+/*
+ * server.listen in its forms: {port, host, backlog} and the options form
+ * (ipv6Only, reusePort, exclusive) for TCP, {path, readableAll, writableAll}
+ * for IPC. As in Node, "path" is ignored when "port" is given.
+ */
 struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("server", NETD_T_HANDLE, struct listen_args, server),
                 NETD_PARAM_OPT("port", NETD_T_PORT, struct listen_args, port),
                 NETD_PARAM_OPT("host", NETD_T_STRING, struct listen_args, host),
+                NETD_PARAM_OPT("path", NETD_T_STRING, struct listen_args, path),
                 NETD_PARAM_INT("backlog", false, struct listen_args, backlog, 0, INT32_MAX),
+                NETD_PARAM_OPT("ipv6Only", NETD_T_BOOL, struct listen_args, ipv6_only),
+                NETD_PARAM_OPT("reusePort", NETD_T_BOOL, struct listen_args, reuse_port),
+                NETD_PARAM_OPT("exclusive", NETD_T_BOOL, struct listen_args, exclusive),
+                NETD_PARAM_OPT("readableAll", NETD_T_BOOL, struct listen_args, readable_all),
+                NETD_PARAM_OPT("writableAll", NETD_T_BOOL, struct listen_args, writable_all),
                 {},
         };
         struct listen_args a = { .backlog = -1 };
         struct netd_param_error pe;
         struct netd_done *done;
         struct netd_server *s;
+        uint64_t present;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+        if (netd_params_parse(params, spec, &a, &present, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
         if (a.host.s && (a.host.len == 0 || strlen(a.host.s) != a.host.len)) {
                 pe = (struct netd_param_error){ .field = "host",
@@ -65,7 +80,37 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
         s = (struct netd_server *)netd_method_handle(req, a.server, NETD_HANDLE_SERVER, &done);
         if (!s)
                 return done;
-        netd_server_listen(s, a.host.s, a.port, (int)a.backlog, req);
+        if (a.path.s && !(present & (UINT64_C(1) << 1))) {
+                struct netd_ipc_addr addr;
+                int r;
+
+                if (a.path.len > 0 && a.path.s[0] == '\0' && (a.readable_all || a.writable_all)) {
+                        /* Node's own wording, typo included. */
+                        pe = (struct netd_param_error){
+                                .field = "path",
+                                .code = NETD_ERR_INVALID_ARG_VALUE,
+                                .message = "can not set readableAll or writableAllt to true "
+                                           "when path is abstract unix socket",
+                        };
+                        return netd_req_fail_params(req, &pe);
+                }
+                r = netd_ipc_resolve(req->conn, a.path.s, a.path.len, &addr);
+                if (r < 0)
+                        return netd_req_fail_node(
+                                req, netd_nerr_sys_path_uv(-r, "listen", a.path.s, a.path.len));
+                netd_server_listen_path(s, &addr, (int)a.backlog, a.readable_all, a.writable_all,
+                                        req);
+                netd_ipc_addr_done(&addr);
+                return netd_req_pending(req);
+        }
+        netd_server_listen(s,
+                           &(struct netd_listen_opts){ .host = a.host.s,
+                                                       .port = a.port,
+                                                       .backlog = (int)a.backlog,
+                                                       .ipv6_only = a.ipv6_only,
+                                                       .reuse_port = a.reuse_port,
+                                                       .exclusive = a.exclusive },
+                           req);
         return netd_req_pending(req);
 }
 

@@ -181,12 +181,13 @@ struct netd_done *m_socket_connect(struct netd_req *req, json_t *params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct connect_args, socket),
-                NETD_PARAM_REQ("port", NETD_T_PORT, struct connect_args, c.port),
+                NETD_PARAM_OPT("port", NETD_T_PORT, struct connect_args, c.port),
                 NETD_PARAM_OPT("host", NETD_T_STRING, struct connect_args, c.host),
+                NETD_PARAM_OPT("path", NETD_T_STRING, struct connect_args, c.path),
                 NETD_PARAM_INT("timeout", false, struct connect_args, c.timeout, 0, INT32_MAX),
                 {},
         };
-        struct connect_args a = {};
+        struct connect_args a = { .c.port = -1 };
         struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
@@ -366,11 +367,6 @@ struct netd_done *m_socket_address(struct netd_req *req, json_t *params)
         return netd_req_ok(req, netd_addr_to_json(&s->local));
 }
 
-static json_t *maybe_string(const char *s)
-{
-        return s && *s ? json_string(s) : json_null();
-}
-
 struct netd_done *m_socket_get(struct netd_req *req, json_t *params)
 {
         struct netd_done *done;
@@ -389,18 +385,8 @@ struct netd_done *m_socket_get(struct netd_req *req, json_t *params)
                       s->state == NETD_SOCKET_CLOSED, "readyState", netd_socket_ready_state(s));
         if (!o)
                 return netd_req_fail_errno(req, ENOMEM, "get", NULL, -1);
-        json_object_set_new(o, "localAddress", maybe_string(s->local.address));
-        json_object_set_new(o, "localPort",
-                            s->local.family ? json_integer(s->local.port) : json_null());
-        json_object_set_new(o, "localFamily",
-                            s->local.family ? json_string(netd_addr_family_name(s->local.family))
-                                            : json_null());
-        json_object_set_new(o, "remoteAddress", maybe_string(s->remote.address));
-        json_object_set_new(o, "remotePort",
-                            s->remote.family ? json_integer(s->remote.port) : json_null());
-        json_object_set_new(o, "remoteFamily",
-                            s->remote.family ? json_string(netd_addr_family_name(s->remote.family))
-                                             : json_null());
+        (void)netd_addr_set_fields(o, "local", &s->local);
+        (void)netd_addr_set_fields(o, "remote", &s->remote);
         json_object_set_new(o, "timeout",
                             s->timeout_ms > 0 ? json_integer(s->timeout_ms) : json_null());
         json_object_set_new(o, "encoding",
