@@ -47,11 +47,12 @@ static void resolve_cb(int result, struct evutil_addrinfo *res, void *arg)
         cb(result, res, userdata);
 }
 
-int netd_resolve_start(struct netd_daemon *d, const char *host, int port, netd_resolve_fn cb,
-                       void *userdata, struct netd_resolve **ret)
+int netd_resolve_start(struct netd_daemon *d, const char *host, int port, int family, int flags,
+                       netd_resolve_fn cb, void *userdata, struct netd_resolve **ret)
 {
         struct evutil_addrinfo hints = {
-                .ai_family = AF_UNSPEC,
+                .ai_flags = flags,
+                .ai_family = family,
                 .ai_socktype = SOCK_STREAM,
                 .ai_protocol = IPPROTO_TCP,
         };

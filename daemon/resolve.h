@@ -16,12 +16,13 @@ struct netd_resolve;
 typedef void (*netd_resolve_fn)(int result, struct evutil_addrinfo *res, void *userdata);
 
 /*
- * Resolves host for TCP port. The callback may run before this returns; then
+ * Resolves host for TCP port, limited to family (AF_UNSPEC for any), with
+ * EVUTIL_AI_* flags (Node's dns hints). The callback may run before this returns; then
  * *ret is NULL. Otherwise *ret names the lookup for netd_resolve_cancel().
  * Returns 0 or -ENOMEM.
  */
-int netd_resolve_start(struct netd_daemon *d, const char *host, int port, netd_resolve_fn cb,
-                       void *userdata, struct netd_resolve **ret);
+int netd_resolve_start(struct netd_daemon *d, const char *host, int port, int family, int flags,
+                       netd_resolve_fn cb, void *userdata, struct netd_resolve **ret);
 
 /* Cancels r (NULL-safe); its callback will not run. */
 void netd_resolve_cancel(struct netd_resolve *r);

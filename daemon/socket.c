@@ -33,6 +33,7 @@
 static void socket_close(struct netd_socket *s, bool had_error);
 static void socket_try_write(struct netd_socket *s);
 static void socket_connect_next(struct netd_socket *s);
+static void socket_attempt_failed(struct netd_socket *s, int err);
 
 static void socket_emit(struct netd_socket *s, const char *event, json_t *params)
 {
@@ -304,6 +305,7 @@ static void socket_on_connected(struct netd_socket *s)
         (void)netd_addr_of_fd(s->fd, true, &s->remote);
         s->state = NETD_SOCKET_OPEN;
         s->ever_connected = true;
+        event_del(s->ev_attempt);
         /* Options cached before the connect apply before 'connect' (Node). */
         netd_socket_apply_options(s);
         if (s->addrs) {
@@ -341,8 +343,7 @@ static void socket_write_cb(evutil_socket_t fd, short what, void *arg)
                         socket_fail(s, netd_nerr_sys_path(err, "connect", s->path, s->path_len));
                         return;
                 }
-                errno = err;
-                socket_connect_next(s); /* errno carries the failure */
+                socket_attempt_failed(s, err);
                 return;
         }
         socket_try_write(s);
@@ -372,33 +373,115 @@ static void socket_drop_fd(struct netd_socket *s)
         s->fd = -1;
 }
 
+/* Records err (stolen) as the failure of one connect attempt. */
+static void socket_record_error(struct netd_socket *s, json_t *err)
+{
+        if (!s->attempt_errors)
+                s->attempt_errors = json_array();
+        if (!s->attempt_errors || json_array_append_new(s->attempt_errors, err) < 0)
+                json_decref(err);
+}
+
 /*
- * Tries the next resolved address. Called first with errno unset, then after
- * each failed attempt with errno holding its error: when no address is left,
- * that error fails the socket, as Node reports the last attempt's.
+ * Fails the socket once every attempt failed: the one error, or Node's
+ * AggregateError (code of the first, every attempt's error in "errors").
+ */
+static void socket_connect_failed(struct netd_socket *s)
+{
+        size_t n = s->attempt_errors ? json_array_size(s->attempt_errors) : 0;
+        json_t *err;
+
+        if (n == 0) {
+                err = netd_nerr_sys(ECONNREFUSED, "connect", s->host, s->port);
+        } else if (n == 1) {
+                err = json_incref(json_array_get(s->attempt_errors, 0));
+        } else {
+                json_t *first = json_array_get(s->attempt_errors, 0);
+
+                err = json_pack("{s:s,s:O,s:O}", "message",
+                                "AggregateError: all connection attempts failed", "code",
+                                json_object_get(first, "code"), "errors", s->attempt_errors);
+        }
+        s->state = NETD_SOCKET_CONNECTING;
+        socket_fail(s, err);
+}
+
+/* Ends the attempt in progress with err (an errno) and tries the next address. */
+static void socket_attempt_failed(struct netd_socket *s, int err)
+{
+        socket_record_error(s, netd_nerr_sys(err, "connect", s->remote.address, s->port));
+        event_del(s->ev_attempt);
+        socket_drop_fd(s);
+        if (s->next_addr)
+                s->next_addr = s->next_addr->ai_next;
+        if (s->attempts_left > 0)
+                s->attempts_left--;
+        socket_connect_next(s);
+}
+
+static void socket_attempt_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+        /* Node's connectionAttemptTimeout: this address is abandoned with ETIMEDOUT. */
+        socket_attempt_failed(arg, ETIMEDOUT);
+}
+
+/* Binds fd to localAddress/localPort. Returns 0, or records the 'bind' error and returns -1. */
+static int socket_bind_local(struct netd_socket *s, int fd, int family)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        const char *ip = s->copt.local_address[0] ? s->copt.local_address
+                         : family == AF_INET6     ? "::"
+                                                  : "0.0.0.0";
+
+        if (!s->copt.local_address[0] && s->copt.local_port == 0)
+                return 0;
+        if (netd_addr_to_sockaddr(ip, s->copt.local_port, &ss, &len) < 0 ||
+            ss.ss_family != family) {
+                socket_record_error(s, netd_nerr_sys(EINVAL, "bind", ip, s->copt.local_port));
+                return -1;
+        }
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+                socket_record_error(s, netd_nerr_sys(errno, "bind", ip, s->copt.local_port));
+                return -1;
+        }
+        return 0;
+}
+
+/*
+ * Starts an attempt on each remaining address in turn until one is in
+ * progress or connected. With happy eyeballs, every attempt but the last
+ * gets attempt_timeout_ms; a late success of an abandoned attempt can't
+ * arrive since its fd is closed.
  */
 static void socket_connect_next(struct netd_socket *s)
 {
-        int err = errno;
-
-        if (s->fd >= 0) {
-                socket_drop_fd(s);
-                s->next_addr = s->next_addr ? s->next_addr->ai_next : NULL;
-        }
-        for (; s->next_addr; s->next_addr = s->next_addr->ai_next) {
+        for (; s->next_addr && s->attempts_left > 0;
+             s->next_addr = s->next_addr->ai_next, s->attempts_left--) {
                 struct evutil_addrinfo *ai = s->next_addr;
                 int fd;
 
                 (void)netd_addr_from_sockaddr(ai->ai_addr, &s->remote);
+                if (s->attempted) {
+                        char text[96];
+
+                        (void)snprintf(text, sizeof(text), "%s:%d", s->remote.address, s->port);
+                        (void)json_array_append_new(s->attempted, json_string(text));
+                }
                 fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd < 0) {
-                        err = errno;
+                        socket_record_error(
+                                s, netd_nerr_sys(errno, "connect", s->remote.address, s->port));
                         continue;
                 }
                 if (socket_set_fd(s, fd) < 0) {
                         socket_drop_fd(s);
-                        err = ENOMEM;
+                        socket_record_error(s, netd_nerr_sys(ENOMEM, "connect", NULL, -1));
                         break;
+                }
+                if (socket_bind_local(s, fd, ai->ai_family) < 0) {
+                        socket_drop_fd(s);
+                        continue;
                 }
                 s->state = NETD_SOCKET_CONNECTING;
                 if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
@@ -407,21 +490,82 @@ static void socket_connect_next(struct netd_socket *s)
                 }
                 if (errno == EINPROGRESS) {
                         event_add(s->ev_write, NULL);
+                        if (s->attempted && s->attempts_left > 1) {
+                                struct timeval tv = {
+                                        (time_t)(s->copt.attempt_timeout_ms / 1000),
+                                        (suseconds_t)(s->copt.attempt_timeout_ms % 1000) * 1000
+                                };
+
+                                event_add(s->ev_attempt, &tv);
+                        }
                         return;
                 }
-                err = errno;
+                socket_record_error(s, netd_nerr_sys(errno, "connect", s->remote.address, s->port));
                 socket_drop_fd(s);
         }
-        s->state = NETD_SOCKET_CONNECTING;
-        socket_fail(s, netd_nerr_sys(err ? err : ECONNREFUSED, "connect",
-                                     s->remote.family ? s->remote.address : s->host, s->port));
+        socket_connect_failed(s);
 }
 
-/* Starts connecting to the addresses in s->addrs (owned from now on). */
+static bool same_address(const struct evutil_addrinfo *a, const struct evutil_addrinfo *b)
+{
+        return a->ai_addrlen == b->ai_addrlen && memcmp(a->ai_addr, b->ai_addr, a->ai_addrlen) == 0;
+}
+
+/*
+ * Starts connecting to addrs (owned from now on). With autoSelectFamily and
+ * several addresses, Node's order: duplicates removed, the first record's
+ * family first, then the families alternating. Otherwise only the first
+ * address is tried, as Node's single lookup result would be.
+ */
 static void socket_connect_addrs(struct netd_socket *s, struct evutil_addrinfo *addrs)
 {
+        struct evutil_addrinfo *uniq[64], *dups = NULL, **dup_tail = &dups;
+        struct evutil_addrinfo *fam[2][64];
+        size_t n = 0, nf[2] = { 0, 0 };
+        bool multi;
+
         s->addrs = s->next_addr = addrs;
-        errno = 0;
+        s->attempt_errors = (json_decref(s->attempt_errors), NULL);
+        s->attempted = (json_decref(s->attempted), NULL);
+        for (struct evutil_addrinfo *ai = addrs, *next; ai; ai = next) {
+                bool dup = false;
+
+                next = ai->ai_next;
+                for (size_t i = 0; i < n && !dup; i++)
+                        dup = same_address(uniq[i], ai);
+                if (dup || n == 64) {
+                        *dup_tail = ai;
+                        dup_tail = &ai->ai_next;
+                        continue;
+                }
+                uniq[n++] = ai;
+        }
+        *dup_tail = NULL;
+        multi = s->copt.auto_select_family && n > 1;
+        if (multi) {
+                int first = uniq[0]->ai_family;
+                size_t k = 0;
+
+                for (size_t i = 0; i < n; i++) {
+                        int f = uniq[i]->ai_family == first ? 0 : 1;
+
+                        fam[f][nf[f]++] = uniq[i];
+                }
+                for (size_t i = 0; k < n; i++) {
+                        if (i < nf[0])
+                                uniq[k++] = fam[0][i];
+                        if (i < nf[1])
+                                uniq[k++] = fam[1][i];
+                }
+                s->attempted = json_array();
+        }
+        /* Relink: the unique addresses in order, then the duplicates (freed with the list). */
+        for (size_t i = 0; i + 1 < n; i++)
+                uniq[i]->ai_next = uniq[i + 1];
+        if (n > 0)
+                uniq[n - 1]->ai_next = dups;
+        s->addrs = s->next_addr = n > 0 ? uniq[0] : dups;
+        s->attempts_left = multi ? (unsigned)n : 1;
         socket_connect_next(s);
 }
 
@@ -446,7 +590,9 @@ static void socket_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
                 socket_fail(s, err);
                 return;
         }
-        for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
+        /* Node emits 'lookup' once per address with autoSelectFamily, else once. */
+        for (struct evutil_addrinfo *ai = res; ai;
+             ai = s->copt.auto_select_family ? ai->ai_next : NULL) {
                 struct netd_addr a;
 
                 if (netd_addr_from_sockaddr(ai->ai_addr, &a) < 0)
@@ -458,7 +604,16 @@ static void socket_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
         socket_connect_addrs(s, res);
 }
 
-int netd_socket_connect(struct netd_socket *s, const char *host, int port)
+void netd_connect_opts_init(struct netd_connect_opts *o)
+{
+        *o = (struct netd_connect_opts){
+                .auto_select_family = true,
+                .attempt_timeout_ms = NETD_ATTEMPT_TIMEOUT_MS_DEFAULT,
+        };
+}
+
+int netd_socket_connect(struct netd_socket *s, const char *host, int port,
+                        const struct netd_connect_opts *opts)
 {
         struct evutil_addrinfo hints = {
                 .ai_family = AF_UNSPEC,
@@ -470,6 +625,15 @@ int netd_socket_connect(struct netd_socket *s, const char *host, int port)
 
         if (s->state != NETD_SOCKET_NEW)
                 return -EBUSY;
+        s->copt = *opts;
+        /* Node: an explicit family or a localAddress turns happy eyeballs off. */
+        if (s->copt.family != 0 || s->copt.local_address[0])
+                s->copt.auto_select_family = false;
+        if (s->copt.attempt_timeout_ms < 10)
+                s->copt.attempt_timeout_ms = 10;
+        hints.ai_family = s->copt.family == 4   ? AF_INET
+                          : s->copt.family == 6 ? AF_INET6
+                                                : AF_UNSPEC;
         free(s->host);
         s->host = strdup(host);
         if (!s->host)
@@ -482,13 +646,16 @@ int netd_socket_connect(struct netd_socket *s, const char *host, int port)
 
                 /* A numeric host never blocks: no lookup, and no 'lookup' event (Node). */
                 hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
-                if (evutil_getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
-                        return -EINVAL;
+                r = evutil_getaddrinfo(host, portstr, &hints, &res);
+                if (r != 0 || !res)
+                        return r == EVUTIL_EAI_FAMILY || r == EVUTIL_EAI_NONAME ? -EAFNOSUPPORT
+                                                                                : -EINVAL;
                 socket_connect_addrs(s, res);
                 return 0;
         }
         s->state = NETD_SOCKET_LOOKUP;
-        r = netd_resolve_start(s->h.daemon, host, port, socket_lookup_cb, s, &s->lookup);
+        r = netd_resolve_start(s->h.daemon, host, port, hints.ai_family, s->copt.hints,
+                               socket_lookup_cb, s, &s->lookup);
         if (r < 0)
                 return r;
         return 0;
@@ -656,6 +823,8 @@ int netd_socket_reopen(struct netd_socket *s)
         s->queued = s->flushed = s->bytes_read = 0;
         s->local = s->remote = (struct netd_addr){ .family = 0 };
         s->error = (json_decref(s->error), NULL);
+        s->attempt_errors = (json_decref(s->attempt_errors), NULL);
+        s->attempted = (json_decref(s->attempted), NULL);
         s->read_eof = s->end_requested = s->fin_sent = s->need_drain = false;
         s->had_error = s->ever_connected = s->reset_on_connect = false;
         if (s->encoding >= 0)
@@ -718,6 +887,7 @@ static void socket_close(struct netd_socket *s, bool had_error)
                 err = netd_nerr(NETD_ERR_STREAM_DESTROYED, NULL);
         s->state = NETD_SOCKET_CLOSED;
         event_del(s->ev_timeout);
+        event_del(s->ev_attempt);
         socket_drop_fd(s);
         evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
         socket_fail_writes(s, err);
@@ -740,6 +910,8 @@ static void socket_abandon(struct netd_handle *h)
                 event_del(s->ev_close);
         if (s->ev_timeout)
                 event_del(s->ev_timeout);
+        if (s->ev_attempt)
+                event_del(s->ev_attempt);
         socket_drop_fd(s);
         s->state = NETD_SOCKET_CLOSED;
 }
@@ -756,9 +928,13 @@ static void socket_free(struct netd_handle *h)
                 event_free(s->ev_close);
         if (s->ev_timeout)
                 event_free(s->ev_timeout);
+        if (s->ev_attempt)
+                event_free(s->ev_attempt);
         if (s->wbuf)
                 evbuffer_free(s->wbuf);
         json_decref(s->error);
+        json_decref(s->attempt_errors);
+        json_decref(s->attempted);
         free(s->host);
         free(s->path);
         free(s);
@@ -783,7 +959,8 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
         s->wbuf = evbuffer_new();
         s->ev_close = event_new(d->base, -1, 0, socket_close_cb, s);
         s->ev_timeout = evtimer_new(d->base, socket_timeout_cb, s);
-        r = !s->wbuf || !s->ev_close || !s->ev_timeout ? -ENOMEM : 0;
+        s->ev_attempt = evtimer_new(d->base, socket_attempt_timeout_cb, s);
+        r = !s->wbuf || !s->ev_close || !s->ev_timeout || !s->ev_attempt ? -ENOMEM : 0;
         if (r == 0)
                 r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops);
         if (r < 0) {
@@ -793,6 +970,8 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
                         event_free(s->ev_close);
                 if (s->ev_timeout)
                         event_free(s->ev_timeout);
+                if (s->ev_attempt)
+                        event_free(s->ev_attempt);
                 free(s);
                 return r;
         }

@@ -44,6 +44,18 @@ struct netd_write {
 
 TAILQ_HEAD(netd_write_list, netd_write);
 
+/* The TCP options of socket.connect(options) beyond port and host. */
+struct netd_connect_opts {
+        int family; /* 0, 4 or 6: 4/6 restrict the lookup and disable autoSelectFamily */
+        int hints;  /* EVUTIL_AI_* flags for the lookup */
+        char local_address[64]; /* "" when not set; set disables autoSelectFamily */
+        int local_port;         /* 0 when not set */
+        bool auto_select_family;
+        int64_t attempt_timeout_ms; /* per attempt, happy eyeballs (>= 10) */
+};
+
+#define NETD_ATTEMPT_TIMEOUT_MS_DEFAULT 250 /* Node 20's autoSelectFamilyAttemptTimeout */
+
 struct netd_socket {
         struct netd_handle h; /* first: a netd_handle * is a netd_socket * */
         enum netd_socket_state state;
@@ -68,6 +80,11 @@ struct netd_socket {
         struct netd_resolve *lookup;   /* owned: the lookup in flight */
         struct evutil_addrinfo *addrs; /* owned: lookup results */
         struct evutil_addrinfo *next_addr;
+        unsigned attempts_left;   /* addresses still to try */
+        struct event *ev_attempt; /* owned: the happy-eyeballs attempt timer */
+        json_t *attempt_errors;   /* owned: the error of each failed attempt */
+        json_t *attempted;        /* owned: "ip:port" of each attempt, when several ran */
+        struct netd_connect_opts copt;
         json_t *error; /* owned: the error to emit before close */
         size_t high_water_mark;
         int encoding; /* -1: none (data travels as base64), else enum netd_encoding */
@@ -95,7 +112,11 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
  * blocking) and port. Failures arrive as 'error' and 'close' events.
  * Returns 0, or -EBUSY when the socket isn't in the NEW state.
  */
-int netd_socket_connect(struct netd_socket *s, const char *host, int port);
+int netd_socket_connect(struct netd_socket *s, const char *host, int port,
+                        const struct netd_connect_opts *opts);
+
+/* Default connect options: autoSelectFamily on, 250 ms per attempt. */
+void netd_connect_opts_init(struct netd_connect_opts *o);
 
 struct netd_ipc_addr;
 

@@ -8,6 +8,7 @@
 
 #include "handle.h"
 #include "params.h"
+#include "socket.h"
 
 struct netd_done;
 struct netd_req;
@@ -29,7 +30,20 @@ struct netd_connect_args {
         struct netd_str path; /* IPC: when given, the TCP options are ignored (Node) */
         struct netd_str host; /* NULL: "localhost", as in Node */
         int64_t timeout;      /* ms, 0: none (socket.setTimeout before connecting) */
+        int64_t family;       /* 0, 4 or 6 */
+        int64_t hints;        /* Node's dns hints: ADDRCONFIG 1024, V4MAPPED 2048, ALL 256 */
+        struct netd_str local_address;
+        int local_port;
+        bool auto_select_family;
+        int64_t attempt_timeout; /* autoSelectFamilyAttemptTimeout, ms */
 };
+
+/* The defaults of netd_connect_args (Node's: autoSelectFamily on). */
+#define NETD_CONNECT_ARGS_INIT                                     \
+        {                                                          \
+                .port = -1, .auto_select_family = true,            \
+                .attempt_timeout = NETD_ATTEMPT_TIMEOUT_MS_DEFAULT \
+        }
 
 /*
  * Validates c and starts connecting s (reopening it after a close); replies

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/util.h>
+
 #include "ipc.h"
 #include "isip.h"
 #include "methods.h"
@@ -106,11 +108,18 @@ struct netd_done *m_net_create_server(struct netd_req *req, json_t *params)
                 NETD_PARAM_INT("highWaterMark", false, st, high_water_mark, 0, INT32_MAX)
 
 /* The options of socket.connect(options), shared by net.createConnection. */
-#define CONNECT_PARAMS(st)                                         \
-        NETD_PARAM_OPT("port", NETD_T_PORT, st, c.port),           \
-                NETD_PARAM_OPT("host", NETD_T_STRING, st, c.host), \
-                NETD_PARAM_OPT("path", NETD_T_STRING, st, c.path), \
-                NETD_PARAM_INT("timeout", false, st, c.timeout, 0, INT32_MAX)
+#define CONNECT_PARAMS(st)                                                                        \
+        NETD_PARAM_OPT("port", NETD_T_PORT, st, c.port),                                          \
+                NETD_PARAM_OPT("host", NETD_T_STRING, st, c.host),                                \
+                NETD_PARAM_OPT("path", NETD_T_STRING, st, c.path),                                \
+                NETD_PARAM_INT("timeout", false, st, c.timeout, 0, INT32_MAX),                    \
+                NETD_PARAM_INT("family", false, st, c.family, 0, 6),                              \
+                NETD_PARAM_INT("hints", false, st, c.hints, 0, INT32_MAX),                        \
+                NETD_PARAM_OPT("localAddress", NETD_T_STRING, st, c.local_address),               \
+                NETD_PARAM_OPT("localPort", NETD_T_PORT, st, c.local_port),                       \
+                NETD_PARAM_OPT("autoSelectFamily", NETD_T_BOOL, st, c.auto_select_family),        \
+                NETD_PARAM_INT("autoSelectFamilyAttemptTimeout", false, st, c.attempt_timeout, 1, \
+                               INT32_MAX)
 
 struct socket_option_args {
         bool allow_half_open, no_delay, keep_alive;
@@ -146,6 +155,7 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
 {
         struct netd_param_error pe = {};
         struct netd_ipc_addr addr = { .path = NULL };
+        struct netd_connect_opts opts;
         int r;
 
         if (c->path.s) {
@@ -173,6 +183,33 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                         json_decref(result);
                         return netd_req_fail_params(req, &pe);
                 }
+        }
+        if (!c->path.s && c->family != 0 && c->family != 4 && c->family != 6) {
+                pe = (struct netd_param_error){ .field = "family",
+                                                .code = NETD_ERR_INVALID_ARG_VALUE,
+                                                .message = "\"family\" must be 0, 4 or 6" };
+                json_decref(result);
+                return netd_req_fail_params(req, &pe);
+        }
+        if (!c->path.s && (c->hints & ~(int64_t)(256 | 1024 | 2048))) {
+                pe = (struct netd_param_error){ .field = "hints",
+                                                .code = NETD_ERR_INVALID_ARG_VALUE,
+                                                .message =
+                                                        "\"hints\" takes dns.ADDRCONFIG (1024), "
+                                                        "dns.V4MAPPED (2048) and dns.ALL (256)" };
+                json_decref(result);
+                return netd_req_fail_params(req, &pe);
+        }
+        if (!c->path.s && c->local_address.s &&
+            (strlen(c->local_address.s) != c->local_address.len ||
+             c->local_address.len >= sizeof(opts.local_address) ||
+             !netd_isip(c->local_address.s, c->local_address.len))) {
+                pe = (struct netd_param_error){ .field = "localAddress",
+                                                .code = NETD_ERR_INVALID_IP_ADDRESS,
+                                                .message = "\"localAddress\" must be an IP "
+                                                           "address" };
+                json_decref(result);
+                return netd_req_fail_params(req, &pe);
         }
         if (!c->path.s && c->port == 0) {
                 pe = (struct netd_param_error){ .field = "port",
@@ -202,7 +239,17 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                 netd_ipc_addr_done(&addr);
                 return netd_req_ok(req, result);
         }
-        r = netd_socket_connect(s, c->host.s ? c->host.s : "localhost", c->port);
+        netd_connect_opts_init(&opts);
+        opts.family = (int)c->family;
+        opts.hints = ((c->hints & 1024) ? EVUTIL_AI_ADDRCONFIG : 0) |
+                     ((c->hints & 2048) ? EVUTIL_AI_V4MAPPED : 0) |
+                     ((c->hints & 256) ? EVUTIL_AI_ALL : 0);
+        if (c->local_address.s)
+                memcpy(opts.local_address, c->local_address.s, c->local_address.len + 1);
+        opts.local_port = c->local_port;
+        opts.auto_select_family = c->auto_select_family;
+        opts.attempt_timeout_ms = c->attempt_timeout;
+        r = netd_socket_connect(s, c->host.s ? c->host.s : "localhost", c->port, &opts);
         if (r < 0)
                 netd_socket_destroy(s, netd_nerr_sys(-r, "connect", c->host.s, c->port));
         /* Sent at once: the outcome arrives as events, after this reply. */
@@ -222,7 +269,7 @@ struct netd_done *m_net_create_connection(struct netd_req *req, json_t *params)
                 SOCKET_OPTION_PARAMS(struct create_connection_args),
                 {},
         };
-        struct create_connection_args a = { .c.port = -1 };
+        struct create_connection_args a = { .c = NETD_CONNECT_ARGS_INIT };
         struct socket_option_args o;
         struct netd_param_error pe;
         struct netd_done *done;

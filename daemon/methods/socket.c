@@ -185,9 +185,17 @@ struct netd_done *m_socket_connect(struct netd_req *req, json_t *params)
                 NETD_PARAM_OPT("host", NETD_T_STRING, struct connect_args, c.host),
                 NETD_PARAM_OPT("path", NETD_T_STRING, struct connect_args, c.path),
                 NETD_PARAM_INT("timeout", false, struct connect_args, c.timeout, 0, INT32_MAX),
+                NETD_PARAM_INT("family", false, struct connect_args, c.family, 0, 6),
+                NETD_PARAM_INT("hints", false, struct connect_args, c.hints, 0, INT32_MAX),
+                NETD_PARAM_OPT("localAddress", NETD_T_STRING, struct connect_args, c.local_address),
+                NETD_PARAM_OPT("localPort", NETD_T_PORT, struct connect_args, c.local_port),
+                NETD_PARAM_OPT("autoSelectFamily", NETD_T_BOOL, struct connect_args,
+                               c.auto_select_family),
+                NETD_PARAM_INT("autoSelectFamilyAttemptTimeout", false, struct connect_args,
+                               c.attempt_timeout, 1, INT32_MAX),
                 {},
         };
-        struct connect_args a = { .c.port = -1 };
+        struct connect_args a = { .c = NETD_CONNECT_ARGS_INIT };
         struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
@@ -393,6 +401,8 @@ struct netd_done *m_socket_get(struct netd_req *req, json_t *params)
                             s->encoding < 0 ? json_null()
                                             : json_string(netd_encoding_to_string(s->encoding)));
         json_object_set_new(o, "paused", json_boolean(s->user_paused));
+        json_object_set_new(o, "autoSelectFamilyAttemptedAddresses",
+                            s->attempted ? json_incref(s->attempted) : json_null());
         json_object_set_new(o, "ref", json_boolean(!s->unref));
         json_object_set_new(o, "server",
                             s->server ? json_integer((json_int_t)s->server) : json_null());
