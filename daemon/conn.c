@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -99,17 +100,91 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         conn_flush(arg);
 }
 
+/* Closes the fds of the line just handled that no method took. */
+static void conn_close_line_fds(struct netd_conn *c)
+{
+        for (size_t i = 0; i < c->n_line_fds; i++)
+                if (c->line_fds[i] >= 0)
+                        close(c->line_fds[i]);
+        c->n_line_fds = 0;
+}
+
+/*
+ * Gives the line that ends before stream position end the fds that arrived
+ * with its bytes. Fds beyond NETD_CONN_FDS_PER_LINE are closed.
+ */
+static void conn_claim_fds(struct netd_conn *c, uint64_t end)
+{
+        size_t i = 0;
+
+        conn_close_line_fds(c);
+        for (; i < c->n_fds && c->fds[i].pos < end; i++) {
+                if (c->n_line_fds < NETD_CONN_FDS_PER_LINE)
+                        c->line_fds[c->n_line_fds++] = c->fds[i].fd;
+                else
+                        close(c->fds[i].fd);
+        }
+        if (i == 0)
+                return;
+        memmove(c->fds, c->fds + i, (c->n_fds - i) * sizeof(*c->fds));
+        c->n_fds -= i;
+}
+
+int netd_conn_take_fd(struct netd_conn *c, size_t index)
+{
+        int fd;
+
+        if (index >= c->n_line_fds || c->line_fds[index] < 0)
+                return -EBADF;
+        fd = c->line_fds[index];
+        c->line_fds[index] = -1;
+        return fd;
+}
+
+/* Queues the fds of one SCM_RIGHTS message that came with the byte at pos. */
+static void conn_queue_fds(struct netd_conn *c, struct msghdr *msg, uint64_t pos)
+{
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+                size_t n;
+                int *fds;
+
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                fds = (int *)CMSG_DATA(cm);
+                for (size_t i = 0; i < n; i++) {
+                        struct netd_conn_fds *nf;
+
+                        /* A client can't make netd hoard descriptors: past the cap, close. */
+                        if (c->n_fds >= NETD_CONN_FDS_PER_LINE * 4) {
+                                close(fds[i]);
+                                continue;
+                        }
+                        nf = realloc(c->fds, (c->n_fds + 1) * sizeof(*nf));
+                        if (!nf) {
+                                close(fds[i]);
+                                continue;
+                        }
+                        c->fds = nf;
+                        c->fds[c->n_fds++] = (struct netd_conn_fds){ .pos = pos, .fd = fds[i] };
+                }
+        }
+}
+
 static void conn_process_input(struct netd_conn *c)
 {
         unsigned n;
 
         for (n = 0; n < c->daemon->limits.reqs_per_event; n++) {
+                size_t len, pending_before;
+                uint64_t pos_before;
                 char *line;
-                size_t len;
                 int r;
 
                 if (c->state != NETD_CONN_OPEN)
                         return;
+                pending_before = netd_frame_pending(&c->in);
+                pos_before = c->in_pos - pending_before;
                 r = netd_frame_next(&c->in, &line, &len);
                 if (r == 0)
                         return;
@@ -133,7 +208,9 @@ static void conn_process_input(struct netd_conn *c)
                         netd_conn_close_after_flush(c);
                         return;
                 }
+                conn_claim_fds(c, pos_before + (pending_before - netd_frame_pending(&c->in)));
                 netd_rpc_handle_line(c, line, len);
+                conn_close_line_fds(c);
         }
         /* Fairness: yield to other connections, come back in the next loop turn. */
         if (netd_frame_pending(&c->in) > 0)
@@ -160,7 +237,21 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
                 netd_conn_close(c, "out of memory");
                 return;
         }
-        n = read(c->fd, p, room);
+        {
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(sizeof(int) * NETD_CONN_FDS_PER_LINE)];
+                } control;
+                struct iovec iov = { .iov_base = p, .iov_len = room };
+                struct msghdr msg = { .msg_iov = &iov,
+                                      .msg_iovlen = 1,
+                                      .msg_control = control.buf,
+                                      .msg_controllen = sizeof(control.buf) };
+
+                n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+                if (n > 0 && msg.msg_controllen > 0)
+                        conn_queue_fds(c, &msg, c->in_pos);
+        }
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return;
@@ -177,6 +268,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
                 return;
         }
         netd_frame_commit(&c->in, (size_t)n);
+        c->in_pos += (uint64_t)n;
         conn_process_input(c);
         /* Write the replies this input produced now: saves a loop turn per round trip. */
         if (c->state != NETD_CONN_CLOSED && evbuffer_get_length(c->out) > 0)
@@ -201,6 +293,7 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
         c->id = ++d->next_conn_id;
         c->uid = (uid_t)-1;
         c->pid = -1;
+        c->n_line_fds = 0;
         TAILQ_INIT(&c->handles);
         TAILQ_INIT(&c->closed);
         TAILQ_INIT(&c->reqs);
@@ -280,6 +373,10 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
         if (c->out)
                 evbuffer_free(c->out);
         netd_frame_done(&c->in);
+        conn_close_line_fds(c);
+        for (size_t i = 0; i < c->n_fds; i++)
+                close(c->fds[i].fd);
+        free(c->fds);
         if (c->fd >= 0)
                 close(c->fd);
         free(c);

@@ -22,6 +22,15 @@ struct evbuffer;
 struct netd_daemon;
 struct netd_req;
 
+/* File descriptors one request line may carry (SCM_RIGHTS), as listen {handle:{fd:N}}. */
+#define NETD_CONN_FDS_PER_LINE 16
+
+/* Descriptors that arrived with the stream byte at pos. */
+struct netd_conn_fds {
+        uint64_t pos;
+        int fd;
+};
+
 enum netd_conn_state {
         NETD_CONN_OPEN,     /* reading requests, writing replies */
         NETD_CONN_DRAINING, /* no more input: flushing a final error, then closing */
@@ -51,6 +60,11 @@ struct netd_conn {
         unsigned n_closed;
         struct netd_req_list reqs; /* weak: requests in flight, cleared on close */
         bool sockets_paused;       /* output over the high-water mark */
+        uint64_t in_pos;           /* bytes received so far on the stream */
+        struct netd_conn_fds *fds; /* owned: received fds not yet given to a line */
+        size_t n_fds;
+        int line_fds[NETD_CONN_FDS_PER_LINE]; /* owned: the fds of the line being handled */
+        size_t n_line_fds;
         TAILQ_ENTRY(netd_conn) link;
 };
 
@@ -80,6 +94,13 @@ void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params);
  */
 struct evbuffer *netd_conn_output(struct netd_conn *c);
 void netd_conn_output_added(struct netd_conn *c);
+
+/*
+ * Takes the index-th descriptor attached to the request line being handled
+ * (SCM_RIGHTS on the bytes of that line). Returns the fd, now the caller's,
+ * or -EBADF when there is none at that index or it was taken already.
+ */
+int netd_conn_take_fd(struct netd_conn *c, size_t index);
 
 /* True when c can take more output (not closing). */
 bool netd_conn_is_open(const struct netd_conn *c);

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -115,10 +117,31 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 event_free(d->sig_int);
         if (d->base)
                 event_base_free(d->base);
+        for (size_t i = 0; i < d->n_inherited; i++) {
+                if (d->inherited[i].fd >= 0)
+                        close(d->inherited[i].fd);
+                free(d->inherited[i].name);
+        }
+        free(d->inherited);
         free(d->handles.buckets);
         free(d->scratch);
         free(d);
         return NULL;
+}
+
+int netd_daemon_take_inherited(struct netd_daemon *d, const char *name)
+{
+        for (size_t i = 0; i < d->n_inherited; i++) {
+                struct netd_inherited_fd *in = &d->inherited[i];
+
+                if (in->fd >= 0 && strcmp(in->name, name) == 0) {
+                        int fd = in->fd;
+
+                        in->fd = -1;
+                        return fd;
+                }
+        }
+        return -ENOENT;
 }
 
 double netd_daemon_uptime(const struct netd_daemon *d)

@@ -56,6 +56,12 @@ struct netd_registry {
 
 TAILQ_HEAD(netd_conn_list, netd_conn);
 
+/* A listening socket systemd passed besides the control socket, by FileDescriptorName. */
+struct netd_inherited_fd {
+        char *name; /* owned */
+        int fd;     /* owned; -1 once a server adopted it */
+};
+
 struct netd_daemon {
         struct event_base *base;        /* owned */
         struct evdns_base *dns;         /* owned; NULL until first needed */
@@ -68,10 +74,12 @@ struct netd_daemon {
         struct netd_registry handles;
         struct netd_limits limits;
         struct netd_stats stats;
-        struct timespec started; /* CLOCK_MONOTONIC */
-        uint8_t *scratch;        /* owned: read buffer shared by every socket */
-        const char *resolv_conf; /* borrowed: NULL for /etc/resolv.conf */
-        const char *hosts_file;  /* borrowed: NULL for /etc/hosts */
+        struct timespec started;             /* CLOCK_MONOTONIC */
+        uint8_t *scratch;                    /* owned: read buffer shared by every socket */
+        const char *resolv_conf;             /* borrowed: NULL for /etc/resolv.conf */
+        const char *hosts_file;              /* borrowed: NULL for /etc/hosts */
+        struct netd_inherited_fd *inherited; /* owned */
+        size_t n_inherited;
         bool stopping;
 };
 
@@ -89,6 +97,12 @@ struct evdns_base *netd_daemon_dns(struct netd_daemon *d);
 
 /* Stops accepting and closes every connection, then ends the loop. Idempotent. */
 void netd_daemon_stop(struct netd_daemon *d);
+
+/*
+ * Takes the inherited socket named name (server.listen {handle:{name}}).
+ * Returns the fd, now the caller's, or -ENOENT.
+ */
+int netd_daemon_take_inherited(struct netd_daemon *d, const char *name);
 
 /* Seconds since the daemon started. */
 double netd_daemon_uptime(const struct netd_daemon *d);

@@ -4,6 +4,7 @@
  * the parent of a background daemon), signals, the loop, the exit code.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -186,23 +187,55 @@ static void ready(void)
         }
 }
 
-/* The control socket systemd passed (LISTEN_FDS), or -1. */
-static int systemd_listen_fd(void)
+/*
+ * Takes the sockets systemd passed (LISTEN_FDS): the one named "control", or
+ * else the first, is the control socket (returned, or -1 without any); the
+ * others are kept under their FileDescriptorName for server.listen {handle}.
+ */
+static int systemd_listen_fds(struct netd_daemon *d)
 {
         const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-        int n;
+        const char *names_env = getenv("LISTEN_FDNAMES");
+        char *names = NULL, *save = NULL, *name;
+        int n, control = -1;
 
         if (!pid || !fds || atol(pid) != (long)getpid())
                 return -1;
         n = atoi(fds);
+        if (n < 1 || n > 1024)
+                return -1;
+        if (names_env)
+                names = strdup(names_env);
+        d->inherited = calloc((size_t)n, sizeof(*d->inherited));
+        name = names ? strtok_r(names, ":", &save) : NULL;
+        for (int i = 0; i < n; i++, name = name ? strtok_r(NULL, ":", &save) : NULL) {
+                int fd = SD_LISTEN_FDS_START + i;
+
+                (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+                if (control < 0 && (!names || (name && strcmp(name, "control") == 0))) {
+                        control = fd;
+                        continue;
+                }
+                if (!d->inherited || !name) {
+                        close(fd);
+                        continue;
+                }
+                d->inherited[d->n_inherited].name = strdup(name);
+                d->inherited[d->n_inherited].fd = fd;
+                d->n_inherited++;
+                log_info("Inherited socket '%s' from systemd", name);
+        }
+        if (control < 0 && d->n_inherited > 0) {
+                /* No "control" name: the first socket serves as the control socket. */
+                control = d->inherited[0].fd;
+                free(d->inherited[0].name);
+                memmove(d->inherited, d->inherited + 1, --d->n_inherited * sizeof(*d->inherited));
+        }
+        free(names);
         unsetenv("LISTEN_PID");
         unsetenv("LISTEN_FDS");
         unsetenv("LISTEN_FDNAMES");
-        if (n < 1)
-                return -1;
-        if (n > 1)
-                log_warning("systemd passed %d sockets; using the first as the control socket", n);
-        return SD_LISTEN_FDS_START;
+        return control;
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -269,7 +302,7 @@ int main(int argc, char *argv[])
         }
         d->resolv_conf = arg_resolv_conf;
         d->hosts_file = arg_hosts_file;
-        fd = systemd_listen_fd();
+        fd = systemd_listen_fds(d);
         if (fd >= 0) {
                 r = netd_listener_adopt(d, fd, &d->listener);
                 snprintf(path, sizeof(path), "%s", "(systemd socket)");

@@ -5,12 +5,14 @@
  * them, by id, so either side may go first.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -297,6 +299,7 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
         free(s->path);
         s->path = addr->path;
         s->path_len = addr->path_len;
+        s->owns_path = true;
         addr->path = NULL;
         /* No unlink of an existing file first: Node reports EADDRINUSE, and so do we. */
         r = server_bind(s, (struct sockaddr *)&addr->sa, addr->len, false);
@@ -318,6 +321,61 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
                 s->path_len = 0;
                 server_listen_failed(s, err);
                 return;
+        }
+        server_listen_done(s);
+}
+
+void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct netd_req *req)
+{
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int type = 0, domain = 0, accepting = 0, flags;
+        socklen_t ilen = sizeof(int);
+
+        if (!server_may_listen(s, req)) {
+                close(fd);
+                return;
+        }
+        s->backlog = backlog >= 0 ? backlog : (int)s->h.daemon->limits.listen_backlog;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 || type != SOCK_STREAM ||
+            getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &ilen) < 0 ||
+            (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) ||
+            getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+                close(fd);
+                (void)netd_req_fail_err(req, NETD_ERR_INVALID_FD_TYPE,
+                                        "The handle is not a TCP or UNIX stream socket");
+                return;
+        }
+        (void)getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &ilen);
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || (!accepting && listen(fd, s->backlog) < 0)) {
+                json_t *err = netd_nerr_sys_uv(errno, "listen", NULL, -1);
+
+                close(fd);
+                server_listen_failed(s, err);
+                return;
+        }
+        s->listen_req = req;
+        s->fd = fd;
+        free(s->path);
+        s->path = NULL;
+        s->path_len = 0;
+        s->owns_path = false;
+        if (domain == AF_UNIX) {
+                struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+                size_t n = len > offsetof(struct sockaddr_un, sun_path)
+                                   ? len - offsetof(struct sockaddr_un, sun_path)
+                                   : 0;
+
+                if (n > 0 && un->sun_path[0] != '\0')
+                        n = strnlen(un->sun_path, n);
+                s->path = malloc(n + 1);
+                if (s->path) {
+                        memcpy(s->path, un->sun_path, n);
+                        s->path[n] = '\0';
+                        s->path_len = n;
+                }
         }
         server_listen_done(s);
 }
@@ -382,7 +440,7 @@ void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
 static void server_stop_listening(struct netd_server *s)
 {
         /* An IPC server removes its file (not an abstract name: there is none). */
-        if (s->path && s->listening && s->path[0] != '\0')
+        if (s->path && s->listening && s->owns_path && s->path[0] != '\0')
                 (void)unlink(s->path);
         if (s->ev_accept)
                 event_free(s->ev_accept);

@@ -44,6 +44,7 @@ struct netd_server {
         char *path; /* owned: the IPC path listened on (may start with NUL) */
         size_t path_len;
         bool ipv6_only; /* of the current or pending listen */
+        bool owns_path; /* netd created the IPC file: unlink it on close */
         bool reuse_port;
         unsigned connections;    /* accepted and not yet closed */
         int64_t max_connections; /* -1: no limit */
@@ -84,6 +85,13 @@ struct netd_ipc_addr;
  */
 void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, int backlog,
                              bool readable_all, bool writable_all, struct netd_req *req);
+
+/*
+ * server.listen {handle}: adopts fd (now owned by the server), a stream
+ * socket passed by the client or inherited from systemd; listens on it if
+ * it isn't listening yet. Not a stream socket: ERR_INVALID_FD_TYPE.
+ */
+void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct netd_req *req);
 
 /* server.close: completes req once the last connection has closed. */
 void netd_server_close(struct netd_server *s, struct netd_req *req);

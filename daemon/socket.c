@@ -292,10 +292,18 @@ void netd_socket_apply_options(struct netd_socket *s)
                 return;
         (void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay));
         (void)setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, sizeof(keepalive));
-        if (keepalive && s->opt_keep_alive_delay_ms >= 1000) {
+        if (keepalive) {
+                /* The kernel counts seconds: Node floors the milliseconds, and so do we. */
                 int idle = (int)(s->opt_keep_alive_delay_ms / 1000);
+                int intvl = (int)(s->opt_keep_alive_interval_ms / 1000);
+                int cnt = (int)s->opt_keep_alive_count;
 
-                (void)setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+                if (idle > 0)
+                        (void)setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+                if (intvl > 0)
+                        (void)setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+                if (cnt > 0)
+                        (void)setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
         }
 }
 
@@ -955,6 +963,8 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
         s->fd = -1;
         s->encoding = -1;
         s->high_water_mark = d->limits.write_high_bytes;
+        s->opt_keep_alive_interval_ms = 1000;
+        s->opt_keep_alive_count = 10;
         TAILQ_INIT(&s->writes);
         s->wbuf = evbuffer_new();
         s->ev_close = event_new(d->base, -1, 0, socket_close_cb, s);

@@ -92,6 +92,8 @@ struct netd_socket {
         bool opt_no_delay;   /* TCP_NODELAY, applied once connected */
         bool opt_keep_alive; /* SO_KEEPALIVE, applied once connected */
         int64_t opt_keep_alive_delay_ms;
+        int64_t opt_keep_alive_interval_ms; /* TCP_KEEPINTVL; Node's default 1000 */
+        int64_t opt_keep_alive_count;       /* TCP_KEEPCNT; Node's default 10 */
         bool allow_half_open;
         bool user_paused;
         bool read_eof;      /* peer's FIN seen, 'end' emitted */

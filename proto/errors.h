@@ -96,6 +96,7 @@
         XX(ERR_SOCKET_CONNECTION_TIMEOUT, "Socket connection timeout")                     \
         XX(ERR_STREAM_DESTROYED, "Cannot call write after a stream was destroyed")         \
         XX(ERR_INVALID_HANDLE_TYPE, "This handle type cannot do that")                     \
+        XX(ERR_INVALID_FD_TYPE, "Unsupported fd type")                                     \
         XX(ERR_STREAM_WRITE_AFTER_END, "write after end")                                  \
         XX(ERR_NETD_HANDLE_NOT_FOUND, "No such handle")                                    \
         XX(ERR_NETD_HANDLE_WRONG_TYPE, "The handle is of another kind")                    \

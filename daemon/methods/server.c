@@ -1,6 +1,10 @@
 /* Server methods: server.listen, close, address, getConnections, get. */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "conn.h"
+#include "daemon.h"
 
 #include "addr.h"
 #include "ipc.h"
@@ -40,7 +44,48 @@ struct listen_args {
         struct netd_str path;
         int64_t backlog;
         bool ipv6_only, reuse_port, exclusive, readable_all, writable_all;
+        json_t *handle;
 };
+
+/*
+ * listen {handle}: {"fd":N} is the N-th descriptor sent with this request
+ * line (SCM_RIGHTS), {"name":"web"} a socket systemd passed under that
+ * FileDescriptorName.
+ */
+static struct netd_done *listen_handle(struct netd_req *req, struct netd_server *s, json_t *handle,
+                                       int backlog)
+{
+        json_t *fdv = json_object_get(handle, "fd"), *name = json_object_get(handle, "name");
+        struct netd_param_error pe = { .field = "handle", .code = NETD_ERR_INVALID_ARG_VALUE };
+        int fd;
+
+        if (json_object_size(handle) != 1 || (!json_is_integer(fdv) && !json_is_string(name))) {
+                (void)snprintf(pe.message, sizeof(pe.message),
+                               "\"handle\" must be {\"fd\": N} or {\"name\": \"...\"}");
+                return netd_req_fail_params(req, &pe);
+        }
+        if (fdv) {
+                fd = json_integer_value(fdv) < 0 || json_integer_value(fdv) > 1024
+                             ? -EBADF
+                             : netd_conn_take_fd(req->conn, (size_t)json_integer_value(fdv));
+                if (fd < 0) {
+                        (void)snprintf(pe.message, sizeof(pe.message),
+                                       "no descriptor %lld came with this request",
+                                       (long long)json_integer_value(fdv));
+                        return netd_req_fail_params(req, &pe);
+                }
+        } else {
+                fd = netd_daemon_take_inherited(req->daemon, json_string_value(name));
+                if (fd < 0) {
+                        (void)snprintf(pe.message, sizeof(pe.message),
+                                       "no inherited socket is named \"%s\"",
+                                       json_string_value(name));
+                        return netd_req_fail_params(req, &pe);
+                }
+        }
+        netd_server_listen_fd(s, fd, backlog, req);
+        return netd_req_pending(req);
+}
 
 /*
  * server.listen in its forms: {port, host, backlog} and the options form
@@ -60,6 +105,7 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
                 NETD_PARAM_OPT("exclusive", NETD_T_BOOL, struct listen_args, exclusive),
                 NETD_PARAM_OPT("readableAll", NETD_T_BOOL, struct listen_args, readable_all),
                 NETD_PARAM_OPT("writableAll", NETD_T_BOOL, struct listen_args, writable_all),
+                NETD_PARAM_OPT("handle", NETD_T_OBJECT, struct listen_args, handle),
                 {},
         };
         struct listen_args a = { .backlog = -1 };
@@ -80,6 +126,8 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
         s = (struct netd_server *)netd_method_handle(req, a.server, NETD_HANDLE_SERVER, &done);
         if (!s)
                 return done;
+        if (a.handle)
+                return listen_handle(req, s, a.handle, (int)a.backlog);
         if (a.path.s && !(present & (UINT64_C(1) << 1))) {
                 struct netd_ipc_addr addr;
                 int r;

@@ -334,7 +334,7 @@ struct netd_done *m_socket_set_no_delay(struct netd_req *req, json_t *params)
 struct keep_alive_args {
         uint64_t socket;
         bool enable;
-        int64_t initial_delay;
+        int64_t initial_delay, interval, count;
 };
 
 struct netd_done *m_socket_set_keep_alive(struct netd_req *req, json_t *params)
@@ -344,9 +344,12 @@ struct netd_done *m_socket_set_keep_alive(struct netd_req *req, json_t *params)
                 NETD_PARAM_OPT("enable", NETD_T_BOOL, struct keep_alive_args, enable),
                 NETD_PARAM_INT("initialDelay", false, struct keep_alive_args, initial_delay, 0,
                                INT32_MAX),
+                NETD_PARAM_INT("interval", false, struct keep_alive_args, interval, 1000,
+                               INT32_MAX),
+                NETD_PARAM_INT("count", false, struct keep_alive_args, count, 1, 127),
                 {},
         };
-        struct keep_alive_args a = {};
+        struct keep_alive_args a = { .interval = 1000, .count = 10 };
         struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
@@ -358,6 +361,8 @@ struct netd_done *m_socket_set_keep_alive(struct netd_req *req, json_t *params)
                 return done;
         s->opt_keep_alive = a.enable;
         s->opt_keep_alive_delay_ms = a.initial_delay;
+        s->opt_keep_alive_interval_ms = a.interval;
+        s->opt_keep_alive_count = a.count;
         netd_socket_apply_options(s);
         return netd_req_ok_true(req);
 }
