@@ -1,0 +1,186 @@
+/*
+ * netctl's pure helpers (see netctl-args.h): verb lookup, value parsing and
+ * formatting. No I/O and no state, so every function here is unit-tested
+ * (tests/unit/test-netctl-args.c); netctl.c owns argv, the connection and
+ * the output.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "netctl-args.h"
+#include "netd/netd.h"
+
+static int verb_compare(const void *key, const void *elem)
+{
+        const struct netctl_verb *v = elem;
+
+        return strcmp(key, v->name);
+}
+
+const struct netctl_verb *netctl_verb_lookup(const struct netctl_verb *verbs, size_t n,
+                                             const char *name)
+{
+        if (!name)
+                return NULL;
+        return bsearch(name, verbs, n, sizeof(*verbs), verb_compare);
+}
+
+bool netctl_verbs_are_sorted(const struct netctl_verb *verbs, size_t n)
+{
+        for (size_t i = 1; i < n; i++)
+                if (strcmp(verbs[i - 1].name, verbs[i].name) >= 0)
+                        return false;
+        return true;
+}
+
+/* Parses decimal digits only (strtoul would accept blanks, a sign and "0x"). */
+static int parse_uint(const char *s, unsigned long max, unsigned long *ret)
+{
+        unsigned long v = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        for (const char *p = s; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                if (v > (max - (unsigned long)(*p - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (unsigned long)(*p - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+int netctl_parse_port(const char *s, int *ret)
+{
+        unsigned long v;
+        int r;
+
+        r = parse_uint(s, 65535, &v);
+        if (r < 0)
+                return r;
+        *ret = (int)v;
+        return 0;
+}
+
+int netctl_parse_timeout(const char *s, int *ret_ms)
+{
+        unsigned long v;
+        int r;
+
+        r = parse_uint(s, INT_MAX, &v);
+        if (r < 0)
+                return r;
+        *ret_ms = v == 0 ? -1 : (int)v;
+        return 0;
+}
+
+int netctl_parse_params(const char *text, size_t len, json_t **ret, char *errbuf, size_t errlen)
+{
+        json_error_t jerr;
+        json_t *v;
+
+        /* DECODE_ANY so that a scalar gets the clearer message below, not a syntax error. */
+        v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+        if (!v) {
+                (void)snprintf(errbuf, errlen, "invalid JSON params: %s (line %d, column %d)",
+                               jerr.text, jerr.line, jerr.column);
+                return -EINVAL;
+        }
+        if (!json_is_object(v) && !json_is_array(v)) {
+                json_decref(v);
+                (void)snprintf(errbuf, errlen, "params must be a JSON object or array");
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
+
+/* snprintf() that reports truncation as -ENOBUFS. */
+static int format(char *buf, size_t len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int format(char *buf, size_t len, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(buf, len, fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= len)
+                return -ENOBUFS;
+        return 0;
+}
+
+int netctl_format_address(json_t *addr, char *buf, size_t len)
+{
+        const char *host, *family;
+        json_t *port;
+
+        if (json_is_string(addr))
+                return format(buf, len, "%s", json_string_value(addr));
+        host = json_string_value(json_object_get(addr, "address"));
+        family = json_string_value(json_object_get(addr, "family"));
+        port = json_object_get(addr, "port");
+        if (!host || !json_is_integer(port))
+                return -EINVAL;
+        /* Node says "IPv6"; older Node versions said 6. Brackets keep "::1:80" unambiguous. */
+        if ((family && strcmp(family, "IPv6") == 0) || strchr(host, ':'))
+                return format(buf, len, "[%s]:%" JSON_INTEGER_FORMAT, host,
+                              json_integer_value(port));
+        return format(buf, len, "%s:%" JSON_INTEGER_FORMAT, host, json_integer_value(port));
+}
+
+int netctl_format_duration(double seconds, char *buf, size_t len)
+{
+        unsigned long long s, d, h, m;
+
+        if (!isfinite(seconds) || seconds < 0 || seconds > 1e15)
+                return -EINVAL;
+        if (seconds < 60)
+                return format(buf, len, "%.1fs", seconds);
+        s = (unsigned long long)seconds;
+        d = s / 86400;
+        h = s / 3600 % 24;
+        m = s / 60 % 60;
+        s %= 60;
+        if (d > 0)
+                return format(buf, len, "%llud %lluh %llum %llus", d, h, m, s);
+        if (h > 0)
+                return format(buf, len, "%lluh %llum %llus", h, m, s);
+        return format(buf, len, "%llum %llus", m, s);
+}
+
+int netctl_format_error(const struct netd_client_error *err, char *buf, size_t len)
+{
+        const char *message = err->message && *err->message ? err->message : "unknown error";
+
+        if (err->data_code)
+                return format(buf, len, "%s (%s)", message, err->data_code);
+        return format(buf, len, "%s (%d)", message, err->code);
+}
+
+int netctl_exit_for_error(int r, const struct netd_client_error *err)
+{
+        static const char *const unreachable[] = {
+                NETD_CLIENT_ERR_DISCONNECTED,
+                NETD_CLIENT_ERR_TIMEOUT,
+                NETD_CLIENT_ERR_PROTOCOL,
+        };
+
+        if (r == -EREMOTEIO)
+                return NETCTL_EXIT_ERROR;
+        for (size_t i = 0; err && err->data_code && i < sizeof(unreachable) / sizeof(*unreachable);
+             i++)
+                if (strcmp(err->data_code, unreachable[i]) == 0)
+                        return NETCTL_EXIT_UNREACHABLE;
+        return NETCTL_EXIT_ERROR;
+}

@@ -1,0 +1,271 @@
+/*
+ * Unit tests for cli/netctl-args.c: verb lookup, the parsing of ports,
+ * timeouts and JSON params, the formatting of addresses, durations and
+ * errors, and the mapping of failed calls to netctl's exit codes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "netctl-args.h"
+#include "netd/netd.h"
+
+static int run_nothing(int argc, char *argv[])
+{
+        return NETCTL_EXIT_OK;
+}
+
+static const struct netctl_verb sorted[] = {
+        { "call", "METHOD", "", 1, 2, run_nothing },
+        { "connect", "HOST PORT", "", 2, 2, run_nothing },
+        { "help", "", "", 0, 0, run_nothing },
+        { "info", "", "", 0, 0, run_nothing },
+};
+
+static void test_verb_lookup(void **state)
+{
+        const size_t n = sizeof(sorted) / sizeof(*sorted);
+
+        assert_true(netctl_verbs_are_sorted(sorted, n));
+        for (size_t i = 0; i < n; i++)
+                assert_ptr_equal(netctl_verb_lookup(sorted, n, sorted[i].name), &sorted[i]);
+        assert_null(netctl_verb_lookup(sorted, n, "cal"));
+        assert_null(netctl_verb_lookup(sorted, n, "calls"));
+        assert_null(netctl_verb_lookup(sorted, n, "Info"));
+        assert_null(netctl_verb_lookup(sorted, n, ""));
+        assert_null(netctl_verb_lookup(sorted, n, NULL));
+        assert_null(netctl_verb_lookup(sorted, 0, "call"));
+}
+
+static void test_verbs_are_sorted(void **state)
+{
+        const struct netctl_verb unsorted[] = {
+                { "info", "", "", 0, 0, run_nothing },
+                { "call", "", "", 0, 0, run_nothing },
+        };
+        const struct netctl_verb duplicate[] = {
+                { "call", "", "", 0, 0, run_nothing },
+                { "call", "", "", 0, 0, run_nothing },
+        };
+
+        assert_false(netctl_verbs_are_sorted(unsorted, 2));
+        assert_false(netctl_verbs_are_sorted(duplicate, 2));
+        assert_true(netctl_verbs_are_sorted(unsorted, 1));
+        assert_true(netctl_verbs_are_sorted(unsorted, 0));
+}
+
+static void test_parse_port(void **state)
+{
+        int port = -1;
+
+        assert_int_equal(netctl_parse_port("0", &port), 0);
+        assert_int_equal(port, 0);
+        assert_int_equal(netctl_parse_port("8080", &port), 0);
+        assert_int_equal(port, 8080);
+        assert_int_equal(netctl_parse_port("65535", &port), 0);
+        assert_int_equal(port, 65535);
+
+        port = 7;
+        assert_int_equal(netctl_parse_port("65536", &port), -ERANGE);
+        assert_int_equal(netctl_parse_port("99999999999999999999999", &port), -ERANGE);
+        assert_int_equal(netctl_parse_port("", &port), -EINVAL);
+        assert_int_equal(netctl_parse_port("-1", &port), -EINVAL);
+        assert_int_equal(netctl_parse_port("+80", &port), -EINVAL);
+        assert_int_equal(netctl_parse_port(" 80", &port), -EINVAL);
+        assert_int_equal(netctl_parse_port("80 ", &port), -EINVAL);
+        assert_int_equal(netctl_parse_port("0x50", &port), -EINVAL);
+        assert_int_equal(netctl_parse_port("http", &port), -EINVAL);
+        assert_int_equal(netctl_parse_port(NULL, &port), -EINVAL);
+        assert_int_equal(port, 7); /* untouched on failure */
+}
+
+static void test_parse_timeout(void **state)
+{
+        int ms = 0;
+
+        assert_int_equal(netctl_parse_timeout("1500", &ms), 0);
+        assert_int_equal(ms, 1500);
+        assert_int_equal(netctl_parse_timeout("0", &ms), 0);
+        assert_int_equal(ms, -1); /* no limit */
+        assert_int_equal(netctl_parse_timeout("2147483647", &ms), 0);
+        assert_int_equal(ms, 2147483647);
+        assert_int_equal(netctl_parse_timeout("2147483648", &ms), -ERANGE);
+        assert_int_equal(netctl_parse_timeout("1s", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_timeout("-5", &ms), -EINVAL);
+}
+
+static void test_parse_params(void **state)
+{
+        char err[256];
+        json_t *v = NULL;
+        const char *text;
+
+        text = "{\"input\":\"1.2.3.4\"}";
+        assert_int_equal(netctl_parse_params(text, strlen(text), &v, err, sizeof(err)), 0);
+        assert_true(json_is_object(v));
+        assert_string_equal(json_string_value(json_object_get(v, "input")), "1.2.3.4");
+        json_decref(v);
+
+        text = " [1, 2]\n";
+        assert_int_equal(netctl_parse_params(text, strlen(text), &v, err, sizeof(err)), 0);
+        assert_true(json_is_array(v));
+        json_decref(v);
+
+        /* len bounds the text: no NUL needed. */
+        text = "{}garbage";
+        assert_int_equal(netctl_parse_params(text, 2, &v, err, sizeof(err)), 0);
+        json_decref(v);
+
+        v = NULL;
+        text = "{bad";
+        assert_int_equal(netctl_parse_params(text, strlen(text), &v, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "invalid JSON params"));
+        assert_null(v);
+
+        text = "42";
+        assert_int_equal(netctl_parse_params(text, strlen(text), &v, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "params must be a JSON object or array");
+
+        text = "\"str\"";
+        assert_int_equal(netctl_parse_params(text, strlen(text), &v, err, sizeof(err)), -EINVAL);
+
+        text = "{\"a\":1,\"a\":2}";
+        assert_int_equal(netctl_parse_params(text, strlen(text), &v, err, sizeof(err)), -EINVAL);
+
+        text = "{} {}";
+        assert_int_equal(netctl_parse_params(text, strlen(text), &v, err, sizeof(err)), -EINVAL);
+
+        assert_int_equal(netctl_parse_params("", 0, &v, err, sizeof(err)), -EINVAL);
+        assert_null(v);
+}
+
+static void check_address(const char *json, const char *want)
+{
+        json_t *addr = json_loads(json, JSON_DECODE_ANY, NULL);
+        char buf[128];
+
+        assert_non_null(addr);
+        assert_int_equal(netctl_format_address(addr, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, want);
+        json_decref(addr);
+}
+
+static void test_format_address(void **state)
+{
+        json_t *addr;
+        char small[8];
+        char buf[64];
+
+        check_address("{\"address\":\"127.0.0.1\",\"family\":\"IPv4\",\"port\":8080}",
+                      "127.0.0.1:8080");
+        check_address("{\"address\":\"::1\",\"family\":\"IPv6\",\"port\":80}", "[::1]:80");
+        check_address("{\"address\":\"::\",\"port\":0}", "[::]:0");
+        check_address("\"/run/x.sock\"", "/run/x.sock");
+
+        addr = json_pack("{s:s}", "address", "1.2.3.4");
+        assert_int_equal(netctl_format_address(addr, buf, sizeof(buf)), -EINVAL);
+        json_decref(addr);
+        assert_int_equal(netctl_format_address(json_null(), buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(netctl_format_address(NULL, buf, sizeof(buf)), -EINVAL);
+
+        addr = json_pack("{s:s,s:s,s:i}", "address", "127.0.0.1", "family", "IPv4", "port", 8080);
+        assert_int_equal(netctl_format_address(addr, small, sizeof(small)), -ENOBUFS);
+        assert_int_equal(strlen(small), sizeof(small) - 1);
+        json_decref(addr);
+}
+
+static void test_format_duration(void **state)
+{
+        char buf[64];
+
+        assert_int_equal(netctl_format_duration(0, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "0.0s");
+        assert_int_equal(netctl_format_duration(42.54, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "42.5s");
+        assert_int_equal(netctl_format_duration(60, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "1m 0s");
+        assert_int_equal(netctl_format_duration(3 * 60 + 2.9, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "3m 2s");
+        assert_int_equal(netctl_format_duration(3600 + 5, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "1h 0m 5s");
+        assert_int_equal(
+                netctl_format_duration(2 * 86400 + 3 * 3600 + 4 * 60 + 5, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "2d 3h 4m 5s");
+
+        assert_int_equal(netctl_format_duration(-1, buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(netctl_format_duration(NAN, buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(netctl_format_duration(INFINITY, buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(netctl_format_duration(86400, buf, 4), -ENOBUFS);
+}
+
+static void test_format_error(void **state)
+{
+        struct netd_client_error err = {
+                .code = -32000,
+                .message = "connect ECONNREFUSED 127.0.0.1:9",
+                .data_code = "ECONNREFUSED",
+                .errnum = -111,
+        };
+        char buf[128];
+
+        assert_int_equal(netctl_format_error(&err, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "connect ECONNREFUSED 127.0.0.1:9 (ECONNREFUSED)");
+
+        /* Envelope errors have no data.code: the numeric code stands in. */
+        err = (struct netd_client_error){ .code = -32601, .message = "Method not found" };
+        assert_int_equal(netctl_format_error(&err, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "Method not found (-32601)");
+
+        err = (struct netd_client_error){ .code = -32603, .message = "" };
+        assert_int_equal(netctl_format_error(&err, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "unknown error (-32603)");
+
+        err = (struct netd_client_error){ .code = 1, .message = "long message", .data_code = "X" };
+        assert_int_equal(netctl_format_error(&err, buf, 6), -ENOBUFS);
+        assert_string_equal(buf, "long ");
+}
+
+static void test_exit_for_error(void **state)
+{
+        struct netd_client_error err = { .code = NETD_CLIENT_LOCAL_ERROR_CODE, .message = "x" };
+
+        /* An error reply from the daemon, whatever its code. */
+        err.data_code = "ERR_NETD_HANDLE_NOT_FOUND";
+        assert_int_equal(netctl_exit_for_error(-EREMOTEIO, &err), NETCTL_EXIT_ERROR);
+        err.data_code = NULL;
+        assert_int_equal(netctl_exit_for_error(-EREMOTEIO, &err), NETCTL_EXIT_ERROR);
+
+        /* Local errors: netd is gone, silent or talking nonsense. */
+        err.data_code = NETD_CLIENT_ERR_DISCONNECTED;
+        assert_int_equal(netctl_exit_for_error(-ECONNRESET, &err), NETCTL_EXIT_UNREACHABLE);
+        err.data_code = NETD_CLIENT_ERR_TIMEOUT;
+        assert_int_equal(netctl_exit_for_error(-ETIMEDOUT, &err), NETCTL_EXIT_UNREACHABLE);
+        err.data_code = NETD_CLIENT_ERR_PROTOCOL;
+        assert_int_equal(netctl_exit_for_error(-EPROTO, &err), NETCTL_EXIT_UNREACHABLE);
+
+        /* Other local failures are netctl's own. */
+        err.data_code = "ENOMEM";
+        assert_int_equal(netctl_exit_for_error(-ENOMEM, &err), NETCTL_EXIT_ERROR);
+        assert_int_equal(netctl_exit_for_error(-ENOMEM, NULL), NETCTL_EXIT_ERROR);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_verb_lookup),     cmocka_unit_test(test_verbs_are_sorted),
+                cmocka_unit_test(test_parse_port),      cmocka_unit_test(test_parse_timeout),
+                cmocka_unit_test(test_parse_params),    cmocka_unit_test(test_format_address),
+                cmocka_unit_test(test_format_duration), cmocka_unit_test(test_format_error),
+                cmocka_unit_test(test_exit_for_error),
+        };
+
+        return cmocka_run_group_tests_name("netctl-args", tests, NULL, NULL);
+}
