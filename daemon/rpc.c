@@ -158,26 +158,41 @@ struct netd_done *netd_req_fail_rpc(struct netd_req *req, int code, const char *
         return NETD_DONE;
 }
 
-struct netd_done *netd_req_fail_node(struct netd_req *req, json_t *nerr)
+json_t *netd_rpc_error_from_nerr(json_t *nerr)
 {
         const char *code;
-        json_t *message;
+        json_t *message, *err;
         int rpc_code;
 
         if (!nerr)
-                return netd_req_fail_rpc(req, NETD_RPC_INTERNAL_ERROR, "Internal error", NULL);
+                return NULL;
         code = json_string_value(json_object_get(nerr, "code"));
         rpc_code =
                 code && strncmp(code, "ERR_", 4) == 0 ? NETD_RPC_NETD_ERROR : NETD_RPC_SYSTEM_ERROR;
         message = json_incref(json_object_get(nerr, "message"));
         (void)json_object_del(nerr, "message");
-        {
-                struct netd_done *d = netd_req_fail_rpc(
-                        req, rpc_code, message ? json_string_value(message) : "error", nerr);
+        err = json_pack("{s:i,s:o,s:o}", "code", rpc_code, "message",
+                        message ? message : json_string("error"), "data", nerr);
+        return err;
+}
 
-                json_decref(message);
-                return d;
+struct netd_done *netd_req_fail_node(struct netd_req *req, json_t *nerr)
+{
+        json_t *err = netd_rpc_error_from_nerr(nerr);
+        struct netd_done *d;
+
+        if (!err)
+                return netd_req_fail_rpc(req, NETD_RPC_INTERNAL_ERROR, "Internal error", NULL);
+        req->daemon->stats.errors++;
+        if (!req->id) {
+                json_decref(err);
+                req_complete(req, NULL);
+                return NETD_DONE;
         }
+        d = NETD_DONE;
+        req_complete(req,
+                     json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", req->id, "error", err));
+        return d;
 }
 
 struct netd_done *netd_req_fail_err(struct netd_req *req, enum netd_err e, const char *msg)

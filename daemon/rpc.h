@@ -95,6 +95,13 @@ json_t *netd_nerr(enum netd_err e, const char *msg);
 json_t *netd_nerr_sys_path(int err, const char *syscall, const char *path, size_t len);
 json_t *netd_nerr_sys_path_uv(int err, const char *syscall, const char *path, size_t len);
 
+/*
+ * Turns a Node error object (stolen) into the JSON-RPC error shape that
+ * replies and error events share: {"code":-32000|-32001,"message":…,
+ * "data":{"code":…,"errno":…,…}}. -32001 when the code is an ERR_* name.
+ */
+json_t *netd_rpc_error_from_nerr(json_t *nerr);
+
 /* Handles one framed request line from c: parse, validate, dispatch. */
 void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len);
 

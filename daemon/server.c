@@ -168,7 +168,8 @@ static void server_listen_failed(struct netd_server *s, json_t *err)
         free(s->host);
         s->host = NULL;
         server_emit(s, "server.error",
-                    json_pack("{s:I,s:O}", "server", (json_int_t)s->h.id, "error", err));
+                    json_pack("{s:I,s:o}", "server", (json_int_t)s->h.id, "error",
+                              netd_rpc_error_from_nerr(json_deep_copy(err))));
         if (req)
                 (void)netd_req_fail_node(req, err);
         else

@@ -593,8 +593,9 @@ static void socket_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
                 err = json_pack("{s:s,s:s,s:i,s:s,s:s}", "message", message, "code", code, "errno",
                                 uverr, "syscall", "getaddrinfo", "hostname", s->host);
                 socket_emit(s, "socket.lookup",
-                            json_pack("{s:I,s:O,s:n,s:n,s:s}", "socket", (json_int_t)s->h.id, "err",
-                                      err, "address", "family", "host", s->host));
+                            json_pack("{s:I,s:o,s:n,s:n,s:s}", "socket", (json_int_t)s->h.id, "err",
+                                      netd_rpc_error_from_nerr(json_deep_copy(err)), "address",
+                                      "family", "host", s->host));
                 socket_fail(s, err);
                 return;
         }
@@ -860,9 +861,9 @@ static void socket_close_cb(evutil_socket_t fd, short what, void *arg)
         struct netd_daemon *d = s->h.daemon;
 
         if (s->error) {
-                socket_emit(
-                        s, "socket.error",
-                        json_pack("{s:I,s:O}", "socket", (json_int_t)s->h.id, "error", s->error));
+                socket_emit(s, "socket.error",
+                            json_pack("{s:I,s:o}", "socket", (json_int_t)s->h.id, "error",
+                                      netd_rpc_error_from_nerr(json_deep_copy(s->error))));
         }
         socket_emit(
                 s, "socket.close",
