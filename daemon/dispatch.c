@@ -19,6 +19,7 @@ const struct netd_method netd_methods[] = {
         { "net.isIPv6", m_net_is_ipv6 },
         { "netd.info", m_netd_info },
         { "netd.sync", m_netd_sync },
+        { "rpc.discover", m_rpc_discover },
         { "server.address", m_server_address },
         { "server.close", m_server_close },
         { "server.get", m_server_get },

@@ -62,6 +62,7 @@ NETD_METHOD(m_net_is_ipv6);
 NETD_METHOD(m_net_socket);
 NETD_METHOD(m_netd_info);
 NETD_METHOD(m_netd_sync);
+NETD_METHOD(m_rpc_discover);
 NETD_METHOD(m_server_address);
 NETD_METHOD(m_server_close);
 NETD_METHOD(m_server_get);

@@ -50,6 +50,29 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                         (json_int_t)st->reads_paused));
 }
 
+/* proto/netd.openrpc.json, embedded at build time (cmake/embed.cmake). */
+extern const unsigned char netd_openrpc_json[];
+extern const size_t netd_openrpc_json_len;
+
+struct netd_done *m_rpc_discover(struct netd_req *req, json_t *params)
+{
+        json_error_t jerr;
+        json_t *doc;
+
+        if (params && json_object_size(params) > 0)
+                return netd_req_fail_rpc(req, NETD_RPC_INVALID_PARAMS,
+                                         "Invalid params: rpc.discover takes none",
+                                         json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_VALUE",
+                                                   "field", "params"));
+        /* Parsed per call: it is asked for rarely, and a copy kept around would be 40 KiB. */
+        doc = json_loadb((const char *)netd_openrpc_json, netd_openrpc_json_len, 0, &jerr);
+        if (!doc)
+                return netd_req_fail_rpc(req, NETD_RPC_INTERNAL_ERROR,
+                                         "Internal error: the embedded schema does not parse",
+                                         NULL);
+        return netd_req_ok(req, doc);
+}
+
 struct netd_done *m_netd_sync(struct netd_req *req, json_t *params)
 {
         /* Every notification already queued precedes this reply in the one output queue. */
