@@ -68,8 +68,39 @@ static void conn_set_sockets_paused(struct netd_conn *c, bool paused)
                         netd_socket_update_reading((struct netd_socket *)h);
 }
 
+/* Arms, re-arms (progress) or stops the stall timer per the output size. */
+static void conn_update_stall(struct netd_conn *c, bool progress)
+{
+        const struct netd_limits *l = &c->daemon->limits;
+
+        if (evbuffer_get_length(c->out) <= l->out_hard_bytes) {
+                event_del(c->ev_stall);
+        } else if (progress || !event_pending(c->ev_stall, EV_TIMEOUT, NULL)) {
+                struct timeval tv = { l->stall_timeout_ms / 1000,
+                                      (l->stall_timeout_ms % 1000) * 1000 };
+
+                event_add(c->ev_stall, &tv);
+        }
+}
+
+static void conn_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_conn *c = arg;
+        char reason[160];
+
+        c->daemon->stats.conns_stalled++;
+        (void)snprintf(reason, sizeof(reason),
+                       "Client read nothing for %u ms with %zu bytes queued (limit %zu)",
+                       c->daemon->limits.stall_timeout_ms, evbuffer_get_length(c->out),
+                       c->daemon->limits.out_hard_bytes);
+        log_warning("conn#%llu uid=%u: %s", (unsigned long long)c->id, (unsigned)c->uid, reason);
+        netd_conn_close(c, reason);
+}
+
 static void conn_flush(struct netd_conn *c)
 {
+        bool progress = false;
+
         while (evbuffer_get_length(c->out) > 0) {
                 int n = evbuffer_write(c->out, c->fd);
 
@@ -81,7 +112,9 @@ static void conn_flush(struct netd_conn *c)
                 }
                 if (n == 0)
                         break;
+                progress = true;
         }
+        conn_update_stall(c, progress);
         if (evbuffer_get_length(c->out) == 0) {
                 event_del(c->ev_write);
                 if (c->state == NETD_CONN_DRAINING) {
@@ -93,6 +126,7 @@ static void conn_flush(struct netd_conn *c)
         }
         if (c->sockets_paused && evbuffer_get_length(c->out) <= c->daemon->limits.out_low_bytes)
                 conn_set_sockets_paused(c, false);
+        netd_conn_input_check(c);
 }
 
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
@@ -171,6 +205,38 @@ static void conn_queue_fds(struct netd_conn *c, struct msghdr *msg, uint64_t pos
         }
 }
 
+/* True while a limit says: handle no more requests from c for now. */
+static bool conn_must_hold(const struct netd_conn *c)
+{
+        const struct netd_limits *l = &c->daemon->limits;
+
+        return c->n_reqs >= l->inflight_max || c->blocked_sockets > 0 ||
+               evbuffer_get_length(c->out) > l->out_hard_bytes;
+}
+
+static void conn_hold_input(struct netd_conn *c)
+{
+        if (c->input_held)
+                return;
+        c->input_held = true;
+        c->daemon->stats.input_held++;
+        log_debug("conn#%llu: holding input (%u in flight, %u sockets full, output %zu bytes)",
+                  (unsigned long long)c->id, c->n_reqs, c->blocked_sockets,
+                  evbuffer_get_length(c->out));
+        /* Explicitly: the kernel's buffer then fills and the client blocks. */
+        event_del(c->ev_read);
+}
+
+void netd_conn_input_check(struct netd_conn *c)
+{
+        if (!c->input_held || c->state != NETD_CONN_OPEN || conn_must_hold(c))
+                return;
+        c->input_held = false;
+        if (!c->read_eof)
+                event_add(c->ev_read, NULL);
+        event_active(c->ev_more, EV_TIMEOUT, 0);
+}
+
 static void conn_process_input(struct netd_conn *c)
 {
         unsigned n;
@@ -183,11 +249,19 @@ static void conn_process_input(struct netd_conn *c)
 
                 if (c->state != NETD_CONN_OPEN)
                         return;
+                if (conn_must_hold(c)) {
+                        conn_hold_input(c);
+                        return;
+                }
                 pending_before = netd_frame_pending(&c->in);
                 pos_before = c->in_pos - pending_before;
                 r = netd_frame_next(&c->in, &line, &len);
-                if (r == 0)
+                if (r == 0) {
+                        /* Every complete line of a client that stopped sending is answered. */
+                        if (c->read_eof)
+                                netd_conn_close_after_flush(c);
                         return;
+                }
                 if (r < 0) {
                         char message[128];
 
@@ -260,10 +334,10 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (n == 0) {
                 /* The client is done sending: answer what it sent, then close. */
+                c->read_eof = true;
+                event_del(c->ev_read);
                 conn_process_input(c);
-                if (c->state == NETD_CONN_OPEN)
-                        netd_conn_close_after_flush(c);
-                else if (c->state == NETD_CONN_DRAINING)
+                if (c->state == NETD_CONN_DRAINING)
                         conn_flush(c);
                 return;
         }
@@ -303,7 +377,8 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
         c->ev_write = event_new(d->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
         c->ev_more = event_new(d->base, -1, 0, conn_more_cb, c);
         c->ev_free = event_new(d->base, -1, 0, conn_free_cb, c);
-        if (!c->out || !c->ev_read || !c->ev_write || !c->ev_more || !c->ev_free) {
+        c->ev_stall = evtimer_new(d->base, conn_stall_cb, c);
+        if (!c->out || !c->ev_read || !c->ev_write || !c->ev_more || !c->ev_free || !c->ev_stall) {
                 c->state = NETD_CONN_CLOSED;
                 netd_conn_free(c);
                 return -ENOMEM;
@@ -330,6 +405,7 @@ void netd_conn_close(struct netd_conn *c, const char *reason)
         event_del(c->ev_read);
         event_del(c->ev_write);
         event_del(c->ev_more);
+        event_del(c->ev_stall);
         netd_rpc_detach_conn(c);
         netd_handle_release_all(c);
         TAILQ_REMOVE(&d->conns, c, link);
@@ -370,6 +446,8 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
                 event_free(c->ev_more);
         if (c->ev_free)
                 event_free(c->ev_free);
+        if (c->ev_stall)
+                event_free(c->ev_stall);
         if (c->out)
                 evbuffer_free(c->out);
         netd_frame_done(&c->in);
@@ -431,4 +509,6 @@ void netd_conn_output_added(struct netd_conn *c)
                 event_add(c->ev_write, NULL);
         if (!c->sockets_paused && len > c->daemon->limits.out_high_bytes)
                 conn_set_sockets_paused(c, true);
+        if (len > c->daemon->limits.out_hard_bytes)
+                conn_update_stall(c, false);
 }

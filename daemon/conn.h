@@ -59,8 +59,13 @@ struct netd_conn {
         unsigned n_handles;
         unsigned n_closed;
         struct netd_req_list reqs; /* weak: requests in flight, cleared on close */
-        bool sockets_paused;       /* output over the high-water mark */
-        uint64_t in_pos;           /* bytes received so far on the stream */
+        unsigned n_reqs;
+        unsigned blocked_sockets; /* owned sockets over write_hard_bytes */
+        struct event *ev_stall; /* owned: cuts a client over out_hard_bytes that stopped reading */
+        bool input_held;        /* a limit stopped reading and handling requests */
+        bool read_eof;          /* the client shut down its sending side */
+        bool sockets_paused;    /* output over the high-water mark */
+        uint64_t in_pos;        /* bytes received so far on the stream */
         struct netd_conn_fds *fds; /* owned: received fds not yet given to a line */
         size_t n_fds;
         int line_fds[NETD_CONN_FDS_PER_LINE]; /* owned: the fds of the line being handled */
@@ -101,6 +106,13 @@ void netd_conn_output_added(struct netd_conn *c);
  * or -EBADF when there is none at that index or it was taken already.
  */
 int netd_conn_take_fd(struct netd_conn *c, size_t index);
+
+/*
+ * Re-checks the limits that hold a connection's input (requests in flight,
+ * unsent output, sockets over their hard cap) and resumes reading when none
+ * applies any more. Call after any of them may have dropped.
+ */
+void netd_conn_input_check(struct netd_conn *c);
 
 /* True when c can take more output (not closing). */
 bool netd_conn_is_open(const struct netd_conn *c);

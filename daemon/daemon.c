@@ -30,6 +30,12 @@ void netd_limits_init(struct netd_limits *l)
                 .out_low_bytes = 256 * 1024,
                 .read_chunk_bytes = 64 * 1024,
                 .write_high_bytes = 64 * 1024,
+                .write_hard_bytes = 8 * 1024 * 1024,
+                .out_hard_bytes = 16 * 1024 * 1024,
+                .stall_timeout_ms = 30 * 1000,
+                .inflight_max = 64,
+                .max_clients_per_uid = 64,
+                .parse_max_bytes = 16 * 1024 * 1024,
                 .listen_backlog = 511,
         };
 }

@@ -21,17 +21,23 @@ struct netd_listener;
 
 /* Every limit netd enforces, with its unit. Defaults in netd_limits_init(). */
 struct netd_limits {
-        size_t frame_max_bytes;    /* one request line, "\n" excluded */
-        unsigned reqs_per_event;   /* lines handled per read callback per conn (fairness) */
-        unsigned batch_max;        /* entries in one JSON-RPC batch */
-        unsigned max_clients;      /* control connections in total */
-        unsigned handles_per_conn; /* live servers + sockets per control connection */
-        unsigned closed_keep;      /* closed handles kept readable per connection */
-        size_t out_high_bytes;     /* conn output that pauses its sockets' reads */
-        size_t out_low_bytes;      /* conn output below which they resume */
-        size_t read_chunk_bytes;   /* bytes read from a socket per system call */
-        size_t write_high_bytes;   /* a socket's default highWaterMark */
-        unsigned listen_backlog;   /* server.listen default backlog (Node: 511) */
+        size_t frame_max_bytes;       /* one request line, "\n" excluded */
+        unsigned reqs_per_event;      /* lines handled per read callback per conn (fairness) */
+        unsigned batch_max;           /* entries in one JSON-RPC batch */
+        unsigned max_clients;         /* control connections in total */
+        unsigned handles_per_conn;    /* live servers + sockets per control connection */
+        unsigned closed_keep;         /* closed handles kept readable per connection */
+        size_t out_high_bytes;        /* conn output that pauses its sockets' reads */
+        size_t out_low_bytes;         /* conn output below which they resume */
+        size_t read_chunk_bytes;      /* bytes read from a socket per system call */
+        size_t write_high_bytes;      /* a socket's default highWaterMark */
+        size_t write_hard_bytes;      /* a socket's queue that stops reading its owner's requests */
+        size_t out_hard_bytes;        /* conn output that stops reading its requests */
+        unsigned stall_timeout_ms;    /* over out_hard_bytes this long without progress: cut */
+        unsigned inflight_max;        /* requests in flight per conn before reading stops */
+        unsigned max_clients_per_uid; /* control connections per peer uid */
+        size_t parse_max_bytes;       /* heap one request's JSON parse may use */
+        unsigned listen_backlog;      /* server.listen default backlog (Node: 511) */
 };
 
 /* Counters reported by netd.info. */
@@ -42,9 +48,13 @@ struct netd_stats {
         uint64_t errors;         /* error replies sent */
         uint64_t oversize_lines; /* connections closed for a line over frame_max_bytes */
         uint64_t handles_created;
-        uint64_t bytes_in;     /* read from remote peers */
-        uint64_t bytes_out;    /* written to remote peers */
-        uint64_t reads_paused; /* times a conn's output paused its sockets */
+        uint64_t bytes_in;           /* read from remote peers */
+        uint64_t bytes_out;          /* written to remote peers */
+        uint64_t reads_paused;       /* times a conn's output paused its sockets */
+        uint64_t input_held;         /* times a conn's requests were held (limits reached) */
+        uint64_t conns_stalled;      /* control connections cut for not reading */
+        uint64_t conns_rejected_uid; /* over max_clients_per_uid */
+        uint64_t parse_over_budget;  /* requests discarded: parse over parse_max_bytes */
 };
 
 struct netd_registry {

@@ -76,6 +76,7 @@ static struct netd_req *req_new(struct netd_conn *c, json_t *id, struct netd_bat
         if (batch)
                 batch->refs++;
         TAILQ_INSERT_TAIL(&c->reqs, req, link);
+        c->n_reqs++;
         return req;
 }
 
@@ -84,8 +85,10 @@ static void req_complete(struct netd_req *req, json_t *reply)
 {
         struct netd_conn *c = req->conn;
 
-        if (c)
+        if (c) {
                 TAILQ_REMOVE(&c->reqs, req, link);
+                c->n_reqs--;
+        }
         if (!req->id) {
                 /* A notification never gets a reply, not even an error. */
                 json_decref(reply);
@@ -108,6 +111,8 @@ static void req_complete(struct netd_req *req, json_t *reply)
         }
         json_decref(req->id);
         free(req);
+        if (c)
+                netd_conn_input_check(c);
 }
 
 json_t *netd_rpc_error_msg(json_t *id, int code, const char *message, json_t *data)
@@ -232,6 +237,7 @@ void netd_rpc_detach_conn(struct netd_conn *c)
                 TAILQ_REMOVE(&c->reqs, req, link);
                 req->conn = NULL;
         }
+        c->n_reqs = 0;
 }
 
 static json_t *nerr_build(int err, const char *syscall, const char *address, int port, bool uv)
@@ -389,7 +395,8 @@ static void handle_request(struct netd_conn *c, json_t *m, struct netd_batch *ba
         if (json_is_array(params)) {
                 (void)netd_req_fail_rpc(req, NETD_RPC_INVALID_PARAMS,
                                         "Invalid params: params are taken by name (an object)",
-                                        json_pack("{s:s}", "field", "params"));
+                                        json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_TYPE",
+                                                  "field", "params"));
                 return;
         }
         (void)method->fn(req, params);
@@ -399,7 +406,14 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
 {
         json_error_t jerr;
         json_t *msg;
+        size_t k;
 
+        /* A line of JSON white space only is a blank line: tolerated, not answered. */
+        for (k = 0; k < len; k++)
+                if (line[k] != ' ' && line[k] != '\t' && line[k] != '\r')
+                        break;
+        if (k == len)
+                return;
         msg = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
                          &jerr);
         if (!msg) {

@@ -225,6 +225,31 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
         socket_fail(s, netd_nerr_sys(errno, "read", NULL, -1));
 }
 
+/*
+ * Client-to-peer flow control: a queue over write_hard_bytes stops the owner
+ * from handling more requests (so a client flooding fire-and-forget writes
+ * is held back by the kernel), until it drains to half of that.
+ */
+static void socket_update_hold(struct netd_socket *s)
+{
+        struct netd_conn *c = s->h.owner;
+        size_t queued = evbuffer_get_length(s->wbuf);
+        size_t hard = s->h.daemon->limits.write_hard_bytes;
+        bool hold = s->state != NETD_SOCKET_CLOSED && queued > (s->holds_owner ? hard / 2 : hard);
+
+        if (hold == s->holds_owner)
+                return;
+        s->holds_owner = hold;
+        if (!c)
+                return;
+        if (hold) {
+                c->blocked_sockets++;
+                return;
+        }
+        c->blocked_sockets--;
+        netd_conn_input_check(c);
+}
+
 /* Completes the writes (and the end) that are done. */
 static void socket_complete_writes(struct netd_socket *s)
 {
@@ -276,6 +301,7 @@ static void socket_try_write(struct netd_socket *s)
                         s->fin_sent = true;
                 }
         }
+        socket_update_hold(s);
         socket_complete_writes(s);
         if (s->need_drain && evbuffer_get_length(s->wbuf) == 0) {
                 s->need_drain = false;
@@ -768,6 +794,7 @@ void netd_socket_write(struct netd_socket *s, const uint8_t *data, size_t len, s
         /* As in Node, write() "returns false" once the queue reaches the high-water mark. */
         if (evbuffer_get_length(s->wbuf) >= s->high_water_mark)
                 s->need_drain = true;
+        socket_update_hold(s);
         socket_queue_write(s, req, false);
         socket_try_write(s);
 }
@@ -899,6 +926,7 @@ static void socket_close(struct netd_socket *s, bool had_error)
         event_del(s->ev_attempt);
         socket_drop_fd(s);
         evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
+        socket_update_hold(s);
         socket_fail_writes(s, err);
         event_active(s->ev_close, EV_TIMEOUT, 0);
 }

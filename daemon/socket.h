@@ -103,6 +103,7 @@ struct netd_socket {
         bool had_error;
         bool ever_connected;
         bool reset_on_connect; /* resetAndDestroy while connecting */
+        bool holds_owner;      /* queue over write_hard_bytes: the owner's requests wait */
         bool unref; /* socket.unref: reported by socket.get only, netd has no loop to keep */
 };
 
