@@ -385,6 +385,7 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
         }
         TAILQ_INSERT_TAIL(&d->conns, c, link);
         d->n_conns++;
+        d->fds_open++; /* counted, never refused: the reserve exists for control connections */
         event_add(c->ev_read, NULL);
         *ret = c;
         return 0;
@@ -410,8 +411,10 @@ void netd_conn_close(struct netd_conn *c, const char *reason)
         netd_handle_release_all(c);
         TAILQ_REMOVE(&d->conns, c, link);
         d->n_conns--;
-        if (c->fd >= 0)
+        if (c->fd >= 0) {
                 close(c->fd);
+                netd_daemon_fd_release(d);
+        }
         c->fd = -1;
         event_active(c->ev_free, EV_TIMEOUT, 0);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -16,6 +17,7 @@
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
+#include "rpc.h"
 
 void netd_limits_init(struct netd_limits *l)
 {
@@ -36,6 +38,7 @@ void netd_limits_init(struct netd_limits *l)
                 .inflight_max = 64,
                 .max_clients_per_uid = 64,
                 .parse_max_bytes = 16 * 1024 * 1024,
+                .fd_reserve = 16,
                 .listen_backlog = 511,
         };
 }
@@ -47,8 +50,18 @@ int netd_daemon_new(const struct netd_limits *limits, struct netd_daemon **ret)
         if (!d)
                 return -ENOMEM;
         d->limits = *limits;
+        netd_rpc_init();
         TAILQ_INIT(&d->conns);
         clock_gettime(CLOCK_MONOTONIC, &d->started);
+        {
+                struct rlimit rl;
+
+                /* The daemon's own descriptors: stdio, epoll, signals, resolver, listener. */
+                d->fds_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                                             rl.rlim_cur > 32
+                                     ? (unsigned)(rl.rlim_cur - 32)
+                                     : 1024 * 1024;
+        }
         d->base = event_base_new();
         d->scratch = malloc(d->limits.read_chunk_bytes);
         if (!d->base || !d->scratch) {
@@ -148,6 +161,22 @@ int netd_daemon_take_inherited(struct netd_daemon *d, const char *name)
                 }
         }
         return -ENOENT;
+}
+
+int netd_daemon_fd_take(struct netd_daemon *d)
+{
+        if (d->fds_open + d->limits.fd_reserve >= d->fds_max) {
+                d->stats.fd_refused++;
+                return -EMFILE;
+        }
+        d->fds_open++;
+        return 0;
+}
+
+void netd_daemon_fd_release(struct netd_daemon *d)
+{
+        if (d->fds_open > 0)
+                d->fds_open--;
 }
 
 double netd_daemon_uptime(const struct netd_daemon *d)

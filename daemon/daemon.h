@@ -37,6 +37,7 @@ struct netd_limits {
         unsigned inflight_max;        /* requests in flight per conn before reading stops */
         unsigned max_clients_per_uid; /* control connections per peer uid */
         size_t parse_max_bytes;       /* heap one request's JSON parse may use */
+        unsigned fd_reserve;          /* descriptors kept free under RLIMIT_NOFILE for control */
         unsigned listen_backlog;      /* server.listen default backlog (Node: 511) */
 };
 
@@ -55,6 +56,7 @@ struct netd_stats {
         uint64_t conns_stalled;      /* control connections cut for not reading */
         uint64_t conns_rejected_uid; /* over max_clients_per_uid */
         uint64_t parse_over_budget;  /* requests discarded: parse over parse_max_bytes */
+        uint64_t fd_refused;         /* sockets refused to keep fd_reserve descriptors free */
 };
 
 struct netd_registry {
@@ -84,10 +86,12 @@ struct netd_daemon {
         struct netd_registry handles;
         struct netd_limits limits;
         struct netd_stats stats;
-        struct timespec started;             /* CLOCK_MONOTONIC */
-        uint8_t *scratch;                    /* owned: read buffer shared by every socket */
-        const char *resolv_conf;             /* borrowed: NULL for /etc/resolv.conf */
-        const char *hosts_file;              /* borrowed: NULL for /etc/hosts */
+        struct timespec started; /* CLOCK_MONOTONIC */
+        uint8_t *scratch;        /* owned: read buffer shared by every socket */
+        const char *resolv_conf; /* borrowed: NULL for /etc/resolv.conf */
+        const char *hosts_file;  /* borrowed: NULL for /etc/hosts */
+        unsigned fds_open;       /* descriptors held by handles and control connections */
+        unsigned fds_max;        /* RLIMIT_NOFILE at start, less what the daemon itself holds */
         struct netd_inherited_fd *inherited; /* owned */
         size_t n_inherited;
         bool stopping;
@@ -113,6 +117,16 @@ void netd_daemon_stop(struct netd_daemon *d);
  * Returns the fd, now the caller's, or -ENOENT.
  */
 int netd_daemon_take_inherited(struct netd_daemon *d, const char *name);
+
+/*
+ * Accounts for a descriptor a handle or connection is about to open:
+ * returns 0 (counted), or -EMFILE when it would eat into limits.fd_reserve,
+ * the descriptors kept so control connections can still be served.
+ */
+int netd_daemon_fd_take(struct netd_daemon *d);
+
+/* Accounts for such a descriptor being closed. */
+void netd_daemon_fd_release(struct netd_daemon *d);
 
 /* Seconds since the daemon started. */
 double netd_daemon_uptime(const struct netd_daemon *d);

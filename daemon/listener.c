@@ -32,17 +32,33 @@ struct netd_listener {
         struct event *ev_backoff;   /* owned */
 };
 
-static void listener_reject(struct netd_daemon *d, int fd)
+/* Answers a refused client with one error line, then closes it. */
+static void listener_reject(struct netd_daemon *d, int fd, const char *limit)
 {
-        static const char line[] =
-                "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32001,\"message\":"
-                "\"Too many control connections\",\"data\":{\"code\":\"ERR_NETD_LIMIT\","
-                "\"limit\":\"max_clients\"}}}\n";
+        char line[256];
+        int n;
 
         d->stats.conns_rejected++;
+        n = snprintf(line, sizeof(line),
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32001,"
+                     "\"message\":\"Too many control connections\",\"data\":{\"code\":"
+                     "\"ERR_NETD_LIMIT\",\"limit\":\"%s\"}}}\n",
+                     limit);
         /* Best effort: a fresh socket's buffer always takes one short line. */
-        (void)send(fd, line, sizeof(line) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0 && (size_t)n < sizeof(line))
+                (void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
         close(fd);
+}
+
+static unsigned listener_uid_conns(struct netd_daemon *d, uid_t uid)
+{
+        struct netd_conn *c;
+        unsigned n = 0;
+
+        TAILQ_FOREACH(c, &d->conns, link)
+                if (c->uid == uid)
+                        n++;
+        return n;
 }
 
 static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
@@ -71,17 +87,23 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
                 }
                 if (d->n_conns >= d->limits.max_clients) {
                         log_notice("Control socket: %u clients already, refusing one", d->n_conns);
-                        listener_reject(d, fd);
+                        listener_reject(d, fd, "max_clients");
+                        continue;
+                }
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+                    listener_uid_conns(d, cred.uid) >= d->limits.max_clients_per_uid) {
+                        log_notice("Control socket: uid %u has %u clients already, refusing one",
+                                   (unsigned)cred.uid, d->limits.max_clients_per_uid);
+                        d->stats.conns_rejected_uid++;
+                        listener_reject(d, fd, "max_clients_per_uid");
                         continue;
                 }
                 if (netd_conn_new(d, fd, &c) < 0) {
                         log_error("Control socket: Failed to set up a client, out of memory");
                         continue;
                 }
-                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-                        c->uid = cred.uid;
-                        c->pid = cred.pid;
-                }
+                c->uid = cred.uid;
+                c->pid = cred.pid;
                 d->stats.conns_accepted++;
                 log_debug("conn#%llu uid=%u pid=%d: connected", (unsigned long long)c->id,
                           (unsigned)c->uid, (int)c->pid);

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ static void help(void)
                "  -l, --log-level=LEVEL     err, warning, notice, info (default) or debug\n"
                "      --max-line-bytes=N    longest request line accepted (default %d)\n"
                "      --max-clients=N       control connections at once (default 256)\n"
+               "      --limit=NAME=VALUE    set any limit netd.info lists (repeatable), e.g.\n"
+               "                            --limit=inflightMax=64 --limit=stallTimeoutMs=30000\n"
                "      --resolv-conf=PATH    resolver configuration (default /etc/resolv.conf)\n"
                "      --hosts-file=PATH     hosts file for name lookups (default /etc/hosts)\n"
                "      --ready-fd=FD         write \"READY=1\\n\" to FD once serving, then close "
@@ -53,6 +56,42 @@ static void help(void)
                "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up failure, 2 on bad usage.\n",
                NETD_SOCKET_PATH_SYSTEM, NETD_FRAME_MAX_BYTES_DEFAULT);
 }
+
+/* Every limit settable with --limit NAME=VALUE, under the name netd.info reports. */
+static const struct limit_option {
+        const char *name;
+        size_t offset;
+        bool is_size_t; /* else unsigned */
+        unsigned long long min, max;
+} limit_options[] = {
+#define LIMIT_SIZE(n, f, lo, hi)                                 \
+        {                                                        \
+                n, offsetof(struct netd_limits, f), true, lo, hi \
+        }
+#define LIMIT_UINT(n, f, lo, hi)                                  \
+        {                                                         \
+                n, offsetof(struct netd_limits, f), false, lo, hi \
+        }
+        LIMIT_UINT("batchMax", batch_max, 1, 100000),
+        LIMIT_UINT("closedKeep", closed_keep, 0, 1000000),
+        LIMIT_UINT("fdReserve", fd_reserve, 0, 100000),
+        LIMIT_SIZE("frameMaxBytes", frame_max_bytes, 64, 1ULL << 30),
+        LIMIT_UINT("handlesPerConn", handles_per_conn, 1, 10000000),
+        LIMIT_SIZE("highWaterMark", write_high_bytes, 1, 1ULL << 30),
+        LIMIT_UINT("inflightMax", inflight_max, 1, 1000000),
+        LIMIT_UINT("maxClients", max_clients, 1, 1000000),
+        LIMIT_UINT("maxClientsPerUid", max_clients_per_uid, 1, 1000000),
+        LIMIT_SIZE("outHardBytes", out_hard_bytes, 4096, 1ULL << 34),
+        LIMIT_SIZE("outHighBytes", out_high_bytes, 4096, 1ULL << 34),
+        LIMIT_SIZE("outLowBytes", out_low_bytes, 0, 1ULL << 34),
+        LIMIT_SIZE("parseMaxBytes", parse_max_bytes, 4096, 1ULL << 34),
+        LIMIT_SIZE("readChunkBytes", read_chunk_bytes, 4096, 64ULL << 20),
+        LIMIT_UINT("reqsPerEvent", reqs_per_event, 1, 1000000),
+        LIMIT_UINT("stallTimeoutMs", stall_timeout_ms, 1, 86400000),
+        LIMIT_SIZE("writeHardBytes", write_hard_bytes, 4096, 1ULL << 34),
+#undef LIMIT_SIZE
+#undef LIMIT_UINT
+};
 
 static int parse_size(const char *s, unsigned long long min, unsigned long long max,
                       unsigned long long *ret)
@@ -68,6 +107,35 @@ static int parse_size(const char *s, unsigned long long min, unsigned long long 
         return 0;
 }
 
+/* Applies "NAME=VALUE" to limits. Returns 0 or -EINVAL (after saying why). */
+static int parse_limit(const char *arg, struct netd_limits *limits)
+{
+        const char *eq = strchr(arg, '=');
+        unsigned long long v;
+
+        for (size_t i = 0; eq && i < sizeof(limit_options) / sizeof(limit_options[0]); i++) {
+                const struct limit_option *o = &limit_options[i];
+
+                if (strlen(o->name) != (size_t)(eq - arg) || strncmp(o->name, arg, eq - arg) != 0)
+                        continue;
+                if (parse_size(eq + 1, o->min, o->max, &v) < 0) {
+                        fprintf(stderr, "netd: --limit %s takes %llu to %llu\n", o->name, o->min,
+                                o->max);
+                        return -EINVAL;
+                }
+                if (o->is_size_t)
+                        *(size_t *)((char *)limits + o->offset) = (size_t)v;
+                else
+                        *(unsigned *)((char *)limits + o->offset) = (unsigned)v;
+                return 0;
+        }
+        fprintf(stderr, "netd: --limit takes NAME=VALUE; names:");
+        for (size_t i = 0; i < sizeof(limit_options) / sizeof(limit_options[0]); i++)
+                fprintf(stderr, " %s", limit_options[i].name);
+        fprintf(stderr, "\n");
+        return -EINVAL;
+}
+
 static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
 {
         enum {
@@ -75,7 +143,8 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                 ARG_READY_FD,
                 ARG_MAX_CLIENTS,
                 ARG_RESOLV_CONF,
-                ARG_HOSTS_FILE
+                ARG_HOSTS_FILE,
+                ARG_LIMIT,
         };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -86,6 +155,7 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                 { "ready-fd", required_argument, NULL, ARG_READY_FD },
                 { "resolv-conf", required_argument, NULL, ARG_RESOLV_CONF },
                 { "hosts-file", required_argument, NULL, ARG_HOSTS_FILE },
+                { "limit", required_argument, NULL, ARG_LIMIT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
@@ -136,6 +206,10 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                         break;
                 case ARG_HOSTS_FILE:
                         arg_hosts_file = optarg;
+                        break;
+                case ARG_LIMIT:
+                        if (parse_limit(optarg, limits) < 0)
+                                return -EINVAL;
                         break;
                 case 'h':
                         help();

@@ -393,13 +393,47 @@ static void handle_request(struct netd_conn *c, json_t *m, struct netd_batch *ba
         }
         req->method = method->name;
         if (json_is_array(params)) {
-                (void)netd_req_fail_rpc(req, NETD_RPC_INVALID_PARAMS,
-                                        "Invalid params: params are taken by name (an object)",
-                                        json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_TYPE",
-                                                  "field", "params"));
+                (void)netd_req_fail_rpc(
+                        req, NETD_RPC_INVALID_PARAMS,
+                        "Invalid params: params are taken by name (an object)",
+                        json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_TYPE", "field", "params"));
                 return;
         }
         (void)method->fn(req, params);
+}
+
+/*
+ * The parse budget. jansson's allocator hooks take no context, so this is
+ * the one piece of module state: set around json_loadb(), it caps what a
+ * single request may allocate while being parsed. Frees are not subtracted
+ * (buffers that grow count every step), so the cap is conservative.
+ */
+static struct {
+        bool active;
+        bool exceeded;
+        size_t left;
+} parse_budget;
+
+static void *budget_malloc(size_t n)
+{
+        if (parse_budget.active) {
+                if (n > parse_budget.left) {
+                        parse_budget.exceeded = true;
+                        return NULL;
+                }
+                parse_budget.left -= n;
+        }
+        return malloc(n);
+}
+
+static void budget_free(void *p)
+{
+        free(p);
+}
+
+void netd_rpc_init(void)
+{
+        json_set_alloc_funcs(budget_malloc, budget_free);
 }
 
 void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
@@ -414,8 +448,33 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
                         break;
         if (k == len)
                 return;
+        parse_budget.active = true;
+        parse_budget.exceeded = false;
+        parse_budget.left = c->daemon->limits.parse_max_bytes;
         msg = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
                          &jerr);
+        parse_budget.active = false;
+        if (parse_budget.exceeded) {
+                char message[160];
+
+                /*
+                 * jansson may return a truncated document after a failed
+                 * allocation (jansson#735): whatever came back is discarded.
+                 */
+                json_decref(msg);
+                c->daemon->stats.errors++;
+                c->daemon->stats.parse_over_budget++;
+                (void)snprintf(message, sizeof(message),
+                               "Invalid Request: parsing it needs more than %zu bytes",
+                               c->daemon->limits.parse_max_bytes);
+                netd_conn_send(c,
+                               netd_rpc_error_msg(
+                                       NULL, NETD_RPC_INVALID_REQUEST, message,
+                                       json_pack("{s:s,s:s,s:I}", "code", "ERR_NETD_LIMIT", "limit",
+                                                 "parse_max_bytes", "max",
+                                                 (json_int_t)c->daemon->limits.parse_max_bytes)));
+                return;
+        }
         if (!msg) {
                 char message[300];
 

@@ -102,6 +102,9 @@ json_t *netd_nerr_sys_path_uv(int err, const char *syscall, const char *path, si
  */
 json_t *netd_rpc_error_from_nerr(json_t *nerr);
 
+/* Installs the parse-budget allocator in jansson; call once before any JSON is made. */
+void netd_rpc_init(void);
+
 /* Handles one framed request line from c: parse, validate, dispatch. */
 void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len);
 

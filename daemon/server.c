@@ -69,6 +69,7 @@ static void server_drop(struct netd_server *s, int fd)
         (void)netd_addr_of_fd(fd, false, &local);
         (void)netd_addr_of_fd(fd, true, &remote);
         close(fd);
+        netd_daemon_fd_release(s->h.daemon);
         s->dropped++;
         ev = json_pack("{s:I}", "server", (json_int_t)s->h.id);
         if (ev) {
@@ -95,6 +96,7 @@ static void server_accept_one(struct netd_server *s, int fd)
                             (unsigned long long)s->h.owner->id, (unsigned long long)s->h.id,
                             strerror(-r));
                 close(fd);
+                netd_daemon_fd_release(d);
                 return;
         }
         r = netd_socket_adopt(sock, fd, s->h.id);
@@ -128,8 +130,20 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
         struct netd_server *s = arg;
 
         for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT && s->listening; i++) {
-                int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int fd = -1;
 
+                /* Past the descriptor reserve, back off as on EMFILE: control comes first. */
+                if (netd_daemon_fd_take(s->h.daemon) == 0) {
+                        fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                        if (fd < 0) {
+                                int err = errno;
+
+                                netd_daemon_fd_release(s->h.daemon);
+                                errno = err;
+                        }
+                } else {
+                        errno = EMFILE;
+                }
                 if (fd >= 0) {
                         server_accept_one(s, fd);
                         continue;
@@ -182,9 +196,15 @@ static int server_bind(struct netd_server *s, const struct sockaddr *sa, socklen
 {
         int fd, one = 1, v6only = s->ipv6_only;
 
+        if (netd_daemon_fd_take(s->h.daemon) < 0)
+                return -EMFILE;
         fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
+        if (fd < 0) {
+                int err = -errno;
+
+                netd_daemon_fd_release(s->h.daemon);
+                return err;
+        }
         if (sa->sa_family != AF_UNIX)
                 (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (sa->sa_family == AF_INET6 && (dual_stack || s->ipv6_only))
@@ -193,12 +213,14 @@ static int server_bind(struct netd_server *s, const struct sockaddr *sa, socklen
                 int err = -errno;
 
                 close(fd);
+                netd_daemon_fd_release(s->h.daemon);
                 return err;
         }
         if (bind(fd, sa, len) < 0 || listen(fd, s->backlog) < 0) {
                 int err = -errno;
 
                 close(fd);
+                netd_daemon_fd_release(s->h.daemon);
                 return err;
         }
         s->fd = fd;
@@ -217,6 +239,7 @@ static void server_listen_done(struct netd_server *s)
         s->ev_accept = event_new(d->base, s->fd, EV_READ | EV_PERSIST, server_accept_cb, s);
         if (!s->ev_accept) {
                 close(s->fd);
+                netd_daemon_fd_release(d);
                 s->fd = -1;
                 server_listen_failed(s, netd_nerr_sys(ENOMEM, "listen", NULL, -1));
                 return;
@@ -312,6 +335,7 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
                 if (r < 0) {
                         (void)unlink(s->path);
                         close(s->fd);
+                        netd_daemon_fd_release(s->h.daemon);
                         s->fd = -1;
                 }
         }
@@ -359,6 +383,7 @@ void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct ne
         }
         s->listen_req = req;
         s->fd = fd;
+        s->h.daemon->fds_open++; /* adopted: counted, never refused (it exists already) */
         free(s->path);
         s->path = NULL;
         s->path_len = 0;
@@ -448,8 +473,10 @@ static void server_stop_listening(struct netd_server *s)
         s->ev_accept = NULL;
         if (s->ev_backoff)
                 event_del(s->ev_backoff);
-        if (s->fd >= 0)
+        if (s->fd >= 0) {
                 close(s->fd);
+                netd_daemon_fd_release(s->h.daemon);
+        }
         s->fd = -1;
         s->listening = false;
 }

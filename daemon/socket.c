@@ -402,9 +402,30 @@ static void socket_drop_fd(struct netd_socket *s)
         if (s->ev_write)
                 event_free(s->ev_write);
         s->ev_read = s->ev_write = NULL;
-        if (s->fd >= 0)
+        if (s->fd >= 0) {
                 close(s->fd);
+                netd_daemon_fd_release(s->h.daemon);
+        }
         s->fd = -1;
+}
+
+/* socket() that keeps the daemon's descriptor reserve: -1 with errno EMFILE past it. */
+static int socket_open_fd(struct netd_socket *s, int family)
+{
+        int fd;
+
+        if (netd_daemon_fd_take(s->h.daemon) < 0) {
+                errno = EMFILE;
+                return -1;
+        }
+        fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                int err = errno;
+
+                netd_daemon_fd_release(s->h.daemon);
+                errno = err;
+        }
+        return fd;
 }
 
 /* Records err (stolen) as the failure of one connect attempt. */
@@ -502,7 +523,7 @@ static void socket_connect_next(struct netd_socket *s)
                         (void)snprintf(text, sizeof(text), "%s:%d", s->remote.address, s->port);
                         (void)json_array_append_new(s->attempted, json_string(text));
                 }
-                fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                fd = socket_open_fd(s, ai->ai_family);
                 if (fd < 0) {
                         socket_record_error(
                                 s, netd_nerr_sys(errno, "connect", s->remote.address, s->port));
@@ -708,7 +729,7 @@ int netd_socket_connect_path(struct netd_socket *s, struct netd_ipc_addr *addr)
         addr->path = NULL;
         s->state = NETD_SOCKET_CONNECTING;
         socket_touch(s);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = socket_open_fd(s, AF_UNIX);
         if (fd < 0 || socket_set_fd(s, fd) < 0) {
                 int err = fd < 0 ? errno : ENOMEM;
 

@@ -12,6 +12,7 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
         const struct netd_limits *l = &d->limits;
         const struct netd_stats *st = &d->stats;
         unsigned servers = 0, sockets = 0;
+        json_t *limits, *stats;
         struct netd_handle *h;
         struct netd_conn *c;
 
@@ -26,28 +27,36 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                         else
                                 sockets++;
                 }
-        return netd_req_ok(
-                req,
-                json_pack(
-                        "{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:{s:I,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I},"
-                        "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
-                        "version", NETD_VERSION, "pid", (int)getpid(), "uptime",
-                        (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000, "connections",
-                        (int)d->n_conns, "handles", "servers", (int)servers, "sockets",
-                        (int)sockets, "limits", "frameMaxBytes", (json_int_t)l->frame_max_bytes,
-                        "reqsPerEvent", (int)l->reqs_per_event, "batchMax", (int)l->batch_max,
-                        "maxClients", (int)l->max_clients, "handlesPerConn",
-                        (int)l->handles_per_conn, "closedKeep", (int)l->closed_keep, "outHighBytes",
-                        (json_int_t)l->out_high_bytes, "outLowBytes", (json_int_t)l->out_low_bytes,
-                        "readChunkBytes", (json_int_t)l->read_chunk_bytes, "highWaterMark",
-                        (json_int_t)l->write_high_bytes, "stats", "connsAccepted",
-                        (json_int_t)st->conns_accepted, "connsRejected",
-                        (json_int_t)st->conns_rejected, "requests", (json_int_t)st->requests,
-                        "errors", (json_int_t)st->errors, "oversizeLines",
-                        (json_int_t)st->oversize_lines, "handlesCreated",
-                        (json_int_t)st->handles_created, "bytesIn", (json_int_t)st->bytes_in,
-                        "bytesOut", (json_int_t)st->bytes_out, "readsPaused",
-                        (json_int_t)st->reads_paused));
+        limits = json_pack(
+                "{s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}",
+                "frameMaxBytes", (json_int_t)l->frame_max_bytes, "reqsPerEvent",
+                (int)l->reqs_per_event, "batchMax", (int)l->batch_max, "inflightMax",
+                (int)l->inflight_max, "maxClients", (int)l->max_clients, "maxClientsPerUid",
+                (int)l->max_clients_per_uid, "handlesPerConn", (int)l->handles_per_conn,
+                "closedKeep", (int)l->closed_keep, "fdReserve", (int)l->fd_reserve, "parseMaxBytes",
+                (json_int_t)l->parse_max_bytes, "outHighBytes", (json_int_t)l->out_high_bytes,
+                "outLowBytes", (json_int_t)l->out_low_bytes, "outHardBytes",
+                (json_int_t)l->out_hard_bytes, "readChunkBytes", (json_int_t)l->read_chunk_bytes,
+                "highWaterMark", (json_int_t)l->write_high_bytes, "writeHardBytes",
+                (json_int_t)l->write_hard_bytes, "stallTimeoutMs", (int)l->stall_timeout_ms);
+        stats = json_pack(
+                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                "connsAccepted", (json_int_t)st->conns_accepted, "connsRejected",
+                (json_int_t)st->conns_rejected, "connsRejectedUid",
+                (json_int_t)st->conns_rejected_uid, "connsStalled", (json_int_t)st->conns_stalled,
+                "requests", (json_int_t)st->requests, "errors", (json_int_t)st->errors,
+                "oversizeLines", (json_int_t)st->oversize_lines, "parseOverBudget",
+                (json_int_t)st->parse_over_budget, "inputHeld", (json_int_t)st->input_held,
+                "handlesCreated", (json_int_t)st->handles_created, "fdRefused",
+                (json_int_t)st->fd_refused, "fdsOpen", (json_int_t)d->fds_open, "fdsMax",
+                (json_int_t)d->fds_max, "bytesIn", (json_int_t)st->bytes_in, "bytesOut",
+                (json_int_t)st->bytes_out, "readsPaused", (json_int_t)st->reads_paused);
+        return netd_req_ok(req, json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:o}", "version",
+                                          NETD_VERSION, "pid", (int)getpid(), "uptime",
+                                          (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000,
+                                          "connections", (int)d->n_conns, "handles", "servers",
+                                          (int)servers, "sockets", (int)sockets, "limits", limits,
+                                          "stats", stats));
 }
 
 /* proto/netd.openrpc.json, embedded at build time (cmake/embed.cmake). */
@@ -60,10 +69,9 @@ struct netd_done *m_rpc_discover(struct netd_req *req, json_t *params)
         json_t *doc;
 
         if (params && json_object_size(params) > 0)
-                return netd_req_fail_rpc(req, NETD_RPC_INVALID_PARAMS,
-                                         "Invalid params: rpc.discover takes none",
-                                         json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_VALUE",
-                                                   "field", "params"));
+                return netd_req_fail_rpc(
+                        req, NETD_RPC_INVALID_PARAMS, "Invalid params: rpc.discover takes none",
+                        json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_VALUE", "field", "params"));
         /* Parsed per call: it is asked for rarely, and a copy kept around would be 40 KiB. */
         doc = json_loadb((const char *)netd_openrpc_json, netd_openrpc_json_len, 0, &jerr);
         if (!doc)
