@@ -480,7 +480,8 @@ void netd_conn_send(struct netd_conn *c, json_t *msg)
                 json_decref(msg);
                 return;
         }
-        if (json_dump_callback(msg, conn_dump_cb, c->out, JSON_COMPACT | JSON_ENCODE_ANY) < 0 ||
+        if (json_dump_callback(msg, conn_dump_cb, c->out,
+                               JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) < 0 ||
             evbuffer_add(c->out, "\n", 1) < 0)
                 log_error("conn#%llu: Failed to queue a message, out of memory",
                           (unsigned long long)c->id);

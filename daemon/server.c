@@ -31,6 +31,9 @@
 #define SERVER_ACCEPTS_PER_EVENT 64
 #define SERVER_EMFILE_BACKOFF_MS 1000
 
+static bool server_may_listen(struct netd_server *s, struct netd_req *req);
+static void server_listen_failed(struct netd_server *s, json_t *err);
+
 static void server_emit(struct netd_server *s, const char *event, json_t *params)
 {
         netd_handle_emit(&s->h, event, params);
@@ -51,7 +54,7 @@ static void server_apply_options(struct netd_server *s, struct netd_socket *sock
 
         sock->allow_half_open = o->allow_half_open;
         sock->user_paused = o->pause_on_connect;
-        if (o->high_water_mark > 0)
+        if (o->high_water_mark >= 0)
                 sock->high_water_mark = (size_t)o->high_water_mark;
         sock->opt_no_delay = o->no_delay;
         sock->opt_keep_alive = o->keep_alive;
@@ -171,6 +174,16 @@ static void server_backoff_cb(evutil_socket_t fd, short what, void *arg)
 
         if (s->listening)
                 event_add(s->ev_accept, NULL);
+}
+
+void netd_server_listen_fail(struct netd_server *s, struct netd_req *req, json_t *err)
+{
+        if (!server_may_listen(s, req)) {
+                json_decref(err);
+                return;
+        }
+        s->listen_req = req;
+        server_listen_failed(s, err);
 }
 
 /* Completes a listen failure: server.error, then the same error as the reply. No close. */

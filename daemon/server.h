@@ -25,7 +25,7 @@ struct netd_server_options {
         bool no_delay;
         bool keep_alive;
         int64_t keep_alive_initial_delay; /* ms */
-        int64_t high_water_mark;          /* bytes; 0: the daemon's default */
+        int64_t high_water_mark;          /* bytes; -1: the daemon's default */
 };
 
 struct netd_server {
@@ -92,6 +92,9 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
  * it isn't listening yet. Not a stream socket: ERR_INVALID_FD_TYPE.
  */
 void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct netd_req *req);
+
+/* Fails a listen before it binds (a bad path): server.error, then the error reply. */
+void netd_server_listen_fail(struct netd_server *s, struct netd_req *req, json_t *err);
 
 /* server.close: completes req once the last connection has closed. */
 void netd_server_close(struct netd_server *s, struct netd_req *req);

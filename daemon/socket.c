@@ -109,33 +109,42 @@ void netd_socket_update_reading(struct netd_socket *s)
                 event_del(s->ev_read);
 }
 
-/* Appends one socket.data line for len bytes straight into the owner's output. */
+/*
+ * Appends one socket.data line for len bytes straight into the owner's
+ * output: base64 by default, or the socket's encoding through its string
+ * decoder. When the decoder holds every byte back (part of a character), no
+ * event is sent, as Node emits no empty 'data'.
+ */
 static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t len)
 {
         struct netd_conn *c = s->h.owner;
-        struct evbuffer *out;
+        const char *enc = s->encoding < 0 ? "base64" : netd_encoding_to_string(s->encoding);
         struct evbuffer_iovec vec;
-        const char *enc;
-        size_t max, n;
+        struct evbuffer *out;
+        char *text = NULL;
+        size_t tlen = 0, max, n;
 
         if (!c || !netd_conn_is_open(c))
                 return;
-        enc = s->encoding < 0 ? "base64" : netd_encoding_to_string(s->encoding);
+        if (s->encoding >= 0) {
+                size_t tmax = netd_strdec_max(&s->dec, len);
+
+                text = malloc(tmax ? tmax : 1);
+                if (!text)
+                        goto oom;
+                tlen = netd_strdec_write(&s->dec, buf, len, text);
+                if (tlen == 0) {
+                        free(text);
+                        return;
+                }
+        }
         if (!s->h.announced) {
                 /* Rare: the reply naming the socket is still waiting in a batch. */
-                char *text = NULL;
-                size_t tlen;
-
-                if (s->encoding < 0) {
-                        text = malloc(NETD_BASE64_ENCODED_MAX(len) + 1);
-                        tlen = text ? netd_base64_encode(buf, len, text, 0) : 0;
-                } else {
-                        text = malloc(netd_strdec_max(&s->dec, len) + 1);
-                        tlen = text ? netd_strdec_write(&s->dec, buf, len, text) : 0;
-                }
                 if (!text) {
-                        socket_fail(s, netd_nerr_sys(ENOMEM, "read", NULL, -1));
-                        return;
+                        text = malloc(NETD_BASE64_ENCODED_MAX(len) + 1);
+                        if (!text)
+                                goto oom;
+                        tlen = netd_base64_encode(buf, len, text, 0);
                 }
                 socket_emit(s, "socket.data",
                             json_pack("{s:I,s:s%,s:s}", "socket", (json_int_t)s->h.id, "data", text,
@@ -148,36 +157,25 @@ static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t l
                             "{\"jsonrpc\":\"2.0\",\"method\":\"socket.data\",\"params\":"
                             "{\"socket\":%" PRIu64 ",\"data\":\"",
                             s->h.id);
-        if (s->encoding < 0) {
-                max = NETD_BASE64_ENCODED_MAX(len);
-                if (evbuffer_reserve_space(out, (ev_ssize_t)max, &vec, 1) < 1)
-                        goto oom;
-                n = netd_base64_encode(buf, len, vec.iov_base, 0);
-        } else {
-                size_t tmax = netd_strdec_max(&s->dec, len);
-                char *text = malloc(tmax ? tmax : 1);
-                size_t tlen;
-
-                if (!text)
-                        goto oom;
-                tlen = netd_strdec_write(&s->dec, buf, len, text);
-                max = NETD_JSON_ESCAPED_MAX(tlen);
-                if (evbuffer_reserve_space(out, (ev_ssize_t)(max ? max : 1), &vec, 1) < 1) {
-                        free(text);
-                        goto oom;
-                }
-                n = netd_json_escape(text, tlen, vec.iov_base);
-                free(text);
-        }
+        max = text ? NETD_JSON_ESCAPED_MAX(tlen) : NETD_BASE64_ENCODED_MAX(len);
+        if (evbuffer_reserve_space(out, (ev_ssize_t)(max ? max : 1), &vec, 1) < 1)
+                goto oom_line;
+        n = text ? netd_json_escape(text, tlen, vec.iov_base)
+                 : netd_base64_encode(buf, len, vec.iov_base, 0);
         vec.iov_len = n;
         evbuffer_commit_space(out, &vec, 1);
         evbuffer_add_printf(out, "\",\"encoding\":\"%s\"}}\n", enc);
+        free(text);
         netd_conn_output_added(c);
         return;
-oom:
+oom_line:
         /* The partial line can't be taken back: the connection must go. */
+        free(text);
         log_error("conn#%" PRIu64 ": Failed to queue socket data, out of memory", c->id);
         netd_conn_close(c, "out of memory");
+        return;
+oom:
+        socket_fail(s, netd_nerr_sys(ENOMEM, "read", NULL, -1));
 }
 
 /* The peer sent FIN: deliver what the decoder holds, then 'end'; end our side unless half-open. */
@@ -802,8 +800,10 @@ void netd_socket_write(struct netd_socket *s, const uint8_t *data, size_t len, s
                 return;
         }
         if (s->end_requested) {
+                /* Node's writeAfterEnd: the callback gets the error and the stream is destroyed. */
                 if (req)
                         (void)netd_req_fail_err(req, NETD_ERR_STREAM_WRITE_AFTER_END, NULL);
+                socket_fail(s, netd_nerr(NETD_ERR_STREAM_WRITE_AFTER_END, NULL));
                 return;
         }
         if (evbuffer_add(s->wbuf, data, len) < 0) {

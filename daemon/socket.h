@@ -54,7 +54,7 @@ struct netd_connect_opts {
         int64_t attempt_timeout_ms; /* per attempt, happy eyeballs (>= 10) */
 };
 
-#define NETD_ATTEMPT_TIMEOUT_MS_DEFAULT 250 /* Node 20's autoSelectFamilyAttemptTimeout */
+#define NETD_ATTEMPT_TIMEOUT_MS_DEFAULT 500 /* Node's autoSelectFamilyAttemptTimeout */
 
 struct netd_socket {
         struct netd_handle h; /* first: a netd_handle * is a netd_socket * */

@@ -45,8 +45,11 @@ struct netd_connect_args {
                 .attempt_timeout = NETD_ATTEMPT_TIMEOUT_MS_DEFAULT \
         }
 
+/* Validates c; returns 0, or -EINVAL with *pe naming the bad option. */
+int netd_method_connect_check(const struct netd_connect_args *c, struct netd_param_error *pe);
+
 /*
- * Validates c and starts connecting s (reopening it after a close); replies
+ * Starts connecting s (c validated; reopening it after a close); replies
  * with result (stolen) at once, the outcome following as events.
  */
 struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *s,

@@ -72,7 +72,7 @@ struct netd_done *m_net_create_server(struct netd_req *req, json_t *params)
                                0, INT32_MAX),
                 {},
         };
-        struct create_server_args a = {};
+        struct create_server_args a = { .high_water_mark = -1 };
         struct netd_server_options o;
         struct netd_param_error pe;
         struct netd_server *s;
@@ -123,7 +123,7 @@ struct netd_done *m_net_create_server(struct netd_req *req, json_t *params)
 
 struct socket_option_args {
         bool allow_half_open, no_delay, keep_alive;
-        int64_t keep_alive_initial_delay, high_water_mark;
+        int64_t keep_alive_initial_delay, high_water_mark; /* high_water_mark -1: default */
 };
 
 static void socket_apply_option_args(struct netd_socket *s, const struct socket_option_args *a)
@@ -132,7 +132,7 @@ static void socket_apply_option_args(struct netd_socket *s, const struct socket_
         s->opt_no_delay = a->no_delay;
         s->opt_keep_alive = a->keep_alive;
         s->opt_keep_alive_delay_ms = a->keep_alive_initial_delay;
-        if (a->high_water_mark > 0)
+        if (a->high_water_mark >= 0)
                 s->high_water_mark = (size_t)a->high_water_mark;
 }
 
@@ -150,78 +150,64 @@ static struct netd_done *socket_create(struct netd_req *req, const struct socket
         return NULL;
 }
 
+int netd_method_connect_check(const struct netd_connect_args *c, struct netd_param_error *pe)
+{
+        *pe = (struct netd_param_error){ .code = NETD_ERR_INVALID_ARG_VALUE };
+        if (c->path.s)
+                return 0; /* IPC: the TCP options are ignored, as in Node */
+        if (c->port < 0) {
+                pe->field = "port";
+                pe->code = NETD_ERR_MISSING_ARGS;
+                (void)snprintf(pe->message, sizeof(pe->message),
+                               "The \"options\" or \"port\" or \"path\" argument must be "
+                               "specified");
+                return -EINVAL;
+        }
+        if (c->port == 0) {
+                pe->field = "port";
+                pe->code = NETD_ERR_SOCKET_BAD_PORT;
+                (void)snprintf(pe->message, sizeof(pe->message),
+                               "\"port\" should be > 0 and < 65536 to connect");
+                return -EINVAL;
+        }
+        if (c->host.s && (c->host.len == 0 || strlen(c->host.s) != c->host.len)) {
+                pe->field = "host";
+                (void)snprintf(pe->message, sizeof(pe->message),
+                               "\"host\" must be a non-empty host name or IP address");
+                return -EINVAL;
+        }
+        if (c->family != 0 && c->family != 4 && c->family != 6) {
+                pe->field = "family";
+                (void)snprintf(pe->message, sizeof(pe->message), "\"family\" must be 0, 4 or 6");
+                return -EINVAL;
+        }
+        if (c->hints & ~(int64_t)(256 | 1024 | 2048)) {
+                pe->field = "hints";
+                (void)snprintf(pe->message, sizeof(pe->message),
+                               "\"hints\" takes dns.ADDRCONFIG (1024), dns.V4MAPPED (2048) and "
+                               "dns.ALL (256)");
+                return -EINVAL;
+        }
+        if (c->local_address.s &&
+            (strlen(c->local_address.s) != c->local_address.len ||
+             c->local_address.len >= sizeof(((struct netd_connect_opts *)0)->local_address) ||
+             !netd_isip(c->local_address.s, c->local_address.len))) {
+                pe->field = "localAddress";
+                pe->code = NETD_ERR_INVALID_IP_ADDRESS;
+                (void)snprintf(pe->message, sizeof(pe->message),
+                               "\"localAddress\" must be an IP address");
+                return -EINVAL;
+        }
+        return 0;
+}
+
 struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *s,
                                       const struct netd_connect_args *c, json_t *result)
 {
-        struct netd_param_error pe = {};
-        struct netd_ipc_addr addr = { .path = NULL };
         struct netd_connect_opts opts;
         int r;
 
-        if (c->path.s) {
-                r = netd_ipc_resolve(req->conn, c->path.s, c->path.len, &addr);
-                if (r < 0) {
-                        json_decref(result);
-                        return netd_req_fail_node(
-                                req, netd_nerr_sys_path(-r, "connect", c->path.s, c->path.len));
-                }
-        } else if (c->port < 0) {
-                pe = (struct netd_param_error){
-                        .field = "port",
-                        .code = NETD_ERR_MISSING_ARGS,
-                        .message = "The \"options\" or \"port\" or \"path\" argument must be "
-                                   "specified",
-                };
-                json_decref(result);
-                return netd_req_fail_params(req, &pe);
-        } else if (!c->host.s || c->host.len == 0 || strlen(c->host.s) != c->host.len) {
-                if (c->host.s) {
-                        pe = (struct netd_param_error){ .field = "host",
-                                                        .code = NETD_ERR_INVALID_ARG_VALUE,
-                                                        .message = "\"host\" must be a non-empty "
-                                                                   "host name or IP address" };
-                        json_decref(result);
-                        return netd_req_fail_params(req, &pe);
-                }
-        }
-        if (!c->path.s && c->family != 0 && c->family != 4 && c->family != 6) {
-                pe = (struct netd_param_error){ .field = "family",
-                                                .code = NETD_ERR_INVALID_ARG_VALUE,
-                                                .message = "\"family\" must be 0, 4 or 6" };
-                json_decref(result);
-                return netd_req_fail_params(req, &pe);
-        }
-        if (!c->path.s && (c->hints & ~(int64_t)(256 | 1024 | 2048))) {
-                pe = (struct netd_param_error){ .field = "hints",
-                                                .code = NETD_ERR_INVALID_ARG_VALUE,
-                                                .message =
-                                                        "\"hints\" takes dns.ADDRCONFIG (1024), "
-                                                        "dns.V4MAPPED (2048) and dns.ALL (256)" };
-                json_decref(result);
-                return netd_req_fail_params(req, &pe);
-        }
-        if (!c->path.s && c->local_address.s &&
-            (strlen(c->local_address.s) != c->local_address.len ||
-             c->local_address.len >= sizeof(opts.local_address) ||
-             !netd_isip(c->local_address.s, c->local_address.len))) {
-                pe = (struct netd_param_error){ .field = "localAddress",
-                                                .code = NETD_ERR_INVALID_IP_ADDRESS,
-                                                .message = "\"localAddress\" must be an IP "
-                                                           "address" };
-                json_decref(result);
-                return netd_req_fail_params(req, &pe);
-        }
-        if (!c->path.s && c->port == 0) {
-                pe = (struct netd_param_error){ .field = "port",
-                                                .code = NETD_ERR_SOCKET_BAD_PORT,
-                                                .message = "\"port\" should be > 0 and < 65536 "
-                                                           "to connect" };
-                json_decref(result);
-                return netd_req_fail_params(req, &pe);
-        }
         r = netd_socket_reopen(s);
-        if (r < 0)
-                netd_ipc_addr_done(&addr);
         if (r == -EBUSY) {
                 json_decref(result);
                 return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_BUSY, NULL);
@@ -235,7 +221,15 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                 netd_socket_set_timeout(s, c->timeout);
         req->announces = s->h.id;
         if (c->path.s) {
-                (void)netd_socket_connect_path(s, &addr);
+                struct netd_ipc_addr addr;
+
+                /* A path that can't be used fails the socket, as a connect failure would. */
+                r = netd_ipc_resolve(req->conn, c->path.s, c->path.len, &addr);
+                if (r < 0)
+                        netd_socket_destroy(
+                                s, netd_nerr_sys_path(-r, "connect", c->path.s, c->path.len));
+                else
+                        (void)netd_socket_connect_path(s, &addr);
                 netd_ipc_addr_done(&addr);
                 return netd_req_ok(req, result);
         }
@@ -269,13 +263,14 @@ struct netd_done *m_net_create_connection(struct netd_req *req, json_t *params)
                 SOCKET_OPTION_PARAMS(struct create_connection_args),
                 {},
         };
-        struct create_connection_args a = { .c = NETD_CONNECT_ARGS_INIT };
+        struct create_connection_args a = { .c = NETD_CONNECT_ARGS_INIT, .high_water_mark = -1 };
         struct socket_option_args o;
         struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0 ||
+            netd_method_connect_check(&a.c, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
         o = (struct socket_option_args){ a.allow_half_open, a.no_delay, a.keep_alive,
                                          a.keep_alive_initial_delay, a.high_water_mark };
@@ -291,7 +286,7 @@ struct netd_done *m_net_socket(struct netd_req *req, json_t *params)
                 SOCKET_OPTION_PARAMS(struct socket_option_args),
                 {},
         };
-        struct socket_option_args a = {};
+        struct socket_option_args a = { .high_water_mark = -1 };
         struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;

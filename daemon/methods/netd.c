@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "methods.h"
+#include "params.h"
 #include "rpc.h"
 
 struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
@@ -83,6 +84,11 @@ struct netd_done *m_rpc_discover(struct netd_req *req, json_t *params)
 
 struct netd_done *m_netd_sync(struct netd_req *req, json_t *params)
 {
+        static const struct netd_param none[] = { {} };
+        struct netd_param_error pe;
+
+        if (netd_params_parse(params, none, NULL, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
         /* Every notification already queued precedes this reply in the one output queue. */
         return netd_req_ok_true(req);
 }

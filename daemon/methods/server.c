@@ -143,9 +143,11 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
                         return netd_req_fail_params(req, &pe);
                 }
                 r = netd_ipc_resolve(req->conn, a.path.s, a.path.len, &addr);
-                if (r < 0)
-                        return netd_req_fail_node(
-                                req, netd_nerr_sys_path_uv(-r, "listen", a.path.s, a.path.len));
+                if (r < 0) {
+                        netd_server_listen_fail(
+                                s, req, netd_nerr_sys_path_uv(-r, "listen", a.path.s, a.path.len));
+                        return netd_req_pending(req);
+                }
                 netd_server_listen_path(s, &addr, (int)a.backlog, a.readable_all, a.writable_all,
                                         req);
                 netd_ipc_addr_done(&addr);

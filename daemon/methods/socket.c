@@ -86,6 +86,9 @@ static struct netd_done *write_common(struct netd_req *req, json_t *params, bool
         }
         if (!end) {
                 netd_socket_write(s, buf, (size_t)n, req);
+        } else if (a.data.s && s->end_requested) {
+                /* Data after an end is never dropped quietly: the write error, as Node. */
+                netd_socket_write(s, buf, (size_t)n, req);
         } else {
                 if (n > 0)
                         netd_socket_write(s, buf, (size_t)n, NULL);
@@ -200,7 +203,8 @@ struct netd_done *m_socket_connect(struct netd_req *req, json_t *params)
         struct netd_done *done;
         struct netd_socket *s;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0 ||
+            netd_method_connect_check(&a.c, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
         s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
         if (!s)
