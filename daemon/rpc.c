@@ -14,8 +14,10 @@
 #include "conn.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "fastpath.h"
 #include "handle.h"
 #include "log.h"
+#include "methods/methods.h"
 #include "params.h"
 #include "rpc.h"
 
@@ -403,6 +405,33 @@ static void handle_request(struct netd_conn *c, json_t *m, struct netd_batch *ba
 }
 
 /*
+ * socket.write without a JSON tree (fastpath.h): returns true when the line
+ * had the fast shape and was handled, exactly as the general path would.
+ */
+static bool rpc_fast_write(struct netd_conn *c, const char *line, size_t len)
+{
+        struct netd_fast_write w;
+        struct netd_req *req;
+        json_t *id = NULL;
+
+        if (!netd_fastpath_write(line, len, &w))
+                return false;
+        if (w.has_id) {
+                id = w.id_is_string ? json_stringn(w.id_str, w.id_len) : json_integer(w.id_int);
+                if (!id)
+                        return false; /* out of memory: the general path reports it */
+        }
+        req = req_new(c, id, NULL);
+        json_decref(id);
+        if (!req)
+                return false;
+        c->daemon->stats.requests++;
+        req->method = "socket.write";
+        (void)netd_method_socket_send(req, w.socket, w.data, w.data_len, w.encoding, false);
+        return true;
+}
+
+/*
  * The parse budget. jansson's allocator hooks take no context, so this is
  * the one piece of module state: set around json_loadb(), it caps what a
  * single request may allocate while being parsed. Frees are not subtracted
@@ -447,6 +476,8 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
                 if (line[k] != ' ' && line[k] != '\t' && line[k] != '\r')
                         break;
         if (k == len)
+                return;
+        if (rpc_fast_write(c, line, len))
                 return;
         parse_budget.active = true;
         parse_budget.exceeded = false;

@@ -55,6 +55,14 @@ int netd_method_connect_check(const struct netd_connect_args *c, struct netd_par
 struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *s,
                                       const struct netd_connect_args *c, json_t *result);
 
+/*
+ * socket.write (end false) or socket.end (end true) once the params are
+ * known: finds the socket, decodes data (NULL: none) and queues it. Shared
+ * by the general path and the socket.write fast path (fastpath.h).
+ */
+struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket, const char *data,
+                                          size_t len, int encoding, bool end);
+
 #define NETD_METHOD(fn) struct netd_done *fn(struct netd_req *req, json_t *params)
 
 NETD_METHOD(m_net_create_connection);

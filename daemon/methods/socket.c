@@ -44,6 +44,46 @@ struct write_args {
  * Decodes data per encoding and passes the bytes to fn. A malformed payload
  * is a -32602 naming "data": netd never writes part of it.
  */
+struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket, const char *data,
+                                          size_t len, int encoding, bool end)
+{
+        struct netd_param_error pe;
+        struct netd_done *done;
+        struct netd_socket *s;
+        uint8_t *buf = NULL;
+        ssize_t n = 0;
+
+        s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
+                return done;
+        if (data) {
+                buf = malloc(netd_decode_max(encoding, len) + 1);
+                if (!buf)
+                        return netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
+                n = netd_decode(encoding, data, len, buf);
+                if (n < 0) {
+                        free(buf);
+                        pe = (struct netd_param_error){ .field = "data",
+                                                        .code = NETD_ERR_INVALID_ARG_VALUE };
+                        (void)snprintf(pe.message, sizeof(pe.message), "\"data\" is not valid %s",
+                                       netd_encoding_to_string(encoding));
+                        return netd_req_fail_params(req, &pe);
+                }
+        }
+        if (!end) {
+                netd_socket_write(s, buf, (size_t)n, req);
+        } else if (data && s->end_requested) {
+                /* Data after an end is never dropped quietly: the write error, as Node. */
+                netd_socket_write(s, buf, (size_t)n, req);
+        } else {
+                if (n > 0)
+                        netd_socket_write(s, buf, (size_t)n, NULL);
+                netd_socket_end(s, req);
+        }
+        free(buf);
+        return netd_req_pending(req);
+}
+
 static struct netd_done *write_common(struct netd_req *req, json_t *params, bool end)
 {
         static const struct netd_param write_spec[] = {
@@ -60,42 +100,10 @@ static struct netd_done *write_common(struct netd_req *req, json_t *params, bool
         };
         struct write_args a = { .encoding = NETD_ENC_UTF8 };
         struct netd_param_error pe;
-        struct netd_done *done;
-        struct netd_socket *s;
-        uint8_t *buf = NULL;
-        ssize_t n = 0;
 
         if (netd_params_parse(params, end ? end_spec : write_spec, &a, NULL, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
-        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
-        if (!s)
-                return done;
-        if (a.data.s) {
-                buf = malloc(netd_decode_max(a.encoding, a.data.len) + 1);
-                if (!buf)
-                        return netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
-                n = netd_decode(a.encoding, a.data.s, a.data.len, buf);
-                if (n < 0) {
-                        free(buf);
-                        pe = (struct netd_param_error){ .field = "data",
-                                                        .code = NETD_ERR_INVALID_ARG_VALUE };
-                        (void)snprintf(pe.message, sizeof(pe.message), "\"data\" is not valid %s",
-                                       netd_encoding_to_string(a.encoding));
-                        return netd_req_fail_params(req, &pe);
-                }
-        }
-        if (!end) {
-                netd_socket_write(s, buf, (size_t)n, req);
-        } else if (a.data.s && s->end_requested) {
-                /* Data after an end is never dropped quietly: the write error, as Node. */
-                netd_socket_write(s, buf, (size_t)n, req);
-        } else {
-                if (n > 0)
-                        netd_socket_write(s, buf, (size_t)n, NULL);
-                netd_socket_end(s, req);
-        }
-        free(buf);
-        return netd_req_pending(req);
+        return netd_method_socket_send(req, a.socket, a.data.s, a.data.len, a.encoding, end);
 }
 
 struct netd_done *m_socket_write(struct netd_req *req, json_t *params)
