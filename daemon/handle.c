@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conn.h"
 #include "daemon.h"
@@ -144,10 +145,21 @@ void netd_handle_announce(struct netd_handle *h)
                 const char *method = json_string_value(json_object_get(ev, "method"));
                 json_t *params = json_incref(json_object_get(ev, "params"));
 
+                uint64_t named = 0;
+
+                /* A held server.connection is what first names its socket: announce it next. */
+                if (strcmp(method, "server.connection") == 0)
+                        named = (uint64_t)json_integer_value(json_object_get(params, "socket"));
                 if (h->owner)
                         netd_conn_notify(h->owner, method, params);
                 else
                         json_decref(params);
+                if (named) {
+                        struct netd_handle *s = netd_handle_lookup(h->daemon, named);
+
+                        if (s && s->owner == h->owner)
+                                netd_handle_announce(s);
+                }
         }
         h->held = (json_decref(h->held), NULL);
 }

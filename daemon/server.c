@@ -120,11 +120,13 @@ static void server_accept_one(struct netd_server *s, int fd)
         }
         server_emit(s, "server.connection", ev);
         /*
-         * The connection event names the socket. FIXME: if the server itself
-         * is still unannounced (created and listened in a pending batch), the
-         * event is held while the socket's own events are not.
+         * The connection event names the socket, so the socket's own events
+         * may follow it. While the server itself is unannounced (its reply
+         * waits in a batch) that event is held, and the socket is announced
+         * when it is released (netd_handle_announce()).
          */
-        netd_handle_announce(&sock->h);
+        if (s->h.announced)
+                netd_handle_announce(&sock->h);
         netd_socket_update_reading(sock);
 }
 
