@@ -27,3 +27,17 @@ struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
         }
         return h;
 }
+
+struct netd_handle *netd_method_parse_handle(struct netd_req *req, json_t *params,
+                                             const struct netd_param *spec, void *args,
+                                             enum netd_handle_type type,
+                                             struct netd_done **ret_done)
+{
+        struct netd_param_error pe;
+
+        if (netd_params_parse(params, spec, args, NULL, &pe) < 0) {
+                *ret_done = netd_req_fail_params(req, &pe);
+                return NULL;
+        }
+        return netd_method_handle(req, *(uint64_t *)args, type, ret_done);
+}

@@ -63,6 +63,17 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
 struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket, const char *data,
                                           size_t len, int encoding, bool end);
 
+/*
+ * Parses params per spec into args, whose first member must be the
+ * uint64_t id named by spec[0], then finds that handle as
+ * netd_method_handle() does. On failure completes req and returns NULL
+ * with *ret_done set.
+ */
+struct netd_handle *netd_method_parse_handle(struct netd_req *req, json_t *params,
+                                             const struct netd_param *spec, void *args,
+                                             enum netd_handle_type type,
+                                             struct netd_done **ret_done);
+
 #define NETD_METHOD(fn) struct netd_done *fn(struct netd_req *req, json_t *params)
 
 NETD_METHOD(m_net_create_connection);

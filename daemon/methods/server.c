@@ -27,14 +27,9 @@ static struct netd_server *server_from_params(struct netd_req *req, json_t *para
                                               struct netd_done **ret_done)
 {
         struct server_id_args a = {};
-        struct netd_param_error pe;
 
-        if (netd_params_parse(params, server_id_spec, &a, NULL, &pe) < 0) {
-                *ret_done = netd_req_fail_params(req, &pe);
-                return NULL;
-        }
-        return (struct netd_server *)netd_method_handle(req, a.server, NETD_HANDLE_SERVER,
-                                                        ret_done);
+        return (struct netd_server *)netd_method_parse_handle(req, params, server_id_spec, &a,
+                                                              NETD_HANDLE_SERVER, ret_done);
 }
 
 struct listen_args {

@@ -24,14 +24,9 @@ static struct netd_socket *socket_from_params(struct netd_req *req, json_t *para
                                               struct netd_done **ret_done)
 {
         struct socket_id_args a = {};
-        struct netd_param_error pe;
 
-        if (netd_params_parse(params, socket_id_spec, &a, NULL, &pe) < 0) {
-                *ret_done = netd_req_fail_params(req, &pe);
-                return NULL;
-        }
-        return (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET,
-                                                        ret_done);
+        return (struct netd_socket *)netd_method_parse_handle(req, params, socket_id_spec, &a,
+                                                              NETD_HANDLE_SOCKET, ret_done);
 }
 
 struct write_args {
@@ -233,13 +228,11 @@ struct netd_done *m_socket_set_timeout(struct netd_req *req, json_t *params)
                 {},
         };
         struct timeout_args a = {};
-        struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
-                return netd_req_fail_params(req, &pe);
-        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        s = (struct netd_socket *)netd_method_parse_handle(req, params, spec, &a,
+                                                           NETD_HANDLE_SOCKET, &done);
         if (!s)
                 return done;
         netd_socket_set_timeout(s, a.timeout);
@@ -302,13 +295,11 @@ struct netd_done *m_socket_set_encoding(struct netd_req *req, json_t *params)
                 {},
         };
         struct set_encoding_args a = { .encoding = NETD_ENC_UTF8 };
-        struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
-                return netd_req_fail_params(req, &pe);
-        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        s = (struct netd_socket *)netd_method_parse_handle(req, params, spec, &a,
+                                                           NETD_HANDLE_SOCKET, &done);
         if (!s)
                 return done;
         s->encoding = a.encoding;
@@ -329,13 +320,11 @@ struct netd_done *m_socket_set_no_delay(struct netd_req *req, json_t *params)
                 {},
         };
         struct no_delay_args a = { .no_delay = true };
-        struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
-                return netd_req_fail_params(req, &pe);
-        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        s = (struct netd_socket *)netd_method_parse_handle(req, params, spec, &a,
+                                                           NETD_HANDLE_SOCKET, &done);
         if (!s)
                 return done;
         s->opt_no_delay = a.no_delay;
@@ -362,13 +351,11 @@ struct netd_done *m_socket_set_keep_alive(struct netd_req *req, json_t *params)
                 {},
         };
         struct keep_alive_args a = { .interval = 1000, .count = 10 };
-        struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
-                return netd_req_fail_params(req, &pe);
-        s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        s = (struct netd_socket *)netd_method_parse_handle(req, params, spec, &a,
+                                                           NETD_HANDLE_SOCKET, &done);
         if (!s)
                 return done;
         s->opt_keep_alive = a.enable;
