@@ -726,6 +726,7 @@ int netd_socket_connect_path(struct netd_socket *s, struct netd_ipc_addr *addr)
         s->path_len = addr->path_len;
         addr->path = NULL;
         s->state = NETD_SOCKET_CONNECTING;
+        s->ipc = true;
         socket_touch(s);
         fd = socket_open_fd(s, AF_UNIX);
         if (fd < 0 || socket_set_fd(s, fd) < 0) {
@@ -757,6 +758,13 @@ int netd_socket_adopt(struct netd_socket *s, int fd, uint64_t server_id)
         if (r < 0)
                 return r;
         s->server = server_id;
+        {
+                int domain = 0;
+                socklen_t len = sizeof(domain);
+
+                s->ipc = getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+                         domain == AF_UNIX;
+        }
         (void)netd_addr_of_fd(fd, false, &s->local);
         (void)netd_addr_of_fd(fd, true, &s->remote);
         s->state = NETD_SOCKET_OPEN;
@@ -853,6 +861,8 @@ int netd_socket_reset(struct netd_socket *s)
 {
         struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
+        if (s->ipc)
+                return -EPROTOTYPE; /* no RST on a UNIX socket: ERR_INVALID_HANDLE_TYPE */
         if (s->state == NETD_SOCKET_CLOSED || s->state == NETD_SOCKET_NEW)
                 return -ENOTCONN;
         if (s->state != NETD_SOCKET_OPEN) {
@@ -883,7 +893,7 @@ int netd_socket_reopen(struct netd_socket *s)
         s->attempt_errors = (json_decref(s->attempt_errors), NULL);
         s->attempted = (json_decref(s->attempted), NULL);
         s->read_eof = s->end_requested = s->fin_sent = s->need_drain = false;
-        s->had_error = s->ever_connected = s->reset_on_connect = false;
+        s->had_error = s->ever_connected = s->reset_on_connect = s->ipc = false;
         if (s->encoding >= 0)
                 netd_strdec_init(&s->dec, s->encoding);
         return 0;

@@ -103,6 +103,7 @@ struct netd_socket {
         bool had_error;
         bool ever_connected;
         bool reset_on_connect; /* resetAndDestroy while connecting */
+        bool ipc;              /* a UNIX-domain socket */
         bool holds_owner;      /* queue over write_hard_bytes: the owner's requests wait */
         bool unref; /* socket.unref: reported by socket.get only, netd has no loop to keep */
 };
@@ -151,7 +152,8 @@ void netd_socket_destroy(struct netd_socket *s, json_t *err);
  * Closes with a TCP RST (SO_LINGER 0): the peer sees ECONNRESET. A socket
  * still connecting is reset once connected, as in Node. Returns 0, or
  * -ENOTCONN when the socket has no connection to reset (no handle in Node's
- * terms: the caller reports ERR_SOCKET_CLOSED).
+ * terms: the caller reports ERR_SOCKET_CLOSED), -EPROTOTYPE for a UNIX
+ * socket (Node throws ERR_INVALID_HANDLE_TYPE).
  */
 int netd_socket_reset(struct netd_socket *s);
 

@@ -168,10 +168,15 @@ struct netd_done *m_socket_reset_and_destroy(struct netd_req *req, json_t *param
 {
         struct netd_done *done;
         struct netd_socket *s = socket_from_params(req, params, &done);
+        int r;
 
         if (!s)
                 return done;
-        if (netd_socket_reset(s) < 0) {
+        r = netd_socket_reset(s);
+        if (r == -EPROTOTYPE)
+                return netd_req_fail_err(req, NETD_ERR_INVALID_HANDLE_TYPE,
+                                         "Invalid handle type: a UNIX socket cannot be reset");
+        if (r < 0) {
                 /* No connection to reset: Node's destroy(ERR_SOCKET_CLOSED). */
                 netd_socket_destroy(s, netd_nerr(NETD_ERR_SOCKET_CLOSED, NULL));
         }
