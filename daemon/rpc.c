@@ -253,6 +253,8 @@ static json_t *nerr_build(int err, const char *syscall, const char *address, int
                              netd_strerror(err));
         else
                 n = snprintf(message, sizeof(message), "%s %s", syscall, name);
+        if (address && !*address)
+                address = NULL;
         if (address && n > 0 && (size_t)n < sizeof(message)) {
                 if (port > 0)
                         (void)snprintf(message + n, sizeof(message) - n, " %s:%d", address, port);

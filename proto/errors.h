@@ -100,6 +100,7 @@
         XX(ERR_STREAM_WRITE_AFTER_END, "write after end")                                  \
         XX(ERR_NETD_HANDLE_NOT_FOUND, "No such handle")                                    \
         XX(ERR_NETD_HANDLE_WRONG_TYPE, "The handle is of another kind")                    \
+        XX(ERR_NETD_USER_ERROR, "Error")                                                   \
         XX(ERR_NETD_SOCKET_BUSY, "The socket is connecting or connected")                 \
         XX(ERR_NETD_LIMIT, "A netd limit was reached")                                     \
         XX(ERR_NETD_PERMISSION, "Permission denied")                                       \

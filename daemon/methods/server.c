@@ -137,6 +137,12 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
                         };
                         return netd_req_fail_params(req, &pe);
                 }
+                if (a.path.len == 0) {
+                        pe = (struct netd_param_error){ .field = "path",
+                                                        .code = NETD_ERR_INVALID_ARG_VALUE,
+                                                        .message = "\"path\" must not be empty" };
+                        return netd_req_fail_params(req, &pe);
+                }
                 r = netd_ipc_resolve(req->conn, a.path.s, a.path.len, &addr);
                 if (r < 0) {
                         netd_server_listen_fail(
@@ -202,7 +208,7 @@ struct netd_done *m_server_get(struct netd_req *req, json_t *params)
                 json_pack("{s:b,s:o,s:I,s:o,s:b}", "listening", s->listening, "maxConnections",
                           s->max_connections < 0 ? json_null() : json_integer(s->max_connections),
                           "connections", (json_int_t)s->connections, "address",
-                          netd_server_address(s), "ref", 1));
+                          netd_server_address(s), "ref", !s->unref));
 }
 
 struct set_args {

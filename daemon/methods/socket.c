@@ -150,10 +150,12 @@ struct netd_done *m_socket_destroy(struct netd_req *req, json_t *params)
                 }
                 err = json_pack("{s:s%}", "message", message ? json_string_value(message) : "Error",
                                 message ? json_string_length(message) : 5);
-                if (err && code)
-                        json_object_set_new(
-                                err, "code",
-                                json_stringn(json_string_value(code), json_string_length(code)));
+                /* Clients switch on data.code: an error given without one gets netd's. */
+                if (err)
+                        json_object_set_new(err, "code",
+                                            code ? json_stringn(json_string_value(code),
+                                                                json_string_length(code))
+                                                 : json_string("ERR_NETD_USER_ERROR"));
         }
         s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
         if (!s) {

@@ -414,6 +414,9 @@ static void test_shared_shapes(void **state)
                 { "Error", "{\"code\":-32602,\"message\":\"m\",\"data\":{\"field\":\"params\"}}",
                   false },
                 { "Error", "{\"code\":-32000,\"message\":\"m\"}", false },
+                /* socket.destroy with an error that has no code: data {} and nothing else. */
+                { "Error", "{\"code\":-32000,\"message\":\"m\",\"data\":{}}", true },
+                { "Error", "{\"code\":-32000,\"message\":\"m\",\"data\":{\"errno\":-1}}", false },
                 { "Error", "{\"code\":1,\"message\":\"m\"}", false },
         };
         char ref[128], err[512];
