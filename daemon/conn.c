@@ -7,6 +7,7 @@
  * them), and they resume below out_low_bytes.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,7 +23,16 @@
 #include "rpc.h"
 #include "socket.h"
 
-#define CONN_READ_BYTES (64 * 1024)
+/*
+ * A connection reads 4 KiB at a time until a read fills the room it had;
+ * then the room doubles, up to 256 KiB, so bulk writers (base64 payloads of
+ * hundreds of KiB a line) cost few system calls while idle clients stay small.
+ */
+#define CONN_READ_MIN_BYTES (4 * 1024)
+
+/* How often a connection whose input is held is checked for a hang-up (µs). */
+#define CONN_HELD_CHECK_US  (250 * 1000)
+#define CONN_READ_MAX_BYTES (256 * 1024)
 
 static const char *const conn_state_names[_NETD_CONN_STATE_MAX] = {
         [NETD_CONN_OPEN] = "open",
@@ -225,6 +235,26 @@ static void conn_hold_input(struct netd_conn *c)
                   evbuffer_get_length(c->out));
         /* Explicitly: the kernel's buffer then fills and the client blocks. */
         event_del(c->ev_read);
+        /*
+         * Still notice the client going away, or its handles would outlive it.
+         * epoll reports a full hang-up as readable, which a held connection
+         * can't listen for without spinning on its unread data: look instead.
+         */
+        event_add(c->ev_closed, &(struct timeval){ 0, CONN_HELD_CHECK_US });
+}
+
+/*
+ * While input is held: has the client gone for good (both directions shut:
+ * it exited or closed)? Then close now, as at EOF. A half-close is left to
+ * the read path once input resumes.
+ */
+static void conn_closed_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_conn *c = arg;
+        struct pollfd p = { .fd = c->fd, .events = 0 };
+
+        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+                netd_conn_close(c, "client went away while its requests were held");
 }
 
 void netd_conn_input_check(struct netd_conn *c)
@@ -232,6 +262,7 @@ void netd_conn_input_check(struct netd_conn *c)
         if (!c->input_held || c->state != NETD_CONN_OPEN || conn_must_hold(c))
                 return;
         c->input_held = false;
+        event_del(c->ev_closed);
         if (!c->read_eof)
                 event_add(c->ev_read, NULL);
         event_active(c->ev_more, EV_TIMEOUT, 0);
@@ -307,7 +338,9 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         size_t room;
         ssize_t n;
 
-        if (netd_frame_reserve(&c->in, CONN_READ_BYTES, &p, &room) < 0) {
+        if (c->read_size < CONN_READ_MIN_BYTES)
+                c->read_size = CONN_READ_MIN_BYTES;
+        if (netd_frame_reserve(&c->in, c->read_size, &p, &room) < 0) {
                 netd_conn_close(c, "out of memory");
                 return;
         }
@@ -343,6 +376,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         }
         netd_frame_commit(&c->in, (size_t)n);
         c->in_pos += (uint64_t)n;
+        if ((size_t)n == room && c->read_size < CONN_READ_MAX_BYTES)
+                c->read_size *= 2;
         conn_process_input(c);
         /* Write the replies this input produced now: saves a loop turn per round trip. */
         if (c->state != NETD_CONN_CLOSED && evbuffer_get_length(c->out) > 0)
@@ -378,7 +413,9 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
         c->ev_more = event_new(d->base, -1, 0, conn_more_cb, c);
         c->ev_free = event_new(d->base, -1, 0, conn_free_cb, c);
         c->ev_stall = evtimer_new(d->base, conn_stall_cb, c);
-        if (!c->out || !c->ev_read || !c->ev_write || !c->ev_more || !c->ev_free || !c->ev_stall) {
+        c->ev_closed = event_new(d->base, -1, EV_PERSIST, conn_closed_cb, c);
+        if (!c->out || !c->ev_read || !c->ev_write || !c->ev_more || !c->ev_free || !c->ev_stall ||
+            !c->ev_closed) {
                 c->state = NETD_CONN_CLOSED;
                 netd_conn_free(c);
                 return -ENOMEM;
@@ -407,6 +444,7 @@ void netd_conn_close(struct netd_conn *c, const char *reason)
         event_del(c->ev_write);
         event_del(c->ev_more);
         event_del(c->ev_stall);
+        event_del(c->ev_closed);
         netd_rpc_detach_conn(c);
         netd_handle_release_all(c);
         TAILQ_REMOVE(&d->conns, c, link);
@@ -451,6 +489,8 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
                 event_free(c->ev_free);
         if (c->ev_stall)
                 event_free(c->ev_stall);
+        if (c->ev_closed)
+                event_free(c->ev_closed);
         if (c->out)
                 evbuffer_free(c->out);
         netd_frame_done(&c->in);
@@ -480,11 +520,28 @@ void netd_conn_send(struct netd_conn *c, json_t *msg)
                 json_decref(msg);
                 return;
         }
-        if (json_dump_callback(msg, conn_dump_cb, c->out,
-                               JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) < 0 ||
-            evbuffer_add(c->out, "\n", 1) < 0)
-                log_error("conn#%llu: Failed to queue a message, out of memory",
-                          (unsigned long long)c->id);
+        {
+                /*
+                 * Most messages are short: dump into the stack, one append.
+                 * json_dump_callback() would append every token separately.
+                 */
+                const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
+                char buf[2048];
+                size_t n = json_dumpb(msg, buf, sizeof(buf) - 1, flags);
+                int r;
+
+                if (n > 0 && n < sizeof(buf)) {
+                        buf[n] = '\n';
+                        r = evbuffer_add(c->out, buf, n + 1);
+                } else {
+                        r = json_dump_callback(msg, conn_dump_cb, c->out, flags);
+                        if (r == 0)
+                                r = evbuffer_add(c->out, "\n", 1);
+                }
+                if (r < 0)
+                        log_error("conn#%llu: Failed to queue a message, out of memory",
+                                  (unsigned long long)c->id);
+        }
         json_decref(msg);
         netd_conn_output_added(c);
 }

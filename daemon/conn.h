@@ -61,11 +61,13 @@ struct netd_conn {
         struct netd_req_list reqs; /* weak: requests in flight, cleared on close */
         unsigned n_reqs;
         unsigned blocked_sockets; /* owned sockets over write_hard_bytes */
-        struct event *ev_stall; /* owned: cuts a client over out_hard_bytes that stopped reading */
-        bool input_held;        /* a limit stopped reading and handling requests */
-        bool read_eof;          /* the client shut down its sending side */
-        bool sockets_paused;    /* output over the high-water mark */
-        uint64_t in_pos;        /* bytes received so far on the stream */
+        struct event *ev_stall;  /* owned: cuts a client over out_hard_bytes that stopped reading */
+        struct event *ev_closed; /* owned: timer: a client gone while input is held */
+        bool input_held;         /* a limit stopped reading and handling requests */
+        bool read_eof;           /* the client shut down its sending side */
+        bool sockets_paused;     /* output over the high-water mark */
+        uint64_t in_pos;         /* bytes received so far on the stream */
+        size_t read_size;        /* bytes asked of the next read (grows with bulk input) */
         struct netd_conn_fds *fds; /* owned: received fds not yet given to a line */
         size_t n_fds;
         int line_fds[NETD_CONN_FDS_PER_LINE]; /* owned: the fds of the line being handled */

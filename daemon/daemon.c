@@ -30,7 +30,7 @@ void netd_limits_init(struct netd_limits *l)
                 .closed_keep = 64,
                 .out_high_bytes = 1024 * 1024,
                 .out_low_bytes = 256 * 1024,
-                .read_chunk_bytes = 64 * 1024,
+                .read_chunk_bytes = 256 * 1024,
                 .write_high_bytes = 64 * 1024,
                 .write_hard_bytes = 8 * 1024 * 1024,
                 .out_hard_bytes = 16 * 1024 * 1024,

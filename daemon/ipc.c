@@ -21,6 +21,9 @@ int netd_ipc_resolve(const struct netd_conn *c, const char *path, size_t len,
         char cwd[PATH_MAX], *full = NULL;
         size_t full_len;
 
+        /* Safe to netd_ipc_addr_done() whatever the outcome. */
+        *ret = (struct netd_ipc_addr){ .path = NULL };
+
         if (len == 0)
                 return -EINVAL;
         if (path[0] == '\0') {

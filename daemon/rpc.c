@@ -481,6 +481,17 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
                 return;
         if (rpc_fast_write(c, line, len))
                 return;
+        /*
+         * A raw NUL is never valid JSON text (strings spell it \u0000), but
+         * jansson stops at one as at the end of the input: refuse it here.
+         */
+        if (memchr(line, '\0', len)) {
+                c->daemon->stats.errors++;
+                netd_conn_send(c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR,
+                                                     "Parse error: NUL byte in the request line",
+                                                     NULL));
+                return;
+        }
         parse_budget.active = true;
         parse_budget.exceeded = false;
         parse_budget.left = c->daemon->limits.parse_max_bytes;
@@ -514,6 +525,10 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
                 c->daemon->stats.errors++;
                 (void)snprintf(message, sizeof(message), "Parse error: %s at column %d", jerr.text,
                                jerr.column);
+                /* jansson quotes the offending input, which may not be UTF-8: keep ASCII. */
+                for (char *p = message; *p; p++)
+                        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                                *p = '?';
                 netd_conn_send(c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR, message, NULL));
                 return;
         }

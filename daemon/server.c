@@ -343,9 +343,11 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
         /* No unlink of an existing file first: Node reports EADDRINUSE, and so do we. */
         r = server_bind(s, (struct sockaddr *)&addr->sa, addr->len, false);
         if (r == 0 && (readable_all || writable_all)) {
-                mode_t mode = (readable_all ? 0444 : 0) | (writable_all ? 0222 : 0) | 0600;
+                /* As libuv's uv_pipe_chmod(): the bits are added to the file's mode. */
+                mode_t mode = (readable_all ? 0444 : 0) | (writable_all ? 0222 : 0);
+                struct stat st;
 
-                if (chmod(s->path, mode) < 0)
+                if (stat(s->path, &st) < 0 || chmod(s->path, (st.st_mode & 07777) | mode) < 0)
                         r = -errno;
                 if (r < 0) {
                         (void)unlink(s->path);

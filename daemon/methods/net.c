@@ -113,7 +113,7 @@ struct netd_done *m_net_create_server(struct netd_req *req, json_t *params)
                 NETD_PARAM_OPT("host", NETD_T_STRING, st, c.host),                                \
                 NETD_PARAM_OPT("path", NETD_T_STRING, st, c.path),                                \
                 NETD_PARAM_INT("timeout", false, st, c.timeout, 0, INT32_MAX),                    \
-                NETD_PARAM_INT("family", false, st, c.family, 0, 6),                              \
+                NETD_PARAM_INT("family", false, st, c.family, INT32_MIN, INT32_MAX),              \
                 NETD_PARAM_INT("hints", false, st, c.hints, 0, INT32_MAX),                        \
                 NETD_PARAM_OPT("localAddress", NETD_T_STRING, st, c.local_address),               \
                 NETD_PARAM_OPT("localPort", NETD_T_PORT, st, c.local_port),                       \
@@ -221,7 +221,7 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                 netd_socket_set_timeout(s, c->timeout);
         req->announces = s->h.id;
         if (c->path.s) {
-                struct netd_ipc_addr addr;
+                struct netd_ipc_addr addr = { .path = NULL };
 
                 /* A path that can't be used fails the socket, as a connect failure would. */
                 r = netd_ipc_resolve(req->conn, c->path.s, c->path.len, &addr);

@@ -1,0 +1,953 @@
+/*
+ * Integration: every limit of PROTOCOL.md §13 exceeded (issue 4: each has a
+ * default, a setting, one place where it is enforced, a counter in
+ * netd.info, and a test that exceeds it). Each test starts netd with the
+ * limit set (--limit=NAME=VALUE, --max-clients), checks that netd.info
+ * reports the value, drives a client just past it and checks what the
+ * protocol promises there and the counter. parseMaxBytes is covered by
+ * test-badinput.c; the accept backoff at the descriptor limit and the
+ * out_high_bytes pause by test-flow.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "netd-test.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LIMITS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LIMITS_ASAN 1
+#endif
+#endif
+#ifndef LIMITS_ASAN
+#define LIMITS_ASAN 0
+#endif
+
+#define MIB ((size_t)1024 * 1024)
+
+/* inflightMax: 50 writes of 256 KiB to a peer that reads nothing, then a netd.sync. */
+#define INFLIGHT_MAX    4
+#define INFLIGHT_WRITES 50
+#define INFLIGHT_CHUNK  (256 * 1024)
+
+/* writeHardBytes: fire-and-forget writes far past the cap. */
+#define WH_LIMIT      65536
+#define WH_CHUNK      (64 * 1024)
+#define WH_WRITES     (LIMITS_ASAN ? 128 : 256)
+#define WH_RSS_GROWTH (8 * 1024) /* KiB netd may grow while the client is held */
+
+/* fdReserve: RLIMIT_NOFILE of the daemon, and the reserve. */
+#define FDR_NOFILE  64
+#define FDR_RESERVE 8
+
+/* ---- Helpers ------------------------------------------------------------------------------- */
+
+/* A json integer at path of root, failing the test if it is missing. */
+static json_int_t jint(json_t *root, const char *path)
+{
+        json_t *v = netd_test_get(root, path);
+
+        if (!json_is_integer(v)) {
+                char *text = json_dumps(root, JSON_COMPACT);
+
+                fail_msg("\"%s\" is not an integer in %s", path, text ? text : "(null)");
+        }
+        return json_integer_value(v);
+}
+
+static json_t *netd_info(struct netd_test_client *tc)
+{
+        return netd_test_call(tc, "netd.info", NULL);
+}
+
+/* netd.info's limits.<name> (the --limit name) must be want. */
+static void assert_limit(struct netd_test_client *tc, const char *name, json_int_t want)
+{
+        json_t *info = netd_info(tc);
+        char path[64];
+
+        snprintf(path, sizeof(path), "limits.%s", name);
+        if (jint(info, path) != want)
+                fail_msg("netd.info %s is %lld, netd was started with %lld", path,
+                         (long long)jint(info, path), (long long)want);
+        json_decref(info);
+}
+
+/* One counter of netd.info stats. */
+static json_int_t stat(struct netd_test_client *tc, const char *name)
+{
+        json_t *info = netd_info(tc);
+        char path[64];
+        json_int_t v;
+
+        snprintf(path, sizeof(path), "stats.%s", name);
+        v = jint(info, path);
+        json_decref(info);
+        return v;
+}
+
+/* Accepts one connection on the listening socket lfd (non-blocking result), waiting for it. */
+static int accept_peer(int lfd)
+{
+        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+
+        for (;;) {
+                int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int64_t left = deadline - netd_test_now_ms();
+
+                if (fd >= 0)
+                        return fd;
+                if (errno != EAGAIN && errno != EINTR)
+                        fail_msg("accept: %s", strerror(errno));
+                if (left <= 0)
+                        fail_msg("timed out waiting for netd to connect to the test's peer");
+                (void)poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, (int)left);
+        }
+}
+
+/* A client socket of tc connected to a new listener of the test; *ret_peer is the test's end. */
+static uint64_t connect_to_peer(struct netd_test_client *tc, int *ret_lfd, int *ret_peer)
+{
+        int port, lfd = netd_test_tcp_socket(true, &port);
+        uint64_t sock = netd_test_connect_tcp(tc, port, "127.0.0.1", NULL);
+
+        *ret_peer = accept_peer(lfd);
+        *ret_lfd = lfd;
+        (void)netd_test_wait_event(tc, "socket.ready", sock, NETD_TEST_TIMEOUT_MS);
+        return sock;
+}
+
+static size_t b64_encode(const uint8_t *in, size_t len, char *out)
+{
+        static const char tab[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t o = 0, i = 0;
+
+        for (; i + 2 < len; i += 3) {
+                uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+                out[o++] = tab[v >> 18];
+                out[o++] = tab[(v >> 12) & 63];
+                out[o++] = tab[(v >> 6) & 63];
+                out[o++] = tab[v & 63];
+        }
+        if (i < len) {
+                uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+
+                out[o++] = tab[v >> 18];
+                out[o++] = tab[(v >> 12) & 63];
+                out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+                out[o++] = '=';
+        }
+        return o;
+}
+
+/* The byte at stream position pos: which write it came from, and where in it. */
+static uint8_t pattern_byte(uint64_t pos, size_t chunk)
+{
+        uint64_t k = pos / chunk;
+
+        return (uint8_t)(k * 131 + (pos % chunk) * 7 + (pos % chunk) / 251);
+}
+
+static void pattern_fill(uint8_t *buf, uint64_t pos, size_t len, size_t chunk)
+{
+        for (size_t i = 0; i < len; i++)
+                buf[i] = pattern_byte(pos + i, chunk);
+}
+
+/*
+ * Reads what fd has now, checking each byte against the pattern at *got.
+ * Returns false on a mismatch (*bad_at set) ; fails on EOF or an error.
+ */
+static bool pattern_pull(int fd, uint64_t *got, size_t chunk, uint64_t *bad_at)
+{
+        static uint8_t buf[256 * 1024];
+
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+                if (n > 0) {
+                        for (ssize_t i = 0; i < n; i++) {
+                                if (buf[i] != pattern_byte(*got + (uint64_t)i, chunk)) {
+                                        *bad_at = *got + (uint64_t)i;
+                                        return false;
+                                }
+                        }
+                        *got += (uint64_t)n;
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return true;
+                fail_msg("the peer's connection ended after %" PRIu64 " bytes: %s", *got,
+                         n == 0 ? "EOF" : strerror(errno));
+        }
+}
+
+/* The daemon's soft RLIMIT_NOFILE as /proc/PID/limits shows it (-1 for unlimited). */
+static long daemon_nofile(struct netd_test_daemon *t)
+{
+        char path[64], line[256];
+        long soft = -2;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/limits", (int)t->pid);
+        f = fopen(path, "re");
+        if (!f)
+                fail_msg("fopen %s: %s", path, strerror(errno));
+        while (fgets(line, sizeof(line), f)) {
+                char value[32];
+
+                if (sscanf(line, "Max open files %31s", value) == 1) {
+                        soft = strcmp(value, "unlimited") == 0 ? -1 : atol(value);
+                        break;
+                }
+        }
+        fclose(f);
+        assert_true(soft != -2);
+        return soft;
+}
+
+/* Parses line (freed) as JSON and compares it with the expected JSON text. */
+static void assert_line_json(char *line, const char *expected)
+{
+        json_t *msg;
+
+        if (!line)
+                fail_msg("the daemon closed the connection, expected %s", expected);
+        msg = json_loads(line, 0, NULL);
+        if (!msg)
+                fail_msg("the daemon sent invalid JSON: %s", line);
+        netd_test_assert_json(msg, expected);
+        json_decref(msg);
+        free(line);
+}
+
+/* ---- inflightMax --------------------------------------------------------------------------- */
+
+struct inflight_ctx {
+        int order[INFLIGHT_WRITES + 1]; /* call indexes in reply order */
+        int n;
+        int errors;
+        char error[160];
+};
+
+struct inflight_call {
+        struct inflight_ctx *ctx;
+        int index;
+};
+
+static void inflight_cb(struct netd_client *c, json_t *result, const struct netd_client_error *err,
+                        void *userdata)
+{
+        struct inflight_call *call = userdata;
+        struct inflight_ctx *ctx = call->ctx;
+
+        if ((err || !json_is_true(result)) && ctx->errors++ == 0)
+                snprintf(ctx->error, sizeof(ctx->error), "call %d: %s", call->index,
+                         err ? err->message : "reply is not true");
+        if (ctx->n <= INFLIGHT_WRITES)
+                ctx->order[ctx->n++] = call->index;
+}
+
+/*
+ * With inflightMax 4, a client pipelines 50 socket.write requests to a peer
+ * that reads nothing, then a netd.sync: once 4 writes wait for the kernel,
+ * netd stops reading the client (inputHeld, and the client's requests stay
+ * in its own buffer). When the peer reads, every request is answered: the
+ * writes in order, and the sync after all but at most 3 of them.
+ */
+static void test_inflight_max(struct netd_test_daemon *t)
+{
+        struct netd_test_client *tc = netd_test_connect(t);
+        struct netd_test_client *info_client = netd_test_connect(t);
+        static struct inflight_call calls[INFLIGHT_WRITES + 1];
+        struct inflight_ctx ctx = { .n = 0 };
+        uint64_t sock, got = 0, bad_at = UINT64_MAX;
+        const uint64_t total = (uint64_t)INFLIGHT_WRITES * INFLIGHT_CHUNK;
+        json_int_t held0, held = 0;
+        int lfd, peer, sync_at = -1, replies_held;
+        int64_t deadline, next_info = 0;
+        uint8_t *chunk = malloc(INFLIGHT_CHUNK);
+
+        assert_non_null(chunk);
+        assert_limit(info_client, "inflightMax", INFLIGHT_MAX);
+        held0 = stat(info_client, "inputHeld");
+        sock = connect_to_peer(tc, &lfd, &peer);
+
+        for (int k = 0; k < INFLIGHT_WRITES; k++) {
+                calls[k] = (struct inflight_call){ .ctx = &ctx, .index = k };
+                pattern_fill(chunk, (uint64_t)k * INFLIGHT_CHUNK, INFLIGHT_CHUNK, INFLIGHT_CHUNK);
+                assert_int_equal(netd_client_socket_write(tc->c, sock, chunk, INFLIGHT_CHUNK,
+                                                          inflight_cb, &calls[k]),
+                                 0);
+        }
+        calls[INFLIGHT_WRITES] = (struct inflight_call){ .ctx = &ctx, .index = INFLIGHT_WRITES };
+        assert_int_equal(
+                netd_client_call(tc->c, "netd.sync", NULL, inflight_cb, &calls[INFLIGHT_WRITES]),
+                0);
+        free(chunk);
+
+        /* The peer reads nothing: netd holds the client's input. */
+        deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+        while (held <= held0) {
+                (void)netd_test_pump(t, -1, 0, netd_test_deadline(20), "the hold");
+                if (netd_test_now_ms() >= next_info) {
+                        held = stat(info_client, "inputHeld");
+                        next_info = netd_test_now_ms() + 20;
+                }
+                if (netd_test_now_ms() >= deadline)
+                        fail_msg("netd never held the client's input (inputHeld %lld, %d of %d "
+                                 "replies)",
+                                 (long long)held, ctx.n, INFLIGHT_WRITES + 1);
+        }
+        replies_held = ctx.n;
+        printf("inflightMax: input held with %d of %d replies in; the client still has "
+               "requests to send: %s\n",
+               replies_held, INFLIGHT_WRITES + 1, netd_client_wants_write(tc->c) ? "yes" : "no");
+        assert_true(replies_held < INFLIGHT_WRITES);
+        /* netd stopped reading: most requests are still in the client. */
+        assert_true(netd_client_wants_write(tc->c));
+
+        /* The peer reads: everything completes, nothing is lost. */
+        deadline = netd_test_deadline(30 * 1000);
+        while (ctx.n < INFLIGHT_WRITES + 1 || got < total) {
+                if (netd_test_now_ms() >= deadline)
+                        fail_msg("timed out: %d of %d replies, the peer got %" PRIu64 " of %" PRIu64
+                                 " bytes",
+                                 ctx.n, INFLIGHT_WRITES + 1, got, total);
+                (void)netd_test_pump(t, peer, POLLIN, netd_test_deadline(50), "the replies");
+                if (!pattern_pull(peer, &got, INFLIGHT_CHUNK, &bad_at))
+                        fail_msg("the peer's byte %" PRIu64 " is not what was written", bad_at);
+        }
+        if (ctx.errors)
+                fail_msg("%d calls failed, the first: %s", ctx.errors, ctx.error);
+        assert_int_equal(ctx.n, INFLIGHT_WRITES + 1);
+        assert_int_equal(got, total);
+        /* The writes complete in order; the sync was read with at most 3 writes pending. */
+        for (int i = 0, last = -1; i < ctx.n; i++) {
+                if (ctx.order[i] == INFLIGHT_WRITES) {
+                        sync_at = i;
+                        continue;
+                }
+                assert_true(ctx.order[i] > last);
+                last = ctx.order[i];
+        }
+        assert_true(sync_at >= 0);
+        printf("inflightMax: netd.sync answered after %d of %d writes\n", sync_at, INFLIGHT_WRITES);
+        if (INFLIGHT_WRITES - sync_at > INFLIGHT_MAX - 1)
+                fail_msg("the netd.sync reply came after %d writes: it was read with %d in flight "
+                         "(inflightMax %d)",
+                         sync_at, INFLIGHT_WRITES - sync_at, INFLIGHT_MAX);
+        close(peer);
+        close(lfd);
+}
+
+/* ---- maxClients, maxClientsPerUid ---------------------------------------------------------- */
+
+/* Waits until netd.info on tc shows want control connections. */
+static void wait_connections(struct netd_test_daemon *t, struct netd_test_client *tc,
+                             json_int_t want)
+{
+        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+
+        for (;;) {
+                json_t *info = netd_info(tc);
+                json_int_t n = jint(info, "connections");
+
+                json_decref(info);
+                if (n == want)
+                        return;
+                if (netd_test_now_ms() >= deadline)
+                        fail_msg("netd.info shows %lld connections, expected %lld", (long long)n,
+                                 (long long)want);
+                (void)netd_test_pump(t, -1, 0, netd_test_deadline(20), "connections");
+        }
+}
+
+/* One refused control connection: exactly one error line naming limit, then EOF. */
+static void expect_refused(struct netd_test_daemon *t, const char *limit)
+{
+        struct netd_test_raw r;
+        char expected[256];
+
+        snprintf(expected, sizeof(expected),
+                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32001,\"message\":"
+                 "\"Too many control connections\",\"data\":{\"code\":\"ERR_NETD_LIMIT\","
+                 "\"limit\":\"%s\"}}}",
+                 limit);
+        netd_test_raw_open(t, &r);
+        assert_line_json(netd_test_raw_recv_line(&r, NETD_TEST_TIMEOUT_MS), expected);
+        netd_test_raw_expect_eof(&r);
+        netd_test_raw_close(&r);
+}
+
+/*
+ * With --max-clients=3 the fourth control connection gets one error line
+ * and EOF (connsRejected 1); once one of the three has gone, a new
+ * connection is served.
+ */
+static void test_max_clients(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t);
+        struct netd_test_client *b = netd_test_connect(t);
+        struct netd_test_client *c = netd_test_connect(t);
+        struct netd_test_client *d;
+        json_t *info;
+
+        assert_limit(a, "maxClients", 3);
+        json_decref(netd_info(b));
+        json_decref(netd_info(c));
+        expect_refused(t, "max_clients");
+
+        info = netd_info(a);
+        assert_int_equal(jint(info, "connections"), 3);
+        assert_int_equal(jint(info, "stats.connsAccepted"), 3);
+        assert_int_equal(jint(info, "stats.connsRejected"), 1);
+        assert_int_equal(jint(info, "stats.connsRejectedUid"), 0);
+        json_decref(info);
+
+        netd_test_disconnect(c);
+        wait_connections(t, a, 2);
+        d = netd_test_connect(t);
+        info = netd_info(d);
+        assert_int_equal(jint(info, "connections"), 3);
+        assert_int_equal(jint(info, "stats.connsRejected"), 1);
+        json_decref(info);
+        /* Full again. */
+        expect_refused(t, "max_clients");
+        assert_int_equal(stat(a, "connsRejected"), 2);
+}
+
+/* With maxClientsPerUid 2, a third connection of the same uid is refused. */
+static void test_max_clients_per_uid(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t);
+        struct netd_test_client *b = netd_test_connect(t);
+        struct netd_test_client *c;
+        json_t *info;
+
+        assert_limit(a, "maxClientsPerUid", 2);
+        assert_limit(a, "maxClients", 256);
+        json_decref(netd_info(b));
+        expect_refused(t, "max_clients_per_uid");
+
+        info = netd_info(a);
+        assert_int_equal(jint(info, "connections"), 2);
+        assert_int_equal(jint(info, "stats.connsRejectedUid"), 1);
+        assert_int_equal(jint(info, "stats.connsRejected"), 1);
+        json_decref(info);
+
+        netd_test_disconnect(b);
+        wait_connections(t, a, 1);
+        c = netd_test_connect(t);
+        assert_int_equal(stat(c, "connsRejectedUid"), 1);
+}
+
+/* ---- handlesPerConn ------------------------------------------------------------------------ */
+
+/*
+ * With handlesPerConn 5, a connection's sixth live handle is refused
+ * (ERR_NETD_LIMIT) by every creating method, an accepted connection over
+ * the limit is closed at once with no event, another connection has its
+ * own budget, and a closed handle frees its slot.
+ */
+static void test_handles_per_conn(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t);
+        struct netd_test_client *b = netd_test_connect(t);
+        uint64_t srv[5];
+        char buf[16];
+        json_t *err, *info;
+        int port, fd;
+        ssize_t n;
+
+        assert_limit(a, "handlesPerConn", 5);
+        for (int i = 0; i < 5; i++)
+                srv[i] = netd_test_create_server(a, NULL);
+        err = netd_test_call_fail(a, "net.createServer", json_object(), -32001, "ERR_NETD_LIMIT");
+        json_decref(err);
+        err = netd_test_call_fail(a, "net.connect",
+                                  json_pack("{s:i,s:s}", "port", 9, "host", "127.0.0.1"), -32001,
+                                  "ERR_NETD_LIMIT");
+        json_decref(err);
+        err = netd_test_call_fail(a, "net.Socket", json_object(), -32001, "ERR_NETD_LIMIT");
+        json_decref(err);
+
+        /* Another connection is not affected. */
+        json_decref(netd_test_call(b, "net.Socket", json_object()));
+
+        /* An accepted connection would be a sixth handle: closed at once, no event. */
+        port = netd_test_listen(a, srv[0], "127.0.0.1");
+        fd = netd_test_tcp_socket(false, &(int){ 0 });
+        {
+                struct sockaddr_in sa = { .sin_family = AF_INET,
+                                          .sin_port = htons((uint16_t)port),
+                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+                if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+                        fail_msg("connect: %s", strerror(errno));
+        }
+        (void)poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, NETD_TEST_TIMEOUT_MS);
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n != 0 && !(n < 0 && errno == ECONNRESET))
+                fail_msg("the connection over the handle limit was not closed (recv %zd: %s)", n,
+                         n < 0 ? strerror(errno) : "data");
+        close(fd);
+        json_decref(netd_test_call(a, "netd.sync", NULL));
+        assert_int_equal(netd_test_count_events(a, "server.connection", 0), 0);
+
+        info = netd_info(b);
+        assert_int_equal(jint(info, "handles.servers"), 5);
+        assert_int_equal(jint(info, "handles.sockets"), 1);
+        assert_int_equal(jint(info, "stats.handlesCreated"), 6);
+        json_decref(info);
+
+        /* A closed handle no longer counts. */
+        err = netd_test_call_fail(a, "server.close",
+                                  json_pack("{s:I}", "server", (json_int_t)srv[4]), -32001,
+                                  "ERR_SERVER_NOT_RUNNING");
+        json_decref(err);
+        (void)netd_test_create_server(a, NULL);
+        err = netd_test_call_fail(a, "net.createServer", json_object(), -32001, "ERR_NETD_LIMIT");
+        json_decref(err);
+}
+
+/* ---- frameMaxBytes ------------------------------------------------------------------------- */
+
+/*
+ * With frameMaxBytes 4096, a line of exactly 4096 bytes is served and one
+ * byte more without a newline gets one error and EOF (oversizeLines 1).
+ */
+static void test_frame_max_bytes(struct netd_test_daemon *t)
+{
+        struct netd_test_client *tc = netd_test_connect(t);
+        const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"netd.sync\"}";
+        char line[4096 + 2];
+        struct netd_test_raw r;
+
+        assert_limit(tc, "frameMaxBytes", 4096);
+        assert_int_equal(stat(tc, "oversizeLines"), 0);
+
+        /* At the limit: JSON padded with white space to 4096 bytes. */
+        memset(line, ' ', sizeof(line));
+        memcpy(line, req, strlen(req));
+        line[4096] = '\n';
+        netd_test_raw_open(t, &r);
+        netd_test_raw_send(&r, line, 4097);
+        assert_line_json(netd_test_raw_recv_line(&r, NETD_TEST_TIMEOUT_MS),
+                         "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":true}");
+
+        /* One byte over, no newline: detected as soon as it is buffered. */
+        netd_test_raw_send(&r, line, 4097 - 1);
+        netd_test_raw_send(&r, " ", 1);
+        assert_line_json(netd_test_raw_recv_line(&r, NETD_TEST_TIMEOUT_MS),
+                         "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,"
+                         "\"message\":\"Invalid Request: line longer than 4096 bytes\","
+                         "\"data\":{\"code\":\"ERR_NETD_LIMIT\",\"limit\":\"frame_max_bytes\","
+                         "\"max\":4096}}}");
+        netd_test_raw_expect_eof(&r);
+        netd_test_raw_close(&r);
+        assert_int_equal(stat(tc, "oversizeLines"), 1);
+}
+
+/* ---- batchMax ------------------------------------------------------------------------------ */
+
+/* A batch of n net.createServer requests with ids 1..n, sent on r; returns its reply. */
+static json_t *send_batch(struct netd_test_raw *r, int n)
+{
+        json_t *batch = json_array();
+        char *text;
+
+        for (int i = 1; i <= n; i++)
+                json_array_append_new(batch, json_pack("{s:s,s:i,s:s}", "jsonrpc", "2.0", "id", i,
+                                                       "method", "net.createServer"));
+        text = json_dumps(batch, JSON_COMPACT);
+        assert_non_null(text);
+        netd_test_raw_send_str(r, text);
+        netd_test_raw_send_str(r, "\n");
+        free(text);
+        json_decref(batch);
+        return netd_test_raw_recv(r);
+}
+
+/* Asserts reply is an array answering ids 1..n exactly once each, all with a server. */
+static void assert_batch_ok(json_t *reply, int n)
+{
+        bool seen[128] = { false };
+        size_t i;
+        json_t *m;
+
+        assert_true(json_is_array(reply));
+        assert_int_equal(json_array_size(reply), n);
+        json_array_foreach(reply, i, m) {
+                json_int_t id = jint(m, "id");
+
+                assert_true(id >= 1 && id <= n && !seen[id]);
+                seen[id] = true;
+                assert_true(jint(m, "result.server") > 0);
+        }
+}
+
+/* One entry over batch_max: a single -32600 object and no entry executed; at the limit: all. */
+static void batch_case(struct netd_test_daemon *t, int max)
+{
+        struct netd_test_client *tc = netd_test_connect(t);
+        struct netd_test_raw r;
+        char expected[256];
+        json_t *reply, *info;
+
+        assert_limit(tc, "batchMax", max);
+        netd_test_raw_open(t, &r);
+        reply = send_batch(&r, max + 1);
+        snprintf(expected, sizeof(expected),
+                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
+                 "\"Invalid Request: batch of more than %d entries\"}}",
+                 max);
+        netd_test_assert_json(reply, expected);
+        json_decref(reply);
+        info = netd_info(tc);
+        assert_int_equal(jint(info, "stats.handlesCreated"), 0);
+        assert_int_equal(jint(info, "handles.servers"), 0);
+        json_decref(info);
+
+        /* The connection stays usable, and a batch at the limit runs every entry. */
+        reply = send_batch(&r, max);
+        assert_batch_ok(reply, max);
+        json_decref(reply);
+        assert_int_equal(stat(tc, "handlesCreated"), max);
+        netd_test_raw_close(&r);
+}
+
+static void test_batch_max_default(struct netd_test_daemon *t)
+{
+        batch_case(t, 64);
+}
+
+static void test_batch_max_setting(struct netd_test_daemon *t)
+{
+        batch_case(t, 3);
+}
+
+/* ---- outHardBytes + stallTimeoutMs --------------------------------------------------------- */
+
+/*
+ * With outHardBytes 64 KiB and stallTimeoutMs 500, a client whose peer
+ * floods it and that reads nothing on its control connection is cut once
+ * its output has been over the cap for 500 ms without progress
+ * (connsStalled 1): it reads what was sent and then EOF, its handles are
+ * gone, its peer's connection is closed, and the other client is served.
+ */
+static void test_stall_timeout(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t);
+        struct netd_test_client *b = netd_test_connect(t);
+        static uint8_t flood[64 * 1024];
+        uint64_t sock, flooded = 0;
+        int64_t start, deadline, stalled_ms = -1, next_info = 0;
+        bool peer_closed = false;
+        int lfd, peer;
+        size_t data_events;
+        json_t *info;
+
+        assert_limit(b, "outHardBytes", 65536);
+        assert_limit(b, "stallTimeoutMs", 500);
+        assert_int_equal(stat(b, "connsStalled"), 0);
+        sock = connect_to_peer(a, &lfd, &peer);
+        pattern_fill(flood, 0, sizeof(flood), sizeof(flood));
+
+        /* From now on the client reads nothing. */
+        a->hold = true;
+        start = netd_test_now_ms();
+        deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+        while (stalled_ms < 0) {
+                int64_t now = netd_test_now_ms();
+
+                if (now >= deadline)
+                        fail_msg("the client was not cut: connsStalled %lld after %" PRId64
+                                 " ms, %" PRIu64 " bytes flooded",
+                                 (long long)stat(b, "connsStalled"), now - start, flooded);
+                while (!peer_closed) {
+                        ssize_t n = send(peer, flood, sizeof(flood), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+                        if (n > 0) {
+                                flooded += (uint64_t)n;
+                                continue;
+                        }
+                        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                                break;
+                        peer_closed = true; /* netd closed it: EPIPE or ECONNRESET */
+                }
+                if (now >= next_info) {
+                        if (stat(b, "connsStalled") == 1)
+                                stalled_ms = netd_test_now_ms() - start;
+                        next_info = netd_test_now_ms() + 20;
+                }
+                (void)poll(&(struct pollfd){ .fd = peer, .events = POLLOUT }, 1, 20);
+        }
+        printf("stall: the client was cut %" PRId64 " ms after the flood began (%" PRIu64
+               " KiB flooded)\n",
+               stalled_ms, flooded / 1024);
+        assert_true(stalled_ms >= 500);
+
+        info = netd_info(b);
+        assert_int_equal(jint(info, "stats.connsStalled"), 1);
+        assert_int_equal(jint(info, "connections"), 1);
+        assert_int_equal(jint(info, "handles.sockets"), 0);
+        json_decref(info);
+
+        /* When it finally reads: what was queued before the cut, then the end. */
+        a->hold = false;
+        netd_test_wait_until(t, a->lost);
+        data_events = netd_test_count_events(a, "socket.data", sock);
+        printf("stall: the client read %zu socket.data events, then %s\n", data_events,
+               strerror(-a->lost_error));
+        assert_int_equal(a->lost_error, -ECONNRESET);
+        assert_true(data_events > 0);
+
+        /* The peer's connection went with the client's handles. */
+        deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+        while (!peer_closed) {
+                static uint8_t sink[64 * 1024];
+                ssize_t n = recv(peer, sink, sizeof(sink), MSG_DONTWAIT);
+
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                        peer_closed = true;
+                else if (n < 0 && netd_test_now_ms() >= deadline)
+                        fail_msg("the peer's connection is still open after the client was cut");
+                else if (n < 0)
+                        (void)poll(&(struct pollfd){ .fd = peer, .events = POLLIN }, 1, 50);
+        }
+        close(peer);
+        close(lfd);
+}
+
+/* ---- writeHardBytes ------------------------------------------------------------------------ */
+
+/*
+ * With writeHardBytes 64 KiB and a peer that reads nothing, a client's
+ * fire-and-forget writes (16 MiB of notifications) stop being read
+ * (inputHeld, and most of them stay in the client) instead of growing
+ * netd's RSS. When the peer reads, every byte arrives, and the client's
+ * requests are handled again.
+ */
+static void test_write_hard_bytes(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t);
+        struct netd_test_client *b = netd_test_connect(t);
+        const uint64_t total = (uint64_t)WH_WRITES * WH_CHUNK;
+        uint64_t sock, got = 0, bad_at = UINT64_MAX;
+        uint8_t *raw = malloc(WH_CHUNK);
+        char *b64 = malloc(WH_CHUNK * 2);
+        json_int_t held0, held = 0;
+        int64_t deadline, next_info = 0;
+        long rss0, rss_held;
+        int lfd, peer;
+        json_t *res;
+
+        assert_non_null(raw);
+        assert_non_null(b64);
+        printf("writeHardBytes: %" PRIu64 " MiB of socket.write notifications%s\n", total / MIB,
+               LIMITS_ASAN ? " (ASan)" : "");
+        assert_limit(b, "writeHardBytes", WH_LIMIT);
+        held0 = stat(b, "inputHeld");
+        sock = connect_to_peer(a, &lfd, &peer);
+        rss0 = netd_test_daemon_rss_kb(t);
+        for (int k = 0; k < WH_WRITES; k++) {
+                size_t len;
+
+                pattern_fill(raw, (uint64_t)k * WH_CHUNK, WH_CHUNK, WH_CHUNK);
+                len = b64_encode(raw, WH_CHUNK, b64);
+                assert_int_equal(
+                        netd_client_notify(a->c, "socket.write",
+                                           json_pack("{s:I,s:s%,s:s}", "socket", (json_int_t)sock,
+                                                     "data", b64, len, "encoding", "base64")),
+                        0);
+        }
+        free(raw);
+        free(b64);
+
+        deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+        while (held <= held0) {
+                (void)netd_test_pump(t, -1, 0, netd_test_deadline(20), "the hold");
+                if (netd_test_now_ms() >= next_info) {
+                        held = stat(b, "inputHeld");
+                        next_info = netd_test_now_ms() + 20;
+                }
+                if (netd_test_now_ms() >= deadline)
+                        fail_msg("netd never held the writer (inputHeld %lld)", (long long)held);
+        }
+        /* Held for good: 200 ms later the client still has its writes. */
+        deadline = netd_test_deadline(200);
+        while (netd_test_now_ms() < deadline)
+                (void)netd_test_pump(t, -1, 0, netd_test_deadline(20), "a pause");
+        rss_held = netd_test_daemon_rss_kb(t);
+        printf("writeHardBytes: input held (inputHeld %lld -> %lld); netd RSS %ld KiB before, "
+               "%ld KiB held (growth limit %d KiB)\n",
+               (long long)held0, (long long)stat(b, "inputHeld"), rss0, rss_held, WH_RSS_GROWTH);
+        assert_true(netd_client_wants_write(a->c));
+        assert_true(stat(b, "bytesOut") < (json_int_t)total);
+        if (rss_held - rss0 >= WH_RSS_GROWTH)
+                fail_msg("netd grew by %ld KiB while holding the writer", rss_held - rss0);
+
+        /* The peer reads: all of it arrives, in order, and the client is served again. */
+        deadline = netd_test_deadline(60 * 1000);
+        while (got < total) {
+                if (netd_test_now_ms() >= deadline)
+                        fail_msg("timed out: the peer got %" PRIu64 " of %" PRIu64 " bytes", got,
+                                 total);
+                (void)netd_test_pump(t, peer, POLLIN, netd_test_deadline(50), "the data");
+                if (!pattern_pull(peer, &got, WH_CHUNK, &bad_at))
+                        fail_msg("the peer's byte %" PRIu64 " is not what was written", bad_at);
+        }
+        json_decref(netd_test_call(a, "netd.sync", NULL));
+        res = netd_test_call(a, "socket.get", json_pack("{s:I}", "socket", (json_int_t)sock));
+        assert_int_equal(jint(res, "bufferSize"), 0);
+        assert_int_equal(jint(res, "bytesWritten"), (json_int_t)total);
+        json_decref(res);
+        close(peer);
+        close(lfd);
+}
+
+/* ---- fdReserve ----------------------------------------------------------------------------- */
+
+/* Waits for socket.connect (true) or socket.error (false) about sock. */
+static bool connect_outcome(struct netd_test_client *tc, uint64_t sock)
+{
+        netd_test_wait_until(tc->t, netd_test_find_event(tc, "socket.connect", sock) ||
+                                            netd_test_find_event(tc, "socket.error", sock));
+        return netd_test_find_event(tc, "socket.connect", sock) != NULL;
+}
+
+/*
+ * netd runs with RLIMIT_NOFILE 64 (so 32 descriptors for sockets and
+ * clients) and fdReserve 8: sockets are refused (EMFILE) exactly when they
+ * would eat into the reserve (fdRefused), a listen too, while new control
+ * connections are still served from the reserve.
+ */
+static void test_fd_reserve(struct netd_test_daemon *t)
+{
+        const char *const args[] = { "--limit=fdReserve=8", NULL };
+        struct netd_test_client *a, *extra[4];
+        struct rlimit saved, low;
+        uint64_t socks[64], srv, last;
+        size_t n = 0, expected;
+        int port, lfd;
+        json_t *info, *ev, *err;
+
+        if (getrlimit(RLIMIT_NOFILE, &saved) < 0)
+                fail_msg("getrlimit: %s", strerror(errno));
+        low = saved;
+        low.rlim_cur = FDR_NOFILE;
+        if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+                fail_msg("setrlimit: %s", strerror(errno));
+        netd_test_launch(t, args);
+        if (setrlimit(RLIMIT_NOFILE, &saved) < 0)
+                fail_msg("setrlimit: %s", strerror(errno));
+        assert_int_equal(daemon_nofile(t), FDR_NOFILE);
+
+        a = netd_test_connect(t);
+        info = netd_info(a);
+        assert_int_equal(jint(info, "limits.fdReserve"), FDR_RESERVE);
+        /* netd keeps 32 descriptors for itself. */
+        assert_int_equal(jint(info, "stats.fdsMax"), FDR_NOFILE - 32);
+        assert_int_equal(jint(info, "stats.fdRefused"), 0);
+        expected = (size_t)(jint(info, "stats.fdsMax") - FDR_RESERVE - jint(info, "stats.fdsOpen"));
+        json_decref(info);
+
+        lfd = netd_test_tcp_socket(true, &port);
+        if (listen(lfd, 128) < 0) /* the connections wait in the backlog, never accepted */
+                fail_msg("listen: %s", strerror(errno));
+        for (;;) {
+                assert_true(n < sizeof(socks) / sizeof(socks[0]));
+                socks[n] = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
+                if (!connect_outcome(a, socks[n]))
+                        break;
+                n++;
+        }
+        printf("fdReserve: %zu sockets connected, the next one refused (expected %zu)\n", n,
+               expected);
+        assert_int_equal(n, expected);
+        ev = netd_test_find_event(a, "socket.error", socks[n]);
+        netd_test_assert_str(ev, "error.data.code", "EMFILE");
+        netd_test_assert_str(ev, "error.data.syscall", "connect");
+        assert_int_equal(jint(ev, "error.code"), -32000);
+        ev = netd_test_wait_event(a, "socket.close", socks[n], NETD_TEST_TIMEOUT_MS);
+        assert_true(json_is_true(json_object_get(ev, "hadError")));
+        assert_int_equal(stat(a, "fdRefused"), 1);
+
+        /* A listen needs a descriptor too. */
+        srv = netd_test_create_server(a, NULL);
+        err = netd_test_call_fail(a, "server.listen",
+                                  json_pack("{s:I,s:i,s:s}", "server", (json_int_t)srv, "port", 0,
+                                            "host", "127.0.0.1"),
+                                  -32000, "EMFILE");
+        json_decref(err);
+        assert_int_equal(stat(a, "fdRefused"), 2);
+
+        /* A socket closed gives its descriptor back. */
+        json_decref(netd_test_call(a, "socket.destroy",
+                                   json_pack("{s:I}", "socket", (json_int_t)socks[0])));
+        (void)netd_test_wait_event(a, "socket.close", socks[0], NETD_TEST_TIMEOUT_MS);
+        last = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
+        assert_true(connect_outcome(a, last));
+
+        /* Control connections are served from the reserve. */
+        for (int i = 0; i < 4; i++) {
+                extra[i] = netd_test_connect(t);
+                info = netd_info(extra[i]);
+                assert_int_equal(jint(info, "connections"), 2 + i);
+                json_decref(info);
+        }
+        info = netd_info(a);
+        printf("fdReserve: %lld descriptors counted of %lld, fdRefused %lld, netd has %d open\n",
+               (long long)jint(info, "stats.fdsOpen"), (long long)jint(info, "stats.fdsMax"),
+               (long long)jint(info, "stats.fdRefused"), netd_test_daemon_fds(t));
+        assert_true(jint(info, "stats.fdsOpen") > jint(info, "stats.fdsMax") - FDR_RESERVE);
+        json_decref(info);
+        close(lfd);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                NETD_TEST_ARGS(test_inflight_max, "--limit=inflightMax=4"),
+                NETD_TEST_ARGS(test_max_clients, "--max-clients=3"),
+                NETD_TEST_ARGS(test_max_clients_per_uid, "--limit=maxClientsPerUid=2"),
+                NETD_TEST_ARGS(test_handles_per_conn, "--limit=handlesPerConn=5"),
+                NETD_TEST_ARGS(test_frame_max_bytes, "--limit=frameMaxBytes=4096"),
+                NETD_TEST(test_batch_max_default),
+                NETD_TEST_ARGS(test_batch_max_setting, "--limit=batchMax=3"),
+                NETD_TEST_ARGS(test_stall_timeout, "--limit=outHardBytes=65536",
+                               "--limit=stallTimeoutMs=500"),
+                NETD_TEST_ARGS(test_write_hard_bytes, "--limit=writeHardBytes=65536"),
+                NETD_TEST_MANUAL(test_fd_reserve),
+        };
+
+        setvbuf(stdout, NULL, _IONBF, 0);
+        if (LIMITS_ASAN) {
+                /* A small quarantine, so that RSS measures netd's buffers (see test-flow.c). */
+                const char *old = getenv("ASAN_OPTIONS");
+                char opts[1024];
+
+                snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=4", old ? old : "",
+                         old && *old ? ":" : "");
+                setenv("ASAN_OPTIONS", opts, 1);
+                printf("ASan: netd runs with ASAN_OPTIONS=%s\n", opts);
+        }
+        return cmocka_run_group_tests_name("integration/limits", tests, NULL, NULL);
+}
