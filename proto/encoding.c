@@ -339,6 +339,29 @@ static ssize_t decode_hex(const uint8_t *s, size_t len, uint8_t *out)
         return (ssize_t)(len / 2);
 }
 
+/* Per-position decode tables for the 8-characters-a-step loop, built on first use. */
+struct b64_fast {
+        uint32_t d[4][256];
+};
+
+static const struct b64_fast *b64_fast_tables(const uint8_t *dec)
+{
+        static struct b64_fast std, url;
+        static bool std_ready, url_ready;
+        struct b64_fast *t = dec == b64_std_dec ? &std : &url;
+        bool *ready = dec == b64_std_dec ? &std_ready : &url_ready;
+
+        if (!*ready) {
+                for (int c = 0; c < 256; c++) {
+                        for (int p = 0; p < 4; p++)
+                                t->d[p][c] = dec[c] & 0x80 ? 0x01000000u
+                                                           : (uint32_t)dec[c] << (18 - 6 * p);
+                }
+                *ready = true;
+        }
+        return t;
+}
+
 /*
  * Strict base64: only the alphabet's 64 characters, then optionally the
  * padding that makes the length a multiple of 4. An unpadded tail of 2 or 3
@@ -361,7 +384,33 @@ static ssize_t decode_base64(const uint8_t *s, size_t len, uint8_t *out, const u
         if (n % 4 == 1)
                 return -EINVAL;
 
-        for (i = 0; i + 4 <= n; i += 4) {
+        i = 0;
+        if (n >= 8) {
+                const struct b64_fast *t = b64_fast_tables(dec);
+
+                /*
+                 * 8 characters a step through tables that hold each one's bits
+                 * already shifted, with bit 24 set for characters outside the
+                 * alphabet: one test per 6 bytes.
+                 */
+                for (; i + 8 <= n; i += 8) {
+                        uint32_t x = t->d[0][s[i]] | t->d[1][s[i + 1]] | t->d[2][s[i + 2]] |
+                                     t->d[3][s[i + 3]];
+                        uint32_t y = t->d[0][s[i + 4]] | t->d[1][s[i + 5]] | t->d[2][s[i + 6]] |
+                                     t->d[3][s[i + 7]];
+
+                        if ((x | y) & 0xFF000000u)
+                                return -EINVAL;
+                        o[0] = (uint8_t)(x >> 16);
+                        o[1] = (uint8_t)(x >> 8);
+                        o[2] = (uint8_t)x;
+                        o[3] = (uint8_t)(y >> 16);
+                        o[4] = (uint8_t)(y >> 8);
+                        o[5] = (uint8_t)y;
+                        o += 6;
+                }
+        }
+        for (; i + 4 <= n; i += 4) {
                 uint8_t a = dec[s[i]], b = dec[s[i + 1]], c = dec[s[i + 2]], d = dec[s[i + 3]];
 
                 /* 255 is the only table value with bit 7 set. */
@@ -470,12 +519,44 @@ ssize_t netd_decode(enum netd_encoding e, const char *in, size_t len, uint8_t *o
  * The hot loop: 3 bytes in, 4 characters out, one table lookup each, for the
  * ngroups whole groups at in (about 1.7 GB/s with gcc 12 -O2 on x86-64).
  */
+/* Two output characters for each 12-bit value, per alphabet, built on first use. */
+static const uint16_t *b64_pair_table(const char *a)
+{
+        static uint16_t std[4096], url[4096];
+        static bool std_ready, url_ready;
+        bool is_std = a[62] == '+';
+        uint16_t *t = is_std ? std : url;
+        bool *ready = is_std ? &std_ready : &url_ready;
+
+        if (!*ready) {
+                for (int v = 0; v < 4096; v++) {
+                        char pair[2] = { a[v >> 6], a[v & 0x3F] };
+
+                        memcpy(&t[v], pair, 2);
+                }
+                *ready = true;
+        }
+        return t;
+}
+
 static size_t base64_encode_groups(const uint8_t *restrict in, size_t ngroups, char *restrict out,
                                    const char *restrict a)
 {
-        size_t g;
+        const uint16_t *pairs = b64_pair_table(a);
+        size_t g = 0;
 
-        for (g = 0; g < ngroups; g++) {
+        /* Two lookups of 12 bits per 3 bytes: a quarter of the table loads of one per 6 bits. */
+        for (; g + 2 <= ngroups; g += 2) {
+                uint32_t v = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
+                uint32_t w = (uint32_t)in[3] << 16 | (uint32_t)in[4] << 8 | in[5];
+                uint16_t q[4] = { pairs[v >> 12], pairs[v & 0xFFF], pairs[w >> 12],
+                                  pairs[w & 0xFFF] };
+
+                memcpy(out, q, 8);
+                in += 6;
+                out += 8;
+        }
+        for (; g < ngroups; g++) {
                 uint32_t v = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
 
                 out[0] = a[v >> 18];
