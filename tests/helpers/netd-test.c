@@ -189,9 +189,18 @@ void netd_test_dump_log(struct netd_test_daemon *t)
         close(fd);
 }
 
+/* Writes text to path, failing the test on error. */
+static void write_file_(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "w");
+
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+                fail_msg("writing %s: %s", path, strerror(errno));
+}
+
 void netd_test_launch(struct netd_test_daemon *t, const char *const *extra_args)
 {
-        char sock_arg[160], ready_arg[32];
+        char sock_arg[160], ready_arg[32], resolv_arg[200], hosts_arg[200];
         const char *args[64];
         int pipefd[2], r;
         size_t n = 0;
@@ -204,10 +213,21 @@ void netd_test_launch(struct netd_test_daemon *t, const char *const *extra_args)
                 fail_msg("pipe2: %s", strerror(errno));
         snprintf(sock_arg, sizeof(sock_arg), "--socket=%s", t->socket_path);
         snprintf(ready_arg, sizeof(ready_arg), "--ready-fd=%d", pipefd[1]);
+        /*
+         * A private resolver: no nameserver and a hosts file with only
+         * localhost, so no test can send a query off this machine. A test's
+         * own --resolv-conf/--hosts-file come later and win.
+         */
+        snprintf(resolv_arg, sizeof(resolv_arg), "--resolv-conf=%s/resolv.conf", t->dir);
+        snprintf(hosts_arg, sizeof(hosts_arg), "--hosts-file=%s/hosts", t->dir);
+        write_file_(resolv_arg + strlen("--resolv-conf="), "");
+        write_file_(hosts_arg + strlen("--hosts-file="), "127.0.0.1 localhost\n::1 localhost\n");
         args[n++] = "--foreground";
         args[n++] = sock_arg;
         args[n++] = "--log-level=debug";
         args[n++] = ready_arg;
+        args[n++] = resolv_arg;
+        args[n++] = hosts_arg;
         for (; extra_args && *extra_args && n < 63; extra_args++)
                 args[n++] = *extra_args;
         args[n] = NULL;
