@@ -4,6 +4,8 @@
 set -eu
 
 pkgs="build-essential cmake pkg-config libevent-dev libjansson-dev libcmocka-dev socat"
+# CI also fuzzes with clang's libFuzzer: NETD_FUZZ_DEPS=1 adds its packages.
+[ "${NETD_FUZZ_DEPS:-0}" = 1 ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
