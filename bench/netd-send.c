@@ -1,0 +1,178 @@
+/*
+ * netd-send: client -> peer through netd. Connects to netd's control socket
+ * (raw UNIX socket, its own framing), asks netd to net.connect to
+ * 127.0.0.1:PORT, waits for socket.connect, then streams SIZE bytes of the
+ * stream as socket.write notifications (base64, CHUNK raw bytes each), then
+ * socket.end (with an id) and waits for its reply and the socket's close.
+ *
+ * Flow control: by default every write is a notification and the sender
+ * relies on netd's backpressure (netd stops reading the control connection
+ * while the socket's queue is over write_hard_bytes). With --ack-every K,
+ * every K-th write carries an id and at most --window W of them may be
+ * unanswered.
+ *
+ * Prints {"bytes":..,"elapsed":..,"cpu":..,"writes":..,"drains":..}
+ * (elapsed: first write sent to the socket.end reply).
+ *   netd-send --socket PATH --port P --size S [--chunk 256K]
+ *             [--ack-every K --window W] [--jansson-path] [--timeout S]
+ */
+#include "common.h"
+
+static long long sock_id;
+static long drains, outstanding;
+static bool closed;
+
+static void on_line(char *l, void *ud)
+{
+        (void)ud;
+        if (strncmp(l, "{\"jsonrpc\":\"2.0\",\"id\":", 22) == 0) {
+                if (strstr(l, "\"error\":"))
+                        die("write failed: %s", l);
+                outstanding--;
+                return;
+        }
+        if (line_is_event(l, "socket.drain"))
+                drains++;
+        else if (line_is_event(l, "socket.error"))
+                die("socket error: %s", l);
+        else if (line_is_event(l, "socket.close"))
+                closed = true;
+}
+
+int main(int argc, char **argv)
+{
+        const char *path;
+        uint64_t size, sent = 0;
+        size_t chunk, len, cap, off = 0, linelen = 0;
+        long ack_every, window, writes = 0;
+        struct linebuf lb;
+        uint8_t *pat;
+        char *line, params[256], *l;
+        int fd, port;
+
+        bench_init("netd-send", (unsigned)atoi(arg_get(argc, argv, "--timeout", "300")));
+        path = arg_get(argc, argv, "--socket", NULL);
+        if (!path)
+                die("--socket required");
+        port = atoi(arg_get(argc, argv, "--port", "0"));
+        size = arg_size(argc, argv, "--size", NULL);
+        chunk = (size_t)arg_size(argc, argv, "--chunk", "256K");
+        if (chunk == 0 || BENCH_PATTERN_LEN % chunk)
+                die("--chunk must divide %u", BENCH_PATTERN_LEN);
+        ack_every = atol(arg_get(argc, argv, "--ack-every", "0"));
+        window = atol(arg_get(argc, argv, "--window", "4"));
+        /*
+         * Member order: data before encoding is the shape netd's socket.write
+         * fast path takes (daemon/fastpath.h); --jansson-path puts encoding
+         * first, which sends every write through the general jansson parser.
+         */
+        bool jansson_path = arg_flag(argc, argv, "--jansson-path");
+        const char *data_key = jansson_path ? "\"encoding\":\"base64\",\"data\":\"" : "\"data\":\"";
+        const char *tail = jansson_path ? "\"}}\n" : "\",\"encoding\":\"base64\"}}\n";
+        size_t tail_len = strlen(tail);
+
+        b64_init();
+        pat = bench_pattern();
+        cap = 256 + B64_ENC_LEN(chunk);
+        line = malloc(cap);
+
+        fd = unix_connect(path);
+        set_nonblock(fd);
+        linebuf_init(&lb, 1 << 20);
+        snprintf(params, sizeof(params), "{\"port\":%d,\"host\":\"127.0.0.1\"}", port);
+        l = netd_call(fd, &lb, 1, "net.connect", params, on_line, NULL);
+        sock_id = json_int_after(l, "\"socket\":");
+        if (sock_id <= 0)
+                die("bad net.connect reply: %s", l);
+        for (;;) {
+                l = linebuf_read_line(&lb, fd, &len);
+                if (!l)
+                        die("netd closed the connection");
+                if (line_is_event(l, "socket.connect"))
+                        break;
+                on_line(l, NULL);
+        }
+
+        double t0 = now_s(), c0 = cpu_s();
+        long long next_id = 100;
+        for (;;) {
+                if (linelen == 0 && sent < size && (ack_every == 0 || outstanding < window)) {
+                        size_t n = chunk;
+                        bool with_id = ack_every > 0 && (writes + 1) % ack_every == 0;
+                        int p;
+
+                        if (n > size - sent)
+                                n = (size_t)(size - sent);
+                        if (with_id) {
+                                p = sprintf(line,
+                                            "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"socket.write\","
+                                            "\"params\":{\"socket\":%lld,%s",
+                                            next_id++, sock_id, data_key);
+                                outstanding++;
+                        } else {
+                                p = sprintf(line,
+                                            "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\","
+                                            "\"params\":{\"socket\":%lld,%s",
+                                            sock_id, data_key);
+                        }
+                        linelen = (size_t)p;
+                        linelen += b64_encode(pat + sent % BENCH_PATTERN_LEN, n, line + linelen);
+                        memcpy(line + linelen, tail, tail_len);
+                        linelen += tail_len;
+                        off = 0;
+                        sent += n;
+                        writes++;
+                }
+                if (linelen == 0 && sent >= size)
+                        break;
+                struct pollfd pfd = { .fd = fd, .events = POLLIN | (linelen ? POLLOUT : 0) };
+
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                        die("poll: %s", strerror(errno));
+                if (pfd.revents & POLLIN) {
+                        ssize_t r;
+
+                        while ((r = linebuf_fill(&lb, fd)) > 0)
+                                while ((l = linebuf_next(&lb, &len)))
+                                        on_line(l, NULL);
+                        if (r == 0)
+                                die("netd closed the connection");
+                }
+                if (linelen && (pfd.revents & (POLLOUT | POLLERR | POLLHUP))) {
+                        for (;;) {
+                                ssize_t w = write(fd, line + off, linelen - off);
+
+                                if (w < 0) {
+                                        if (errno == EAGAIN || errno == EINTR)
+                                                break;
+                                        die("write: %s", strerror(errno));
+                                }
+                                off += (size_t)w;
+                                if (off == linelen) {
+                                        linelen = 0;
+                                        break;
+                                }
+                        }
+                }
+        }
+        snprintf(params, sizeof(params), "{\"socket\":%lld}", sock_id);
+        netd_call(fd, &lb, 2, "socket.end", params, on_line, NULL);
+        double t1 = now_s(), c1 = cpu_s();
+        /* The sink closes after EOF: wait (bounded) for socket.close. */
+        double deadline = now_s() + 10;
+        while (!closed && now_s() < deadline) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+                poll(&pfd, 1, 100);
+                ssize_t r;
+                while ((r = linebuf_fill(&lb, fd)) > 0)
+                        while ((l = linebuf_next(&lb, &len)))
+                                on_line(l, NULL);
+                if (r == 0)
+                        break;
+        }
+        printf("{\"bytes\":%" PRIu64 ",\"elapsed\":%.6f,\"cpu\":%.3f,\"writes\":%ld,\"drains\":%ld}\n",
+               sent, t1 - t0, c1 - c0, writes, drains);
+        close(fd);
+        return 0;
+}
