@@ -1,4 +1,8 @@
-/* The socket.write fast path's recognizer (see fastpath.h). Pure: no daemon state. */
+/*
+ * The socket.write fast path's recognizer (see fastpath.h). Pure: no daemon
+ * state. Members may come in any order, each at most once; the payload is
+ * scanned eight bytes a step.
+ */
 #include <string.h>
 
 #include "encoding.h"
@@ -8,15 +12,15 @@ struct cursor {
         const char *p, *end;
 };
 
-static bool take(struct cursor *c, const char *lit)
+static bool take(struct cursor *c, const char *lit, size_t n)
 {
-        size_t n = strlen(lit);
-
         if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
                 return false;
         c->p += n;
         return true;
 }
+
+#define TAKE(c, lit) take((c), (lit), sizeof(lit) - 1)
 
 /* A JSON integer: -?(0|[1-9][0-9]*), at most 18 digits so it fits in int64. */
 static bool take_int(struct cursor *c, int64_t *ret)
@@ -52,7 +56,25 @@ static bool take_int(struct cursor *c, int64_t *ret)
         return true;
 }
 
-/* A string of printable ASCII without '"' or '\': the content, without the quotes. */
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* True when a byte of x is below 0x20 or above 0x7e, or is '"' or '\'. */
+static inline bool word_has_special(uint64_t x)
+{
+        uint64_t quote = x ^ (ONES * '"'), bslash = x ^ (ONES * '\\');
+        uint64_t below = (x - ONES * 0x20) & ~x;         /* bytes < 0x20 (and >= 0x80) */
+        uint64_t above = (x + ONES * (0x7f - 0x7e)) | x; /* bytes > 0x7e */
+        uint64_t zq = (quote - ONES) & ~quote, zb = (bslash - ONES) & ~bslash;
+
+        return ((below | above | zq | zb) & HIGHS) != 0;
+}
+
+/*
+ * A string of printable ASCII without '"' or '\': the content, without the
+ * quotes. The payload can be hundreds of KiB: whole words are checked at a
+ * time, and only a word that holds something special is looked at bytewise.
+ */
 static bool take_plain_string(struct cursor *c, const char **ret, size_t *ret_len)
 {
         const char *s;
@@ -60,24 +82,35 @@ static bool take_plain_string(struct cursor *c, const char **ret, size_t *ret_le
         if (c->p >= c->end || *c->p != '"')
                 return false;
         s = ++c->p;
-        for (; c->p < c->end; c->p++) {
-                unsigned char ch = (unsigned char)*c->p;
+        for (;;) {
+                while ((size_t)(c->end - c->p) >= 8) {
+                        uint64_t x;
 
-                if (ch == '"') {
-                        *ret = s;
-                        *ret_len = (size_t)(c->p - s);
-                        c->p++;
-                        return true;
+                        memcpy(&x, c->p, 8);
+                        if (word_has_special(x))
+                                break;
+                        c->p += 8;
                 }
-                if (ch < 0x20 || ch > 0x7e || ch == '\\')
+                if (c->p >= c->end)
                         return false;
+                for (const char *stop = c->p + 8; c->p < c->end && c->p < stop; c->p++) {
+                        unsigned char ch = (unsigned char)*c->p;
+
+                        if (ch == '"') {
+                                *ret = s;
+                                *ret_len = (size_t)(c->p - s);
+                                c->p++;
+                                return true;
+                        }
+                        if (ch < 0x20 || ch > 0x7e || ch == '\\')
+                                return false;
+                }
         }
-        return false;
 }
 
 static bool take_id(struct cursor *c, struct netd_fast_write *w)
 {
-        if (w->has_id || !take(c, "\"id\":"))
+        if (w->has_id)
                 return false;
         w->has_id = true;
         if (c->p < c->end && *c->p == '"') {
@@ -87,48 +120,77 @@ static bool take_id(struct cursor *c, struct netd_fast_write *w)
         return take_int(c, &w->id_int);
 }
 
+/* {"socket":N,"data":"…"[,"encoding":"E"]}, members in any order. */
+static bool take_params(struct cursor *c, struct netd_fast_write *w)
+{
+        bool has_socket = false, has_data = false, has_encoding = false;
+        int64_t socket;
+
+        if (!TAKE(c, "{"))
+                return false;
+        do {
+                if (TAKE(c, "\"socket\":")) {
+                        if (has_socket || !take_int(c, &socket) || socket <= 0)
+                                return false;
+                        w->socket = (uint64_t)socket;
+                        has_socket = true;
+                } else if (TAKE(c, "\"data\":")) {
+                        if (has_data || !take_plain_string(c, &w->data, &w->data_len))
+                                return false;
+                        has_data = true;
+                } else if (TAKE(c, "\"encoding\":")) {
+                        const char *name;
+                        size_t name_len;
+                        char buf[16];
+                        int e;
+
+                        if (has_encoding || !take_plain_string(c, &name, &name_len) ||
+                            name_len >= sizeof(buf))
+                                return false;
+                        memcpy(buf, name, name_len);
+                        buf[name_len] = '\0';
+                        e = netd_encoding_from_string(buf);
+                        if (e < 0)
+                                return false;
+                        w->encoding = e;
+                        has_encoding = true;
+                } else {
+                        return false;
+                }
+        } while (TAKE(c, ","));
+        return TAKE(c, "}") && has_socket && has_data;
+}
+
 int netd_fastpath_write(const char *line, size_t len, struct netd_fast_write *ret)
 {
         struct cursor c = { line, line + len };
         struct netd_fast_write w = { .encoding = NETD_ENC_UTF8 };
-        int64_t socket;
+        bool has_version = false, has_method = false, has_params = false;
 
-        if (!take(&c, "{\"jsonrpc\":\"2.0\","))
+        if (!TAKE(&c, "{"))
                 return 0;
-        if ((size_t)(c.end - c.p) > 5 && memcmp(c.p, "\"id\":", 5) == 0) {
-                if (!take_id(&c, &w) || !take(&c, ","))
+        do {
+                if (TAKE(&c, "\"jsonrpc\":\"2.0\"")) {
+                        if (has_version)
+                                return 0;
+                        has_version = true;
+                } else if (TAKE(&c, "\"method\":\"socket.write\"")) {
+                        if (has_method)
+                                return 0;
+                        has_method = true;
+                } else if (TAKE(&c, "\"params\":")) {
+                        if (has_params || !take_params(&c, &w))
+                                return 0;
+                        has_params = true;
+                } else if (TAKE(&c, "\"id\":")) {
+                        if (!take_id(&c, &w))
+                                return 0;
+                } else {
                         return 0;
-        }
-        if (!take(&c, "\"method\":\"socket.write\",\"params\":{\"socket\":"))
+                }
+        } while (TAKE(&c, ","));
+        if (!TAKE(&c, "}") || c.p != c.end || !has_version || !has_method || !has_params)
                 return 0;
-        if (!take_int(&c, &socket) || socket <= 0)
-                return 0;
-        if (!take(&c, ",\"data\":") || !take_plain_string(&c, &w.data, &w.data_len))
-                return 0;
-        if (take(&c, ",\"encoding\":")) {
-                const char *name;
-                size_t name_len;
-                char buf[16];
-                int e;
-
-                if (!take_plain_string(&c, &name, &name_len) || name_len >= sizeof(buf))
-                        return 0;
-                memcpy(buf, name, name_len);
-                buf[name_len] = '\0';
-                e = netd_encoding_from_string(buf);
-                if (e < 0)
-                        return 0;
-                w.encoding = e;
-        }
-        if (!take(&c, "}"))
-                return 0;
-        if (take(&c, ",")) {
-                if (!take_id(&c, &w))
-                        return 0;
-        }
-        if (!take(&c, "}") || c.p != c.end)
-                return 0;
-        w.socket = (uint64_t)socket;
         *ret = w;
         return 1;
 }

@@ -27,11 +27,12 @@ struct netd_fast_write {
 
 /*
  * Recognizes
- *   {"jsonrpc":"2.0"[,"id":ID],"method":"socket.write",
+ *   {"jsonrpc":"2.0","method":"socket.write",
  *    "params":{"socket":N,"data":"…"[,"encoding":"E"]}[,"id":ID]}
- * with no white space, ID a JSON integer of at most 18 digits or a string of
- * printable ASCII without '"' or '\', N a positive integer of at most 18
- * digits, the data printable ASCII without '"' or '\', and E a known
- * encoding. Returns 1 with *ret filled in, or 0: not this shape.
+ * with the members of either object in any order, each once, and no white
+ * space; ID a JSON integer of at most 18 digits or a string of printable
+ * ASCII without '"' or '\', N a positive integer of at most 18 digits, the
+ * data printable ASCII without '"' or '\', and E a known encoding. Returns
+ * 1 with *ret filled in, or 0: not this shape.
  */
 int netd_fastpath_write(const char *line, size_t len, struct netd_fast_write *ret);

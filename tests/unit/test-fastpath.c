@@ -30,6 +30,11 @@ static const char *const valid[] = {
         "\"data\":\"x\",\"encoding\":\"latin1\"}}",
         "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\",\"params\":{\"socket\":3,"
         "\"data\":\"~ !#$%&'()*+,-./:;<=>?@[]^_`{|}\",\"encoding\":\"utf-8\"},\"id\":\"\"}",
+        /* Members in other orders, as other JSON encoders write them. */
+        "{\"id\":5,\"params\":{\"encoding\":\"base64\",\"data\":\"QUJDREVGR0hJSktMTU5PUFFS\","
+        "\"socket\":2},\"method\":\"socket.write\",\"jsonrpc\":\"2.0\"}",
+        "{\"method\":\"socket.write\",\"jsonrpc\":\"2.0\",\"params\":{\"data\":"
+        "\"0123456789abcdef0123456789abcdef\",\"socket\":77,\"encoding\":\"hex\"}}",
 };
 
 /* What the general path would see: 1 when the line is a socket.write request matching w. */
@@ -132,6 +137,20 @@ static void test_refused_shapes(void **state)
                 "\"data\":\"ab\"}} ",
                 "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\",\"params\":{\"socket\":"
                 "1234567890123456789,\"data\":\"ab\"}}",
+                /* a member twice, or one missing */
+                "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\",\"params\":{\"socket\":1,"
+                "\"data\":\"ab\",\"socket\":2}}",
+                "{\"jsonrpc\":\"2.0\",\"jsonrpc\":\"2.0\",\"method\":\"socket.write\","
+                "\"params\":{\"socket\":1,\"data\":\"ab\"}}",
+                "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\",\"params\":{\"data\":\"ab\"}}",
+                "{\"method\":\"socket.write\",\"params\":{\"socket\":1,\"data\":\"ab\"}}",
+                /* a payload with a control byte or DEL in the middle of a long run */
+                "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\",\"params\":{\"socket\":1,"
+                "\"data\":\"abcdefghijklmnop\x01qrstuvwxyz0123456789\"}}",
+                "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\",\"params\":{\"socket\":1,"
+                "\"data\":\"abcdefghijklmnop\x7fqrstuvwxyz0123456789\"}}",
+                "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\",\"params\":{\"socket\":1,"
+                "\"data\":\"abcdefghijklmnop\\\"qrstuvwxyz0123456789\"}}",
         };
 
         for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
