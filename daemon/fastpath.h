@@ -22,7 +22,8 @@ struct netd_fast_write {
         uint64_t socket;
         const char *data; /* borrowed from the line, without quotes */
         size_t data_len;
-        int encoding; /* enum netd_encoding; NETD_ENC_UTF8 when absent */
+        bool data_unchecked; /* base64/base64url/hex: valid only if it decodes */
+        int encoding;        /* enum netd_encoding; NETD_ENC_UTF8 when absent */
 };
 
 /*
@@ -34,5 +35,10 @@ struct netd_fast_write {
  * ASCII without '"' or '\', N a positive integer of at most 18 digits, the
  * data printable ASCII without '"' or '\', and E a known encoding. Returns
  * 1 with *ret filled in, or 0: not this shape.
+ *
+ * For the binary encodings (base64, base64url, hex) the data is not checked
+ * here (ret->data_unchecked): the caller must decode it, and if that fails
+ * treat the line as not recognized. A string that decodes holds only the
+ * alphabet, which JSON reads as is, so the general path would see the same.
  */
 int netd_fastpath_write(const char *line, size_t len, struct netd_fast_write *ret);

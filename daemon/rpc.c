@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "encoding.h"
 #include "fastpath.h"
 #include "handle.h"
 #include "log.h"
@@ -416,20 +417,43 @@ static bool rpc_fast_write(struct netd_conn *c, const char *line, size_t len)
         struct netd_req *req;
         json_t *id = NULL;
 
+        uint8_t *bytes = NULL;
+        ssize_t n = -1;
+
         if (!netd_fastpath_write(line, len, &w))
                 return false;
+        if (w.data_unchecked) {
+                /* The decoder is the check: anything it refuses takes the general path. */
+                bytes = malloc(netd_decode_max(w.encoding, w.data_len) + 1);
+                if (!bytes)
+                        return false;
+                n = netd_decode(w.encoding, w.data, w.data_len, bytes);
+                if (n < 0) {
+                        free(bytes);
+                        return false;
+                }
+        }
         if (w.has_id) {
                 id = w.id_is_string ? json_stringn(w.id_str, w.id_len) : json_integer(w.id_int);
-                if (!id)
+                if (!id) {
+                        free(bytes);
                         return false; /* out of memory: the general path reports it */
+                }
         }
         req = req_new(c, id, NULL);
         json_decref(id);
-        if (!req)
+        if (!req) {
+                free(bytes);
                 return false;
+        }
         c->daemon->stats.requests++;
         req->method = "socket.write";
-        (void)netd_method_socket_send(req, w.socket, w.data, w.data_len, w.encoding, false);
+        if (bytes) {
+                (void)netd_method_socket_send_bytes(req, w.socket, bytes, (size_t)n, false);
+                free(bytes);
+        } else {
+                (void)netd_method_socket_send(req, w.socket, w.data, w.data_len, w.encoding, false);
+        }
         return true;
 }
 

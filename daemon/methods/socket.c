@@ -39,17 +39,38 @@ struct write_args {
  * Decodes data per encoding and passes the bytes to fn. A malformed payload
  * is a -32602 naming "data": netd never writes part of it.
  */
+struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t socket,
+                                                const uint8_t *bytes, size_t n, bool end)
+{
+        struct netd_done *done;
+        struct netd_socket *s;
+
+        s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
+                return done;
+        if (!end) {
+                netd_socket_write(s, bytes, n, req);
+        } else if (bytes && s->end_requested) {
+                /* Data after an end is never dropped quietly: the write error, as Node. */
+                netd_socket_write(s, bytes, n, req);
+        } else {
+                if (n > 0)
+                        netd_socket_write(s, bytes, n, NULL);
+                netd_socket_end(s, req);
+        }
+        return netd_req_pending(req);
+}
+
 struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket, const char *data,
                                           size_t len, int encoding, bool end)
 {
         struct netd_param_error pe;
         struct netd_done *done;
-        struct netd_socket *s;
         uint8_t *buf = NULL;
         ssize_t n = 0;
 
-        s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
-        if (!s)
+        /* The handle first: an unknown socket is reported before bad data, as always. */
+        if (!netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done))
                 return done;
         if (data) {
                 buf = malloc(netd_decode_max(encoding, len) + 1);
@@ -65,18 +86,9 @@ struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket,
                         return netd_req_fail_params(req, &pe);
                 }
         }
-        if (!end) {
-                netd_socket_write(s, buf, (size_t)n, req);
-        } else if (data && s->end_requested) {
-                /* Data after an end is never dropped quietly: the write error, as Node. */
-                netd_socket_write(s, buf, (size_t)n, req);
-        } else {
-                if (n > 0)
-                        netd_socket_write(s, buf, (size_t)n, NULL);
-                netd_socket_end(s, req);
-        }
+        done = netd_method_socket_send_bytes(req, socket, data ? buf : NULL, (size_t)n, end);
         free(buf);
-        return netd_req_pending(req);
+        return done;
 }
 
 static struct netd_done *write_common(struct netd_req *req, json_t *params, bool end)
