@@ -318,8 +318,10 @@ static void conn_process_input(struct netd_conn *c)
                 conn_close_line_fds(c);
         }
         /* Fairness: yield to other connections, come back in the next loop turn. */
-        if (netd_frame_pending(&c->in) > 0)
+        if (netd_frame_pending(&c->in) > 0) {
+                c->daemon->stats.yields++;
                 event_active(c->ev_more, EV_TIMEOUT, 0);
+        }
 }
 
 static void conn_more_cb(evutil_socket_t fd, short what, void *arg)

@@ -57,6 +57,9 @@ struct netd_stats {
         uint64_t conns_rejected_uid; /* over max_clients_per_uid */
         uint64_t parse_over_budget;  /* requests discarded: parse over parse_max_bytes */
         uint64_t fd_refused;         /* sockets refused to keep fd_reserve descriptors free */
+        uint64_t yields;             /* times a conn yielded after reqs_per_event lines */
+        uint64_t handles_refused;    /* handles refused over handles_per_conn */
+        uint64_t accept_paused;      /* times accepting paused on EMFILE/ENFILE/reserve */
 };
 
 struct netd_registry {

@@ -62,8 +62,10 @@ int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct ne
         size_t s;
         int ret;
 
-        if (owner->n_handles >= d->limits.handles_per_conn)
+        if (owner->n_handles >= d->limits.handles_per_conn) {
+                d->stats.handles_refused++;
                 return -EMFILE;
+        }
         if (r->count + 1 > r->nbuckets) {
                 ret = registry_grow(r);
                 if (ret < 0)

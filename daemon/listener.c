@@ -82,6 +82,7 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
                                             strerror(errno), LISTENER_BACKOFF_MS);
                                 event_del(l->ev_accept);
                                 event_add(l->ev_backoff, &tv);
+                                d->stats.accept_paused++;
                         }
                         return;
                 }

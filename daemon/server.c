@@ -164,6 +164,7 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
                                     SERVER_EMFILE_BACKOFF_MS);
                         event_del(s->ev_accept);
                         event_add(s->ev_backoff, &tv);
+                        s->h.daemon->stats.accept_paused++;
                         return;
                 }
                 /* ECONNABORTED and friends: that one connection is gone, go on. */

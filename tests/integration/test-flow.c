@@ -1597,6 +1597,8 @@ static void test_accept_storm_backs_off(struct netd_test_daemon *t)
         assert_int_equal(accepted, expected);
         assert_true(pauses_after - pauses_before >= 1);
         assert_true(jint(info, "stats.fdRefused") > refused_before);
+        /* Every pause is counted, as often as it is logged. */
+        assert_true(jint(info, "stats.acceptPaused") >= pauses_after);
         json_decref(info);
         if (pct >= STORM_CPU_PCT)
                 fail_msg("netd used %ld%% of a core during the accept storm (limit %d%%)", pct,

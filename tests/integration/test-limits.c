@@ -488,6 +488,9 @@ static void test_handles_per_conn(struct netd_test_daemon *t)
         err = netd_test_call_fail(a, "net.Socket", json_object(), -32001, "ERR_NETD_LIMIT");
         json_decref(err);
 
+        /* Every refusal is counted. */
+        assert_true(stat(a, "handlesRefused") >= 3);
+
         /* Another connection is not affected. */
         json_decref(netd_test_call(b, "net.Socket", json_object()));
 
