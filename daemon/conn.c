@@ -328,7 +328,9 @@ static void conn_more_cb(evutil_socket_t fd, short what, void *arg)
 {
         struct netd_conn *c = arg;
 
+        c->flush_soon = true;
         conn_process_input(c);
+        c->flush_soon = false;
         if (c->state != NETD_CONN_CLOSED && evbuffer_get_length(c->out) > 0)
                 conn_flush(c);
 }
@@ -380,7 +382,10 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         c->in_pos += (uint64_t)n;
         if ((size_t)n == room && c->read_size < CONN_READ_MAX_BYTES)
                 c->read_size *= 2;
+        /* Replies made now are written below: no need to arm the write event for them. */
+        c->flush_soon = true;
         conn_process_input(c);
+        c->flush_soon = false;
         /* Write the replies this input produced now: saves a loop turn per round trip. */
         if (c->state != NETD_CONN_CLOSED && evbuffer_get_length(c->out) > 0)
                 conn_flush(c);
@@ -548,6 +553,46 @@ void netd_conn_send(struct netd_conn *c, json_t *msg)
         netd_conn_output_added(c);
 }
 
+void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result)
+{
+        static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+        static const char mid[] = ",\"result\":";
+        const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
+        char buf[2048];
+        size_t n = sizeof(head) - 1, k;
+
+        if (c->state == NETD_CONN_CLOSED) {
+                json_decref(result);
+                return;
+        }
+        if (!result)
+                result = json_null();
+        memcpy(buf, head, n);
+        k = json_dumpb(id, buf + n, sizeof(buf) - n, flags);
+        if (k == 0 || k >= sizeof(buf) - n)
+                goto slow;
+        n += k;
+        if (n + sizeof(mid) - 1 >= sizeof(buf))
+                goto slow;
+        memcpy(buf + n, mid, sizeof(mid) - 1);
+        n += sizeof(mid) - 1;
+        k = json_dumpb(result, buf + n, sizeof(buf) - n, flags);
+        if (k == 0 || k + 2 >= sizeof(buf) - n)
+                goto slow;
+        n += k;
+        buf[n++] = '}';
+        buf[n++] = '\n';
+        if (evbuffer_add(c->out, buf, n) < 0)
+                log_error("conn#%llu: Failed to queue a message, out of memory",
+                          (unsigned long long)c->id);
+        json_decref(result);
+        netd_conn_output_added(c);
+        return;
+slow:
+        /* Too long for the stack buffer: build the envelope. */
+        netd_conn_send(c, json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result", result));
+}
+
 void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params)
 {
         netd_conn_send(c, json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", method, "params",
@@ -568,7 +613,7 @@ void netd_conn_output_added(struct netd_conn *c)
         len = evbuffer_get_length(c->out);
         if (len == 0)
                 return;
-        if (!event_pending(c->ev_write, EV_WRITE, NULL))
+        if (!c->flush_soon && !event_pending(c->ev_write, EV_WRITE, NULL))
                 event_add(c->ev_write, NULL);
         if (!c->sockets_paused && len > c->daemon->limits.out_high_bytes)
                 conn_set_sockets_paused(c, true);

@@ -65,6 +65,7 @@ struct netd_conn {
         struct event *ev_closed; /* owned: timer: a client gone while input is held */
         bool input_held;         /* a limit stopped reading and handling requests */
         bool read_eof;           /* the client shut down its sending side */
+        bool flush_soon;         /* inside a read callback that flushes when it ends */
         bool sockets_paused;     /* output over the high-water mark */
         uint64_t in_pos;         /* bytes received so far on the stream */
         size_t read_size;        /* bytes asked of the next read (grows with bulk input) */
@@ -91,6 +92,12 @@ void netd_conn_close_after_flush(struct netd_conn *c);
 
 /* Queues msg (stolen) as one compact line. Dropped when the conn is closed. */
 void netd_conn_send(struct netd_conn *c, json_t *msg);
+
+/*
+ * Queues the reply {"jsonrpc":"2.0","id":id,"result":result} (result stolen,
+ * NULL for null), serialised straight into the output: no envelope object.
+ */
+void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result);
 
 /* Queues a notification {"jsonrpc":"2.0","method":method,"params":params (stolen)}. */
 void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params);

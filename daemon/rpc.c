@@ -134,6 +134,14 @@ struct netd_done *netd_req_ok(struct netd_req *req, json_t *result)
 {
         json_t *msg = NULL;
 
+        if (req->id && !req->batch && req->conn) {
+                /* The common case: serialised straight into the output (no envelope object). */
+                netd_conn_send_result(req->conn, req->id, result);
+                json_decref(req->id);
+                req->id = NULL; /* sent: req_complete() only announces and frees */
+                req_complete(req, NULL);
+                return NETD_DONE;
+        }
         if (req->id)
                 msg = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", req->id, "result",
                                 result ? result : json_null());
