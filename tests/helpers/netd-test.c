@@ -1182,3 +1182,55 @@ void netd_test_assert_str_(json_t *root, const char *path, const char *want, con
                          text ? text : "(null)");
         }
 }
+
+/*
+ * Reads from the test's own socket until want bytes came (returns 0), EOF
+ * (1) or an error (-errno), pumping the clients meanwhile.
+ */
+int netd_test_peer_read(struct netd_test_daemon *t, int fd, void *buf, size_t want, size_t *got)
+{
+        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+
+        *got = 0;
+        while (*got < want) {
+                ssize_t n = recv(fd, (char *)buf + *got, want - *got, 0);
+
+                if (n > 0) {
+                        *got += (size_t)n;
+                        continue;
+                }
+                if (n == 0)
+                        return 1;
+                if (errno != EAGAIN && errno != EINTR)
+                        return -errno;
+                (void)netd_test_pump(t, fd, POLLIN, deadline, "data on the test's socket");
+        }
+        return 0;
+}
+
+/* Reads exactly the string want from fd. */
+void netd_test_peer_expect(struct netd_test_daemon *t, int fd, const char *want)
+{
+        char buf[256];
+        size_t len = strlen(want), got;
+        int r;
+
+        assert_true(len < sizeof(buf));
+        r = netd_test_peer_read(t, fd, buf, len, &got);
+        if (r != 0)
+                fail_msg("peer read \"%.*s\", then %s, expected \"%s\"", (int)got, buf,
+                         r > 0 ? "EOF" : strerror(-r), want);
+        assert_memory_equal(buf, want, len);
+}
+
+/* The next read on fd is EOF (returns 0) or an error (-errno); fails if data comes. */
+int netd_test_peer_end(struct netd_test_daemon *t, int fd)
+{
+        char c;
+        size_t got;
+        int r = netd_test_peer_read(t, fd, &c, 1, &got);
+
+        if (r == 0)
+                fail_msg("peer got a byte (0x%02x), expected EOF or an error", (unsigned char)c);
+        return r > 0 ? 0 : r;
+}

@@ -344,3 +344,16 @@ void netd_test_assert_str_(json_t *root, const char *path, const char *want, con
 #define netd_test_assert_json(json, expected) \
         netd_test_assert_json_((json), (expected), __FILE__, __LINE__)
 void netd_test_assert_json_(json_t *json, const char *expected, const char *file, int line);
+
+/*
+ * A test's own socket fd (a raw peer): reads until want bytes came (returns
+ * 0, *got = want), EOF (1) or an error (-errno), pumping the daemon's
+ * clients meanwhile; bounded by NETD_TEST_TIMEOUT_MS.
+ */
+int netd_test_peer_read(struct netd_test_daemon *t, int fd, void *buf, size_t want, size_t *got);
+
+/* Reads exactly the string want from the test's socket fd, or fails the test. */
+void netd_test_peer_expect(struct netd_test_daemon *t, int fd, const char *want);
+
+/* The next read on fd is EOF (returns 0) or an error (-errno); fails if data comes. */
+int netd_test_peer_end(struct netd_test_daemon *t, int fd);

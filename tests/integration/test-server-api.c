@@ -196,58 +196,6 @@ static int local_port(int fd)
                                        : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-/*
- * Reads from the test's own socket until want bytes came (returns 0), EOF
- * (1) or an error (-errno), pumping the clients meanwhile.
- */
-static int peer_read(struct netd_test_daemon *t, int fd, void *buf, size_t want, size_t *got)
-{
-        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
-
-        *got = 0;
-        while (*got < want) {
-                ssize_t n = recv(fd, (char *)buf + *got, want - *got, 0);
-
-                if (n > 0) {
-                        *got += (size_t)n;
-                        continue;
-                }
-                if (n == 0)
-                        return 1;
-                if (errno != EAGAIN && errno != EINTR)
-                        return -errno;
-                (void)netd_test_pump(t, fd, POLLIN, deadline, "data on the test's socket");
-        }
-        return 0;
-}
-
-/* Reads exactly the string want from fd. */
-static void peer_expect(struct netd_test_daemon *t, int fd, const char *want)
-{
-        char buf[256];
-        size_t len = strlen(want), got;
-        int r;
-
-        assert_true(len < sizeof(buf));
-        r = peer_read(t, fd, buf, len, &got);
-        if (r != 0)
-                fail_msg("peer read \"%.*s\", then %s, expected \"%s\"", (int)got, buf,
-                         r > 0 ? "EOF" : strerror(-r), want);
-        assert_memory_equal(buf, want, len);
-}
-
-/* The next read on fd is EOF (returns 0) or an error (-errno); fails if data comes. */
-static int peer_end(struct netd_test_daemon *t, int fd)
-{
-        char c;
-        size_t got;
-        int r = peer_read(t, fd, &c, 1, &got);
-
-        if (r == 0)
-                fail_msg("peer got a byte (0x%02x), expected EOF or an error", (unsigned char)c);
-        return r > 0 ? 0 : r;
-}
-
 static void peer_send(int fd, const char *s)
 {
         assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
@@ -1246,7 +1194,7 @@ static void test_max_connections(struct netd_test_daemon *t)
         /* Over the cap: accepted and closed at once; the peer sees EOF, never data. */
         p2 = tcp_connect(AF_INET, port);
         assert_drop(a, srv, 0, port, p2);
-        assert_int_equal(peer_end(t, p2), 0);
+        assert_int_equal(netd_test_peer_end(t, p2), 0);
         close(p2);
         /* A netd client that is dropped sees connect, then end, then close. */
         c2 = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
@@ -1277,7 +1225,7 @@ static void test_max_connections(struct netd_test_daemon *t)
         assert_get_int(a, "server.get", "server", srv, "connections", 0);
         p4 = tcp_connect(AF_INET, port);
         assert_drop(a, srv, 2, port, p4);
-        assert_int_equal(peer_end(t, p4), 0);
+        assert_int_equal(netd_test_peer_end(t, p4), 0);
         close(p4);
 
         /* null removes the limit. */
@@ -1320,10 +1268,10 @@ static void test_create_server_allow_half_open(struct netd_test_daemon *t)
         assert_true(json_is_false(json_object_get(g, "destroyed")));
         json_decref(g);
         call_true(a, "socket.write", "socket", ss, json_pack("{s:s}", "data", "resp"));
-        peer_expect(t, peer, "resp");
+        netd_test_peer_expect(t, peer, "resp");
         call_true(a, "socket.end", "socket", ss, json_pack("{s:s}", "data", "!"));
-        peer_expect(t, peer, "!");
-        assert_int_equal(peer_end(t, peer), 0);
+        netd_test_peer_expect(t, peer, "!");
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
         (void)netd_test_wait_event(a, "socket.close", ss, NETD_TEST_TIMEOUT_MS);
         assert_true(json_is_false(
                 json_object_get(netd_test_find_event(a, "socket.close", ss), "hadError")));
@@ -1336,7 +1284,7 @@ static void test_create_server_allow_half_open(struct netd_test_daemon *t)
         peer2 = tcp_connect(AF_INET, port2);
         ss2 = conn_socket(netd_test_wait_event(a, "server.connection", srv2, NETD_TEST_TIMEOUT_MS));
         assert_int_equal(shutdown(peer2, SHUT_WR), 0);
-        assert_int_equal(peer_end(t, peer2), 0);
+        assert_int_equal(netd_test_peer_end(t, peer2), 0);
         (void)netd_test_wait_event(a, "socket.close", ss2, NETD_TEST_TIMEOUT_MS);
         assert_trace(a, ss2, "end close");
         close(peer2);
@@ -1406,7 +1354,7 @@ static void test_create_server_nodelay_keepalive(struct netd_test_daemon *t)
         netd_test_assert_str(g, "readyState", "open");
         json_decref(g);
         call_true(a, "socket.write", "socket", ss, json_pack("{s:s}", "data", "x"));
-        peer_expect(t, peer, "x");
+        netd_test_peer_expect(t, peer, "x");
 
         nfd = netd_fd_facing(t, peer);
         if (nfd == -2) {
@@ -1481,7 +1429,7 @@ static void test_create_server_high_water_mark(struct netd_test_daemon *t)
         assert_int_equal(netd_test_count_events(a, "socket.drain", ss), 1);
         assert_get_int(a, "socket.get", "socket", ss, "bufferSize", 0);
         assert_get_int(a, "socket.get", "socket", ss, "bytesWritten", 108);
-        assert_int_equal(peer_read(t, peer, buf, 108, &got), 0);
+        assert_int_equal(netd_test_peer_read(t, peer, buf, 108, &got), 0);
         close(peer);
 }
 

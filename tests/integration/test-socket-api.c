@@ -287,57 +287,6 @@ static int remote_port(int fd)
                                        : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-/*
- * Reads from the test's own socket until want bytes came (returns 0), EOF
- * (1) or an error (-errno), pumping the clients meanwhile.
- */
-static int peer_read(struct netd_test_daemon *t, int fd, void *buf, size_t want, size_t *got)
-{
-        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
-
-        *got = 0;
-        while (*got < want) {
-                ssize_t n = recv(fd, (char *)buf + *got, want - *got, 0);
-
-                if (n > 0) {
-                        *got += (size_t)n;
-                        continue;
-                }
-                if (n == 0)
-                        return 1;
-                if (errno != EAGAIN && errno != EINTR)
-                        return -errno;
-                (void)netd_test_pump(t, fd, POLLIN, deadline, "data on the test's socket");
-        }
-        return 0;
-}
-
-static void peer_expect(struct netd_test_daemon *t, int fd, const char *want)
-{
-        char buf[256];
-        size_t len = strlen(want), got;
-        int r;
-
-        assert_true(len < sizeof(buf));
-        r = peer_read(t, fd, buf, len, &got);
-        if (r != 0)
-                fail_msg("peer read \"%.*s\", then %s, expected \"%s\"", (int)got, buf,
-                         r > 0 ? "EOF" : strerror(-r), want);
-        assert_memory_equal(buf, want, len);
-}
-
-/* The next read on fd is EOF (returns 0) or an error (-errno); fails if data comes. */
-static int peer_end(struct netd_test_daemon *t, int fd)
-{
-        char c;
-        size_t got;
-        int r = peer_read(t, fd, &c, 1, &got);
-
-        if (r == 0)
-                fail_msg("peer got a byte (0x%02x), expected EOF or an error", (unsigned char)c);
-        return r > 0 ? 0 : r;
-}
-
 static void peer_send(int fd, const void *data, size_t len)
 {
         assert_int_equal(send(fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
@@ -526,9 +475,9 @@ static void test_socket_then_connect(struct netd_test_daemon *t)
         netd_test_wait_until(t, w1.done && w2.done);
         assert_true(json_is_true(w1.result));
         assert_true(json_is_true(w2.result));
-        peer_expect(t, peer, "early hi");
+        netd_test_peer_expect(t, peer, "early hi");
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", " late"));
-        peer_expect(t, peer, " late");
+        netd_test_peer_expect(t, peer, " late");
         assert_trace(a, s, "connect ready");
         /* Connected: connecting it again is refused. */
         err = scall_fail(a, "socket.connect", s,
@@ -547,8 +496,8 @@ static void test_socket_then_connect(struct netd_test_daemon *t)
         scall_true(a, "socket.connect", s2,
                    json_pack("{s:i,s:s}", "port", lport, "host", "127.0.0.1"));
         peer2 = tcp_accept(t, lfd);
-        peer_expect(t, peer2, "bye");
-        assert_int_equal(peer_end(t, peer2), 0);
+        netd_test_peer_expect(t, peer2, "bye");
+        assert_int_equal(netd_test_peer_end(t, peer2), 0);
         netd_test_wait_until(t, e.done);
         assert_true(json_is_true(e.result));
         pending_done(&e);
@@ -596,7 +545,7 @@ static void test_reconnect_resets_counters(struct netd_test_daemon *t)
         peer2 = tcp_accept(t, lfd);
         (void)wait_nth_event(a, "socket.ready", s, 1);
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "z"));
-        peer_expect(t, peer2, "z");
+        netd_test_peer_expect(t, peer2, "z");
         g = sget(a, s);
         assert_int_equal(int_at(g, "bytesWritten"), 1);
         assert_int_equal(int_at(g, "bytesRead"), 0);
@@ -804,7 +753,7 @@ static void test_connect_timeout_option(struct netd_test_daemon *t)
         netd_test_wait_until(t, netd_test_rx(a, s)->len == 4);
         (void)wait_nth_event(a, "socket.timeout", s, 1);
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "still open"));
-        peer_expect(t, peer, "still open");
+        netd_test_peer_expect(t, peer, "still open");
         assert_int_equal(netd_test_count_events(a, "socket.close", s), 0);
         assert_trace(a, s, "connect ready timeout data+ timeout");
         close(peer);
@@ -1038,7 +987,7 @@ static void test_set_encoding_every_encoding(struct netd_test_daemon *t)
                         assert_null(memmem(got, len, "\xef\xbf\xbd", 3)); /* no U+FFFD */
                 free(got);
                 /* 'end' after the last data, then close (netd ended its side too). */
-                assert_int_equal(peer_end(t, peer), 0);
+                assert_int_equal(netd_test_peer_end(t, peer), 0);
                 wait_close(a, s, false);
                 {
                         char *trace = netd_test_trace(a, s);
@@ -1158,7 +1107,7 @@ static void test_keepalive_nodelay(struct netd_test_daemon *t)
         json_decref(err);
         /* The sockets still work. */
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "ok"));
-        peer_expect(t, peer, "ok");
+        netd_test_peer_expect(t, peer, "ok");
         assert_trace(a, s, "connect ready");
         close(peer);
         close(peer2);
@@ -1197,7 +1146,7 @@ static void test_set_timeout(struct netd_test_daemon *t)
         assert_int_equal(netd_test_count_events(a, "socket.timeout", s), 1);
         assert_int_equal(netd_test_count_events(a, "socket.close", s), 0);
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "y"));
-        peer_expect(t, peer, "y");
+        netd_test_peer_expect(t, peer, "y");
 
         err = scall_fail(a, "socket.setTimeout", s, NULL, -32602, "ERR_MISSING_ARGS");
         json_decref(err);
@@ -1250,7 +1199,7 @@ static void test_timeout_suppressed_while_writing(struct netd_test_daemon *t)
         /* The peer reads everything: the queue empties, then the socket is idle. */
         sink = malloc((size_t)written);
         assert_non_null(sink);
-        assert_int_equal(peer_read(t, peer, sink, (size_t)written, &got), 0);
+        assert_int_equal(netd_test_peer_read(t, peer, sink, (size_t)written, &got), 0);
         free(sink);
         (void)netd_test_wait_event(a, "socket.timeout", s, NETD_TEST_TIMEOUT_MS);
         assert_int_equal(netd_test_count_events(a, "socket.close", s), 0);
@@ -1363,8 +1312,8 @@ static void test_end_with_data(struct netd_test_daemon *t)
         s = connect_to_test(a, lfd, lport, NULL, &peer);
         scall_true(a, "socket.end", s,
                    json_pack("{s:s,s:s}", "data", "68656c6c6f", "encoding", "hex"));
-        peer_expect(t, peer, "hello");
-        assert_int_equal(peer_end(t, peer), 0);
+        netd_test_peer_expect(t, peer, "hello");
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
         g = sget(a, s);
         assert_int_equal(int_at(g, "bytesWritten"), 5);
         netd_test_assert_str(g, "readyState", "readOnly");
@@ -1404,7 +1353,7 @@ static void test_destroy_with_error(struct netd_test_daemon *t)
                 json_object_get(ev, "error"),
                 "{\"code\":-32000,\"message\":\"boom\",\"data\":{\"code\":\"EBOOM\"}}");
         assert_trace(a, s, "connect ready error close");
-        assert_int_equal(peer_end(t, peer), 0);
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
         /* Again: true, and nothing more. */
         scall_true(a, "socket.destroy", s, NULL);
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
@@ -1449,7 +1398,7 @@ static void test_reset_and_destroy(struct netd_test_daemon *t)
         scall_true(a, "socket.resetAndDestroy", s, NULL);
         wait_close(a, s, false);
         assert_trace(a, s, "connect ready close");
-        assert_int_equal(peer_end(t, peer), -ECONNRESET);
+        assert_int_equal(netd_test_peer_end(t, peer), -ECONNRESET);
         close(peer);
 
         /* Never connected: destroyed with ERR_SOCKET_CLOSED (Node). */
@@ -1563,7 +1512,7 @@ static void test_reset_while_connecting(struct netd_test_daemon *t)
         peer = tcp_accept(t, lfd);
         wait_close(a, s, false);
         assert_trace(a, s, "connect ready close");
-        assert_int_equal(peer_end(t, peer), -ECONNRESET);
+        assert_int_equal(netd_test_peer_end(t, peer), -ECONNRESET);
         pending_done(&c);
         pending_done(&r);
         close(peer);
@@ -1633,14 +1582,14 @@ static void test_high_water_mark_zero(struct netd_test_daemon *t)
         (void)netd_test_wait_event(a, "socket.drain", s, NETD_TEST_TIMEOUT_MS);
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "b"));
         (void)wait_nth_event(a, "socket.drain", s, 1);
-        peer_expect(t, peer, "ab");
+        netd_test_peer_expect(t, peer, "ab");
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_int_equal(netd_test_count_events(a, "socket.drain", s), 2);
 
         /* The default mark (64 KiB): a small write has no drain. */
         s2 = connect_to_test(a, lfd, lport, NULL, &peer2);
         scall_true(a, "socket.write", s2, json_pack("{s:s}", "data", "c"));
-        peer_expect(t, peer2, "c");
+        netd_test_peer_expect(t, peer2, "c");
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_int_equal(netd_test_count_events(a, "socket.drain", s2), 0);
         g = sget(a, s2);
@@ -1700,7 +1649,7 @@ static void test_get_every_property(struct netd_test_daemon *t)
         (void)netd_test_wait_event(a, "socket.ready", s, NETD_TEST_TIMEOUT_MS);
         lp = remote_port(peer);
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "abcd"));
-        peer_expect(t, peer, "abcd");
+        netd_test_peer_expect(t, peer, "abcd");
         peer_send(peer, "xyz", 3);
         netd_test_wait_until(t, netd_test_rx(a, s)->len == 3);
         scall_true(a, "socket.setEncoding", s, json_pack("{s:s}", "encoding", "hex"));
@@ -1723,7 +1672,7 @@ static void test_get_every_property(struct netd_test_daemon *t)
 
         /* Our end: readOnly. */
         scall_true(a, "socket.end", s, NULL);
-        assert_int_equal(peer_end(t, peer), 0);
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
         g = sget(a, s);
         netd_test_assert_str(g, "readyState", "readOnly");
         assert_bool_at(g, "pending", false);
@@ -1784,7 +1733,7 @@ static void test_half_open_default(struct netd_test_daemon *t)
         s = connect_to_test(a, lfd, lport, NULL, &peer);
         peer_send(peer, "last", 4);
         assert_int_equal(shutdown(peer, SHUT_WR), 0);
-        assert_int_equal(peer_end(t, peer), 0);
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
         wait_close(a, s, false);
         assert_trace(a, s, "connect ready data+ end close");
         assert_int_equal(netd_test_rx(a, s)->len, 4);
@@ -1877,9 +1826,9 @@ static void test_half_open_allowed(struct netd_test_daemon *t)
         assert_int_equal(netd_test_count_events(a, "socket.close", s), 0);
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "one"));
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "two"));
-        peer_expect(t, peer, "onetwo");
+        netd_test_peer_expect(t, peer, "onetwo");
         scall_true(a, "socket.end", s, NULL);
-        assert_int_equal(peer_end(t, peer), 0);
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
         wait_close(a, s, false);
         assert_trace(a, s, "connect ready end close");
         close(peer);
