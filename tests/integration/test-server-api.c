@@ -59,13 +59,14 @@ static void private_resolver(struct netd_test_daemon *t, char *hosts_arg, char *
         snprintf(resolv_arg, size, "--resolv-conf=%s/resolv.conf", t->dir);
 }
 
-/* Starts netd (the tests are NETD_TEST_MANUAL) with the private resolver files. */
+/*
+ * Starts netd (the tests are NETD_TEST_MANUAL): the harness gives it the same
+ * private hosts file and no nameserver. private_resolver() remains for the
+ * test that execs netd itself (socket activation).
+ */
 static void start(struct netd_test_daemon *t)
 {
-        char hosts_arg[192], resolv_arg[192];
-
-        private_resolver(t, hosts_arg, resolv_arg, sizeof(hosts_arg));
-        netd_test_launch(t, (const char *const[]){ hosts_arg, resolv_arg, NULL });
+        netd_test_launch(t, NULL);
 }
 
 static json_t *hp(const char *key, uint64_t id)

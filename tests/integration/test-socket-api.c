@@ -35,25 +35,13 @@
 
 /* ---- Helpers ------------------------------------------------------------------------------- */
 
-/* Starts netd (the tests are NETD_TEST_MANUAL) with a private hosts file and no nameserver. */
+/*
+ * Starts netd (the tests are NETD_TEST_MANUAL): the harness gives it a
+ * private hosts file (localhost is 127.0.0.1 and ::1) and no nameserver.
+ */
 static void start(struct netd_test_daemon *t)
 {
-        char path[160], hosts_arg[192], resolv_arg[192];
-        FILE *f;
-
-        snprintf(path, sizeof(path), "%s/hosts", t->dir);
-        f = fopen(path, "we");
-        assert_non_null(f);
-        fputs("127.0.0.1 localhost\n::1 localhost\n", f);
-        fclose(f);
-        snprintf(path, sizeof(path), "%s/resolv.conf", t->dir);
-        f = fopen(path, "we");
-        assert_non_null(f);
-        fputs("# no nameservers: only the hosts file resolves\n", f);
-        fclose(f);
-        snprintf(hosts_arg, sizeof(hosts_arg), "--hosts-file=%s/hosts", t->dir);
-        snprintf(resolv_arg, sizeof(resolv_arg), "--resolv-conf=%s/resolv.conf", t->dir);
-        netd_test_launch(t, (const char *const[]){ hosts_arg, resolv_arg, NULL });
+        netd_test_launch(t, NULL);
 }
 
 static json_t *hp(const char *key, uint64_t id)
