@@ -34,6 +34,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "encoding.h"
 #include "netd-test.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -256,31 +257,6 @@ static size_t peer_pull(int fd, struct stream_check *sc, size_t max, bool *eof)
 }
 
 /* ---- Small helpers ------------------------------------------------------------------------- */
-
-static size_t b64_encode(const uint8_t *in, size_t len, char *out)
-{
-        static const char tab[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        size_t o = 0, i = 0;
-
-        for (; i + 2 < len; i += 3) {
-                uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-                out[o++] = tab[v >> 18];
-                out[o++] = tab[(v >> 12) & 63];
-                out[o++] = tab[(v >> 6) & 63];
-                out[o++] = tab[v & 63];
-        }
-        if (i < len) {
-                uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-
-                out[o++] = tab[v >> 18];
-                out[o++] = tab[(v >> 12) & 63];
-                out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-                out[o++] = '=';
-        }
-        return o;
-}
 
 /* A json integer at path of root, failing the test if it is missing. */
 static json_int_t jint(json_t *root, const char *path)
@@ -674,7 +650,7 @@ static void writer_build(struct stall_writer *w)
         n += sprintf(w->line + n,
                      "\"method\":\"socket.write\",\"params\":{\"socket\":%" PRIu64 ",\"data\":\"",
                      w->socket);
-        n += (int)b64_encode(w->raw, STALL_CHUNK_BYTES, w->line + n);
+        n += (int)netd_base64_encode(w->raw, STALL_CHUNK_BYTES, w->line + n, 0);
         n += sprintf(w->line + n, "\",\"encoding\":\"base64\"}}\n");
         w->line_len = (size_t)n;
         w->line_off = 0;
@@ -968,7 +944,7 @@ static void __attribute__((noreturn)) kill_child(const char *path, int port)
                      "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\",\"params\":"
                      "{\"socket\":%llu,\"data\":\"",
                      sock);
-        n += (int)b64_encode(raw, sizeof(raw), line + n);
+        n += (int)netd_base64_encode(raw, sizeof(raw), line + n, 0);
         n += snprintf(line + n, sizeof(line) - (size_t)n, "\",\"encoding\":\"base64\"}}\n");
         /* Bounded all the same: 64 GiB is far more than the parent waits for. */
         for (long i = 0; i < 1024L * 1024; i++) {

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "encoding.h"
 #include "netd-test.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -127,31 +128,6 @@ static uint64_t connect_to_peer(struct netd_test_client *tc, int *ret_lfd, int *
         *ret_lfd = lfd;
         (void)netd_test_wait_event(tc, "socket.ready", sock, NETD_TEST_TIMEOUT_MS);
         return sock;
-}
-
-static size_t b64_encode(const uint8_t *in, size_t len, char *out)
-{
-        static const char tab[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        size_t o = 0, i = 0;
-
-        for (; i + 2 < len; i += 3) {
-                uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-                out[o++] = tab[v >> 18];
-                out[o++] = tab[(v >> 12) & 63];
-                out[o++] = tab[(v >> 6) & 63];
-                out[o++] = tab[v & 63];
-        }
-        if (i < len) {
-                uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-
-                out[o++] = tab[v >> 18];
-                out[o++] = tab[(v >> 12) & 63];
-                out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-                out[o++] = '=';
-        }
-        return o;
 }
 
 /* The byte at stream position pos: which write it came from, and where in it. */
@@ -774,7 +750,7 @@ static void test_write_hard_bytes(struct netd_test_daemon *t)
                 size_t len;
 
                 pattern_fill(raw, (uint64_t)k * WH_CHUNK, WH_CHUNK, WH_CHUNK);
-                len = b64_encode(raw, WH_CHUNK, b64);
+                len = netd_base64_encode(raw, WH_CHUNK, b64, 0);
                 assert_int_equal(
                         netd_client_notify(a->c, "socket.write",
                                            json_pack("{s:I,s:s%,s:s}", "socket", (json_int_t)sock,
