@@ -31,9 +31,3 @@ int netd_ipc_resolve(const struct netd_conn *c, const char *path, size_t len,
 
 /* Frees the resolved path. */
 void netd_ipc_addr_done(struct netd_ipc_addr *a);
-
-/* True for an abstract-namespace address. */
-static inline int netd_ipc_is_abstract(const struct netd_ipc_addr *a)
-{
-        return a->path_len > 0 && a->path[0] == '\0';
-}

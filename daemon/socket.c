@@ -1072,10 +1072,3 @@ const char *netd_socket_ready_state(const struct netd_socket *s)
         }
         return "closed";
 }
-
-struct netd_socket *netd_socket_lookup(struct netd_daemon *d, uint64_t id)
-{
-        struct netd_handle *h = netd_handle_lookup(d, id);
-
-        return h && h->type == NETD_HANDLE_SOCKET ? (struct netd_socket *)h : NULL;
-}

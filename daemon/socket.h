@@ -175,6 +175,3 @@ void netd_socket_update_reading(struct netd_socket *s);
 
 /* Node's readyState: "opening", "open", "readOnly", "writeOnly" or "closed". */
 const char *netd_socket_ready_state(const struct netd_socket *s);
-
-/* The socket with that id owned by c, or NULL. */
-struct netd_socket *netd_socket_lookup(struct netd_daemon *d, uint64_t id);
