@@ -1,5 +1,7 @@
 #!/bin/sh
-# Runs the libFuzzer target fuzz-rpc (tests/fuzz/fuzz-rpc.c) for N seconds (default 60),
+# Runs a libFuzzer target for N seconds (default 60): $NETD_FUZZ_TARGET, fuzz-rpc by default
+# (tests/fuzz/fuzz-rpc.c: framing, envelope, dispatch) or fuzz-fastpath (the socket.write
+# fast path against jansson),
 # building it first with clang in build-fuzz/ (ASan, UBSan, LeakSanitizer). Exits non-zero
 # on a crash, a leak, a timeout or a failed check; the reproducer is left in
 # build-fuzz/fuzz-artifacts/ and can be replayed with: build-fuzz/tests/fuzz/fuzz-rpc FILE
@@ -24,13 +26,14 @@ case $seconds in
 	;;
 esac
 build=${NETD_FUZZ_BUILD_DIR:-$root/build-fuzz}
+target=${NETD_FUZZ_TARGET:-fuzz-rpc}
 suite=${NETD_JSON_TEST_SUITE:-$root/../shared/data/JSONTestSuite/test_parsing}
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
 	cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DNETD_FUZZ=ON \
 		-DNETD_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug
 fi
-cmake --build "$build" --target fuzz-rpc
+cmake --build "$build" --target "$target"
 
 if [ -n "${NETD_FUZZ_CORPUS:-}" ]; then
 	work=$NETD_FUZZ_CORPUS
@@ -48,9 +51,9 @@ fi
 mkdir -p "$build/fuzz-artifacts"
 
 status=0
-"$build/tests/fuzz/fuzz-rpc" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+"$build/tests/fuzz/$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
 	-artifact_prefix="$build/fuzz-artifacts/" -print_final_stats=1 "$@" || status=$?
 if [ "$status" -ne 0 ]; then
-	echo "fuzz.sh: fuzz-rpc failed (exit $status); reproducers in $build/fuzz-artifacts/" >&2
+	echo "fuzz.sh: $target failed (exit $status); reproducers in $build/fuzz-artifacts/" >&2
 fi
 exit "$status"

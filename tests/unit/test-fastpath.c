@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "encoding.h"
+#include "fastpath-oracle.h"
 #include "fastpath.h"
 
 static const char *const valid[] = {
@@ -37,93 +38,13 @@ static const char *const valid[] = {
         "\"0123456789abcdef0123456789abcdef\",\"socket\":77,\"encoding\":\"hex\"}}",
 };
 
-/* What the general path would see: 1 when the line is a socket.write request matching w. */
-static int agrees_with_jansson(const char *line, size_t len, const struct netd_fast_write *w)
-{
-        json_error_t jerr;
-        json_t *m = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                               &jerr);
-        json_t *params, *v, *id;
-        int ok = 0;
-
-        if (!m || !json_is_object(m))
-                goto out;
-        if (json_object_size(m) != (w->has_id ? 4u : 3u))
-                goto out;
-        v = json_object_get(m, "jsonrpc");
-        if (!json_is_string(v) || json_string_length(v) != 3 ||
-            strcmp(json_string_value(v), "2.0") != 0)
-                goto out;
-        v = json_object_get(m, "method");
-        if (!json_is_string(v) || strcmp(json_string_value(v), "socket.write") != 0 ||
-            json_string_length(v) != strlen("socket.write"))
-                goto out;
-        id = json_object_get(m, "id");
-        if (w->has_id != (id != NULL))
-                goto out;
-        if (id) {
-                if (w->id_is_string) {
-                        if (!json_is_string(id) || json_string_length(id) != w->id_len ||
-                            memcmp(json_string_value(id), w->id_str, w->id_len) != 0)
-                                goto out;
-                } else if (!json_is_integer(id) || json_integer_value(id) != w->id_int) {
-                        goto out;
-                }
-        }
-        params = json_object_get(m, "params");
-        if (!json_is_object(params))
-                goto out;
-        v = json_object_get(params, "socket");
-        if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-            (uint64_t)json_integer_value(v) != w->socket)
-                goto out;
-        v = json_object_get(params, "data");
-        if (!json_is_string(v) || json_string_length(v) != w->data_len ||
-            memcmp(json_string_value(v), w->data, w->data_len) != 0)
-                goto out;
-        v = json_object_get(params, "encoding");
-        if (v) {
-                if (!json_is_string(v) ||
-                    netd_encoding_from_string(json_string_value(v)) != w->encoding)
-                        goto out;
-        } else if (w->encoding != NETD_ENC_UTF8) {
-                goto out;
-        }
-        if (json_object_size(params) != (v ? 3u : 2u))
-                goto out;
-        ok = 1;
-out:
-        json_decref(m);
-        return ok;
-}
-
-/*
- * The fast path's verdict as the daemon applies it: recognized, and for the
- * binary encodings, data that decodes (fastpath.h).
- */
-static int fast_accepts(const char *line, size_t len, struct netd_fast_write *w)
-{
-        uint8_t *buf;
-        ssize_t n;
-
-        if (!netd_fastpath_write(line, len, w))
-                return 0;
-        if (!w->data_unchecked)
-                return 1;
-        buf = malloc(netd_decode_max(w->encoding, w->data_len) + 1);
-        assert_non_null(buf);
-        n = netd_decode(w->encoding, w->data, w->data_len, buf);
-        free(buf);
-        return n >= 0;
-}
-
 static void test_valid_lines_take_fast_path(void **state)
 {
         for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
                 struct netd_fast_write w;
 
-                assert_int_equal(fast_accepts(valid[i], strlen(valid[i]), &w), 1);
-                assert_true(agrees_with_jansson(valid[i], strlen(valid[i]), &w));
+                assert_int_equal(netd_fastpath_accepts(valid[i], strlen(valid[i]), &w), 1);
+                assert_true(netd_fastpath_agrees_with_jansson(valid[i], strlen(valid[i]), &w));
         }
 }
 
@@ -176,7 +97,7 @@ static void test_refused_shapes(void **state)
         for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
                 struct netd_fast_write w;
 
-                assert_int_equal(fast_accepts(others[i], strlen(others[i]), &w), 0);
+                assert_int_equal(netd_fastpath_accepts(others[i], strlen(others[i]), &w), 0);
         }
 }
 
@@ -235,9 +156,9 @@ static void test_mutations_agree(void **state)
 
                 memcpy(buf, base, len);
                 len = mutate(buf, len, sizeof(buf));
-                if (fast_accepts(buf, len, &w)) {
+                if (netd_fastpath_accepts(buf, len, &w)) {
                         accepted++;
-                        if (!agrees_with_jansson(buf, len, &w))
+                        if (!netd_fastpath_agrees_with_jansson(buf, len, &w))
                                 fail_msg("fast path accepted what jansson reads otherwise: %.*s",
                                          (int)len, buf);
                 }

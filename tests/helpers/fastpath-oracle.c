@@ -1,0 +1,94 @@
+/*
+ * The oracle for the socket.write fast path (daemon/fastpath.c): what the
+ * daemon accepts through it, and whether jansson, the general path, reads
+ * the same line the same way. Shared by unit/fastpath and the fuzz-fastpath
+ * libFuzzer target.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "encoding.h"
+#include "fastpath-oracle.h"
+
+/* What the general path would see: 1 when the line is a socket.write request matching w. */
+int netd_fastpath_agrees_with_jansson(const char *line, size_t len, const struct netd_fast_write *w)
+{
+        json_error_t jerr;
+        json_t *m = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                               &jerr);
+        json_t *params, *v, *id;
+        int ok = 0;
+
+        if (!m || !json_is_object(m))
+                goto out;
+        if (json_object_size(m) != (w->has_id ? 4u : 3u))
+                goto out;
+        v = json_object_get(m, "jsonrpc");
+        if (!json_is_string(v) || json_string_length(v) != 3 ||
+            strcmp(json_string_value(v), "2.0") != 0)
+                goto out;
+        v = json_object_get(m, "method");
+        if (!json_is_string(v) || strcmp(json_string_value(v), "socket.write") != 0 ||
+            json_string_length(v) != strlen("socket.write"))
+                goto out;
+        id = json_object_get(m, "id");
+        if (w->has_id != (id != NULL))
+                goto out;
+        if (id) {
+                if (w->id_is_string) {
+                        if (!json_is_string(id) || json_string_length(id) != w->id_len ||
+                            memcmp(json_string_value(id), w->id_str, w->id_len) != 0)
+                                goto out;
+                } else if (!json_is_integer(id) || json_integer_value(id) != w->id_int) {
+                        goto out;
+                }
+        }
+        params = json_object_get(m, "params");
+        if (!json_is_object(params))
+                goto out;
+        v = json_object_get(params, "socket");
+        if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+            (uint64_t)json_integer_value(v) != w->socket)
+                goto out;
+        v = json_object_get(params, "data");
+        if (!json_is_string(v) || json_string_length(v) != w->data_len ||
+            memcmp(json_string_value(v), w->data, w->data_len) != 0)
+                goto out;
+        v = json_object_get(params, "encoding");
+        if (v) {
+                if (!json_is_string(v) ||
+                    netd_encoding_from_string(json_string_value(v)) != w->encoding)
+                        goto out;
+        } else if (w->encoding != NETD_ENC_UTF8) {
+                goto out;
+        }
+        if (json_object_size(params) != (v ? 3u : 2u))
+                goto out;
+        ok = 1;
+out:
+        json_decref(m);
+        return ok;
+}
+
+/*
+ * The fast path's verdict as the daemon applies it: recognized, and for the
+ * binary encodings, data that decodes (fastpath.h).
+ */
+int netd_fastpath_accepts(const char *line, size_t len, struct netd_fast_write *w)
+{
+        uint8_t *buf;
+        ssize_t n;
+
+        if (!netd_fastpath_write(line, len, w))
+                return 0;
+        if (!w->data_unchecked)
+                return 1;
+        buf = malloc(netd_decode_max(w->encoding, w->data_len) + 1);
+        if (!buf)
+                abort();
+        n = netd_decode(w->encoding, w->data, w->data_len, buf);
+        free(buf);
+        return n >= 0;
+}
