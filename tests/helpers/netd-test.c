@@ -1234,3 +1234,145 @@ int netd_test_peer_end(struct netd_test_daemon *t, int fd)
                 fail_msg("peer got a byte (0x%02x), expected EOF or an error", (unsigned char)c);
         return r > 0 ? 0 : r;
 }
+
+/* ---- Helpers shared by the integration tests ---- */
+
+json_int_t netd_test_int_at(json_t *root, const char *path)
+{
+        json_t *v = netd_test_get(root, path);
+
+        if (!json_is_integer(v))
+                fail_msg("\"%s\" is not an integer in %s", path,
+                         json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY));
+        return json_integer_value(v);
+}
+
+uint64_t netd_test_conn_socket(json_t *conn)
+{
+        uint64_t id = 0;
+
+        assert_int_equal(netd_client_get_handle(conn, "socket", &id), 0);
+        return id;
+}
+
+void netd_test_assert_trace(struct netd_test_client *tc, uint64_t id, const char *want)
+{
+        char *trace = netd_test_trace(tc, id);
+
+        if (strcmp(trace, want) != 0)
+                fail_msg("events of handle %llu: \"%s\", expected \"%s\"", (unsigned long long)id,
+                         trace, want);
+        free(trace);
+}
+
+/* Whether netd's descriptor nfd is bound where the test's fd is connected to. */
+static bool test_same_peer(int nfd, int fd)
+{
+        struct sockaddr_storage a, b;
+        socklen_t alen = sizeof(a), blen = sizeof(b);
+
+        return getsockname(nfd, (struct sockaddr *)&a, &alen) == 0 &&
+               getpeername(fd, (struct sockaddr *)&b, &blen) == 0 && alen == blen &&
+               memcmp(&a, &b, alen) == 0;
+}
+
+/*
+ * The descriptor netd holds that is the other end of fd, duplicated into
+ * this process with pidfd_getfd(); -1 if none matches, -2 if the kernel
+ * does not let the test take it.
+ */
+int netd_test_fd_facing(struct netd_test_daemon *t, int fd)
+{
+        struct sockaddr_storage mine, theirs;
+        socklen_t mine_len = sizeof(mine);
+        int found = -1;
+
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&mine, &mine_len), 0);
+        for (int n = 0; n < 1024 && found < 0; n++) {
+                char link[96], target[64];
+                socklen_t len = sizeof(theirs);
+                ssize_t l;
+                int dup;
+
+                snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)t->pid, n);
+                l = readlink(link, target, sizeof(target) - 1);
+                if (l < 0)
+                        continue;
+                target[l] = '\0';
+                if (strncmp(target, "socket:", 7) != 0)
+                        continue;
+                dup = (int)syscall(SYS_pidfd_getfd, t->pidfd, n, 0);
+                if (dup < 0) {
+                        if (errno == ENOSYS || errno == EPERM || errno == EACCES)
+                                return -2;
+                        continue;
+                }
+                if (getpeername(dup, (struct sockaddr *)&theirs, &len) == 0 && len == mine_len &&
+                    memcmp(&theirs, &mine, len) == 0 && test_same_peer(dup, fd))
+                        found = dup;
+                else
+                        close(dup);
+        }
+        return found;
+}
+
+int netd_test_sockopt_int(int fd, int level, int name)
+{
+        int v = -1;
+        socklen_t len = sizeof(v);
+
+        assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
+        return v;
+}
+
+/* A port nobody listens on right now (bound, read, closed). */
+int netd_test_free_port(void)
+{
+        int port, fd = netd_test_tcp_socket(false, &port);
+
+        close(fd);
+        return port;
+}
+
+/* The daemon's soft RLIMIT_NOFILE as /proc/PID/limits shows it (-1 for unlimited). */
+long netd_test_daemon_nofile(struct netd_test_daemon *t)
+{
+        char path[64], line[256];
+        long soft = -2;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/limits", (int)t->pid);
+        f = fopen(path, "re");
+        if (!f)
+                fail_msg("fopen %s: %s", path, strerror(errno));
+        while (fgets(line, sizeof(line), f)) {
+                char value[32];
+
+                if (sscanf(line, "Max open files %31s", value) == 1) {
+                        soft = strcmp(value, "unlimited") == 0 ? -1 : atol(value);
+                        break;
+                }
+        }
+        fclose(f);
+        assert_true(soft != -2);
+        return soft;
+}
+
+/* Accepts one connection on the listening socket lfd (non-blocking result), waiting for it. */
+int netd_test_accept_peer(int lfd)
+{
+        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+
+        for (;;) {
+                int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int64_t left = deadline - netd_test_now_ms();
+
+                if (fd >= 0)
+                        return fd;
+                if (errno != EAGAIN && errno != EINTR)
+                        fail_msg("accept: %s", strerror(errno));
+                if (left <= 0)
+                        fail_msg("timed out waiting for netd to connect to the test's peer");
+                (void)poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, (int)left);
+        }
+}

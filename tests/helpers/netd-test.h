@@ -357,3 +357,33 @@ void netd_test_peer_expect(struct netd_test_daemon *t, int fd, const char *want)
 
 /* The next read on fd is EOF (returns 0) or an error (-errno); fails if data comes. */
 int netd_test_peer_end(struct netd_test_daemon *t, int fd);
+
+/* ---- Helpers shared by the integration tests ---- */
+
+/* The integer at path of root (see netd_test_get()); fails the test when it is not one. */
+json_int_t netd_test_int_at(json_t *root, const char *path);
+
+/* The "socket" id of a server.connection event's params (or any object naming one). */
+uint64_t netd_test_conn_socket(json_t *conn);
+
+/* Asserts that tc's events about handle id, as netd_test_trace() spells them, are want. */
+void netd_test_assert_trace(struct netd_test_client *tc, uint64_t id, const char *want);
+
+/*
+ * The descriptor netd holds at the other end of the test's connected fd,
+ * duplicated into this process with pidfd_getfd(); -1 if none matches, -2
+ * if the kernel does not let the test take it. The caller closes it.
+ */
+int netd_test_fd_facing(struct netd_test_daemon *t, int fd);
+
+/* getsockopt() of an int option, failing the test on error. */
+int netd_test_sockopt_int(int fd, int level, int name);
+
+/* A loopback TCP port nobody listens on right now (bound, read, closed). */
+int netd_test_free_port(void);
+
+/* The daemon's soft RLIMIT_NOFILE as /proc/PID/limits shows it (-1 for unlimited). */
+long netd_test_daemon_nofile(struct netd_test_daemon *t);
+
+/* Accepts one connection on the listening socket lfd, waiting at most NETD_TEST_TIMEOUT_MS. */
+int netd_test_accept_peer(int lfd);

@@ -258,41 +258,9 @@ static size_t peer_pull(int fd, struct stream_check *sc, size_t max, bool *eof)
 
 /* ---- Small helpers ------------------------------------------------------------------------- */
 
-/* A json integer at path of root, failing the test if it is missing. */
-static json_int_t jint(json_t *root, const char *path)
-{
-        json_t *v = netd_test_get(root, path);
-
-        if (!json_is_integer(v)) {
-                char *text = json_dumps(root, JSON_COMPACT);
-
-                fail_msg("\"%s\" is not an integer in %s", path, text ? text : "(null)");
-        }
-        return json_integer_value(v);
-}
-
 static json_t *netd_info(struct netd_test_client *tc)
 {
         return netd_test_call(tc, "netd.info", NULL);
-}
-
-/* Accepts one connection on the listening socket lfd (non-blocking result), waiting for it. */
-static int accept_peer(int lfd)
-{
-        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
-
-        for (;;) {
-                int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                int64_t left = deadline - netd_test_now_ms();
-
-                if (fd >= 0)
-                        return fd;
-                if (errno != EAGAIN && errno != EINTR)
-                        fail_msg("accept: %s", strerror(errno));
-                if (left <= 0)
-                        fail_msg("timed out waiting for netd to connect to the test's peer");
-                (void)poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, (int)left);
-        }
 }
 
 /* The daemon's user + system CPU time in milliseconds (/proc/PID/stat). */
@@ -319,30 +287,6 @@ static long daemon_cpu_ms(struct netd_test_daemon *t)
                    &stime) != 2)
                 fail_msg("cannot parse %s: %s", path, buf);
         return (long)((utime + stime) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
-}
-
-/* The daemon's soft RLIMIT_NOFILE as /proc/PID/limits shows it (-1 for unlimited). */
-static long daemon_nofile(struct netd_test_daemon *t)
-{
-        char path[64], line[256];
-        long soft = -2;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/limits", (int)t->pid);
-        f = fopen(path, "re");
-        if (!f)
-                fail_msg("fopen %s: %s", path, strerror(errno));
-        while (fgets(line, sizeof(line), f)) {
-                char value[32];
-
-                if (sscanf(line, "Max open files %31s", value) == 1) {
-                        soft = strcmp(value, "unlimited") == 0 ? -1 : atol(value);
-                        break;
-                }
-        }
-        fclose(f);
-        assert_true(soft != -2);
-        return soft;
 }
 
 /* How many times needle occurs in the daemon's log. */
@@ -527,7 +471,7 @@ static void test_slow_client_pushes_back_on_peer(struct netd_test_daemon *t)
         lfd = netd_test_tcp_socket(true, &lport);
         netd_test_raw_open(t, &ctl);
         sr.socket = raw_connect(&ctl, 1, lport);
-        peer = accept_peer(lfd);
+        peer = netd_test_accept_peer(lfd);
         check_init(&sr.check, 0x51041);
         sender_init(&snd, 0x51041, total);
         rss_base = netd_test_daemon_rss_kb(t);
@@ -589,14 +533,14 @@ static void test_slow_client_pushes_back_on_peer(struct netd_test_daemon *t)
                "saw a full socket %" PRIu64 " times; netd RSS %ld KiB at the start, peak %ld KiB "
                "(limit %ld); readsPaused %lld\n",
                total / MIB, netd_test_now_ms() - start, bites, sr.data_events, snd.eagain, rss_base,
-               rss_peak, limit_kb, (long long)jint(info, "stats.readsPaused"));
+               rss_peak, limit_kb, (long long)netd_test_int_at(info, "stats.readsPaused"));
         check_assert(&sr.check, total, snd.hash, "peer -> slow client");
         assert_int_equal(sr.other_events, 0);
         /* The push-back reached the peer: its sends blocked while the client was slow. */
         if (snd.eagain == 0)
                 fail_msg("the peer's sends never blocked: netd kept reading from it");
-        assert_true(jint(info, "stats.readsPaused") >= 1);
-        assert_true(jint(info, "stats.bytesIn") >= (json_int_t)total);
+        assert_true(netd_test_int_at(info, "stats.readsPaused") >= 1);
+        assert_true(netd_test_int_at(info, "stats.bytesIn") >= (json_int_t)total);
         if (rss_peak >= limit_kb)
                 fail_msg("netd's RSS reached %ld KiB, limit %ld KiB", rss_peak, limit_kb);
         json_decref(info);
@@ -774,7 +718,7 @@ static void test_stalled_peer_holds_writer(struct netd_test_daemon *t)
         lfd = netd_test_tcp_socket(true, &lport);
         netd_test_raw_open(t, &w.ctl);
         w.socket = raw_connect(&w.ctl, 1000000, lport);
-        peer = accept_peer(lfd);
+        peer = netd_test_accept_peer(lfd);
         check_init(&check, w.seed);
         rss_base = netd_test_daemon_rss_kb(t);
         start = netd_test_now_ms();
@@ -801,7 +745,7 @@ static void test_stalled_peer_holds_writer(struct netd_test_daemon *t)
                 /* Blocked for a while, and netd says so (not just slow for a moment). */
                 if (w.eagain > 0 && now - w.last_progress >= STALL_BLOCKED_MS) {
                         info = netd_info(info_client);
-                        held = jint(info, "stats.inputHeld") > 0;
+                        held = netd_test_int_at(info, "stats.inputHeld") > 0;
                         json_decref(info);
                         if (held)
                                 break;
@@ -820,9 +764,9 @@ static void test_stalled_peer_holds_writer(struct netd_test_daemon *t)
         printf("stalled peer: the writer blocked after %zu KiB (EAGAIN %" PRIu64 " times) in "
                "%" PRId64 " ms; inputHeld %lld; netd RSS %ld KiB at the start, peak %ld KiB\n",
                sent_held / 1024, w.eagain, held_at - start,
-               (long long)jint(info, "stats.inputHeld"), rss_base, rss_peak);
+               (long long)netd_test_int_at(info, "stats.inputHeld"), rss_base, rss_peak);
         /* netd stopped reading the client: its requests wait in the kernel. */
-        assert_true(jint(info, "stats.inputHeld") >= 1);
+        assert_true(netd_test_int_at(info, "stats.inputHeld") >= 1);
         assert_true(w.eagain > 0);
         assert_true(w.replies < w.requests);
         json_decref(info);
@@ -1045,14 +989,14 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
         f = (struct kill_flow){ .c = other->c, .seed = 0x07E2, .total = KILL_OTHER_BYTES };
         f.hash = FNV_INIT;
         f.socket = netd_test_connect_tcp(other, p2, "127.0.0.1", NULL);
-        sink2 = accept_peer(l2);
+        sink2 = netd_test_accept_peer(l2);
         (void)netd_test_wait_event(other, "socket.ready", f.socket, NETD_TEST_TIMEOUT_MS);
         check_init(&check, f.seed);
 
         info = netd_info(info_client);
-        base_conns = jint(info, "connections");
-        base_sockets = jint(info, "handles.sockets");
-        base_held = jint(info, "stats.inputHeld");
+        base_conns = netd_test_int_at(info, "connections");
+        base_sockets = netd_test_int_at(info, "handles.sockets");
+        base_held = netd_test_int_at(info, "stats.inputHeld");
         json_decref(info);
         base_fds = netd_test_daemon_fds(t);
 
@@ -1098,7 +1042,7 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
                         fail_msg("the other client's connection closed after %" PRIu64 " bytes",
                                  check.got);
                 if (!sink1_closed && sink1 < 0 && n > 2 && (pfd[2].revents & POLLIN))
-                        sink1 = accept_peer(l1);
+                        sink1 = netd_test_accept_peer(l1);
                 if (!sink1_closed && sink1 >= 0 && peer_reads) {
                         bool closed = false;
 
@@ -1113,15 +1057,16 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
                 if (phase == 0 && !peer_reads && sink1 >= 0 && now >= next_info) {
                         /* The child is held once netd stops reading its requests. */
                         info = netd_info(info_client);
-                        held = jint(info, "stats.inputHeld") - base_held;
+                        held = netd_test_int_at(info, "stats.inputHeld") - base_held;
                         json_decref(info);
                         next_info = now + 10;
                 }
                 if (phase == 0 && f.acked > 0 && (peer_reads ? child_bytes >= MIB : held > 0)) {
                         info = netd_info(info_client);
                         /* The child's connection and socket are there before the kill. */
-                        assert_int_equal(jint(info, "connections"), base_conns + 1);
-                        assert_int_equal(jint(info, "handles.sockets"), base_sockets + 1);
+                        assert_int_equal(netd_test_int_at(info, "connections"), base_conns + 1);
+                        assert_int_equal(netd_test_int_at(info, "handles.sockets"),
+                                         base_sockets + 1);
                         json_decref(info);
                         if (kill(pid, SIGKILL) < 0)
                                 fail_msg("kill: %s", strerror(errno));
@@ -1133,8 +1078,8 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
                         bool clean;
 
                         info = netd_info(info_client);
-                        clean = jint(info, "connections") == base_conns &&
-                                jint(info, "handles.sockets") == base_sockets &&
+                        clean = netd_test_int_at(info, "connections") == base_conns &&
+                                netd_test_int_at(info, "handles.sockets") == base_sockets &&
                                 netd_test_daemon_fds(t) == base_fds;
                         json_decref(info);
                         now = netd_test_now_ms();
@@ -1145,9 +1090,10 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
                                 info = netd_info(info_client);
                                 fail_msg("%" PRId64 " ms after the SIGKILL: connections %lld "
                                          "(baseline %lld), sockets %lld (%lld), fds %d (%d)",
-                                         now - killed_at, (long long)jint(info, "connections"),
+                                         now - killed_at,
+                                         (long long)netd_test_int_at(info, "connections"),
                                          (long long)base_conns,
-                                         (long long)jint(info, "handles.sockets"),
+                                         (long long)netd_test_int_at(info, "handles.sockets"),
                                          (long long)base_sockets, netd_test_daemon_fds(t),
                                          base_fds);
                         }
@@ -1291,9 +1237,9 @@ static void test_many_connections(struct netd_test_daemon *t)
         snprintf(handles_arg, sizeof(handles_arg), "--limit=handlesPerConn=%zu", n + 64);
         netd_test_launch(t, args);
         /* netd inherits the test's limit when the harness forks it. */
-        if (daemon_nofile(t) != -1 && daemon_nofile(t) < (long)need)
-                fail_msg("netd's RLIMIT_NOFILE is %ld, the test set %llu", daemon_nofile(t),
-                         (unsigned long long)rl.rlim_cur);
+        if (netd_test_daemon_nofile(t) != -1 && netd_test_daemon_nofile(t) < (long)need)
+                fail_msg("netd's RLIMIT_NOFILE is %ld, the test set %llu",
+                         netd_test_daemon_nofile(t), (unsigned long long)rl.rlim_cur);
         printf("many connections: %zu%s, RLIMIT_NOFILE %llu\n", n, FLOW_ASAN ? " (ASan)" : "",
                (unsigned long long)rl.rlim_cur);
 
@@ -1302,12 +1248,12 @@ static void test_many_connections(struct netd_test_daemon *t)
         res = netd_test_call(tc, "server.listen",
                              json_pack("{s:I,s:i,s:s,s:i}", "server", (json_int_t)srv, "port", 0,
                                        "host", "127.0.0.1", "backlog", 4096));
-        port = (int)jint(res, "port");
+        port = (int)netd_test_int_at(res, "port");
         json_decref(res);
         (void)netd_test_wait_event(tc, "server.listening", srv, NETD_TEST_TIMEOUT_MS);
         next_ev = tc->n_events;
         info = netd_info(tc);
-        fds_max = jint(info, "stats.fdsMax");
+        fds_max = netd_test_int_at(info, "stats.fdsMax");
         assert_true(fds_max >= (json_int_t)n + 32);
         json_decref(info);
         rss_base = netd_test_daemon_rss_kb(t);
@@ -1430,8 +1376,8 @@ static void test_many_connections(struct netd_test_daemon *t)
         /* All N connections are open now. */
         rss_all = netd_test_daemon_rss_kb(t);
         info = netd_info(tc);
-        assert_int_equal(jint(info, "handles.sockets"), (json_int_t)n);
-        assert_true(jint(info, "stats.fdsOpen") >= (json_int_t)n);
+        assert_int_equal(netd_test_int_at(info, "handles.sockets"), (json_int_t)n);
+        assert_true(netd_test_int_at(info, "stats.fdsOpen") >= (json_int_t)n);
         json_decref(info);
         per_conn = (rss_all - rss_base) * 1024 / (long)n;
         printf("many connections: %zu connected and echoed in %" PRId64 " ms; netd RSS %ld KiB "
@@ -1449,7 +1395,7 @@ static void test_many_connections(struct netd_test_daemon *t)
         }
         netd_test_wait_until(t, netd_test_count_events(tc, "socket.close", 0) == n);
         info = netd_info(tc);
-        assert_int_equal(jint(info, "handles.sockets"), 0);
+        assert_int_equal(netd_test_int_at(info, "handles.sockets"), 0);
         json_decref(info);
         printf("many connections: all closed after %" PRId64 " ms in all\n",
                netd_test_now_ms() - start);
@@ -1509,16 +1455,17 @@ static void test_accept_storm_backs_off(struct netd_test_daemon *t)
         netd_test_launch(t, NULL);
         if (setrlimit(RLIMIT_NOFILE, &saved) < 0)
                 fail_msg("setrlimit: %s", strerror(errno));
-        assert_int_equal(daemon_nofile(t), STORM_NOFILE);
+        assert_int_equal(netd_test_daemon_nofile(t), STORM_NOFILE);
 
         tc = netd_test_connect(t);
         srv = netd_test_create_server(tc, NULL);
         port = netd_test_listen(tc, srv, "127.0.0.1");
         info = netd_info(tc);
         /* netd keeps 32 descriptors for itself and fdReserve for control connections. */
-        assert_int_equal(jint(info, "stats.fdsMax"), STORM_NOFILE - 32);
-        expected = (size_t)(jint(info, "stats.fdsMax") - jint(info, "limits.fdReserve") -
-                            jint(info, "stats.fdsOpen"));
+        assert_int_equal(netd_test_int_at(info, "stats.fdsMax"), STORM_NOFILE - 32);
+        expected = (size_t)(netd_test_int_at(info, "stats.fdsMax") -
+                            netd_test_int_at(info, "limits.fdReserve") -
+                            netd_test_int_at(info, "stats.fdsOpen"));
         json_decref(info);
         printf("accept storm: RLIMIT_NOFILE %d, netd can accept %zu connections\n", STORM_NOFILE,
                expected);
@@ -1533,7 +1480,7 @@ static void test_accept_storm_backs_off(struct netd_test_daemon *t)
                 (void)netd_test_pump(t, -1, 0, netd_test_deadline(50), "accepts");
                 accepted += count_new_connections(tc, &next_ev);
                 info = netd_info(tc);
-                refused = jint(info, "stats.fdRefused");
+                refused = netd_test_int_at(info, "stats.fdRefused");
                 json_decref(info);
                 if (accepted >= expected && refused > 0 && log_count(t, "pausing") > 0)
                         break;
@@ -1546,7 +1493,7 @@ static void test_accept_storm_backs_off(struct netd_test_daemon *t)
 
         /* The storm: the listener stays readable and more connections keep coming. */
         info = netd_info(tc);
-        refused_before = jint(info, "stats.fdRefused");
+        refused_before = netd_test_int_at(info, "stats.fdRefused");
         json_decref(info);
         pauses_before = log_count(t, "pausing");
         cpu0 = daemon_cpu_ms(t);
@@ -1568,13 +1515,13 @@ static void test_accept_storm_backs_off(struct netd_test_daemon *t)
                "(%ld%% of a core); \"pausing\" logged %d times during it; fdRefused %lld -> "
                "%lld\n",
                nfds, accepted, cpu1 - cpu0, t1 - t0, pct, pauses_after - pauses_before,
-               (long long)refused_before, (long long)jint(info, "stats.fdRefused"));
+               (long long)refused_before, (long long)netd_test_int_at(info, "stats.fdRefused"));
         /* Nothing was accepted over the budget, and the pause was retried, not spun on. */
         assert_int_equal(accepted, expected);
         assert_true(pauses_after - pauses_before >= 1);
-        assert_true(jint(info, "stats.fdRefused") > refused_before);
+        assert_true(netd_test_int_at(info, "stats.fdRefused") > refused_before);
         /* Every pause is counted, as often as it is logged. */
-        assert_true(jint(info, "stats.acceptPaused") >= pauses_after);
+        assert_true(netd_test_int_at(info, "stats.acceptPaused") >= pauses_after);
         json_decref(info);
         if (pct >= STORM_CPU_PCT)
                 fail_msg("netd used %ld%% of a core during the accept storm (limit %d%%)", pct,

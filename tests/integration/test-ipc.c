@@ -31,34 +31,6 @@ static json_t *hp(const char *key, uint64_t id)
         return json_pack("{s:I}", key, (json_int_t)id);
 }
 
-static json_int_t int_at(json_t *root, const char *path)
-{
-        json_t *v = netd_test_get(root, path);
-
-        if (!json_is_integer(v))
-                fail_msg("\"%s\" is not an integer in %s", path,
-                         json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY));
-        return json_integer_value(v);
-}
-
-static void assert_trace(struct netd_test_client *tc, uint64_t id, const char *want)
-{
-        char *trace = netd_test_trace(tc, id);
-
-        if (strcmp(trace, want) != 0)
-                fail_msg("events of handle %llu: \"%s\", expected \"%s\"", (unsigned long long)id,
-                         trace, want);
-        free(trace);
-}
-
-static uint64_t conn_socket(json_t *conn)
-{
-        uint64_t id = 0;
-
-        assert_int_equal(netd_client_get_handle(conn, "socket", &id), 0);
-        return id;
-}
-
 /* server.listen {server, path (len bytes, may hold NUL), extra (stolen, may be NULL)}. */
 static json_t *listen_path_params(uint64_t srv, const char *path, size_t len, json_t *extra)
 {
@@ -167,7 +139,7 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
         cs = connect_path(a, path, strlen(path));
         conn = netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
         assert_address_fields_null(conn);
-        ss = conn_socket(conn);
+        ss = netd_test_conn_socket(conn);
         (void)netd_test_wait_event(a, "socket.ready", cs, NETD_TEST_TIMEOUT_MS);
         {
                 struct netd_test_flow flows[] = {
@@ -193,13 +165,13 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
                 assert_true(json_is_null(json_object_get(g, "remotePort")));
                 assert_true(json_is_null(json_object_get(g, "localAddress")));
                 assert_true(json_is_null(json_object_get(g, "localPort")));
-                assert_int_equal(int_at(g, "bytesRead"), sizeof(ping) - 1);
-                assert_int_equal(int_at(g, "bytesWritten"), sizeof(ping) - 1);
+                assert_int_equal(netd_test_int_at(g, "bytesRead"), sizeof(ping) - 1);
+                assert_int_equal(netd_test_int_at(g, "bytesWritten"), sizeof(ping) - 1);
                 netd_test_assert_str(g, "readyState", "open");
                 json_decref(g);
         }
         g = netd_test_call(a, "socket.get", hp("socket", ss));
-        assert_int_equal(int_at(g, "server"), (json_int_t)srv);
+        assert_int_equal(netd_test_int_at(g, "server"), (json_int_t)srv);
         json_decref(g);
         res = netd_test_call(a, "server.getConnections", hp("server", srv));
         assert_int_equal(json_integer_value(res), 1);
@@ -217,8 +189,8 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
         json_decref(res);
         (void)netd_test_wait_event(a, "socket.close", cs, NETD_TEST_TIMEOUT_MS);
         (void)netd_test_wait_event(a, "socket.close", ss, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, cs, "connect ready data+ end close");
-        assert_trace(a, ss, "data+ end close");
+        netd_test_assert_trace(a, cs, "connect ready data+ end close");
+        netd_test_assert_trace(a, ss, "data+ end close");
 
         /* Over maxConnections: server.drop with null addresses; the client sees end. */
         res = netd_test_call(
@@ -227,7 +199,7 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
         json_decref(res);
         cs = connect_path(a, path, strlen(path));
         (void)netd_test_wait_event(a, "socket.close", cs, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, cs, "connect ready end close");
+        netd_test_assert_trace(a, cs, "connect ready end close");
         {
                 json_t *drop = netd_test_wait_event(a, "server.drop", srv, NETD_TEST_TIMEOUT_MS);
 
@@ -240,7 +212,7 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
         res = netd_test_call(a, "server.close", hp("server", srv));
         json_decref(res);
         assert_false(exists(path));
-        assert_trace(a, srv, "listening connection drop close");
+        netd_test_assert_trace(a, srv, "listening connection drop close");
 }
 
 /* A relative path is resolved against the client's working directory. */
@@ -389,10 +361,10 @@ static void test_ipc_address_in_use(struct netd_test_daemon *t)
 
         /* No close after a listen error; the server listens elsewhere on a retry. */
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
-        assert_trace(a, srv, "error");
+        netd_test_assert_trace(a, srv, "error");
         snprintf(path, sizeof(path), "%s/retry.sock", t->dir);
         listen_path_ok(a, srv, path, strlen(path), NULL, path, strlen(path));
-        assert_trace(a, srv, "error listening");
+        netd_test_assert_trace(a, srv, "error listening");
 }
 
 /* The file goes with server.close (after the last connection, as the close event). */
@@ -413,7 +385,7 @@ static void test_ipc_unlinked_on_close(struct netd_test_daemon *t)
         json_decref(netd_test_call(a, "socket.end", hp("socket", cs)));
         json_decref(netd_test_call(a, "server.close", hp("server", srv)));
         assert_false(exists(path));
-        assert_trace(a, srv, "listening connection close");
+        netd_test_assert_trace(a, srv, "listening connection close");
 
         /* Connecting now: ENOENT. */
         late = connect_path(a, path, strlen(path));
@@ -441,7 +413,7 @@ static void test_ipc_connect_missing(struct netd_test_daemon *t)
                  "\"errno\":-2,\"syscall\":\"connect\",\"address\":\"%s\"}}",
                  path, path);
         netd_test_assert_json(err, want);
-        assert_trace(a, s, "error close");
+        netd_test_assert_trace(a, s, "error close");
 }
 
 /* An abstract name: the address keeps its NUL; netd and plain clients connect to it. */
@@ -462,7 +434,7 @@ static void test_ipc_abstract(struct netd_test_daemon *t)
         cs = connect_path(a, name, len);
         conn = netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
         assert_address_fields_null(conn);
-        ss = conn_socket(conn);
+        ss = netd_test_conn_socket(conn);
         (void)netd_test_wait_event(a, "socket.ready", cs, NETD_TEST_TIMEOUT_MS);
         res = netd_test_call(a, "socket.write",
                              json_pack("{s:I,s:s}", "socket", (json_int_t)cs, "data", "abstract"));
@@ -568,11 +540,11 @@ static void test_ipc_bad_paths(struct netd_test_daemon *t)
                                 "EINVAL");
                         netd_test_assert_str(err, "data.syscall", "listen");
                         json_decref(err);
-                        assert_trace(a, srv, "error");
+                        netd_test_assert_trace(a, srv, "error");
                 }
                 s = connect_path(a, bad[i].path, bad[i].len);
                 (void)netd_test_wait_event(a, "socket.close", s, NETD_TEST_TIMEOUT_MS);
-                assert_trace(a, s, "error close");
+                netd_test_assert_trace(a, s, "error close");
                 netd_test_assert_str(netd_test_find_event(a, "socket.error", s), "error.data.code",
                                      "EINVAL");
         }

@@ -55,19 +55,6 @@
 
 /* ---- Helpers ------------------------------------------------------------------------------- */
 
-/* A json integer at path of root, failing the test if it is missing. */
-static json_int_t jint(json_t *root, const char *path)
-{
-        json_t *v = netd_test_get(root, path);
-
-        if (!json_is_integer(v)) {
-                char *text = json_dumps(root, JSON_COMPACT);
-
-                fail_msg("\"%s\" is not an integer in %s", path, text ? text : "(null)");
-        }
-        return json_integer_value(v);
-}
-
 static json_t *netd_info(struct netd_test_client *tc)
 {
         return netd_test_call(tc, "netd.info", NULL);
@@ -80,9 +67,9 @@ static void assert_limit(struct netd_test_client *tc, const char *name, json_int
         char path[64];
 
         snprintf(path, sizeof(path), "limits.%s", name);
-        if (jint(info, path) != want)
+        if (netd_test_int_at(info, path) != want)
                 fail_msg("netd.info %s is %lld, netd was started with %lld", path,
-                         (long long)jint(info, path), (long long)want);
+                         (long long)netd_test_int_at(info, path), (long long)want);
         json_decref(info);
 }
 
@@ -94,28 +81,9 @@ static json_int_t stat(struct netd_test_client *tc, const char *name)
         json_int_t v;
 
         snprintf(path, sizeof(path), "stats.%s", name);
-        v = jint(info, path);
+        v = netd_test_int_at(info, path);
         json_decref(info);
         return v;
-}
-
-/* Accepts one connection on the listening socket lfd (non-blocking result), waiting for it. */
-static int accept_peer(int lfd)
-{
-        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
-
-        for (;;) {
-                int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                int64_t left = deadline - netd_test_now_ms();
-
-                if (fd >= 0)
-                        return fd;
-                if (errno != EAGAIN && errno != EINTR)
-                        fail_msg("accept: %s", strerror(errno));
-                if (left <= 0)
-                        fail_msg("timed out waiting for netd to connect to the test's peer");
-                (void)poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, (int)left);
-        }
 }
 
 /* A client socket of tc connected to a new listener of the test; *ret_peer is the test's end. */
@@ -124,7 +92,7 @@ static uint64_t connect_to_peer(struct netd_test_client *tc, int *ret_lfd, int *
         int port, lfd = netd_test_tcp_socket(true, &port);
         uint64_t sock = netd_test_connect_tcp(tc, port, "127.0.0.1", NULL);
 
-        *ret_peer = accept_peer(lfd);
+        *ret_peer = netd_test_accept_peer(lfd);
         *ret_lfd = lfd;
         (void)netd_test_wait_event(tc, "socket.ready", sock, NETD_TEST_TIMEOUT_MS);
         return sock;
@@ -172,30 +140,6 @@ static bool pattern_pull(int fd, uint64_t *got, size_t chunk, uint64_t *bad_at)
                 fail_msg("the peer's connection ended after %" PRIu64 " bytes: %s", *got,
                          n == 0 ? "EOF" : strerror(errno));
         }
-}
-
-/* The daemon's soft RLIMIT_NOFILE as /proc/PID/limits shows it (-1 for unlimited). */
-static long daemon_nofile(struct netd_test_daemon *t)
-{
-        char path[64], line[256];
-        long soft = -2;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/limits", (int)t->pid);
-        f = fopen(path, "re");
-        if (!f)
-                fail_msg("fopen %s: %s", path, strerror(errno));
-        while (fgets(line, sizeof(line), f)) {
-                char value[32];
-
-                if (sscanf(line, "Max open files %31s", value) == 1) {
-                        soft = strcmp(value, "unlimited") == 0 ? -1 : atol(value);
-                        break;
-                }
-        }
-        fclose(f);
-        assert_true(soft != -2);
-        return soft;
 }
 
 /* Parses line (freed) as JSON and compares it with the expected JSON text. */
@@ -343,7 +287,7 @@ static void wait_connections(struct netd_test_daemon *t, struct netd_test_client
 
         for (;;) {
                 json_t *info = netd_info(tc);
-                json_int_t n = jint(info, "connections");
+                json_int_t n = netd_test_int_at(info, "connections");
 
                 json_decref(info);
                 if (n == want)
@@ -391,18 +335,18 @@ static void test_max_clients(struct netd_test_daemon *t)
         expect_refused(t, "max_clients");
 
         info = netd_info(a);
-        assert_int_equal(jint(info, "connections"), 3);
-        assert_int_equal(jint(info, "stats.connsAccepted"), 3);
-        assert_int_equal(jint(info, "stats.connsRejected"), 1);
-        assert_int_equal(jint(info, "stats.connsRejectedUid"), 0);
+        assert_int_equal(netd_test_int_at(info, "connections"), 3);
+        assert_int_equal(netd_test_int_at(info, "stats.connsAccepted"), 3);
+        assert_int_equal(netd_test_int_at(info, "stats.connsRejected"), 1);
+        assert_int_equal(netd_test_int_at(info, "stats.connsRejectedUid"), 0);
         json_decref(info);
 
         netd_test_disconnect(c);
         wait_connections(t, a, 2);
         d = netd_test_connect(t);
         info = netd_info(d);
-        assert_int_equal(jint(info, "connections"), 3);
-        assert_int_equal(jint(info, "stats.connsRejected"), 1);
+        assert_int_equal(netd_test_int_at(info, "connections"), 3);
+        assert_int_equal(netd_test_int_at(info, "stats.connsRejected"), 1);
         json_decref(info);
         /* Full again. */
         expect_refused(t, "max_clients");
@@ -423,9 +367,9 @@ static void test_max_clients_per_uid(struct netd_test_daemon *t)
         expect_refused(t, "max_clients_per_uid");
 
         info = netd_info(a);
-        assert_int_equal(jint(info, "connections"), 2);
-        assert_int_equal(jint(info, "stats.connsRejectedUid"), 1);
-        assert_int_equal(jint(info, "stats.connsRejected"), 1);
+        assert_int_equal(netd_test_int_at(info, "connections"), 2);
+        assert_int_equal(netd_test_int_at(info, "stats.connsRejectedUid"), 1);
+        assert_int_equal(netd_test_int_at(info, "stats.connsRejected"), 1);
         json_decref(info);
 
         netd_test_disconnect(b);
@@ -491,9 +435,9 @@ static void test_handles_per_conn(struct netd_test_daemon *t)
         assert_int_equal(netd_test_count_events(a, "server.connection", 0), 0);
 
         info = netd_info(b);
-        assert_int_equal(jint(info, "handles.servers"), 5);
-        assert_int_equal(jint(info, "handles.sockets"), 1);
-        assert_int_equal(jint(info, "stats.handlesCreated"), 6);
+        assert_int_equal(netd_test_int_at(info, "handles.servers"), 5);
+        assert_int_equal(netd_test_int_at(info, "handles.sockets"), 1);
+        assert_int_equal(netd_test_int_at(info, "stats.handlesCreated"), 6);
         json_decref(info);
 
         /* A closed handle no longer counts. */
@@ -574,11 +518,11 @@ static void assert_batch_ok(json_t *reply, int n)
         assert_true(json_is_array(reply));
         assert_int_equal(json_array_size(reply), n);
         json_array_foreach(reply, i, m) {
-                json_int_t id = jint(m, "id");
+                json_int_t id = netd_test_int_at(m, "id");
 
                 assert_true(id >= 1 && id <= n && !seen[id]);
                 seen[id] = true;
-                assert_true(jint(m, "result.server") > 0);
+                assert_true(netd_test_int_at(m, "result.server") > 0);
         }
 }
 
@@ -600,8 +544,8 @@ static void batch_case(struct netd_test_daemon *t, int max)
         netd_test_assert_json(reply, expected);
         json_decref(reply);
         info = netd_info(tc);
-        assert_int_equal(jint(info, "stats.handlesCreated"), 0);
-        assert_int_equal(jint(info, "handles.servers"), 0);
+        assert_int_equal(netd_test_int_at(info, "stats.handlesCreated"), 0);
+        assert_int_equal(netd_test_int_at(info, "handles.servers"), 0);
         json_decref(info);
 
         /* The connection stays usable, and a batch at the limit runs every entry. */
@@ -684,9 +628,9 @@ static void test_stall_timeout(struct netd_test_daemon *t)
         assert_true(stalled_ms >= 500);
 
         info = netd_info(b);
-        assert_int_equal(jint(info, "stats.connsStalled"), 1);
-        assert_int_equal(jint(info, "connections"), 1);
-        assert_int_equal(jint(info, "handles.sockets"), 0);
+        assert_int_equal(netd_test_int_at(info, "stats.connsStalled"), 1);
+        assert_int_equal(netd_test_int_at(info, "connections"), 1);
+        assert_int_equal(netd_test_int_at(info, "handles.sockets"), 0);
         json_decref(info);
 
         /* When it finally reads: what was queued before the cut, then the end. */
@@ -795,8 +739,8 @@ static void test_write_hard_bytes(struct netd_test_daemon *t)
         }
         json_decref(netd_test_call(a, "netd.sync", NULL));
         res = netd_test_call(a, "socket.get", json_pack("{s:I}", "socket", (json_int_t)sock));
-        assert_int_equal(jint(res, "bufferSize"), 0);
-        assert_int_equal(jint(res, "bytesWritten"), (json_int_t)total);
+        assert_int_equal(netd_test_int_at(res, "bufferSize"), 0);
+        assert_int_equal(netd_test_int_at(res, "bytesWritten"), (json_int_t)total);
         json_decref(res);
         close(peer);
         close(lfd);
@@ -837,15 +781,16 @@ static void test_fd_reserve(struct netd_test_daemon *t)
         netd_test_launch(t, args);
         if (setrlimit(RLIMIT_NOFILE, &saved) < 0)
                 fail_msg("setrlimit: %s", strerror(errno));
-        assert_int_equal(daemon_nofile(t), FDR_NOFILE);
+        assert_int_equal(netd_test_daemon_nofile(t), FDR_NOFILE);
 
         a = netd_test_connect(t);
         info = netd_info(a);
-        assert_int_equal(jint(info, "limits.fdReserve"), FDR_RESERVE);
+        assert_int_equal(netd_test_int_at(info, "limits.fdReserve"), FDR_RESERVE);
         /* netd keeps 32 descriptors for itself. */
-        assert_int_equal(jint(info, "stats.fdsMax"), FDR_NOFILE - 32);
-        assert_int_equal(jint(info, "stats.fdRefused"), 0);
-        expected = (size_t)(jint(info, "stats.fdsMax") - FDR_RESERVE - jint(info, "stats.fdsOpen"));
+        assert_int_equal(netd_test_int_at(info, "stats.fdsMax"), FDR_NOFILE - 32);
+        assert_int_equal(netd_test_int_at(info, "stats.fdRefused"), 0);
+        expected = (size_t)(netd_test_int_at(info, "stats.fdsMax") - FDR_RESERVE -
+                            netd_test_int_at(info, "stats.fdsOpen"));
         json_decref(info);
 
         lfd = netd_test_tcp_socket(true, &port);
@@ -864,7 +809,7 @@ static void test_fd_reserve(struct netd_test_daemon *t)
         ev = netd_test_find_event(a, "socket.error", socks[n]);
         netd_test_assert_str(ev, "error.data.code", "EMFILE");
         netd_test_assert_str(ev, "error.data.syscall", "connect");
-        assert_int_equal(jint(ev, "error.code"), -32000);
+        assert_int_equal(netd_test_int_at(ev, "error.code"), -32000);
         ev = netd_test_wait_event(a, "socket.close", socks[n], NETD_TEST_TIMEOUT_MS);
         assert_true(json_is_true(json_object_get(ev, "hadError")));
         assert_int_equal(stat(a, "fdRefused"), 1);
@@ -889,14 +834,16 @@ static void test_fd_reserve(struct netd_test_daemon *t)
         for (int i = 0; i < 4; i++) {
                 extra[i] = netd_test_connect(t);
                 info = netd_info(extra[i]);
-                assert_int_equal(jint(info, "connections"), 2 + i);
+                assert_int_equal(netd_test_int_at(info, "connections"), 2 + i);
                 json_decref(info);
         }
         info = netd_info(a);
         printf("fdReserve: %lld descriptors counted of %lld, fdRefused %lld, netd has %d open\n",
-               (long long)jint(info, "stats.fdsOpen"), (long long)jint(info, "stats.fdsMax"),
-               (long long)jint(info, "stats.fdRefused"), netd_test_daemon_fds(t));
-        assert_true(jint(info, "stats.fdsOpen") > jint(info, "stats.fdsMax") - FDR_RESERVE);
+               (long long)netd_test_int_at(info, "stats.fdsOpen"),
+               (long long)netd_test_int_at(info, "stats.fdsMax"),
+               (long long)netd_test_int_at(info, "stats.fdRefused"), netd_test_daemon_fds(t));
+        assert_true(netd_test_int_at(info, "stats.fdsOpen") >
+                    netd_test_int_at(info, "stats.fdsMax") - FDR_RESERVE);
         json_decref(info);
         close(lfd);
 }

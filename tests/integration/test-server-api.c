@@ -102,35 +102,6 @@ static void call_true(struct netd_test_client *tc, const char *method, const cha
         json_decref(res);
 }
 
-static json_int_t int_at(json_t *root, const char *path)
-{
-        json_t *v = netd_test_get(root, path);
-
-        if (!json_is_integer(v))
-                fail_msg("\"%s\" is not an integer in %s", path,
-                         json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY));
-        return json_integer_value(v);
-}
-
-static void assert_trace(struct netd_test_client *tc, uint64_t id, const char *want)
-{
-        char *trace = netd_test_trace(tc, id);
-
-        if (strcmp(trace, want) != 0)
-                fail_msg("events of handle %llu: \"%s\", expected \"%s\"", (unsigned long long)id,
-                         trace, want);
-        free(trace);
-}
-
-/* The handle id the server.connection params name. */
-static uint64_t conn_socket(json_t *conn)
-{
-        uint64_t id = 0;
-
-        assert_int_equal(netd_client_get_handle(conn, "socket", &id), 0);
-        return id;
-}
-
 /* The n-th (0-based) event named method about subject, waiting for it. */
 static json_t *wait_nth_event(struct netd_test_client *tc, const char *method, uint64_t subject,
                               size_t n)
@@ -147,15 +118,6 @@ static json_t *wait_nth_event(struct netd_test_client *tc, const char *method, u
                         return tc->events[i].params;
         }
         return NULL;
-}
-
-/* A port nobody listens on right now (bound, read, closed). */
-static int free_port(void)
-{
-        int port, fd = netd_test_tcp_socket(false, &port);
-
-        close(fd);
-        return port;
 }
 
 /* A blocking TCP connect from the test to 127.0.0.1 (family AF_INET) or ::1; non-blocking after. */
@@ -208,73 +170,11 @@ static void assert_get_int(struct netd_test_client *tc, const char *method, cons
 {
         json_t *res = call_on(tc, method, key, id, NULL);
 
-        if (int_at(res, member) != want)
+        if (netd_test_int_at(res, member) != want)
                 fail_msg("%s: %s is %lld, expected %lld in %s", method, member,
-                         (long long)int_at(res, member), (long long)want,
+                         (long long)netd_test_int_at(res, member), (long long)want,
                          json_dumps(res, JSON_COMPACT));
         json_decref(res);
-}
-
-/* Whether netd's descriptor nfd is bound where the test's fd is connected to. */
-static bool same_peer(int nfd, int fd)
-{
-        struct sockaddr_storage a, b;
-        socklen_t alen = sizeof(a), blen = sizeof(b);
-
-        return getsockname(nfd, (struct sockaddr *)&a, &alen) == 0 &&
-               getpeername(fd, (struct sockaddr *)&b, &blen) == 0 && alen == blen &&
-               memcmp(&a, &b, alen) == 0;
-}
-
-/*
- * The descriptor netd holds that is the other end of fd, duplicated into
- * this process with pidfd_getfd(); -1 if none matches, -2 if the kernel
- * does not let the test take it (no pidfd_getfd(), no ptrace rights).
- */
-static int netd_fd_facing(struct netd_test_daemon *t, int fd)
-{
-        struct sockaddr_storage mine, theirs;
-        socklen_t mine_len = sizeof(mine);
-        char dir[64];
-        int found = -1;
-
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&mine, &mine_len), 0);
-        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)t->pid);
-        for (int n = 0; n < 1024 && found < 0; n++) {
-                char link[96], target[64];
-                socklen_t len = sizeof(theirs);
-                ssize_t l;
-                int dup;
-
-                snprintf(link, sizeof(link), "%s/%d", dir, n);
-                l = readlink(link, target, sizeof(target) - 1);
-                if (l < 0)
-                        continue;
-                target[l] = '\0';
-                if (strncmp(target, "socket:", 7) != 0)
-                        continue;
-                dup = (int)syscall(SYS_pidfd_getfd, t->pidfd, n, 0);
-                if (dup < 0) {
-                        if (errno == ENOSYS || errno == EPERM || errno == EACCES)
-                                return -2;
-                        continue;
-                }
-                if (getpeername(dup, (struct sockaddr *)&theirs, &len) == 0 && len == mine_len &&
-                    memcmp(&theirs, &mine, len) == 0 && same_peer(dup, fd))
-                        found = dup;
-                else
-                        close(dup);
-        }
-        return found;
-}
-
-static int sockopt_int(int fd, int level, int name)
-{
-        int v = -1;
-        socklen_t len = sizeof(v);
-
-        assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
-        return v;
 }
 
 /* ---- Raw control connections with SCM_RIGHTS ------------------------------------------------ */
@@ -369,7 +269,7 @@ static void test_listen_port_host_backlog(struct netd_test_daemon *t)
         start(t);
         a = netd_test_connect(t);
         srv = netd_test_create_server(a, NULL);
-        port = free_port();
+        port = netd_test_free_port();
         res = netd_test_call(a, "server.listen",
                              json_pack("{s:I,s:i,s:s,s:i}", "server", (json_int_t)srv, "port", port,
                                        "host", "127.0.0.1", "backlog", 5));
@@ -388,17 +288,17 @@ static void test_listen_port_host_backlog(struct netd_test_daemon *t)
         conn = netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
         netd_test_assert_str(conn, "remoteAddress", "127.0.0.1");
         netd_test_assert_str(conn, "remoteFamily", "IPv4");
-        assert_int_equal(int_at(conn, "remotePort"), local_port(fd));
+        assert_int_equal(netd_test_int_at(conn, "remotePort"), local_port(fd));
         netd_test_assert_str(conn, "localAddress", "127.0.0.1");
-        assert_int_equal(int_at(conn, "localPort"), port);
-        ss = conn_socket(conn);
+        assert_int_equal(netd_test_int_at(conn, "localPort"), port);
+        ss = netd_test_conn_socket(conn);
         {
                 json_t *g = call_on(a, "socket.get", "socket", ss, NULL);
 
-                assert_int_equal(int_at(g, "server"), (json_int_t)srv);
+                assert_int_equal(netd_test_int_at(g, "server"), (json_int_t)srv);
                 netd_test_assert_str(g, "remoteAddress", "127.0.0.1");
-                assert_int_equal(int_at(g, "remotePort"), local_port(fd));
-                assert_int_equal(int_at(g, "localPort"), port);
+                assert_int_equal(netd_test_int_at(g, "remotePort"), local_port(fd));
+                assert_int_equal(netd_test_int_at(g, "localPort"), port);
                 json_decref(g);
         }
         peer_send(fd, "hi");
@@ -412,7 +312,7 @@ static void test_listen_port_host_backlog(struct netd_test_daemon *t)
                 json_pack("{s:I,s:s,s:s}", "server", (json_int_t)srv2, "port", "0", "host", "::1"));
         netd_test_assert_str(res, "address", "::1");
         netd_test_assert_str(res, "family", "IPv6");
-        port2 = (int)int_at(res, "port");
+        port2 = (int)netd_test_int_at(res, "port");
         assert_true(port2 > 0);
         json_decref(res);
         fd = tcp_connect(AF_INET6, port2);
@@ -440,7 +340,7 @@ static void test_listen_port_host_backlog(struct netd_test_daemon *t)
                                      json_pack("{s:I,s:i,s:s,s:s}", "server", (json_int_t)srv5,
                                                "port", 0, "host", "127.0.0.1", "path", ignored));
                 netd_test_assert_str(res, "address", "127.0.0.1");
-                assert_true(int_at(res, "port") > 0);
+                assert_true(netd_test_int_at(res, "port") > 0);
                 json_decref(res);
                 assert_int_equal(access(ignored, F_OK), -1);
         }
@@ -448,11 +348,11 @@ static void test_listen_port_host_backlog(struct netd_test_daemon *t)
         /* No port and no host at all: listen() binds an ephemeral port (Node). */
         srv4 = netd_test_create_server(a, NULL);
         res = call_on(a, "server.listen", "server", srv4, NULL);
-        assert_true(int_at(res, "port") > 0);
+        assert_true(netd_test_int_at(res, "port") > 0);
         json_decref(res);
 
-        assert_trace(a, srv, "listening connection");
-        assert_trace(a, srv3, "listening");
+        netd_test_assert_trace(a, srv, "listening connection");
+        netd_test_assert_trace(a, srv3, "listening");
 }
 
 /* No host: "::" with IPV6_V6ONLY off, so an IPv4 peer is accepted as ::ffff:127.0.0.1. */
@@ -470,17 +370,17 @@ static void test_listen_dual_stack(struct netd_test_daemon *t)
                              json_pack("{s:I,s:i}", "server", (json_int_t)srv, "port", 0));
         netd_test_assert_str(res, "address", "::");
         netd_test_assert_str(res, "family", "IPv6");
-        port = (int)int_at(res, "port");
+        port = (int)netd_test_int_at(res, "port");
         json_decref(res);
 
         fd = tcp_connect(AF_INET, port);
         conn = netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
         netd_test_assert_str(conn, "remoteAddress", "::ffff:127.0.0.1");
         netd_test_assert_str(conn, "remoteFamily", "IPv6");
-        assert_int_equal(int_at(conn, "remotePort"), local_port(fd));
+        assert_int_equal(netd_test_int_at(conn, "remotePort"), local_port(fd));
         netd_test_assert_str(conn, "localAddress", "::ffff:127.0.0.1");
-        assert_int_equal(int_at(conn, "localPort"), port);
-        ss = conn_socket(conn);
+        assert_int_equal(netd_test_int_at(conn, "localPort"), port);
+        ss = netd_test_conn_socket(conn);
         res = call_on(a, "socket.address", "socket", ss, NULL);
         netd_test_assert_str(res, "address", "::ffff:127.0.0.1");
         netd_test_assert_str(res, "family", "IPv6");
@@ -512,7 +412,7 @@ static void test_listen_ipv6_only(struct netd_test_daemon *t)
                              json_pack("{s:I,s:i,s:s,s:b}", "server", (json_int_t)srv, "port", 0,
                                        "host", "::", "ipv6Only", 1));
         netd_test_assert_str(res, "address", "::");
-        port = (int)int_at(res, "port");
+        port = (int)netd_test_int_at(res, "port");
         json_decref(res);
 
         c4 = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
@@ -522,7 +422,7 @@ static void test_listen_ipv6_only(struct netd_test_daemon *t)
         netd_test_assert_str(err, "error.data.code", "ECONNREFUSED");
         snprintf(want, sizeof(want), "connect ECONNREFUSED 127.0.0.1:%d", port);
         netd_test_assert_str(err, "error.message", want);
-        assert_trace(a, c4, "error close");
+        netd_test_assert_trace(a, c4, "error close");
 
         c6 = netd_test_connect_tcp(a, port, "::1", NULL);
         (void)netd_test_wait_event(a, "socket.ready", c6, NETD_TEST_TIMEOUT_MS);
@@ -533,7 +433,7 @@ static void test_listen_ipv6_only(struct netd_test_daemon *t)
         res = netd_test_call(a, "server.listen",
                              json_pack("{s:I,s:b}", "server", (json_int_t)srv2, "ipv6Only", 1));
         netd_test_assert_str(res, "address", "::");
-        port = (int)int_at(res, "port");
+        port = (int)netd_test_int_at(res, "port");
         json_decref(res);
         c4 = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
         (void)netd_test_wait_event(a, "socket.close", c4, NETD_TEST_TIMEOUT_MS);
@@ -559,12 +459,12 @@ static void test_listen_reuse_port_exclusive(struct netd_test_daemon *t)
         res = netd_test_call(a, "server.listen",
                              json_pack("{s:I,s:i,s:s,s:b}", "server", (json_int_t)s1, "port", 0,
                                        "host", "127.0.0.1", "reusePort", 1));
-        port = (int)int_at(res, "port");
+        port = (int)netd_test_int_at(res, "port");
         json_decref(res);
         res = netd_test_call(a, "server.listen",
                              json_pack("{s:I,s:i,s:s,s:b}", "server", (json_int_t)s2, "port", port,
                                        "host", "127.0.0.1", "reusePort", 1));
-        assert_int_equal(int_at(res, "port"), port);
+        assert_int_equal(netd_test_int_at(res, "port"), port);
         json_decref(res);
 
         err = netd_test_call_fail(a, "server.listen",
@@ -585,13 +485,13 @@ static void test_listen_reuse_port_exclusive(struct netd_test_daemon *t)
         assert_true(json_equal(json_object_get(ev, "error"), err));
         json_decref(err);
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
-        assert_trace(a, s3, "error");
+        netd_test_assert_trace(a, s3, "error");
 
         /* exclusive is accepted and changes nothing. */
         res = netd_test_call(a, "server.listen",
                              json_pack("{s:I,s:i,s:s,s:b}", "server", (json_int_t)s4, "port", 0,
                                        "host", "127.0.0.1", "exclusive", 1));
-        assert_true(int_at(res, "port") > 0);
+        assert_true(netd_test_int_at(res, "port") > 0);
         json_decref(res);
 
         /* Both reusePort servers are listening and accept. */
@@ -647,7 +547,7 @@ static void test_listen_error_then_retry(struct netd_test_daemon *t)
         port = netd_test_listen(a, srv, "127.0.0.1");
         assert_true(port != busy_port);
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
-        assert_trace(a, srv, "error error listening");
+        netd_test_assert_trace(a, srv, "error error listening");
         close(busy_fd);
 }
 
@@ -669,10 +569,10 @@ static void test_listen_twice(struct netd_test_daemon *t)
                                   -32001, "ERR_SERVER_ALREADY_LISTEN");
         json_decref(err);
         addr = call_on(a, "server.address", "server", srv, NULL);
-        assert_int_equal(int_at(addr, "port"), port);
+        assert_int_equal(netd_test_int_at(addr, "port"), port);
         json_decref(addr);
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
-        assert_trace(a, srv, "listening");
+        netd_test_assert_trace(a, srv, "listening");
 }
 
 /* ---- server.listen {handle} ---------------------------------------------------------------- */
@@ -694,16 +594,16 @@ static void test_listen_handle_fd(struct netd_test_daemon *t)
                 netd_test_raw_send_str(&r, line);
         }
         msg = raw_reply(&r, 1, events);
-        s1 = int_at(msg, "result.server");
+        s1 = netd_test_int_at(msg, "result.server");
         json_decref(msg);
         msg = raw_reply(&r, 2, events);
-        s2 = int_at(msg, "result.server");
+        s2 = netd_test_int_at(msg, "result.server");
         json_decref(msg);
         msg = raw_reply(&r, 3, events);
-        s3 = int_at(msg, "result.server");
+        s3 = netd_test_int_at(msg, "result.server");
         json_decref(msg);
         msg = raw_reply(&r, 4, events);
-        s4 = int_at(msg, "result.server");
+        s4 = netd_test_int_at(msg, "result.server");
         json_decref(msg);
 
         /* A listening socket: netd serves it as is. */
@@ -721,9 +621,9 @@ static void test_listen_handle_fd(struct netd_test_daemon *t)
         json_decref(msg);
         peer = tcp_connect(AF_INET, port1);
         ev = raw_event(&r, events, "server.connection");
-        assert_int_equal(int_at(ev, "server"), s1);
-        assert_int_equal(int_at(ev, "localPort"), port1);
-        assert_int_equal(int_at(ev, "remotePort"), local_port(peer));
+        assert_int_equal(netd_test_int_at(ev, "server"), s1);
+        assert_int_equal(netd_test_int_at(ev, "localPort"), port1);
+        assert_int_equal(netd_test_int_at(ev, "remotePort"), local_port(peer));
 
         /* Bound but not listening: netd puts it into listening state. */
         peers[0] = peer;
@@ -735,12 +635,12 @@ static void test_listen_handle_fd(struct netd_test_daemon *t)
         raw_send_fds(&r, line, &bfd, 1);
         close(bfd);
         msg = raw_reply(&r, 11, events);
-        assert_int_equal(int_at(msg, "result.port"), port2);
+        assert_int_equal(netd_test_int_at(msg, "result.port"), port2);
         json_decref(msg);
         json_array_clear(events);
         peer = tcp_connect(AF_INET, port2);
         ev = raw_event(&r, events, "server.connection");
-        assert_int_equal(int_at(ev, "server"), s2);
+        assert_int_equal(netd_test_int_at(ev, "server"), s2);
         peers[1] = peer;
 
         /*
@@ -757,7 +657,7 @@ static void test_listen_handle_fd(struct netd_test_daemon *t)
         raw_send_fds(&r, line, &ufd, 1);
         close(ufd);
         msg = raw_reply(&r, 12, events);
-        assert_int_equal(int_at(msg, "error.code"), -32001);
+        assert_int_equal(netd_test_int_at(msg, "error.code"), -32001);
         netd_test_assert_str(msg, "error.data.code", "ERR_INVALID_FD_TYPE");
         json_decref(msg);
         raw_sync(&r, 112, events);
@@ -772,7 +672,7 @@ static void test_listen_handle_fd(struct netd_test_daemon *t)
         raw_send_fds(&r, line, &lfd, 1);
         close(lfd);
         msg = raw_reply(&r, 13, events);
-        assert_int_equal(int_at(msg, "error.code"), -32602);
+        assert_int_equal(netd_test_int_at(msg, "error.code"), -32602);
         netd_test_assert_str(msg, "error.data.code", "ERR_INVALID_ARG_VALUE");
         netd_test_assert_str(msg, "error.data.field", "handle");
         json_decref(msg);
@@ -786,7 +686,7 @@ static void test_listen_handle_fd(struct netd_test_daemon *t)
                  (long long)s4);
         netd_test_raw_send_str(&r, line);
         msg = raw_reply(&r, 14, events);
-        assert_int_equal(int_at(msg, "error.code"), -32602);
+        assert_int_equal(netd_test_int_at(msg, "error.code"), -32602);
         netd_test_assert_str(msg, "error.data.code", "ERR_INVALID_ARG_VALUE");
         json_decref(msg);
 
@@ -814,7 +714,7 @@ static void test_listen_handle_fd(struct netd_test_daemon *t)
                 upeer = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 assert_int_equal(connect(upeer, (struct sockaddr *)&sun, sizeof(sun)), 0);
                 ev = raw_event(&r, events, "server.connection");
-                assert_int_equal(int_at(ev, "server"), s4);
+                assert_int_equal(netd_test_int_at(ev, "server"), s4);
                 assert_true(json_is_null(json_object_get(ev, "remoteAddress")));
                 close(upeer);
         }
@@ -826,7 +726,7 @@ static void test_listen_handle_fd(struct netd_test_daemon *t)
                  (long long)s3);
         netd_test_raw_send_str(&r, line);
         msg = raw_reply(&r, 15, events);
-        assert_true(int_at(msg, "result.port") > 0);
+        assert_true(netd_test_int_at(msg, "result.port") > 0);
         json_decref(msg);
 
         json_decref(events);
@@ -918,11 +818,11 @@ static void test_listen_handle_name(struct netd_test_daemon *t)
                 a, "server.listen",
                 json_pack("{s:I,s:{s:s}}", "server", (json_int_t)srv, "handle", "name", "web"));
         netd_test_assert_str(res, "address", "127.0.0.1");
-        assert_int_equal(int_at(res, "port"), web_port);
+        assert_int_equal(netd_test_int_at(res, "port"), web_port);
         json_decref(res);
         peer = tcp_connect(AF_INET, web_port);
         conn = netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
-        assert_int_equal(int_at(conn, "localPort"), web_port);
+        assert_int_equal(netd_test_int_at(conn, "localPort"), web_port);
         close(peer);
 
         /* A name can be taken once; an unknown name names no descriptor. */
@@ -985,9 +885,9 @@ static void test_server_close(struct netd_test_daemon *t)
         json_decref(res);
         port = netd_test_listen(a, srv, "127.0.0.1");
         c1 = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
-        s1 = conn_socket(wait_nth_event(a, "server.connection", srv, 0));
+        s1 = netd_test_conn_socket(wait_nth_event(a, "server.connection", srv, 0));
         c2 = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
-        s2 = conn_socket(wait_nth_event(a, "server.connection", srv, 1));
+        s2 = netd_test_conn_socket(wait_nth_event(a, "server.connection", srv, 1));
         (void)netd_test_wait_event(a, "socket.ready", c1, NETD_TEST_TIMEOUT_MS);
         (void)netd_test_wait_event(a, "socket.ready", c2, NETD_TEST_TIMEOUT_MS);
         res = call_on(a, "server.getConnections", "server", srv, NULL);
@@ -1004,7 +904,7 @@ static void test_server_close(struct netd_test_daemon *t)
         json_decref(res);
         res = call_on(a, "server.get", "server", srv, NULL);
         assert_true(json_is_false(json_object_get(res, "listening")));
-        assert_int_equal(int_at(res, "connections"), 2);
+        assert_int_equal(netd_test_int_at(res, "connections"), 2);
         json_decref(res);
         late = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
         (void)netd_test_wait_event(a, "socket.close", late, NETD_TEST_TIMEOUT_MS);
@@ -1050,7 +950,7 @@ static void test_server_close(struct netd_test_daemon *t)
         assert_true(cr.close_event_at >= 0);
         assert_true(netd_test_event_index(a, "socket.close", s2) < cr.close_event_at);
         assert_int_equal(netd_test_count_events(a, "server.close", srv), 1);
-        assert_trace(a, srv, "listening connection connection close");
+        netd_test_assert_trace(a, srv, "listening connection connection close");
 
         res = call_on(a, "server.address", "server", srv, NULL);
         assert_true(json_is_null(res)); /* after close */
@@ -1084,7 +984,7 @@ static void test_server_close_not_running(struct netd_test_daemon *t)
         err = netd_test_call_fail(a, "server.close", SRV(srv), -32001, "ERR_SERVER_NOT_RUNNING");
         json_decref(err);
         assert_int_equal(netd_test_count_events(a, "server.close", srv), 1);
-        assert_trace(a, srv, "close");
+        netd_test_assert_trace(a, srv, "close");
 
         /* After a failed listen too (Node: the server is not running). */
         busy_fd = netd_test_tcp_socket(true, &busy_port);
@@ -1096,7 +996,7 @@ static void test_server_close_not_running(struct netd_test_daemon *t)
         json_decref(err);
         err = netd_test_call_fail(a, "server.close", SRV(srv2), -32001, "ERR_SERVER_NOT_RUNNING");
         json_decref(err);
-        assert_trace(a, srv2, "error close");
+        netd_test_assert_trace(a, srv2, "error close");
         close(busy_fd);
 }
 
@@ -1189,7 +1089,8 @@ static void test_max_connections(struct netd_test_daemon *t)
         json_decref(err);
 
         c1 = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
-        s1 = conn_socket(netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
+        s1 = netd_test_conn_socket(
+                netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
         (void)netd_test_wait_event(a, "socket.ready", c1, NETD_TEST_TIMEOUT_MS);
 
         /* Over the cap: accepted and closed at once; the peer sees EOF, never data. */
@@ -1200,7 +1101,7 @@ static void test_max_connections(struct netd_test_daemon *t)
         /* A netd client that is dropped sees connect, then end, then close. */
         c2 = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
         (void)netd_test_wait_event(a, "socket.close", c2, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, c2, "connect ready end close");
+        netd_test_assert_trace(a, c2, "connect ready end close");
         (void)wait_nth_event(a, "server.drop", srv, 1);
         assert_int_equal(netd_test_count_events(a, "server.connection", srv), 1);
         res = call_on(a, "server.getConnections", "server", srv, NULL);
@@ -1220,9 +1121,10 @@ static void test_max_connections(struct netd_test_daemon *t)
                 json_pack("{s:I,s:i}", "server", (json_int_t)srv, "maxConnections", 0));
         netd_test_assert_json(res, "{\"maxConnections\":0}");
         json_decref(res);
-        (void)netd_test_wait_event(a, "socket.close",
-                                   conn_socket(wait_nth_event(a, "server.connection", srv, 1)),
-                                   NETD_TEST_TIMEOUT_MS);
+        (void)netd_test_wait_event(
+                a, "socket.close",
+                netd_test_conn_socket(wait_nth_event(a, "server.connection", srv, 1)),
+                NETD_TEST_TIMEOUT_MS);
         assert_get_int(a, "server.get", "server", srv, "connections", 0);
         p4 = tcp_connect(AF_INET, port);
         assert_drop(a, srv, 2, port, p4);
@@ -1258,7 +1160,8 @@ static void test_create_server_allow_half_open(struct netd_test_daemon *t)
         srv = netd_test_create_server(a, json_pack("{s:b}", "allowHalfOpen", 1));
         port = netd_test_listen(a, srv, "127.0.0.1");
         peer = tcp_connect(AF_INET, port);
-        ss = conn_socket(netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
+        ss = netd_test_conn_socket(
+                netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
         peer_send(peer, "req");
         assert_int_equal(shutdown(peer, SHUT_WR), 0);
         (void)netd_test_wait_event(a, "socket.end", ss, NETD_TEST_TIMEOUT_MS);
@@ -1276,18 +1179,19 @@ static void test_create_server_allow_half_open(struct netd_test_daemon *t)
         (void)netd_test_wait_event(a, "socket.close", ss, NETD_TEST_TIMEOUT_MS);
         assert_true(json_is_false(
                 json_object_get(netd_test_find_event(a, "socket.close", ss), "hadError")));
-        assert_trace(a, ss, "data+ end close");
+        netd_test_assert_trace(a, ss, "data+ end close");
         close(peer);
 
         /* Default (allowHalfOpen false): the FIN makes netd end its side at once. */
         srv2 = netd_test_create_server(a, NULL);
         port2 = netd_test_listen(a, srv2, "127.0.0.1");
         peer2 = tcp_connect(AF_INET, port2);
-        ss2 = conn_socket(netd_test_wait_event(a, "server.connection", srv2, NETD_TEST_TIMEOUT_MS));
+        ss2 = netd_test_conn_socket(
+                netd_test_wait_event(a, "server.connection", srv2, NETD_TEST_TIMEOUT_MS));
         assert_int_equal(shutdown(peer2, SHUT_WR), 0);
         assert_int_equal(netd_test_peer_end(t, peer2), 0);
         (void)netd_test_wait_event(a, "socket.close", ss2, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, ss2, "end close");
+        netd_test_assert_trace(a, ss2, "end close");
         close(peer2);
 }
 
@@ -1305,12 +1209,13 @@ static void test_create_server_pause_on_connect(struct netd_test_daemon *t)
         port = netd_test_listen(a, srv, "127.0.0.1");
         peer = tcp_connect(AF_INET, port);
         peer_send(peer, "hello");
-        ss = conn_socket(netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
+        ss = netd_test_conn_socket(
+                netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
         for (int i = 0; i < 5; i++)
                 assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_int_equal(netd_test_count_events(a, "socket.data", ss), 0);
         g = call_on(a, "socket.get", "socket", ss, NULL);
-        assert_int_equal(int_at(g, "bytesRead"), 0);
+        assert_int_equal(netd_test_int_at(g, "bytesRead"), 0);
         assert_true(json_is_true(json_object_get(g, "paused")));
         json_decref(g);
         peer_send(peer, " world");
@@ -1321,7 +1226,7 @@ static void test_create_server_pause_on_connect(struct netd_test_daemon *t)
         netd_test_wait_until(t, netd_test_rx(a, ss)->len == 11);
         assert_memory_equal(netd_test_rx(a, ss)->buf, "hello world", 11);
         g = call_on(a, "socket.get", "socket", ss, NULL);
-        assert_int_equal(int_at(g, "bytesRead"), 11);
+        assert_int_equal(netd_test_int_at(g, "bytesRead"), 11);
         assert_true(json_is_false(json_object_get(g, "paused")));
         json_decref(g);
         close(peer);
@@ -1347,7 +1252,8 @@ static void test_create_server_nodelay_keepalive(struct netd_test_daemon *t)
         plain = netd_test_create_server(a, NULL);
         pport = netd_test_listen(a, plain, "127.0.0.1");
         peer = tcp_connect(AF_INET, port);
-        ss = conn_socket(netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
+        ss = netd_test_conn_socket(
+                netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
         ppeer = tcp_connect(AF_INET, pport);
         (void)netd_test_wait_event(a, "server.connection", plain, NETD_TEST_TIMEOUT_MS);
 
@@ -1357,20 +1263,21 @@ static void test_create_server_nodelay_keepalive(struct netd_test_daemon *t)
         call_true(a, "socket.write", "socket", ss, json_pack("{s:s}", "data", "x"));
         netd_test_peer_expect(t, peer, "x");
 
-        nfd = netd_fd_facing(t, peer);
+        nfd = netd_test_fd_facing(t, peer);
         if (nfd == -2) {
                 print_message("note: pidfd_getfd() not permitted; noDelay/keepAlive not read "
                               "back\n");
         } else {
                 assert_true(nfd >= 0);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 1);
-                assert_int_equal(sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 1);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPIDLE), 3); /* floored */
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 1);
+                assert_int_equal(netd_test_sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 1);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPIDLE),
+                                 3); /* floored */
                 close(nfd);
-                nfd = netd_fd_facing(t, ppeer);
+                nfd = netd_test_fd_facing(t, ppeer);
                 assert_true(nfd >= 0);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 0);
-                assert_int_equal(sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 0);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 0);
+                assert_int_equal(netd_test_sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 0);
                 close(nfd);
         }
         close(peer);
@@ -1410,7 +1317,8 @@ static void test_create_server_high_water_mark(struct netd_test_daemon *t)
         srv = netd_test_create_server(a, json_pack("{s:i}", "highWaterMark", 16));
         port = netd_test_listen(a, srv, "127.0.0.1");
         peer = tcp_connect(AF_INET, port);
-        ss = conn_socket(netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
+        ss = netd_test_conn_socket(
+                netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
 
         /* Under the mark: no drain. */
         call_true(a, "socket.write", "socket", ss, json_pack("{s:s}", "data", "12345678"));

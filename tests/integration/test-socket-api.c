@@ -90,16 +90,6 @@ static json_t *sget(struct netd_test_client *tc, uint64_t id)
         return scall(tc, "socket.get", id, NULL);
 }
 
-static json_int_t int_at(json_t *root, const char *path)
-{
-        json_t *v = netd_test_get(root, path);
-
-        if (!json_is_integer(v))
-                fail_msg("\"%s\" is not an integer in %s", path,
-                         json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY));
-        return json_integer_value(v);
-}
-
 static void assert_bool_at(json_t *root, const char *path, bool want)
 {
         json_t *v = netd_test_get(root, path);
@@ -118,16 +108,6 @@ static void assert_null_at(json_t *root, const char *path)
                          json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY));
 }
 
-static void assert_trace(struct netd_test_client *tc, uint64_t id, const char *want)
-{
-        char *trace = netd_test_trace(tc, id);
-
-        if (strcmp(trace, want) != 0)
-                fail_msg("events of handle %llu: \"%s\", expected \"%s\"", (unsigned long long)id,
-                         trace, want);
-        free(trace);
-}
-
 /* Waits for the socket's close and checks hadError and that it is its last event. */
 static void wait_close(struct netd_test_client *tc, uint64_t id, bool had_error)
 {
@@ -136,14 +116,6 @@ static void wait_close(struct netd_test_client *tc, uint64_t id, bool had_error)
         assert_bool_at(close, "hadError", had_error);
         assert_int_equal(netd_client_sync(tc->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_int_equal(netd_test_count_events(tc, "socket.close", id), 1);
-}
-
-static uint64_t conn_socket(json_t *conn)
-{
-        uint64_t id = 0;
-
-        assert_int_equal(netd_client_get_handle(conn, "socket", &id), 0);
-        return id;
 }
 
 static uint64_t new_socket(struct netd_test_client *tc, json_t *options)
@@ -240,15 +212,6 @@ static void pending_done(struct pending *p)
         *p = (struct pending){ 0 };
 }
 
-/* A port nobody listens on right now (bound, read, closed). */
-static int free_port(void)
-{
-        int port, fd = netd_test_tcp_socket(false, &port);
-
-        close(fd);
-        return port;
-}
-
 /* Accepts one connection on the test's listening fd, pumping the clients meanwhile. */
 static int tcp_accept(struct netd_test_daemon *t, int lfd)
 {
@@ -291,66 +254,6 @@ static uint64_t connect_to_test(struct netd_test_client *tc, int lfd, int lport,
         return s;
 }
 
-/* Whether netd's descriptor nfd is bound where the test's fd is connected to. */
-static bool same_peer(int nfd, int fd)
-{
-        struct sockaddr_storage a, b;
-        socklen_t alen = sizeof(a), blen = sizeof(b);
-
-        return getsockname(nfd, (struct sockaddr *)&a, &alen) == 0 &&
-               getpeername(fd, (struct sockaddr *)&b, &blen) == 0 && alen == blen &&
-               memcmp(&a, &b, alen) == 0;
-}
-
-/*
- * The descriptor netd holds that is the other end of fd, duplicated into
- * this process with pidfd_getfd(); -1 if none matches, -2 if the kernel
- * does not let the test take it.
- */
-static int netd_fd_facing(struct netd_test_daemon *t, int fd)
-{
-        struct sockaddr_storage mine, theirs;
-        socklen_t mine_len = sizeof(mine);
-        int found = -1;
-
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&mine, &mine_len), 0);
-        for (int n = 0; n < 1024 && found < 0; n++) {
-                char link[96], target[64];
-                socklen_t len = sizeof(theirs);
-                ssize_t l;
-                int dup;
-
-                snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)t->pid, n);
-                l = readlink(link, target, sizeof(target) - 1);
-                if (l < 0)
-                        continue;
-                target[l] = '\0';
-                if (strncmp(target, "socket:", 7) != 0)
-                        continue;
-                dup = (int)syscall(SYS_pidfd_getfd, t->pidfd, n, 0);
-                if (dup < 0) {
-                        if (errno == ENOSYS || errno == EPERM || errno == EACCES)
-                                return -2;
-                        continue;
-                }
-                if (getpeername(dup, (struct sockaddr *)&theirs, &len) == 0 && len == mine_len &&
-                    memcmp(&theirs, &mine, len) == 0 && same_peer(dup, fd))
-                        found = dup;
-                else
-                        close(dup);
-        }
-        return found;
-}
-
-static int sockopt_int(int fd, int level, int name)
-{
-        int v = -1;
-        socklen_t len = sizeof(v);
-
-        assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
-        return v;
-}
-
 /* ---- Connecting ----------------------------------------------------------------------------- */
 
 /* net.createConnection {port, host}, net.connect {port} (host "localhost"), net.connect {path}. */
@@ -374,9 +277,9 @@ static void test_connect_forms(struct netd_test_daemon *t)
         (void)netd_test_wait_event(a, "socket.ready", s1, NETD_TEST_TIMEOUT_MS);
         g = sget(a, s1);
         netd_test_assert_str(g, "remoteAddress", "127.0.0.1");
-        assert_int_equal(int_at(g, "remotePort"), port);
+        assert_int_equal(netd_test_int_at(g, "remotePort"), port);
         json_decref(g);
-        assert_trace(a, s1, "connect ready");
+        netd_test_assert_trace(a, s1, "connect ready");
 
         /* Only a port: Node's host default, "localhost", resolved (hosts file) first. */
         s2 = connect_with(a, json_pack("{s:i}", "port", port));
@@ -386,8 +289,8 @@ static void test_connect_forms(struct netd_test_daemon *t)
         netd_test_assert_str(lookup, "host", "localhost");
         assert_null_at(lookup, "err");
         netd_test_assert_str(lookup, "address", "127.0.0.1");
-        assert_int_equal(int_at(lookup, "family"), 4);
-        assert_trace(a, s2, "lookup lookup connect ready");
+        assert_int_equal(netd_test_int_at(lookup, "family"), 4);
+        netd_test_assert_trace(a, s2, "lookup lookup connect ready");
         g = sget(a, s2);
         netd_test_assert_str(g, "remoteAddress", "127.0.0.1");
         json_decref(g);
@@ -402,7 +305,7 @@ static void test_connect_forms(struct netd_test_daemon *t)
         s3 = connect_with(a, json_pack("{s:s}", "path", path));
         (void)netd_test_wait_event(a, "socket.ready", s3, NETD_TEST_TIMEOUT_MS);
         (void)netd_test_wait_event(a, "server.connection", ipc, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, s3, "connect ready");
+        netd_test_assert_trace(a, s3, "connect ready");
         g = sget(a, s3);
         assert_null_at(g, "remoteAddress");
         assert_null_at(g, "remotePort");
@@ -454,7 +357,7 @@ static void test_socket_then_connect(struct netd_test_daemon *t)
         assert_false(w1.done);
         assert_false(w2.done);
         g = sget(a, s);
-        assert_int_equal(int_at(g, "bytesWritten"), 8); /* counted when queued */
+        assert_int_equal(netd_test_int_at(g, "bytesWritten"), 8); /* counted when queued */
         json_decref(g);
 
         scall_true(a, "socket.connect", s,
@@ -466,7 +369,7 @@ static void test_socket_then_connect(struct netd_test_daemon *t)
         netd_test_peer_expect(t, peer, "early hi");
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", " late"));
         netd_test_peer_expect(t, peer, " late");
-        assert_trace(a, s, "connect ready");
+        netd_test_assert_trace(a, s, "connect ready");
         /* Connected: connecting it again is refused. */
         err = scall_fail(a, "socket.connect", s,
                          json_pack("{s:i,s:s}", "port", lport, "host", "127.0.0.1"), -32001,
@@ -491,7 +394,7 @@ static void test_socket_then_connect(struct netd_test_daemon *t)
         pending_done(&e);
         close(peer2);
         wait_close(a, s2, false);
-        assert_trace(a, s2, "connect ready end close");
+        netd_test_assert_trace(a, s2, "connect ready end close");
         close(peer);
         close(lfd);
 }
@@ -516,8 +419,8 @@ static void test_reconnect_resets_counters(struct netd_test_daemon *t)
         peer_send(peer, "xy", 2);
         netd_test_wait_until(t, netd_test_rx(a, s)->len == 2);
         g = sget(a, s);
-        assert_int_equal(int_at(g, "bytesRead"), 2);
-        assert_int_equal(int_at(g, "bytesWritten"), 3);
+        assert_int_equal(netd_test_int_at(g, "bytesRead"), 2);
+        assert_int_equal(netd_test_int_at(g, "bytesWritten"), 3);
         json_decref(g);
         scall_true(a, "socket.destroy", s, NULL);
         wait_close(a, s, false);
@@ -526,8 +429,8 @@ static void test_reconnect_resets_counters(struct netd_test_daemon *t)
         scall_true(a, "socket.connect", s,
                    json_pack("{s:i,s:s}", "port", lport, "host", "127.0.0.1"));
         g = sget(a, s);
-        assert_int_equal(int_at(g, "bytesRead"), 0);
-        assert_int_equal(int_at(g, "bytesWritten"), 0);
+        assert_int_equal(netd_test_int_at(g, "bytesRead"), 0);
+        assert_int_equal(netd_test_int_at(g, "bytesWritten"), 0);
         assert_bool_at(g, "destroyed", false);
         json_decref(g);
         peer2 = tcp_accept(t, lfd);
@@ -535,12 +438,12 @@ static void test_reconnect_resets_counters(struct netd_test_daemon *t)
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "z"));
         netd_test_peer_expect(t, peer2, "z");
         g = sget(a, s);
-        assert_int_equal(int_at(g, "bytesWritten"), 1);
-        assert_int_equal(int_at(g, "bytesRead"), 0);
-        assert_int_equal(int_at(g, "localPort"), remote_port(peer2));
+        assert_int_equal(netd_test_int_at(g, "bytesWritten"), 1);
+        assert_int_equal(netd_test_int_at(g, "bytesRead"), 0);
+        assert_int_equal(netd_test_int_at(g, "localPort"), remote_port(peer2));
         netd_test_assert_str(g, "readyState", "open");
         json_decref(g);
-        assert_trace(a, s, "connect ready data+ close connect ready");
+        netd_test_assert_trace(a, s, "connect ready data+ close connect ready");
         close(peer2);
         close(lfd);
 }
@@ -558,16 +461,16 @@ static void test_local_address_port(struct netd_test_daemon *t)
         a = netd_test_connect(t);
         srv = netd_test_create_server(a, NULL);
         port = netd_test_listen(a, srv, "127.0.0.1");
-        lp = free_port();
+        lp = netd_test_free_port();
         s = connect_with(a, json_pack("{s:i,s:s,s:s,s:i}", "port", port, "host", "127.0.0.1",
                                       "localAddress", "127.0.0.1", "localPort", lp));
         (void)netd_test_wait_event(a, "socket.ready", s, NETD_TEST_TIMEOUT_MS);
         conn = netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
-        assert_int_equal(int_at(conn, "remotePort"), lp);
+        assert_int_equal(netd_test_int_at(conn, "remotePort"), lp);
         netd_test_assert_str(conn, "remoteAddress", "127.0.0.1");
         g = sget(a, s);
         netd_test_assert_str(g, "localAddress", "127.0.0.1");
-        assert_int_equal(int_at(g, "localPort"), lp);
+        assert_int_equal(netd_test_int_at(g, "localPort"), lp);
         netd_test_assert_str(g, "localFamily", "IPv4");
         json_decref(g);
         g = scall(a, "socket.address", s, NULL);
@@ -586,7 +489,7 @@ static void test_local_address_port(struct netd_test_daemon *t)
         netd_test_assert_str(err, "error.data.syscall", "bind");
         snprintf(want, sizeof(want), "bind EADDRINUSE 127.0.0.1:%d", busy_port);
         netd_test_assert_str(err, "error.message", want);
-        assert_trace(a, s2, "error close");
+        netd_test_assert_trace(a, s2, "error close");
         close(busy);
 }
 
@@ -606,10 +509,10 @@ static void test_family_and_hints(struct netd_test_daemon *t)
         s4 = connect_with(
                 a, json_pack("{s:i,s:s,s:i}", "port", port, "host", "localhost", "family", 4));
         (void)netd_test_wait_event(a, "socket.ready", s4, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, s4, "lookup connect ready");
+        netd_test_assert_trace(a, s4, "lookup connect ready");
         lookup = netd_test_find_event(a, "socket.lookup", s4);
         netd_test_assert_str(lookup, "address", "127.0.0.1");
-        assert_int_equal(int_at(lookup, "family"), 4);
+        assert_int_equal(netd_test_int_at(lookup, "family"), 4);
         netd_test_assert_str(lookup, "host", "localhost");
         g = sget(a, s4);
         netd_test_assert_str(g, "remoteAddress", "127.0.0.1");
@@ -620,10 +523,10 @@ static void test_family_and_hints(struct netd_test_daemon *t)
         s6 = connect_with(
                 a, json_pack("{s:i,s:s,s:i}", "port", port, "host", "localhost", "family", 6));
         (void)netd_test_wait_event(a, "socket.ready", s6, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, s6, "lookup connect ready");
+        netd_test_assert_trace(a, s6, "lookup connect ready");
         lookup = netd_test_find_event(a, "socket.lookup", s6);
         netd_test_assert_str(lookup, "address", "::1");
-        assert_int_equal(int_at(lookup, "family"), 6);
+        assert_int_equal(netd_test_int_at(lookup, "family"), 6);
         g = sget(a, s6);
         netd_test_assert_str(g, "remoteAddress", "::1");
         netd_test_assert_str(g, "remoteFamily", "IPv6");
@@ -641,7 +544,7 @@ static void test_family_and_hints(struct netd_test_daemon *t)
         sh = connect_with(a, json_pack("{s:i,s:s,s:s}", "port", port, "host", "localhost",
                                        "localAddress", "127.0.0.1"));
         (void)netd_test_wait_event(a, "socket.ready", sh, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, sh, "lookup connect ready");
+        netd_test_assert_trace(a, sh, "lookup connect ready");
         g = sget(a, sh);
         netd_test_assert_str(g, "remoteAddress", "127.0.0.1");
         netd_test_assert_str(g, "localAddress", "127.0.0.1");
@@ -677,8 +580,8 @@ static void test_invalid_connect_options(struct netd_test_daemon *t)
         start(t);
         a = netd_test_connect(t);
         info = netd_info(a);
-        sockets = int_at(info, "handles.sockets");
-        created = int_at(info, "stats.handlesCreated");
+        sockets = netd_test_int_at(info, "handles.sockets");
+        created = netd_test_int_at(info, "stats.handlesCreated");
         json_decref(info);
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 json_t *params = json_loads(cases[i].json, 0, NULL);
@@ -697,8 +600,8 @@ static void test_invalid_connect_options(struct netd_test_daemon *t)
                 json_decref(err);
         }
         info = netd_info(a);
-        assert_int_equal(int_at(info, "handles.sockets"), sockets);
-        assert_int_equal(int_at(info, "stats.handlesCreated"), created);
+        assert_int_equal(netd_test_int_at(info, "handles.sockets"), sockets);
+        assert_int_equal(netd_test_int_at(info, "stats.handlesCreated"), created);
         json_decref(info);
 
         /* socket.connect refuses them too, and the socket stays unconnected with no event. */
@@ -731,7 +634,7 @@ static void test_connect_timeout_option(struct netd_test_daemon *t)
         g = sget(a, s);
         assert_bool_at(g, "destroyed", false);
         netd_test_assert_str(g, "readyState", "open");
-        assert_int_equal(int_at(g, "timeout"), 150);
+        assert_int_equal(netd_test_int_at(g, "timeout"), 150);
         json_decref(g);
         quiet_for(a, 450);
         assert_int_equal(netd_test_count_events(a, "socket.timeout", s), 1);
@@ -743,7 +646,7 @@ static void test_connect_timeout_option(struct netd_test_daemon *t)
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "still open"));
         netd_test_peer_expect(t, peer, "still open");
         assert_int_equal(netd_test_count_events(a, "socket.close", s), 0);
-        assert_trace(a, s, "connect ready timeout data+ timeout");
+        netd_test_assert_trace(a, s, "connect ready timeout data+ timeout");
         close(peer);
         close(lfd);
 }
@@ -763,7 +666,7 @@ static void test_auto_select_family(struct netd_test_daemon *t)
         port = netd_test_listen(a, srv, "::1");
         s = connect_with(a, json_pack("{s:i,s:s}", "port", port, "host", "localhost"));
         (void)netd_test_wait_event(a, "socket.ready", s, NETD_TEST_TIMEOUT_MS);
-        assert_trace(a, s, "lookup lookup connect ready");
+        netd_test_assert_trace(a, s, "lookup lookup connect ready");
         netd_test_assert_str(wait_nth_event(a, "socket.lookup", s, 0), "address", "127.0.0.1");
         netd_test_assert_str(wait_nth_event(a, "socket.lookup", s, 1), "address", "::1");
         g = sget(a, s);
@@ -777,7 +680,7 @@ static void test_auto_select_family(struct netd_test_daemon *t)
         s1 = connect_with(a, json_pack("{s:i,s:s,s:b}", "port", port, "host", "localhost",
                                        "autoSelectFamily", 0));
         wait_close(a, s1, true);
-        assert_trace(a, s1, "lookup error close");
+        netd_test_assert_trace(a, s1, "lookup error close");
         err = netd_test_find_event(a, "socket.error", s1);
         snprintf(want, sizeof(want), "connect ECONNREFUSED 127.0.0.1:%d", port);
         netd_test_assert_str(err, "error.message", want);
@@ -806,9 +709,9 @@ static void test_auto_select_family_all_fail(struct netd_test_daemon *t)
 
         s = connect_with(a, json_pack("{s:i,s:s}", "port", port, "host", "localhost"));
         wait_close(a, s, true);
-        assert_trace(a, s, "lookup lookup error close");
+        netd_test_assert_trace(a, s, "lookup lookup error close");
         err = json_object_get(netd_test_find_event(a, "socket.error", s), "error");
-        assert_int_equal(int_at(err, "code"), -32000);
+        assert_int_equal(netd_test_int_at(err, "code"), -32000);
         netd_test_assert_str(err, "message", "AggregateError: all connection attempts failed");
         netd_test_assert_str(err, "data.code", "ECONNREFUSED");
         errors = netd_test_get(err, "data.errors");
@@ -894,7 +797,7 @@ static void wait_bytes_read(struct netd_test_client *tc, uint64_t s, json_int_t 
 
         for (;;) {
                 json_t *g = sget(tc, s);
-                json_int_t got = int_at(g, "bytesRead");
+                json_int_t got = netd_test_int_at(g, "bytesRead");
 
                 json_decref(g);
                 if (got == n)
@@ -1055,26 +958,26 @@ static void test_keepalive_nodelay(struct netd_test_daemon *t)
         peer2 = tcp_accept(t, lfd);
         (void)netd_test_wait_event(a, "socket.ready", s2, NETD_TEST_TIMEOUT_MS);
 
-        nfd = netd_fd_facing(t, peer);
+        nfd = netd_test_fd_facing(t, peer);
         if (nfd == -2) {
                 print_message("note: pidfd_getfd() not permitted; the options are not read back\n");
         } else {
                 assert_true(nfd >= 0);
-                assert_int_equal(sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 1);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPIDLE), 2);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPINTVL), 3);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPCNT), 4);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 1);
+                assert_int_equal(netd_test_sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 1);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPIDLE), 2);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPINTVL), 3);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPCNT), 4);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 1);
                 scall_true(a, "socket.setNoDelay", s, json_pack("{s:b}", "noDelay", 0));
                 scall_true(a, "socket.setKeepAlive", s, json_pack("{s:b}", "enable", 0));
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 0);
-                assert_int_equal(sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 0);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 0);
+                assert_int_equal(netd_test_sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 0);
                 close(nfd);
-                nfd = netd_fd_facing(t, peer2);
+                nfd = netd_test_fd_facing(t, peer2);
                 assert_true(nfd >= 0);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 1);
-                assert_int_equal(sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 1);
-                assert_int_equal(sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_NODELAY), 1);
+                assert_int_equal(netd_test_sockopt_int(nfd, SOL_SOCKET, SO_KEEPALIVE), 1);
+                assert_int_equal(netd_test_sockopt_int(nfd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
                 close(nfd);
         }
         /* Out of range: count 0 or 128, interval under a second. */
@@ -1096,7 +999,7 @@ static void test_keepalive_nodelay(struct netd_test_daemon *t)
         /* The sockets still work. */
         scall_true(a, "socket.write", s, json_pack("{s:s}", "data", "ok"));
         netd_test_peer_expect(t, peer, "ok");
-        assert_trace(a, s, "connect ready");
+        netd_test_assert_trace(a, s, "connect ready");
         close(peer);
         close(peer2);
         close(lfd);
@@ -1119,7 +1022,7 @@ static void test_set_timeout(struct netd_test_daemon *t)
         json_decref(g);
         scall_true(a, "socket.setTimeout", s, json_pack("{s:i}", "timeout", 100));
         g = sget(a, s);
-        assert_int_equal(int_at(g, "timeout"), 100);
+        assert_int_equal(netd_test_int_at(g, "timeout"), 100);
         json_decref(g);
         (void)netd_test_wait_event(a, "socket.timeout", s, NETD_TEST_TIMEOUT_MS);
         g = sget(a, s);
@@ -1141,7 +1044,7 @@ static void test_set_timeout(struct netd_test_daemon *t)
         err = scall_fail(a, "socket.setTimeout", s, json_pack("{s:i}", "timeout", -1), -32602,
                          "ERR_OUT_OF_RANGE");
         json_decref(err);
-        assert_trace(a, s, "connect ready timeout data+");
+        netd_test_assert_trace(a, s, "connect ready timeout data+");
         close(peer);
         close(lfd);
 }
@@ -1175,8 +1078,8 @@ static void test_timeout_suppressed_while_writing(struct netd_test_daemon *t)
                                                               sizeof(chunk), "encoding", "latin1")),
                                  0);
                 g = sget(a, s);
-                buffered = int_at(g, "bufferSize");
-                written = int_at(g, "bytesWritten");
+                buffered = netd_test_int_at(g, "bufferSize");
+                written = netd_test_int_at(g, "bytesWritten");
                 json_decref(g);
         }
         assert_true(buffered >= 1024 * 1024);
@@ -1232,7 +1135,7 @@ static void test_pause_resume(struct netd_test_daemon *t)
                 assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_int_equal(netd_test_count_events(a, "socket.data", s), 0);
         g = sget(a, s);
-        assert_int_equal(int_at(g, "bytesRead"), 0);
+        assert_int_equal(netd_test_int_at(g, "bytesRead"), 0);
         json_decref(g);
 
         scall_true(a, "socket.resume", s, NULL);
@@ -1258,7 +1161,7 @@ static void test_pause_resume(struct netd_test_daemon *t)
         assert_int_equal(netd_test_rx(a, s)->len, total);
         assert_memory_equal(netd_test_rx(a, s)->buf, all, total);
         free(all);
-        assert_trace(a, s, "connect ready data+");
+        netd_test_assert_trace(a, s, "connect ready data+");
 
         /* A pause before connecting holds once connected. */
         {
@@ -1276,7 +1179,7 @@ static void test_pause_resume(struct netd_test_daemon *t)
                 assert_int_equal(netd_test_count_events(a, "socket.data", s2), 0);
                 g = sget(a, s2);
                 assert_bool_at(g, "paused", true);
-                assert_int_equal(int_at(g, "bytesRead"), 0);
+                assert_int_equal(netd_test_int_at(g, "bytesRead"), 0);
                 json_decref(g);
                 scall_true(a, "socket.resume", s2, NULL);
                 netd_test_wait_until(t, netd_test_rx(a, s2)->len == 4);
@@ -1303,7 +1206,7 @@ static void test_end_with_data(struct netd_test_daemon *t)
         netd_test_peer_expect(t, peer, "hello");
         assert_int_equal(netd_test_peer_end(t, peer), 0);
         g = sget(a, s);
-        assert_int_equal(int_at(g, "bytesWritten"), 5);
+        assert_int_equal(netd_test_int_at(g, "bytesWritten"), 5);
         netd_test_assert_str(g, "readyState", "readOnly");
         json_decref(g);
         /* A second end without data succeeds; with data it is a write after end. */
@@ -1313,7 +1216,7 @@ static void test_end_with_data(struct netd_test_daemon *t)
         netd_test_wait_until(t, netd_test_rx(a, s)->len == 5);
         assert_int_equal(shutdown(peer, SHUT_WR), 0);
         wait_close(a, s, false);
-        assert_trace(a, s, "connect ready data+ end close");
+        netd_test_assert_trace(a, s, "connect ready data+ end close");
         err = scall_fail(a, "socket.end", s, json_pack("{s:s}", "data", "x"), -32001,
                          "ERR_STREAM_DESTROYED");
         json_decref(err);
@@ -1340,12 +1243,12 @@ static void test_destroy_with_error(struct netd_test_daemon *t)
         netd_test_assert_json(
                 json_object_get(ev, "error"),
                 "{\"code\":-32000,\"message\":\"boom\",\"data\":{\"code\":\"EBOOM\"}}");
-        assert_trace(a, s, "connect ready error close");
+        netd_test_assert_trace(a, s, "connect ready error close");
         assert_int_equal(netd_test_peer_end(t, peer), 0);
         /* Again: true, and nothing more. */
         scall_true(a, "socket.destroy", s, NULL);
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
-        assert_trace(a, s, "connect ready error close");
+        netd_test_assert_trace(a, s, "connect ready error close");
 
         /* An ERR_ code makes it -32001. */
         s2 = connect_to_test(a, lfd, lport, NULL, &peer2);
@@ -1385,7 +1288,7 @@ static void test_reset_and_destroy(struct netd_test_daemon *t)
         s = connect_to_test(a, lfd, lport, NULL, &peer);
         scall_true(a, "socket.resetAndDestroy", s, NULL);
         wait_close(a, s, false);
-        assert_trace(a, s, "connect ready close");
+        netd_test_assert_trace(a, s, "connect ready close");
         assert_int_equal(netd_test_peer_end(t, peer), -ECONNRESET);
         close(peer);
 
@@ -1395,8 +1298,8 @@ static void test_reset_and_destroy(struct netd_test_daemon *t)
         wait_close(a, s2, true);
         ev = netd_test_find_event(a, "socket.error", s2);
         netd_test_assert_str(ev, "error.data.code", "ERR_SOCKET_CLOSED");
-        assert_int_equal(int_at(ev, "error.code"), -32001);
-        assert_trace(a, s2, "error close");
+        assert_int_equal(netd_test_int_at(ev, "error.code"), -32001);
+        netd_test_assert_trace(a, s2, "error close");
         close(lfd);
 }
 
@@ -1425,11 +1328,11 @@ static void test_destroy_before_connect(struct netd_test_daemon *t)
         netd_test_wait_until(t, w.done && e2.done);
         assert_non_null(w.error);
         netd_test_assert_str(w.error, "data.code", "ERR_SOCKET_CLOSED_BEFORE_CONNECTION");
-        assert_int_equal(int_at(w.error, "code"), -32001);
+        assert_int_equal(netd_test_int_at(w.error, "code"), -32001);
         assert_non_null(e2.error);
         netd_test_assert_str(e2.error, "data.code", "ERR_SOCKET_CLOSED_BEFORE_CONNECTION");
         wait_close(a, s, false);
-        assert_trace(a, s, "close");
+        netd_test_assert_trace(a, s, "close");
         pending_done(&w);
         pending_done(&e2);
 
@@ -1448,7 +1351,7 @@ static void test_destroy_before_connect(struct netd_test_daemon *t)
                 netd_test_wait_until(t, w3.done);
                 assert_non_null(w3.error);
                 netd_test_assert_str(w3.error, "data.code", "ERR_SOCKET_CLOSED_BEFORE_CONNECTION");
-                assert_trace(a, s3, "error close");
+                netd_test_assert_trace(a, s3, "error close");
                 netd_test_assert_str(netd_test_find_event(a, "socket.error", s3), "error.data.code",
                                      "ECONNREFUSED");
                 pending_done(&w3);
@@ -1470,7 +1373,7 @@ static void test_destroy_before_connect(struct netd_test_daemon *t)
         assert_non_null(w2.error);
         netd_test_assert_str(w2.error, "data.code", "ERR_SOCKET_CLOSED_BEFORE_CONNECTION");
         wait_close(a, s2, false);
-        assert_trace(a, s2, "close");
+        netd_test_assert_trace(a, s2, "close");
         pending_done(&w2);
         pending_done(&c);
         pending_done(&d);
@@ -1499,7 +1402,7 @@ static void test_reset_while_connecting(struct netd_test_daemon *t)
         assert_true(json_is_true(r.result));
         peer = tcp_accept(t, lfd);
         wait_close(a, s, false);
-        assert_trace(a, s, "connect ready close");
+        netd_test_assert_trace(a, s, "connect ready close");
         assert_int_equal(netd_test_peer_end(t, peer), -ECONNRESET);
         pending_done(&c);
         pending_done(&r);
@@ -1581,7 +1484,7 @@ static void test_high_water_mark_zero(struct netd_test_daemon *t)
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_int_equal(netd_test_count_events(a, "socket.drain", s2), 0);
         g = sget(a, s2);
-        assert_int_equal(int_at(g, "bufferSize"), 0);
+        assert_int_equal(netd_test_int_at(g, "bufferSize"), 0);
         json_decref(g);
         close(peer);
         close(peer2);
@@ -1627,9 +1530,9 @@ static void test_get_every_property(struct netd_test_daemon *t)
         assert_bool_at(g, "connecting", true);
         assert_bool_at(g, "pending", true);
         assert_bool_at(g, "destroyed", false);
-        assert_int_equal(int_at(g, "bufferSize"), 0);
+        assert_int_equal(netd_test_int_at(g, "bufferSize"), 0);
         netd_test_assert_str(g, "remoteAddress", "127.0.0.1"); /* the address being tried */
-        assert_int_equal(int_at(g, "remotePort"), lport);
+        assert_int_equal(netd_test_int_at(g, "remotePort"), lport);
         pending_done(&conn);
         pending_done(&get);
 
@@ -1680,7 +1583,7 @@ static void test_get_every_property(struct netd_test_daemon *t)
                  lp, lport);
         netd_test_assert_json(g, want);
         json_decref(g);
-        assert_trace(a, s, "connect ready data+ end close");
+        netd_test_assert_trace(a, s, "connect ready data+ end close");
         close(peer);
 
         /* writeOnly: the peer ended, allowHalfOpen keeps our side open. */
@@ -1696,10 +1599,11 @@ static void test_get_every_property(struct netd_test_daemon *t)
         srv = netd_test_create_server(a, NULL);
         port = netd_test_listen(a, srv, "127.0.0.1");
         (void)netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
-        ss = conn_socket(netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
+        ss = netd_test_conn_socket(
+                netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS));
         g = sget(a, ss);
-        assert_int_equal(int_at(g, "server"), (json_int_t)srv);
-        assert_int_equal(int_at(g, "localPort"), port);
+        assert_int_equal(netd_test_int_at(g, "server"), (json_int_t)srv);
+        assert_int_equal(netd_test_int_at(g, "localPort"), port);
         netd_test_assert_str(g, "readyState", "open");
         json_decref(g);
         close(lfd);
@@ -1723,7 +1627,7 @@ static void test_half_open_default(struct netd_test_daemon *t)
         assert_int_equal(shutdown(peer, SHUT_WR), 0);
         assert_int_equal(netd_test_peer_end(t, peer), 0);
         wait_close(a, s, false);
-        assert_trace(a, s, "connect ready data+ end close");
+        netd_test_assert_trace(a, s, "connect ready data+ end close");
         assert_int_equal(netd_test_rx(a, s)->len, 4);
         assert_false(netd_test_rx(a, s)->bad_order);
         err = scall_fail(a, "socket.write", s, json_pack("{s:s}", "data", "x"), -32001,
@@ -1767,7 +1671,7 @@ static void test_half_open_default_write_after_fin(struct netd_test_daemon *t)
 
                 assert_int_equal(netd_client_notify(a->c, "socket.write", params), 0);
                 g = sget(a, s);
-                buffered = int_at(g, "bufferSize");
+                buffered = netd_test_int_at(g, "bufferSize");
                 json_decref(g);
         }
         assert_true(buffered >= 1024 * 1024);
@@ -1792,7 +1696,7 @@ static void test_half_open_default_write_after_fin(struct netd_test_daemon *t)
         assert_true(json_equal(queued.error, err));
         pending_done(&queued);
         json_decref(err);
-        assert_trace(a, s, "connect ready end error close");
+        netd_test_assert_trace(a, s, "connect ready end error close");
         close(peer);
         close(lfd);
 }
@@ -1818,7 +1722,7 @@ static void test_half_open_allowed(struct netd_test_daemon *t)
         scall_true(a, "socket.end", s, NULL);
         assert_int_equal(netd_test_peer_end(t, peer), 0);
         wait_close(a, s, false);
-        assert_trace(a, s, "connect ready end close");
+        netd_test_assert_trace(a, s, "connect ready end close");
         close(peer);
         close(lfd);
 }
