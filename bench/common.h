@@ -396,6 +396,43 @@ static ssize_t b64_decode(const char *in, size_t len, uint8_t *out)
 
 /* ---- sockets ------------------------------------------------------------------------------ */
 
+/*
+ * Reads fd until EOF, hashing every byte, closes it and prints the stream
+ * report (elapsed: first byte to EOF; cpu: this process from here on).
+ * Shared by sink and direct-recv.
+ */
+static void recv_hash_report(int fd)
+{
+        size_t bufsz = 256 * 1024;
+        uint8_t *buf = malloc(bufsz);
+        struct bench_hash h;
+        uint64_t total = 0;
+        double t0 = 0, t1, c0 = cpu_s();
+
+        if (!buf)
+                die("out of memory");
+        bench_hash_init(&h);
+        for (;;) {
+                ssize_t n = read(fd, buf, bufsz);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        die("read: %s", strerror(errno));
+                }
+                if (n == 0)
+                        break;
+                if (total == 0)
+                        t0 = now_s();
+                total += (uint64_t)n;
+                bench_hash_update(&h, buf, (size_t)n);
+        }
+        t1 = now_s();
+        close(fd);
+        free(buf);
+        report_stream(total, bench_hash_final(&h), total ? t1 - t0 : 0, cpu_s() - c0, NULL);
+}
+
 static void set_nonblock(int fd)
 {
         int fl = fcntl(fd, F_GETFL);
