@@ -315,6 +315,18 @@ json_t *netd_nerr_sys_path_uv(int err, const char *syscall, const char *path, si
         return nerr_path(err, syscall, path, len, true);
 }
 
+json_t *netd_nerr_eai(int eai, const char *host)
+{
+        const char *code;
+        char message[300];
+        int uverr;
+
+        netd_eai_describe(eai, &code, &uverr);
+        (void)snprintf(message, sizeof(message), "getaddrinfo %s %s", code, host);
+        return json_pack("{s:s,s:s,s:i,s:s,s:s}", "message", message, "code", code, "errno", uverr,
+                         "syscall", "getaddrinfo", "hostname", host);
+}
+
 json_t *netd_nerr(enum netd_err e, const char *msg)
 {
         return json_pack("{s:s,s:s}", "message", msg ? msg : netd_err_message(e), "code",

@@ -88,6 +88,12 @@ json_t *netd_nerr_sys_uv(int err, const char *syscall, const char *address, int 
 json_t *netd_nerr(enum netd_err e, const char *msg);
 
 /*
+ * A failed lookup of host as Node reports it (DNSException): "getaddrinfo
+ * ENOTFOUND host", the resolver code, libuv's number, syscall, hostname.
+ */
+json_t *netd_nerr_eai(int eai, const char *host);
+
+/*
  * The same for an IPC path of len bytes (it may start with NUL: an abstract
  * name, shown with a leading "@" in the message, kept exact in "address").
  * No port. netd_nerr_sys_path_uv() adds libuv's text, as for listen.

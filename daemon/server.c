@@ -295,15 +295,7 @@ static void server_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
         s->lookup = NULL;
         s->host = NULL;
         if (result != 0) {
-                const char *code;
-                int uverr;
-                char message[300];
-
-                netd_eai_describe(result, &code, &uverr);
-                (void)snprintf(message, sizeof(message), "getaddrinfo %s %s", code, host);
-                server_listen_failed(s, json_pack("{s:s,s:s,s:i,s:s,s:s}", "message", message,
-                                                  "code", code, "errno", uverr, "syscall",
-                                                  "getaddrinfo", "hostname", host));
+                server_listen_failed(s, netd_nerr_eai(result, host));
         } else {
                 server_listen_addrs(s, res, host);
                 evutil_freeaddrinfo(res);

@@ -628,15 +628,8 @@ static void socket_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
 
         s->lookup = NULL;
         if (result != 0) {
-                const char *code;
-                int uverr;
-                char message[300];
-                json_t *err;
+                json_t *err = netd_nerr_eai(result, s->host);
 
-                netd_eai_describe(result, &code, &uverr);
-                (void)snprintf(message, sizeof(message), "getaddrinfo %s %s", code, s->host);
-                err = json_pack("{s:s,s:s,s:i,s:s,s:s}", "message", message, "code", code, "errno",
-                                uverr, "syscall", "getaddrinfo", "hostname", s->host);
                 socket_emit(s, "socket.lookup",
                             json_pack("{s:I,s:o,s:n,s:n,s:s}", "socket", (json_int_t)s->h.id, "err",
                                       netd_rpc_error_from_nerr(json_deep_copy(err)), "address",
@@ -932,6 +925,19 @@ static void socket_close_cb(evutil_socket_t fd, short what, void *arg)
                 netd_server_connection_closed(d, server);
 }
 
+/* Stops everything that could still touch the socket: lookup, timers, fd. */
+static void socket_stop_io(struct netd_socket *s)
+{
+        netd_resolve_cancel(s->lookup);
+        s->lookup = NULL;
+        if (s->ev_timeout)
+                event_del(s->ev_timeout);
+        if (s->ev_attempt)
+                event_del(s->ev_attempt);
+        socket_drop_fd(s);
+        s->state = NETD_SOCKET_CLOSED;
+}
+
 /* Tears the socket down now; 'error' and 'close' follow from ev_close. */
 static void socket_close(struct netd_socket *s, bool had_error)
 {
@@ -939,8 +945,6 @@ static void socket_close(struct netd_socket *s, bool had_error)
 
         if (s->state == NETD_SOCKET_CLOSED)
                 return;
-        netd_resolve_cancel(s->lookup);
-        s->lookup = NULL;
         if (s->addrs) {
                 evutil_freeaddrinfo(s->addrs);
                 s->addrs = s->next_addr = NULL;
@@ -952,10 +956,7 @@ static void socket_close(struct netd_socket *s, bool had_error)
                 err = json_deep_copy(s->error);
         else
                 err = netd_nerr(NETD_ERR_STREAM_DESTROYED, NULL);
-        s->state = NETD_SOCKET_CLOSED;
-        event_del(s->ev_timeout);
-        event_del(s->ev_attempt);
-        socket_drop_fd(s);
+        socket_stop_io(s);
         evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
         socket_update_hold(s);
         socket_fail_writes(s, err);
@@ -967,8 +968,6 @@ static void socket_abandon(struct netd_handle *h)
         struct netd_socket *s = (struct netd_socket *)h;
         struct netd_write *w;
 
-        netd_resolve_cancel(s->lookup);
-        s->lookup = NULL;
         while ((w = TAILQ_FIRST(&s->writes))) {
                 TAILQ_REMOVE(&s->writes, w, link);
                 netd_req_drop(w->req);
@@ -976,12 +975,7 @@ static void socket_abandon(struct netd_handle *h)
         }
         if (s->ev_close)
                 event_del(s->ev_close);
-        if (s->ev_timeout)
-                event_del(s->ev_timeout);
-        if (s->ev_attempt)
-                event_del(s->ev_attempt);
-        socket_drop_fd(s);
-        s->state = NETD_SOCKET_CLOSED;
+        socket_stop_io(s);
 }
 
 static void socket_free(struct netd_handle *h)
