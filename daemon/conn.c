@@ -89,6 +89,11 @@ static void conn_update_stall(struct netd_conn *c, bool progress)
                 struct timeval tv = { l->stall_timeout_ms / 1000,
                                       (l->stall_timeout_ms % 1000) * 1000 };
 
+                /*
+                 * libevent counts from the time cached when this loop turn
+                 * began; long callbacks before us would make the cut early.
+                 */
+                event_base_update_cache_time(c->daemon->base);
                 event_add(c->ev_stall, &tv);
         }
 }
