@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "encoding.h"
+#include "fastjson.h"
 #include "fastpath.h"
 #include "handle.h"
 #include "log.h"
@@ -539,8 +540,14 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
         parse_budget.active = true;
         parse_budget.exceeded = false;
         parse_budget.left = c->daemon->limits.parse_max_bytes;
-        msg = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                         &jerr);
+        msg = netd_fastjson_parse(line, len);
+        if (!msg) {
+                /* Outside the fast reader's subset, or invalid: jansson decides. */
+                parse_budget.exceeded = false;
+                parse_budget.left = c->daemon->limits.parse_max_bytes;
+                msg = json_loadb(line, len,
+                                 JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+        }
         parse_budget.active = false;
         if (parse_budget.exceeded) {
                 char message[160];

@@ -1,8 +1,9 @@
 /*
- * The oracle for the socket.write fast path (daemon/fastpath.c): what the
- * daemon accepts through it, and whether jansson, the general path, reads
- * the same line the same way. Shared by unit/fastpath and the fuzz-fastpath
- * libFuzzer target.
+ * The oracles for the daemon's two fast readers, the socket.write fast path
+ * (daemon/fastpath.c) and the small-request reader (daemon/fastjson.c): what
+ * the daemon accepts through them, and whether jansson, the general path,
+ * reads the same line the same way. Shared by unit/fastpath, unit/fastjson
+ * and the fuzz-fastpath and fuzz-fastjson libFuzzer targets.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <jansson.h>
 
 #include "encoding.h"
+#include "fastjson.h"
 #include "fastpath-oracle.h"
 
 /* What the general path would see: 1 when the line is a socket.write request matching w. */
@@ -91,4 +93,69 @@ int netd_fastpath_accepts(const char *line, size_t len, struct netd_fast_write *
         n = netd_decode(w->encoding, w->data, w->data_len, buf);
         free(buf);
         return n >= 0;
+}
+
+int netd_fastjson_agrees_with_jansson(const char *line, size_t len)
+{
+        const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+        json_t *fast = netd_fastjson_parse(line, len), *slow;
+        char *fast_text, *slow_text;
+        json_error_t jerr;
+        int ok;
+
+        if (!fast)
+                return 1;
+        slow = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                          &jerr);
+        /* The fast reader's trees are at most NETD_FASTJSON_MAX_DEPTH deep: safe to compare. */
+        fast_text = json_dumps(fast, flags);
+        slow_text = slow ? json_dumps(slow, flags) : NULL;
+        ok = slow && json_equal(fast, slow) && fast_text && slow_text &&
+             strcmp(fast_text, slow_text) == 0;
+        free(fast_text);
+        free(slow_text);
+        json_decref(fast);
+        json_decref(slow);
+        return ok;
+}
+
+static uint64_t next_random(uint64_t *seed)
+{
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        return *seed;
+}
+
+size_t netd_oracle_mutate(char *buf, size_t len, size_t cap, uint64_t *seed)
+{
+        static const char alphabet[] =
+                "{}[]\":,\\0123456789-.eE aZsocketdatiynrpulfs\t\r\n\x01\x7f\xc3\xa9";
+        int n = 1 + (int)(next_random(seed) % 3);
+
+        for (int k = 0; k < n; k++) {
+                size_t pos = len ? (size_t)(next_random(seed) % len) : 0;
+                char ch = alphabet[next_random(seed) % (sizeof(alphabet) - 1)];
+
+                switch (next_random(seed) % 3) {
+                case 0:
+                        if (len)
+                                buf[pos] = ch;
+                        break;
+                case 1:
+                        if (len + 1 < cap) {
+                                memmove(buf + pos + 1, buf + pos, len - pos);
+                                buf[pos] = ch;
+                                len++;
+                        }
+                        break;
+                default:
+                        if (len) {
+                                memmove(buf + pos, buf + pos + 1, len - pos - 1);
+                                len--;
+                        }
+                        break;
+                }
+        }
+        return len;
 }

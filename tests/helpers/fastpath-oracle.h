@@ -1,7 +1,8 @@
-/* The socket.write fast path's oracle (see fastpath-oracle.c). */
+/* The oracles of the two fast readers, socket.write and small requests (fastpath-oracle.c). */
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fastpath.h"
 
@@ -14,3 +15,17 @@ int netd_fastpath_accepts(const char *line, size_t len, struct netd_fast_write *
 /* 1 when jansson reads line as a socket.write request with exactly the fields of w. */
 int netd_fastpath_agrees_with_jansson(const char *line, size_t len,
                                       const struct netd_fast_write *w);
+
+/*
+ * 1 when netd_fastjson_parse() declines line, or builds exactly the tree
+ * json_loadb() builds with the daemon's flags (json_equal(), and the same
+ * compact text, so members in the same order); 0 when they differ.
+ */
+int netd_fastjson_agrees_with_jansson(const char *line, size_t len);
+
+/*
+ * Mutates buf (len bytes, room for cap) in place with 1-3 random edits:
+ * replace, insert or delete a byte from a JSON-heavy alphabet. Deterministic
+ * for a given *seed, which it advances. Returns the new length.
+ */
+size_t netd_oracle_mutate(char *buf, size_t len, size_t cap, uint64_t *seed);

@@ -101,61 +101,19 @@ static void test_refused_shapes(void **state)
         }
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rng(void)
-{
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        return rng_state;
-}
-
-/* Mutates buf in place: replace, insert or delete bytes from a JSON-heavy alphabet. */
-static size_t mutate(char *buf, size_t len, size_t cap)
-{
-        static const char alphabet[] = "{}[]\":,\\0123456789-.eE aZsocketdatiynrp\x01\x7f\xc3\xa9";
-        int n = 1 + (int)(rng() % 3);
-
-        for (int k = 0; k < n; k++) {
-                size_t pos = len ? (size_t)(rng() % len) : 0;
-                char ch = alphabet[rng() % (sizeof(alphabet) - 1)];
-
-                switch (rng() % 3) {
-                case 0:
-                        if (len)
-                                buf[pos] = ch;
-                        break;
-                case 1:
-                        if (len + 1 < cap) {
-                                memmove(buf + pos + 1, buf + pos, len - pos);
-                                buf[pos] = ch;
-                                len++;
-                        }
-                        break;
-                default:
-                        if (len) {
-                                memmove(buf + pos, buf + pos + 1, len - pos - 1);
-                                len--;
-                        }
-                        break;
-                }
-        }
-        return len;
-}
-
 static void test_mutations_agree(void **state)
 {
+        uint64_t seed = 0x9e3779b97f4a7c15ULL;
         char buf[512];
         unsigned accepted = 0;
 
         for (int i = 0; i < 200000; i++) {
-                const char *base = valid[rng() % (sizeof(valid) / sizeof(valid[0]))];
+                const char *base = valid[seed % (sizeof(valid) / sizeof(valid[0]))];
                 size_t len = strlen(base);
                 struct netd_fast_write w;
 
                 memcpy(buf, base, len);
-                len = mutate(buf, len, sizeof(buf));
+                len = netd_oracle_mutate(buf, len, sizeof(buf), &seed);
                 if (netd_fastpath_accepts(buf, len, &w)) {
                         accepted++;
                         if (!netd_fastpath_agrees_with_jansson(buf, len, &w))

@@ -1,0 +1,181 @@
+/*
+ * unit/fastjson: the small-request reader against jansson. Every line it
+ * reads must come out as the tree json_loadb() builds (same values, same
+ * types, members in the same order); everything outside its subset, and
+ * every invalid line, must be declined so that jansson answers it. A
+ * deterministic mutation fuzzer drives the comparison.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "fastjson.h"
+#include "fastpath-oracle.h"
+
+/* Lines the fast reader must read, and read as jansson does. */
+static const char *const read_fast[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"net.isIP\",\"params\":{\"input\":\"127.0.0.1\"}"
+        "}",
+        "{\"jsonrpc\":\"2.0\",\"id\":\"a-7\",\"method\":\"net.connect\",\"params\":{\"port\":8080,"
+        "\"host\":\"localhost\",\"allowHalfOpen\":true,\"keepAlive\":false,\"hints\":null}}",
+        "{ \"jsonrpc\" : \"2.0\" ,\t\"id\" : -42 , \"method\" : \"server.listen\", \"params\" : "
+        "{ \"server\" : 3 , \"port\" : 0 , \"host\" : \"::\" } }\r",
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"netd.info\"},{\"jsonrpc\":\"2.0\",\"method\":"
+        "\"socket.end\",\"params\":{\"socket\":2}}]",
+        "{\"a\":[],\"b\":{},\"c\":[1,[2,[3,{\"d\":[]}]]],\"\":\"\",\"e\":[true,false,null]}",
+        "{\"z\":1,\"y\":2,\"x\":3,\"w\":4,\"v\":5,\"u\":6,\"t\":7,\"s\":8,\"r\":9,\"q\":10,\"p\":"
+        "11}",
+        "123456789012345678",
+        "-123456789012345678",
+        "0",
+        "\"~ !#$%&'()*+,-./:;<=>?@[]^_`{|}\"",
+        "  [ ]  ",
+        "null",
+        "{\"id\":0,\"jsonrpc\":\"2.0\",\"method\":\"rpc.discover\"}",
+};
+
+/* Lines it must decline: outside its subset, or not valid JSON (jansson reports the error). */
+static const char *const declined[] = {
+        "",
+        "   ",
+        "{\"a\":\"esc\\\"aped\"}",
+        "{\"a\":\"\\u0041\"}",
+        "{\"a\":\"caf\xc3\xa9\"}",
+        "{\"a\":\"tab\there\"}",
+        "{\"a\":\"del\x7f\"}",
+        "{\"a\":1.5}",
+        "{\"a\":1e3}",
+        "{\"a\":1E3}",
+        "{\"a\":-0}",
+        "{\"a\":01}",
+        "{\"a\":1234567890123456789}",
+        "{\"a\":-}",
+        "{\"a\":+1}",
+        "{\"a\":1,\"a\":2}",
+        "{\"o\":{\"k\":1,\"k\":1}}",
+        "{\"a\":1,}",
+        "[1,]",
+        "[1 2]",
+        "{\"a\" 1}",
+        "{a:1}",
+        "{\"a\":tru}",
+        "{\"a\":truex}",
+        "{\"a\":nul}",
+        "{\"a\":1}x",
+        "{\"a\":1}{}",
+        "{\"a\":1",
+        "[",
+        "\"open",
+        "1 2",
+        "{\"a\":1}\v",
+        "{\"a\":\x01}",
+};
+
+static void test_reads_the_common_lines(void **state)
+{
+        for (size_t i = 0; i < sizeof(read_fast) / sizeof(read_fast[0]); i++) {
+                json_t *v = netd_fastjson_parse(read_fast[i], strlen(read_fast[i]));
+
+                if (!v)
+                        fail_msg("declined: %s", read_fast[i]);
+                json_decref(v);
+                assert_true(netd_fastjson_agrees_with_jansson(read_fast[i], strlen(read_fast[i])));
+        }
+}
+
+static void test_declines_everything_else(void **state)
+{
+        for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++) {
+                json_t *v = netd_fastjson_parse(declined[i], strlen(declined[i]));
+
+                if (v)
+                        fail_msg("read what it must decline: %s", declined[i]);
+        }
+}
+
+/* The line is not a C string: nothing past len is read, and a NUL inside is declined. */
+static void test_reads_only_len_bytes(void **state)
+{
+        static const char line[] = "{\"a\":12}{\"b\":3}";
+        json_t *v = netd_fastjson_parse(line, 8);
+
+        assert_non_null(v);
+        assert_int_equal(json_integer_value(json_object_get(v, "a")), 12);
+        json_decref(v);
+        assert_null(netd_fastjson_parse(line, 7));
+        assert_null(netd_fastjson_parse("{\"a\":\"x\0y\"}", 11));
+        assert_null(netd_fastjson_parse("[1]\0", 4));
+}
+
+static char *nested(const char *open, const char *close, int depth)
+{
+        size_t lo = strlen(open), lc = strlen(close);
+        char *s = malloc((size_t)depth * (lo + lc) + 2), *p = s;
+
+        assert_non_null(s);
+        for (int i = 0; i < depth; i++, p += lo)
+                memcpy(p, open, lo);
+        *p++ = '1';
+        for (int i = 0; i < depth; i++, p += lc)
+                memcpy(p, close, lc);
+        *p = '\0';
+        return s;
+}
+
+static void test_depth_limit(void **state)
+{
+        char *at = nested("[", "]", NETD_FASTJSON_MAX_DEPTH);
+        char *over = nested("{\"k\":", "}", NETD_FASTJSON_MAX_DEPTH + 1);
+        json_t *v = netd_fastjson_parse(at, strlen(at));
+
+        assert_non_null(v);
+        json_decref(v);
+        assert_true(netd_fastjson_agrees_with_jansson(at, strlen(at)));
+        assert_null(netd_fastjson_parse(over, strlen(over)));
+        free(at);
+        free(over);
+}
+
+static void test_mutations_agree(void **state)
+{
+        uint64_t seed = 0x2545f4914f6cdd1dULL;
+        char buf[512];
+        unsigned read = 0;
+
+        for (int i = 0; i < 200000; i++) {
+                const char *base = read_fast[seed % (sizeof(read_fast) / sizeof(read_fast[0]))];
+                size_t len = strlen(base);
+                json_t *v;
+
+                memcpy(buf, base, len);
+                len = netd_oracle_mutate(buf, len, sizeof(buf), &seed);
+                v = netd_fastjson_parse(buf, len);
+                if (!v)
+                        continue;
+                read++;
+                json_decref(v);
+                if (!netd_fastjson_agrees_with_jansson(buf, len))
+                        fail_msg("read differently from jansson: %.*s", (int)len, buf);
+        }
+        /* Edits inside strings and numbers keep a line readable: many must be. */
+        assert_true(read > 10000);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_reads_the_common_lines),
+                cmocka_unit_test(test_declines_everything_else),
+                cmocka_unit_test(test_reads_only_len_bytes),
+                cmocka_unit_test(test_depth_limit),
+                cmocka_unit_test(test_mutations_agree),
+        };
+
+        return cmocka_run_group_tests_name("fastjson", tests, NULL, NULL);
+}
