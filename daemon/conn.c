@@ -558,6 +558,35 @@ void netd_conn_send(struct netd_conn *c, json_t *msg)
         netd_conn_output_added(c);
 }
 
+/*
+ * json_dumpb() for one value, with integers (the usual id, many results)
+ * written here: jansson formats them with snprintf(), which cost more than
+ * the rest of a short reply. Same text as jansson's "%lld".
+ */
+static size_t dump_value(json_t *v, char *buf, size_t size, size_t flags)
+{
+        char digits[24];
+        unsigned long long u;
+        size_t n = 0, k = 0;
+        json_int_t i;
+
+        if (!json_is_integer(v))
+                return json_dumpb(v, buf, size, flags);
+        i = json_integer_value(v);
+        u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+        do {
+                digits[k++] = (char)('0' + u % 10);
+                u /= 10;
+        } while (u);
+        if (k + (i < 0) > size)
+                return k + (i < 0); /* too long: the size needed, as json_dumpb() reports it */
+        if (i < 0)
+                buf[n++] = '-';
+        while (k)
+                buf[n++] = digits[--k];
+        return n;
+}
+
 void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result)
 {
         static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
@@ -573,7 +602,7 @@ void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result)
         if (!result)
                 result = json_null();
         memcpy(buf, head, n);
-        k = json_dumpb(id, buf + n, sizeof(buf) - n, flags);
+        k = dump_value(id, buf + n, sizeof(buf) - n, flags);
         if (k == 0 || k >= sizeof(buf) - n)
                 goto slow;
         n += k;
@@ -581,7 +610,7 @@ void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result)
                 goto slow;
         memcpy(buf + n, mid, sizeof(mid) - 1);
         n += sizeof(mid) - 1;
-        k = json_dumpb(result, buf + n, sizeof(buf) - n, flags);
+        k = dump_value(result, buf + n, sizeof(buf) - n, flags);
         if (k == 0 || k + 2 >= sizeof(buf) - n)
                 goto slow;
         n += k;
