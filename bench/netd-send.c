@@ -14,7 +14,7 @@
  * Prints {"bytes":..,"elapsed":..,"cpu":..,"writes":..,"drains":..}
  * (elapsed: first write sent to the socket.end reply).
  *   netd-send --socket PATH --port P --size S [--chunk 256K]
- *             [--ack-every K --window W] [--jansson-path] [--timeout S]
+ *             [--ack-every K --window W] [--path fast|tree|jansson] [--timeout S]
  */
 #include "common.h"
 
@@ -62,19 +62,28 @@ int main(int argc, char **argv)
         ack_every = atol(arg_get(argc, argv, "--ack-every", "0"));
         window = atol(arg_get(argc, argv, "--window", "4"));
         /*
-         * Member order: data before encoding is the shape netd's socket.write
-         * fast path takes (daemon/fastpath.h); --jansson-path puts encoding
-         * first, which sends every write through the general jansson parser.
+         * --path picks the reader netd uses for every write: "fast" (the
+         * default) is the compact shape of netd's socket.write fast path
+         * (daemon/fastpath.h); "tree" adds a space after "params":, which
+         * the fast path declines and the small-request reader
+         * (daemon/fastjson.h) builds into a tree; "jansson" writes each '/'
+         * of the base64 as "\/" (as PHP's json_encode does), which both
+         * fast readers decline, so jansson parses every write.
          */
-        bool jansson_path = arg_flag(argc, argv, "--jansson-path");
-        const char *data_key = jansson_path ? "\"encoding\":\"base64\",\"data\":\"" : "\"data\":\"";
-        const char *tail = jansson_path ? "\"}}\n" : "\",\"encoding\":\"base64\"}}\n";
+        const char *reader = arg_get(argc, argv, "--path", "fast");
+        bool escape_slash = strcmp(reader, "jansson") == 0;
+        if (strcmp(reader, "fast") != 0 && strcmp(reader, "tree") != 0 && !escape_slash)
+                die("--path must be fast, tree or jansson");
+        const char *data_key = strcmp(reader, "tree") == 0 ? " {\"socket\":%lld,\"data\":\""
+                                                           : "{\"socket\":%lld,\"data\":\"";
+        const char *tail = "\",\"encoding\":\"base64\"}}\n";
         size_t tail_len = strlen(tail);
 
         b64_init();
         pat = bench_pattern();
-        cap = 256 + B64_ENC_LEN(chunk);
+        cap = 256 + 2 * B64_ENC_LEN(chunk);
         line = malloc(cap);
+        char *plain = escape_slash ? malloc(B64_ENC_LEN(chunk)) : NULL;
 
         fd = unix_connect(path);
         set_nonblock(fd);
@@ -105,18 +114,30 @@ int main(int argc, char **argv)
                                 n = (size_t)(size - sent);
                         if (with_id) {
                                 p = sprintf(line,
-                                            "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"socket.write\","
-                                            "\"params\":{\"socket\":%lld,%s",
-                                            next_id++, sock_id, data_key);
+                                            "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"socket."
+                                            "write\","
+                                            "\"params\":",
+                                            next_id++);
                                 outstanding++;
                         } else {
                                 p = sprintf(line,
                                             "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\","
-                                            "\"params\":{\"socket\":%lld,%s",
-                                            sock_id, data_key);
+                                            "\"params\":");
                         }
+                        p += sprintf(line + p, data_key, sock_id);
                         linelen = (size_t)p;
-                        linelen += b64_encode(pat + sent % BENCH_PATTERN_LEN, n, line + linelen);
+                        if (escape_slash) {
+                                size_t m = b64_encode(pat + sent % BENCH_PATTERN_LEN, n, plain);
+
+                                for (size_t i = 0; i < m; i++) {
+                                        if (plain[i] == '/')
+                                                line[linelen++] = '\\';
+                                        line[linelen++] = plain[i];
+                                }
+                        } else {
+                                linelen += b64_encode(pat + sent % BENCH_PATTERN_LEN, n,
+                                                      line + linelen);
+                        }
                         memcpy(line + linelen, tail, tail_len);
                         linelen += tail_len;
                         off = 0;
@@ -171,7 +192,8 @@ int main(int argc, char **argv)
                 if (r == 0)
                         break;
         }
-        printf("{\"bytes\":%" PRIu64 ",\"elapsed\":%.6f,\"cpu\":%.3f,\"writes\":%ld,\"drains\":%ld}\n",
+        printf("{\"bytes\":%" PRIu64
+               ",\"elapsed\":%.6f,\"cpu\":%.3f,\"writes\":%ld,\"drains\":%ld}\n",
                sent, t1 - t0, c1 - c0, writes, drains);
         close(fd);
         return 0;
