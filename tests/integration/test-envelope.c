@@ -145,6 +145,8 @@ static void test_id_echo(struct netd_test_daemon *t)
 {
         static const char *const ids[] = {
                 "1.5", "-7", "0", "9223372036854775807", "\"\"", "\"\u00fcn\u00ef\\u0000x\"",
+                /* integers written by netd's own formatter, both readers, both extremes */
+                "-9223372036854775808", "123456789012345678", "-123456789012345678", "-1", "10",
         };
         struct netd_test_raw r;
         json_t *reply;
