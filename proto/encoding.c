@@ -521,10 +521,6 @@ ssize_t netd_decode(enum netd_encoding e, const char *in, size_t len, uint8_t *o
 
 /* ---- bytes to text ---- */
 
-/*
- * The hot loop: 3 bytes in, 4 characters out, one table lookup each, for the
- * ngroups whole groups at in (about 1.7 GB/s with gcc 12 -O2 on x86-64).
- */
 /* Two output characters for each 12-bit value, per alphabet, built on first use. */
 static const uint16_t *b64_pair_table(const char *a)
 {
@@ -545,16 +541,82 @@ static const uint16_t *b64_pair_table(const char *a)
         return t;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <tmmintrin.h>
+
+/*
+ * SSSE3 (every x86-64 CPU since 2006, checked at run time): 12 bytes in,
+ * 16 characters out a step, with Wojciech Muła's method ("Base64 encoding
+ * with SIMD instructions", 2016): a byte shuffle puts each 3-byte group in a
+ * 32-bit lane, two multiplies move its four 6-bit fields to byte
+ * boundaries, and a 16-entry shuffle table turns the values into the
+ * alphabet's characters by range (A-Z, a-z, 0-9, the last two). About 3 x
+ * the table loop below. Loads 16 bytes for 12: runs while at least 6 groups
+ * (18 bytes) remain, so it never reads past the input. Returns the groups
+ * done.
+ */
+__attribute__((target("ssse3"))) static size_t base64_encode_ssse3(const uint8_t *restrict in,
+                                                                   size_t ngroups,
+                                                                   char *restrict out, bool url)
+{
+        const __m128i spread = _mm_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+        const __m128i shift = _mm_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                            '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                            '0' - 52, (char)(url ? '-' - 62 : '+' - 62),
+                                            (char)(url ? '_' - 63 : '/' - 63), 'A', 0, 0);
+        size_t g = 0;
+
+        for (; g + 6 <= ngroups; g += 4) {
+                __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)in),
+                                             spread);
+                __m128i hi = _mm_mulhi_epu16(_mm_and_si128(v, _mm_set1_epi32(0x0fc0fc00)),
+                                             _mm_set1_epi32(0x04000040));
+                __m128i lo = _mm_mullo_epi16(_mm_and_si128(v, _mm_set1_epi32(0x003f03f0)),
+                                             _mm_set1_epi32(0x01000010));
+                __m128i idx = _mm_or_si128(hi, lo); /* sixteen 6-bit values */
+                /* 0..51 -> 0, 52..61 -> 1..10, 62 -> 11, 63 -> 12; then 0..25 -> 13 */
+                __m128i range = _mm_subs_epu8(idx, _mm_set1_epi8(51));
+                __m128i upper = _mm_cmpgt_epi8(_mm_set1_epi8(26), idx);
+
+                range = _mm_or_si128(range, _mm_and_si128(upper, _mm_set1_epi8(13)));
+                _mm_storeu_si128((__m128i *)(void *)out,
+                                 _mm_add_epi8(_mm_shuffle_epi8(shift, range), idx));
+                in += 12;
+                out += 16;
+        }
+        return g;
+}
+
+static bool have_ssse3(void)
+{
+        static int known = -1;
+
+        if (known < 0)
+                known = __builtin_cpu_supports("ssse3") ? 1 : 0;
+        return known;
+}
+#endif
+
 static size_t base64_encode_groups(const uint8_t *restrict in, size_t ngroups, char *restrict out,
                                    const char *restrict a)
 {
         const uint16_t *pairs = b64_pair_table(a);
         size_t g = 0;
 
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (have_ssse3()) {
+                g = base64_encode_ssse3(in, ngroups, out, a[62] == '-');
+                in += g * 3;
+                out += g * 4;
+        }
+#endif
+
         /*
-         * Two lookups of 12 bits per 3 bytes, 6 bytes a step: one 8-byte load
-         * (the loop keeps at least one more group, so the 2 extra bytes read
-         * are the input's own) and one 8-byte store.
+         * The groups SIMD left (all of them without it): two lookups of 12
+         * bits per 3 bytes, 6 bytes a step (about 1.7 GB/s with gcc 12 -O2
+         * on x86-64), one 8-byte load (the loop keeps at least one more
+         * group, so the 2 extra bytes read are the input's own) and one
+         * 8-byte store.
          */
         for (; g + 2 < ngroups; g += 2) {
                 uint64_t x, word;
