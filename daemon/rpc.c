@@ -471,7 +471,6 @@ static bool rpc_fast_write(struct netd_conn *c, const char *line, size_t len)
         req->method = "socket.write";
         if (bytes) {
                 (void)netd_method_socket_send_bytes(req, w.socket, bytes, (size_t)n, false);
-                free(bytes);
         } else {
                 (void)netd_method_socket_send(req, w.socket, w.data, w.data_len, w.encoding, false);
         }

@@ -782,9 +782,22 @@ static void socket_queue_write(struct netd_socket *s, struct netd_req *req, bool
         TAILQ_INSERT_TAIL(&s->writes, w, link);
 }
 
-void netd_socket_write(struct netd_socket *s, const uint8_t *data, size_t len, struct netd_req *req)
+/* Writes of at least this many bytes are queued by reference, not copied. */
+#define WRITE_BY_REFERENCE_MIN (16 * 1024)
+
+static void write_buffer_free(const void *data, size_t len, void *arg)
 {
+        (void)len;
+        (void)arg;
+        free((void *)data);
+}
+
+void netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct netd_req *req)
+{
+        int r;
+
         if (s->state == NETD_SOCKET_CLOSED) {
+                free(data);
                 if (req)
                         (void)netd_req_fail_err(req, NETD_ERR_STREAM_DESTROYED, NULL);
                 return;
@@ -795,6 +808,7 @@ void netd_socket_write(struct netd_socket *s, const uint8_t *data, size_t len, s
                         json_pack("{s:s,s:s}", "message",
                                   "This socket has been ended by the other party", "code", "EPIPE");
 
+                free(data);
                 if (req)
                         (void)netd_req_fail_node(req, json_deep_copy(err));
                 socket_fail(s, err);
@@ -802,12 +816,21 @@ void netd_socket_write(struct netd_socket *s, const uint8_t *data, size_t len, s
         }
         if (s->end_requested) {
                 /* Node's writeAfterEnd: the callback gets the error and the stream is destroyed. */
+                free(data);
                 if (req)
                         (void)netd_req_fail_err(req, NETD_ERR_STREAM_WRITE_AFTER_END, NULL);
                 socket_fail(s, netd_nerr(NETD_ERR_STREAM_WRITE_AFTER_END, NULL));
                 return;
         }
-        if (evbuffer_add(s->wbuf, data, len) < 0) {
+        if (len >= WRITE_BY_REFERENCE_MIN) {
+                r = evbuffer_add_reference(s->wbuf, data, len, write_buffer_free, NULL);
+                if (r < 0)
+                        free(data);
+        } else {
+                r = evbuffer_add(s->wbuf, data, len);
+                free(data);
+        }
+        if (r < 0) {
                 if (req)
                         (void)netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
                 return;

@@ -135,12 +135,14 @@ int netd_socket_connect_path(struct netd_socket *s, struct netd_ipc_addr *addr);
 int netd_socket_adopt(struct netd_socket *s, int fd, uint64_t server_id);
 
 /*
- * Queues len bytes for the peer. req (may be NULL) is completed once they
- * reach the kernel, or with the error. Returns 0, or completes req with an
- * error (ERR_STREAM_DESTROYED, ERR_STREAM_WRITE_AFTER_END, EPIPE) itself.
+ * Queues len bytes for the peer, taking data, a malloc()ed buffer: a large
+ * one joins the socket's queue as it is (no copy) and is freed once
+ * written; a small one is copied (small writes coalesce) and freed; on an
+ * error it is freed at once. req (may be NULL) is completed once the bytes
+ * reach the kernel, or with the error (ERR_STREAM_DESTROYED,
+ * ERR_STREAM_WRITE_AFTER_END, EPIPE).
  */
-void netd_socket_write(struct netd_socket *s, const uint8_t *data, size_t len,
-                       struct netd_req *req);
+void netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct netd_req *req);
 
 /* Half-closes: the FIN follows the queued bytes. req completes when it is sent. */
 void netd_socket_end(struct netd_socket *s, struct netd_req *req);

@@ -66,9 +66,12 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
 struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket, const char *data,
                                           size_t len, int encoding, bool end);
 
-/* The same with the data already decoded (bytes NULL: none). */
+/*
+ * The same with the data already decoded into bytes, a malloc()ed buffer
+ * this takes (NULL: no data).
+ */
 struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t socket,
-                                                const uint8_t *bytes, size_t n, bool end);
+                                                uint8_t *bytes, size_t n, bool end);
 
 /*
  * Parses params per spec into args, whose first member must be the

@@ -40,14 +40,16 @@ struct write_args {
  * is a -32602 naming "data": netd never writes part of it.
  */
 struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t socket,
-                                                const uint8_t *bytes, size_t n, bool end)
+                                                uint8_t *bytes, size_t n, bool end)
 {
         struct netd_done *done;
         struct netd_socket *s;
 
         s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
-        if (!s)
+        if (!s) {
+                free(bytes);
                 return done;
+        }
         if (!end) {
                 netd_socket_write(s, bytes, n, req);
         } else if (bytes && s->end_requested) {
@@ -56,6 +58,8 @@ struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t s
         } else {
                 if (n > 0)
                         netd_socket_write(s, bytes, n, NULL);
+                else
+                        free(bytes);
                 netd_socket_end(s, req);
         }
         return netd_req_pending(req);
@@ -86,9 +90,7 @@ struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket,
                         return netd_req_fail_params(req, &pe);
                 }
         }
-        done = netd_method_socket_send_bytes(req, socket, data ? buf : NULL, (size_t)n, end);
-        free(buf);
-        return done;
+        return netd_method_socket_send_bytes(req, socket, buf, (size_t)n, end);
 }
 
 static struct netd_done *write_common(struct netd_req *req, json_t *params, bool end)
