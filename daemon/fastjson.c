@@ -16,8 +16,25 @@ static void skip_space(struct cursor *c)
 
 static json_t *parse_value(struct cursor *c, int depth);
 
+/* Member names remembered per object for the duplicate check; past this, jansson's lookup. */
+#define NAMES_KEPT 16
+
+/* True when key is already a member: compares with the names seen, no hashing. */
+static bool is_duplicate(json_t *obj, const char *const *names, const size_t *lens, size_t count,
+                         const char *key, size_t key_len)
+{
+        if (count > NAMES_KEPT)
+                return json_object_getn(obj, key, key_len) != NULL;
+        for (size_t i = 0; i < count; i++)
+                if (lens[i] == key_len && memcmp(names[i], key, key_len) == 0)
+                        return true;
+        return false;
+}
+
 static json_t *parse_object(struct cursor *c, int depth)
 {
+        const char *names[NAMES_KEPT];
+        size_t lens[NAMES_KEPT], count = 0;
         json_t *obj = json_object();
 
         if (!obj)
@@ -37,8 +54,13 @@ static json_t *parse_object(struct cursor *c, int depth)
                 if (!TAKE(c, ":"))
                         break;
                 skip_space(c);
-                if (json_object_getn(obj, key, key_len))
+                if (is_duplicate(obj, names, lens, count, key, key_len))
                         break; /* jansson: "duplicate object key" */
+                if (count < NAMES_KEPT) {
+                        names[count] = key;
+                        lens[count] = key_len;
+                }
+                count++;
                 v = parse_value(c, depth);
                 /* The value is stolen even when setting fails. */
                 if (!v || json_object_setn_new_nocheck(obj, key, key_len, v) < 0)
