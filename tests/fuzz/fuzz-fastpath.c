@@ -13,10 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        struct netd_fast_write w;
-
-        if (netd_fastpath_accepts((const char *)data, size, &w) &&
-            !netd_fastpath_agrees_with_jansson((const char *)data, size, &w)) {
+        if (netd_fastpath_check((const char *)data, size) < 0) {
                 fprintf(stderr, "fast path and jansson disagree on: %.*s\n", (int)size,
                         (const char *)data);
                 abort();

@@ -95,7 +95,16 @@ int netd_fastpath_accepts(const char *line, size_t len, struct netd_fast_write *
         return n >= 0;
 }
 
-int netd_fastjson_agrees_with_jansson(const char *line, size_t len)
+int netd_fastpath_check(const char *line, size_t len)
+{
+        struct netd_fast_write w;
+
+        if (!netd_fastpath_accepts(line, len, &w))
+                return 0;
+        return netd_fastpath_agrees_with_jansson(line, len, &w) ? 1 : -1;
+}
+
+int netd_fastjson_check(const char *line, size_t len)
 {
         const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
         json_t *fast = netd_fastjson_parse(line, len), *slow;
@@ -104,7 +113,7 @@ int netd_fastjson_agrees_with_jansson(const char *line, size_t len)
         int ok;
 
         if (!fast)
-                return 1;
+                return 0;
         slow = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
                           &jerr);
         /* The fast reader's trees are at most NETD_FASTJSON_MAX_DEPTH deep: safe to compare. */
@@ -116,7 +125,7 @@ int netd_fastjson_agrees_with_jansson(const char *line, size_t len)
         free(slow_text);
         json_decref(fast);
         json_decref(slow);
-        return ok;
+        return ok ? 1 : -1;
 }
 
 static uint64_t next_random(uint64_t *seed)
@@ -158,4 +167,32 @@ size_t netd_oracle_mutate(char *buf, size_t len, size_t cap, uint64_t *seed)
                 }
         }
         return len;
+}
+
+long netd_oracle_mutations(const char *const *seeds, size_t nseeds, unsigned rounds, uint64_t seed,
+                           netd_oracle_check_fn *check, char *bad, size_t badcap)
+{
+        char buf[1024];
+        long read = 0;
+
+        for (unsigned i = 0; i < rounds; i++) {
+                const char *base = seeds[seed % nseeds];
+                size_t len = strlen(base);
+                int r;
+
+                if (len > sizeof(buf))
+                        abort(); /* a seed longer than the buffer: the test is wrong */
+                memcpy(buf, base, len);
+                len = netd_oracle_mutate(buf, len, sizeof(buf), &seed);
+                r = check(buf, len);
+                if (r < 0) {
+                        size_t n = len < badcap - 1 ? len : badcap - 1;
+
+                        memcpy(bad, buf, n);
+                        bad[n] = '\0';
+                        return -1;
+                }
+                read += r;
+        }
+        return read;
 }

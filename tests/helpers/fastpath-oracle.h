@@ -17,11 +17,20 @@ int netd_fastpath_agrees_with_jansson(const char *line, size_t len,
                                       const struct netd_fast_write *w);
 
 /*
- * 1 when netd_fastjson_parse() declines line, or builds exactly the tree
- * json_loadb() builds with the daemon's flags (json_equal(), and the same
- * compact text, so members in the same order); 0 when they differ.
+ * A reader's verdict on a line, checked against jansson: 0 declined (the
+ * general path takes it), 1 read as jansson reads it, -1 read otherwise.
  */
-int netd_fastjson_agrees_with_jansson(const char *line, size_t len);
+typedef int netd_oracle_check_fn(const char *line, size_t len);
+
+/* The socket.write fast path (netd_fastpath_accepts(), then the fields compared). */
+int netd_fastpath_check(const char *line, size_t len);
+
+/*
+ * The small-request reader: its tree must be the one json_loadb() builds
+ * with the daemon's flags (json_equal(), and the same compact text, so
+ * members in the same order).
+ */
+int netd_fastjson_check(const char *line, size_t len);
 
 /*
  * Mutates buf (len bytes, room for cap) in place with 1-3 random edits:
@@ -29,3 +38,12 @@ int netd_fastjson_agrees_with_jansson(const char *line, size_t len);
  * for a given *seed, which it advances. Returns the new length.
  */
 size_t netd_oracle_mutate(char *buf, size_t len, size_t cap, uint64_t *seed);
+
+/*
+ * Checks rounds mutations of the seed lines (one picked and mutated per
+ * round, deterministic from seed). Returns how many the reader read, or -1
+ * at the first line read otherwise, copied to bad (cut to badcap - 1 bytes,
+ * NUL-terminated).
+ */
+long netd_oracle_mutations(const char *const *seeds, size_t nseeds, unsigned rounds, uint64_t seed,
+                           netd_oracle_check_fn *check, char *bad, size_t badcap);

@@ -95,7 +95,7 @@ static void test_reads_the_common_lines(void **state)
                 if (!v)
                         fail_msg("declined: %s", read_fast[i]);
                 json_decref(v);
-                assert_true(netd_fastjson_agrees_with_jansson(read_fast[i], strlen(read_fast[i])));
+                assert_int_equal(netd_fastjson_check(read_fast[i], strlen(read_fast[i])), 1);
         }
 }
 
@@ -146,7 +146,7 @@ static void test_depth_limit(void **state)
 
         assert_non_null(v);
         json_decref(v);
-        assert_true(netd_fastjson_agrees_with_jansson(at, strlen(at)));
+        assert_int_equal(netd_fastjson_check(at, strlen(at)), 1);
         assert_null(netd_fastjson_parse(over, strlen(over)));
         free(at);
         free(over);
@@ -154,25 +154,13 @@ static void test_depth_limit(void **state)
 
 static void test_mutations_agree(void **state)
 {
-        uint64_t seed = 0x2545f4914f6cdd1dULL;
-        char buf[512];
-        unsigned read = 0;
+        char bad[512];
+        long read =
+                netd_oracle_mutations(read_fast, sizeof(read_fast) / sizeof(read_fast[0]), 200000,
+                                      0x2545f4914f6cdd1dULL, netd_fastjson_check, bad, sizeof(bad));
 
-        for (int i = 0; i < 200000; i++) {
-                const char *base = read_fast[seed % (sizeof(read_fast) / sizeof(read_fast[0]))];
-                size_t len = strlen(base);
-                json_t *v;
-
-                memcpy(buf, base, len);
-                len = netd_oracle_mutate(buf, len, sizeof(buf), &seed);
-                v = netd_fastjson_parse(buf, len);
-                if (!v)
-                        continue;
-                read++;
-                json_decref(v);
-                if (!netd_fastjson_agrees_with_jansson(buf, len))
-                        fail_msg("read differently from jansson: %.*s", (int)len, buf);
-        }
+        if (read < 0)
+                fail_msg("read differently from jansson: %s", bad);
         /* Edits inside strings and numbers keep a line readable: many must be. */
         assert_true(read > 10000);
 }
