@@ -179,6 +179,22 @@ void netd_daemon_fd_release(struct netd_daemon *d)
                 d->fds_open--;
 }
 
+bool netd_daemon_accept_backoff(struct netd_daemon *d, int err, struct event *ev_accept,
+                                struct event *ev_backoff, const char *who)
+{
+        const struct timeval tv = { NETD_ACCEPT_BACKOFF_MS / 1000,
+                                    (NETD_ACCEPT_BACKOFF_MS % 1000) * 1000 };
+
+        if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+                return false;
+        log_warning("%s: accept: %s, pausing for %d ms", who, strerror(err),
+                    NETD_ACCEPT_BACKOFF_MS);
+        event_del(ev_accept);
+        event_add(ev_backoff, &tv);
+        d->stats.accept_paused++;
+        return true;
+}
+
 double netd_daemon_uptime(const struct netd_daemon *d)
 {
         struct timespec now;

@@ -131,5 +131,20 @@ int netd_daemon_fd_take(struct netd_daemon *d);
 /* Accounts for such a descriptor being closed. */
 void netd_daemon_fd_release(struct netd_daemon *d);
 
+/* How long an accept loop pauses when descriptors or memory run out. */
+#define NETD_ACCEPT_BACKOFF_MS 1000
+
+struct event;
+
+/*
+ * For an accept loop (the control socket's, a server's) whose accept4()
+ * failed with err: on EMFILE, ENFILE, ENOBUFS or ENOMEM it stops listening
+ * (ev_accept off) and arms ev_backoff for NETD_ACCEPT_BACKOFF_MS instead of
+ * spinning on the still-readable socket, logs it for who ("Control socket",
+ * "server 3") and counts stats.accept_paused. Returns true when it paused.
+ */
+bool netd_daemon_accept_backoff(struct netd_daemon *d, int err, struct event *ev_accept,
+                                struct event *ev_backoff, const char *who);
+
 /* Seconds since the daemon started. */
 double netd_daemon_uptime(const struct netd_daemon *d);

@@ -22,7 +22,6 @@
 #include "log.h"
 
 #define LISTENER_ACCEPTS_PER_EVENT 32
-#define LISTENER_BACKOFF_MS        1000
 
 struct netd_listener {
         struct netd_daemon *daemon; /* borrowed */
@@ -74,16 +73,8 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 
                 fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
-                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                            errno == ENOMEM) {
-                                struct timeval tv = { LISTENER_BACKOFF_MS / 1000, 0 };
-
-                                log_warning("Control socket: accept: %s, pausing for %d ms",
-                                            strerror(errno), LISTENER_BACKOFF_MS);
-                                event_del(l->ev_accept);
-                                event_add(l->ev_backoff, &tv);
-                                d->stats.accept_paused++;
-                        }
+                        (void)netd_daemon_accept_backoff(d, errno, l->ev_accept, l->ev_backoff,
+                                                         "Control socket");
                         return;
                 }
                 if (d->n_conns >= d->limits.max_clients) {

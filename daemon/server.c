@@ -29,7 +29,6 @@
 #include "socket.h"
 
 #define SERVER_ACCEPTS_PER_EVENT 64
-#define SERVER_EMFILE_BACKOFF_MS 1000
 
 static bool server_may_listen(struct netd_server *s, struct netd_req *req);
 static void server_listen_failed(struct netd_server *s, json_t *err);
@@ -155,17 +154,15 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
                 }
                 if (errno == EAGAIN || errno == EINTR)
                         return;
-                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                        struct timeval tv = { SERVER_EMFILE_BACKOFF_MS / 1000,
-                                              (SERVER_EMFILE_BACKOFF_MS % 1000) * 1000 };
+                {
+                        int err = errno;
+                        char who[40];
 
-                        log_warning("server %llu: accept: %s, pausing for %d ms",
-                                    (unsigned long long)s->h.id, strerror(errno),
-                                    SERVER_EMFILE_BACKOFF_MS);
-                        event_del(s->ev_accept);
-                        event_add(s->ev_backoff, &tv);
-                        s->h.daemon->stats.accept_paused++;
-                        return;
+                        (void)snprintf(who, sizeof(who), "server %llu",
+                                       (unsigned long long)s->h.id);
+                        if (netd_daemon_accept_backoff(s->h.daemon, err, s->ev_accept,
+                                                       s->ev_backoff, who))
+                                return;
                 }
                 /* ECONNABORTED and friends: that one connection is gone, go on. */
         }
