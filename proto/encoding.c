@@ -2,8 +2,10 @@
  * Node Buffer encodings (see encoding.h): strict text-to-bytes decoding for
  * socket.write, StringDecoder-style bytes-to-text for socket.data, base64 and
  * JSON string escaping. Pure functions over caller-owned buffers; the only
- * state is the caller's struct netd_strdec. Nothing here allocates.
+ * state is the caller's struct netd_strdec and base64 lookup tables built
+ * once (pthread_once) on first use. Nothing here allocates.
  */
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -27,13 +29,10 @@
 #define NETD_SIMD_X86 1
 #include <tmmintrin.h>
 
+/* Reads what libgcc's constructor found: cheap, and safe from any thread. */
 static bool have_ssse3(void)
 {
-        static int known = -1;
-
-        if (known < 0)
-                known = __builtin_cpu_supports("ssse3") ? 1 : 0;
-        return known;
+        return __builtin_cpu_supports("ssse3");
 }
 #else
 #define NETD_SIMD_X86 0
@@ -369,22 +368,38 @@ struct b64_pairs {
         uint16_t v[65536];
 };
 
+static struct b64_pairs b64_std_pairs, b64_url_pairs;
+static pthread_once_t b64_std_pairs_once = PTHREAD_ONCE_INIT,
+                      b64_url_pairs_once = PTHREAD_ONCE_INIT;
+
+static void b64_pairs_fill(struct b64_pairs *t, const uint8_t *dec)
+{
+        for (unsigned i = 0; i < 65536; i++) {
+                uint8_t a = dec[i & 0xFF], b = dec[i >> 8];
+
+                t->v[i] = (a | b) & 0x80 ? 0x8000 : (uint16_t)(a << 6 | b);
+        }
+}
+
+static void b64_std_pairs_fill(void)
+{
+        b64_pairs_fill(&b64_std_pairs, b64_std_dec);
+}
+
+static void b64_url_pairs_fill(void)
+{
+        b64_pairs_fill(&b64_url_pairs, b64_url_dec);
+}
+
+/* Built once, on first use, safely from any thread (libnetdclient runs in its users' threads). */
 static const struct b64_pairs *b64_pair_decode_table(const uint8_t *dec)
 {
-        static struct b64_pairs std, url;
-        static bool std_ready, url_ready;
-        struct b64_pairs *t = dec == b64_std_dec ? &std : &url;
-        bool *ready = dec == b64_std_dec ? &std_ready : &url_ready;
-
-        if (!*ready) {
-                for (unsigned i = 0; i < 65536; i++) {
-                        uint8_t a = dec[i & 0xFF], b = dec[i >> 8];
-
-                        t->v[i] = (a | b) & 0x80 ? 0x8000 : (uint16_t)(a << 6 | b);
-                }
-                *ready = true;
+        if (dec == b64_std_dec) {
+                (void)pthread_once(&b64_std_pairs_once, b64_std_pairs_fill);
+                return &b64_std_pairs;
         }
-        return t;
+        (void)pthread_once(&b64_url_pairs_once, b64_url_pairs_fill);
+        return &b64_url_pairs;
 }
 
 static inline unsigned pair_index(const uint8_t *p)
@@ -639,23 +654,38 @@ ssize_t netd_decode(enum netd_encoding e, const char *in, size_t len, uint8_t *o
 /* ---- bytes to text ---- */
 
 /* Two output characters for each 12-bit value, per alphabet, built on first use. */
+static uint16_t b64_std_chars[4096], b64_url_chars[4096];
+static pthread_once_t b64_std_chars_once = PTHREAD_ONCE_INIT,
+                      b64_url_chars_once = PTHREAD_ONCE_INIT;
+
+static void b64_chars_fill(uint16_t *t, const char *a)
+{
+        for (int v = 0; v < 4096; v++) {
+                char pair[2] = { a[v >> 6], a[v & 0x3F] };
+
+                memcpy(&t[v], pair, 2);
+        }
+}
+
+static void b64_std_chars_fill(void)
+{
+        b64_chars_fill(b64_std_chars, b64_std_alphabet);
+}
+
+static void b64_url_chars_fill(void)
+{
+        b64_chars_fill(b64_url_chars, b64_url_alphabet);
+}
+
+/* Built once, on first use, safely from any thread. */
 static const uint16_t *b64_pair_table(const char *a)
 {
-        static uint16_t std[4096], url[4096];
-        static bool std_ready, url_ready;
-        bool is_std = a[62] == '+';
-        uint16_t *t = is_std ? std : url;
-        bool *ready = is_std ? &std_ready : &url_ready;
-
-        if (!*ready) {
-                for (int v = 0; v < 4096; v++) {
-                        char pair[2] = { a[v >> 6], a[v & 0x3F] };
-
-                        memcpy(&t[v], pair, 2);
-                }
-                *ready = true;
+        if (a == b64_std_alphabet) {
+                (void)pthread_once(&b64_std_chars_once, b64_std_chars_fill);
+                return b64_std_chars;
         }
-        return t;
+        (void)pthread_once(&b64_url_chars_once, b64_url_chars_fill);
+        return b64_url_chars;
 }
 
 #if NETD_SIMD_X86
