@@ -28,11 +28,13 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "encoding.h"
 #include "errors.h"
+#include "fastjson.h"
 #include "frame.h"
-#include "paths.h"
 #include "internal.h"
 #include "netd/netd.h"
+#include "paths.h"
 
 #define CLIENT_READ_CHUNK_BYTES  (64 * 1024)   /* room offered to each recv() */
 #define CLIENT_READS_PER_PROCESS 16            /* recv() calls per netd_client_process() */
@@ -508,8 +510,14 @@ static int client_dispatch_line(struct netd_client *c, const char *line, size_t 
         json_auto_t *msg = NULL;
         int r;
 
-        /* Text payloads (socket.data in utf8, latin1, ...) may hold U+0000. */
-        msg = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+        /*
+         * Plain lines (replies, base64 socket.data) take the fast reader;
+         * anything else jansson. Text payloads (socket.data in utf8,
+         * latin1, ...) may hold U+0000.
+         */
+        msg = netd_fastjson_parse(line, len);
+        if (!msg)
+                msg = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
         if (!json_is_object(msg))
                 return -EPROTO;
         v = json_object_get(msg, "jsonrpc");
@@ -687,6 +695,45 @@ int netd_client_call(struct netd_client *c, const char *method, json_t *params,
         }
         c->next_id++;
         TAILQ_INSERT_TAIL(&c->calls, call, link);
+        return 0;
+}
+
+int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *data, size_t len,
+                         netd_client_reply_fn cb, void *userdata)
+{
+        static const char tail[] = "\",\"encoding\":\"base64\"}}\n";
+        struct client_call *call;
+        size_t head_max = 128;
+        char *p;
+        int n;
+
+        if (!client_alive(c))
+                return client_dead_error(c);
+        if (len > (SIZE_MAX - head_max - sizeof(tail)) / 4 * 3 - 3)
+                return -ENOMEM;
+        if (len == 0)
+                data = ""; /* no arithmetic on a NULL pointer below */
+        call = malloc(sizeof(*call));
+        if (!call)
+                return -ENOMEM;
+        if (client_out_reserve(c, head_max + NETD_BASE64_ENCODED_MAX(len) + sizeof(tail)) < 0) {
+                free(call);
+                return -ENOMEM;
+        }
+        *call = (struct client_call){ .id = c->next_id, .cb = cb, .userdata = userdata };
+        p = c->out + c->out_end;
+        n = snprintf(p, head_max,
+                     "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"socket.write\","
+                     "\"params\":{\"socket\":%llu,\"data\":\"",
+                     (long long)call->id, (unsigned long long)socket);
+        p += n;
+        p += netd_base64_encode(data, len, p, 0);
+        memcpy(p, tail, sizeof(tail) - 1);
+        p += sizeof(tail) - 1;
+        c->out_end = (size_t)(p - c->out);
+        c->next_id++;
+        TAILQ_INSERT_TAIL(&c->calls, call, link);
+        client_update_events(c);
         return 0;
 }
 

@@ -306,7 +306,9 @@ static json_t *write_params(uint64_t socket, const void *data, size_t len)
 int netd_client_socket_write(struct netd_client *c, uint64_t socket, const void *data, size_t len,
                              netd_client_reply_fn cb, void *userdata)
 {
-        return helper_call(c, "socket.write", write_params(socket, data, len), cb, userdata);
+        if (!handle_is_valid(socket) || (!data && len > 0))
+                return -EINVAL;
+        return netd_clib_call_write(c, socket, data, len, cb, userdata);
 }
 
 int netd_client_socket_write_sync(struct netd_client *c, uint64_t socket, const void *data,

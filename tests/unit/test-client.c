@@ -938,6 +938,35 @@ static void test_large_write(void **state)
         assert_int_equal(netd_client_wait(f->c, WAIT_TIMEOUT_MS), 1);
 }
 
+/*
+ * socket.write goes out in the compact shape the daemon's fast path reads
+ * (daemon/fastpath.h), built without a JSON tree; an empty write too.
+ */
+static void test_write_line_shape(void **state)
+{
+        struct fake *f = *state;
+        char *raw = NULL;
+        json_t *msg;
+
+        assert_int_equal(netd_client_socket_write(f->c, 9, "abcd", 4, NULL, NULL), 0);
+        assert_int_equal(netd_client_socket_write(f->c, 12345678901234ULL, NULL, 0, NULL, NULL), 0);
+        assert_int_equal(netd_client_socket_write(f->c, 0, "x", 1, NULL, NULL), -EINVAL);
+        assert_int_equal(netd_client_socket_write(f->c, 9, NULL, 1, NULL, NULL), -EINVAL);
+        assert_int_equal(netd_client_process(f->c), 0);
+        msg = fake_read(f, &raw);
+        assert_string_equal(raw, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"socket.write\","
+                                 "\"params\":{\"socket\":9,\"data\":\"YWJjZA==\","
+                                 "\"encoding\":\"base64\"}}");
+        json_decref(msg);
+        free(raw);
+        msg = fake_read(f, &raw);
+        assert_string_equal(raw, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"socket.write\","
+                                 "\"params\":{\"socket\":12345678901234,\"data\":\"\","
+                                 "\"encoding\":\"base64\"}}");
+        json_decref(msg);
+        free(raw);
+}
+
 static void test_notify_and_bad_args(void **state)
 {
         struct fake *f = *state;
@@ -1123,6 +1152,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_bad_reply_shape, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_not_an_object, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_oversize_line, fake_setup, fake_teardown),
+                cmocka_unit_test_setup_teardown(test_write_line_shape, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_large_write, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_notify_and_bad_args, fake_setup,
                                                 fake_teardown),

@@ -1,6 +1,6 @@
 /*
- * The cursor the two fast readers share (fastpath.c for socket.write,
- * fastjson.c for other small requests): literal tokens, JSON integers that
+ * The cursor the fast readers share (daemon/fastpath.c for socket.write,
+ * fastjson.c for other plain lines, in the daemon and the client library): literal tokens, JSON integers that
  * fit in int64, and strings of printable ASCII without escapes, the subset
  * of JSON both read without jansson. Header-only so each reader inlines it.
  */
