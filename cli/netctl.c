@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -921,6 +922,13 @@ int main(int argc, char *argv[])
 
         /* A closed stdout is reported as EPIPE by write(), not by a fatal signal. */
         (void)signal(SIGPIPE, SIG_IGN);
+        /*
+         * connect/listen pass every chunk (up to ~350 KB of base64) through
+         * buffers freed right after: keep freed heap, as netd does, instead
+         * of mapping and faulting in fresh pages for each one.
+         */
+        (void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+        (void)mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
         r = v->run(nargs, argv + optind + 1);
         if (fflush(stdout) != 0 || ferror(stdout)) {
                 log_error("cannot write to stdout: %s", strerror(errno));
