@@ -1,8 +1,10 @@
 /*
  * direct-send: connects to 127.0.0.1:PORT, writes SIZE bytes of the stream in
  * CHUNK-sized write(2)s, half-closes, waits for the peer's EOF. Prints
- * {"bytes":..,"elapsed":..,"cpu":..}.
- *   direct-send --port P --size S [--chunk 256K] [--timeout S]
+ * {"bytes":..,"elapsed":..,"cpu":..}. With --stdout it writes the stream to
+ * its standard output instead (the head of a pipeline such as
+ * `direct-send --stdout | netctl connect ...`), closes it, and prints nothing.
+ *   direct-send (--port P | --stdout) --size S [--chunk 256K] [--timeout S]
  */
 #include "common.h"
 
@@ -20,6 +22,12 @@ int main(int argc, char **argv)
         if (chunk == 0 || BENCH_PATTERN_LEN % chunk)
                 die("--chunk must divide %u", BENCH_PATTERN_LEN);
         pat = bench_pattern();
+        if (arg_flag(argc, argv, "--stdout")) {
+                for (; sent < size; sent += chunk)
+                        write_all(STDOUT_FILENO, pat + sent % BENCH_PATTERN_LEN,
+                                  size - sent < chunk ? (size_t)(size - sent) : chunk);
+                return 0;
+        }
         fd = tcp_connect(atoi(arg_get(argc, argv, "--port", "0")));
         double t0 = now_s(), c0 = cpu_s();
         while (sent < size) {
