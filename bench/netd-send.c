@@ -66,7 +66,7 @@ int main(int argc, char **argv)
          * default) is the compact shape of netd's socket.write fast path
          * (daemon/fastpath.h); "tree" adds a space after "params":, which
          * the fast path declines and the small-request reader
-         * (daemon/fastjson.h) builds into a tree; "jansson" writes each '/'
+         * (proto/fastjson.h) builds into a tree; "jansson" writes each '/'
          * of the base64 as "\/" (as PHP's json_encode does), which both
          * fast readers decline, so jansson parses every write.
          */

@@ -1,6 +1,6 @@
 /*
  * The oracles for the daemon's two fast readers, the socket.write fast path
- * (daemon/fastpath.c) and the small-request reader (daemon/fastjson.c): what
+ * (daemon/fastpath.c) and the small-request reader (proto/fastjson.c): what
  * the daemon accepts through them, and whether jansson, the general path,
  * reads the same line the same way. Shared by unit/fastpath, unit/fastjson
  * and the fuzz-fastpath and fuzz-fastjson libFuzzer targets.
