@@ -14,7 +14,7 @@
  * Prints {"bytes":..,"elapsed":..,"cpu":..,"writes":..,"drains":..}
  * (elapsed: first write sent to the socket.end reply).
  *   netd-send --socket PATH --port P --size S [--chunk 256K]
- *             [--ack-every K --window W] [--path fast|tree|jansson] [--timeout S]
+ *             [--ack-every K --window W] [--path fast|tree|escaped|jansson] [--timeout S]
  */
 #include "common.h"
 
@@ -65,15 +65,20 @@ int main(int argc, char **argv)
          * --path picks the reader netd uses for every write: "fast" (the
          * default) is the compact shape of netd's socket.write fast path
          * (daemon/fastpath.h); "tree" adds a space after "params":, which
-         * the fast path declines and the small-request reader
-         * (proto/fastjson.h) builds into a tree; "jansson" writes each '/'
-         * of the base64 as "\/" (as PHP's json_encode does), which both
-         * fast readers decline, so jansson parses every write.
+         * the fast path declines and the fast reader (proto/fastjson.h)
+         * builds into a tree; "escaped" writes each '/' of the base64 as
+         * "\/" (as PHP's json_encode does), which the fast reader decodes;
+         * "jansson" gives every write an id with a fraction (100.5, 101.5,
+         * ...; acknowledged, window --window), which only jansson reads.
          */
         const char *reader = arg_get(argc, argv, "--path", "fast");
-        bool escape_slash = strcmp(reader, "jansson") == 0;
-        if (strcmp(reader, "fast") != 0 && strcmp(reader, "tree") != 0 && !escape_slash)
-                die("--path must be fast, tree or jansson");
+        bool escape_slash = strcmp(reader, "escaped") == 0;
+        bool real_ids = strcmp(reader, "jansson") == 0;
+        if (strcmp(reader, "fast") != 0 && strcmp(reader, "tree") != 0 && !escape_slash &&
+            !real_ids)
+                die("--path must be fast, tree, escaped or jansson");
+        if (real_ids)
+                ack_every = 1;
         const char *data_key = strcmp(reader, "tree") == 0 ? " {\"socket\":%lld,\"data\":\""
                                                            : "{\"socket\":%lld,\"data\":\"";
         const char *tail = "\",\"encoding\":\"base64\"}}\n";
@@ -113,11 +118,12 @@ int main(int argc, char **argv)
                         if (n > size - sent)
                                 n = (size_t)(size - sent);
                         if (with_id) {
-                                p = sprintf(line,
-                                            "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"socket."
-                                            "write\","
-                                            "\"params\":",
-                                            next_id++);
+                                p = sprintf(
+                                        line,
+                                        "{\"jsonrpc\":\"2.0\",\"id\":%lld%s,\"method\":\"socket."
+                                        "write\","
+                                        "\"params\":",
+                                        next_id++, real_ids ? ".5" : "");
                                 outstanding++;
                         } else {
                                 p = sprintf(line,

@@ -262,8 +262,8 @@ static size_t utf8_sanitize(const uint8_t *s, size_t len, char *out)
         return (size_t)(o - out);
 }
 
-/* Writes cp (a scalar value, or a surrogate, which becomes U+FFFD) as UTF-8. */
-static size_t utf8_put(char *o, uint32_t cp)
+/* See encoding.h. */
+size_t netd_utf8_put(char *o, uint32_t cp)
 {
         if (cp < 0x80) {
                 o[0] = (char)cp;
@@ -933,7 +933,7 @@ static bool utf16_is_low(uint32_t u)
  * returns a lone high surrogate at the end of a chunk and relies on the
  * caller concatenating JavaScript strings, netd must emit valid UTF-8 per
  * chunk, so the surrogate is held back too. Unpaired surrogates become
- * U+FFFD (utf8_put()).
+ * U+FFFD (netd_utf8_put()).
  */
 static size_t strdec_utf16_write(struct netd_strdec *d, const uint8_t *in, size_t len, char *out)
 {
@@ -948,23 +948,24 @@ static size_t strdec_utf16_write(struct netd_strdec *d, const uint8_t *in, size_
                         u = d->pending[0] | (uint32_t)d->pending[1] << 8;
                         if (utf16_is_high(u))
                                 continue;
-                        o += utf8_put(o, u);
+                        o += netd_utf8_put(o, u);
                         d->npending = 0;
                 } else if (d->npending == 4) {
                         u = d->pending[0] | (uint32_t)d->pending[1] << 8;
                         lo = d->pending[2] | (uint32_t)d->pending[3] << 8;
                         if (utf16_is_low(lo)) {
-                                o += utf8_put(o, 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
+                                o += netd_utf8_put(o,
+                                                   0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
                                 d->npending = 0;
                                 continue;
                         }
-                        o += utf8_put(o, u); /* unpaired: U+FFFD */
+                        o += netd_utf8_put(o, u); /* unpaired: U+FFFD */
                         d->pending[0] = d->pending[2];
                         d->pending[1] = d->pending[3];
                         d->npending = 2;
                         if (utf16_is_high(lo))
                                 continue;
-                        o += utf8_put(o, lo);
+                        o += netd_utf8_put(o, lo);
                         d->npending = 0;
                 }
         }
@@ -976,12 +977,13 @@ static size_t strdec_utf16_write(struct netd_strdec *d, const uint8_t *in, size_
                                 break; /* hold it back */
                         lo = in[i + 2] | (uint32_t)in[i + 3] << 8;
                         if (utf16_is_low(lo)) {
-                                o += utf8_put(o, 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
+                                o += netd_utf8_put(o,
+                                                   0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
                                 i += 4;
                                 continue;
                         }
                 }
-                o += utf8_put(o, u);
+                o += netd_utf8_put(o, u);
                 i += 2;
         }
         if (i < len) {
@@ -1014,7 +1016,7 @@ size_t netd_strdec_write(struct netd_strdec *d, const uint8_t *in, size_t len, c
                 return (size_t)(o - out);
         case NETD_ENC_LATIN1:
                 for (i = 0; i < len; i++)
-                        o += utf8_put(o, in[i]);
+                        o += netd_utf8_put(o, in[i]);
                 return (size_t)(o - out);
         case NETD_ENC_ASCII:
                 /* Node's 'ascii' decoding drops the high bit. */
@@ -1048,7 +1050,7 @@ size_t netd_strdec_end(struct netd_strdec *d, char *out)
                  * byte; netd doesn't drop data silently and marks it instead.
                  */
                 if (d->npending >= 2)
-                        n += utf8_put(out, d->pending[0] | (uint32_t)d->pending[1] << 8);
+                        n += netd_utf8_put(out, d->pending[0] | (uint32_t)d->pending[1] << 8);
                 if (d->npending % 2) {
                         memcpy(out + n, UTF8_REPLACEMENT, UTF8_REPLACEMENT_LEN);
                         n += UTF8_REPLACEMENT_LEN;

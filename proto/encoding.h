@@ -64,6 +64,12 @@ ssize_t netd_decode(enum netd_encoding e, const char *in, size_t len, uint8_t *o
 int netd_utf8_validate(const char *in, size_t len);
 
 /*
+ * Writes code point cp as UTF-8 at o (1 to 4 bytes; a surrogate, which
+ * UTF-8 cannot carry, becomes U+FFFD). Returns the bytes written.
+ */
+size_t netd_utf8_put(char *o, uint32_t cp);
+
+/*
  * Writes the base64 of in to out, padded with '=', or with url != 0 the
  * base64url, unpadded as Node does. out must hold NETD_BASE64_ENCODED_MAX(len)
  * bytes; no NUL is added. Returns the number of characters written.

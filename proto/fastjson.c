@@ -1,10 +1,15 @@
 /*
- * The small-request reader (see fastjson.h): recursive descent over the
- * subset scan.h reads, building jansson values directly. Each object is
- * checked for a repeated member name before the member is added, as
+ * The fast reader (see fastjson.h): recursive descent, building jansson
+ * values directly. Plain strings go through scan.h's word-at-a-time scan and
+ * are borrowed from the line; others are decoded here with jansson's rules
+ * (escapes, surrogate pairs, strict UTF-8). Each object is checked for a
+ * repeated member name before the member is added, as
  * JSON_REJECT_DUPLICATES would; anything outside the subset unwinds and
  * returns NULL.
  */
+#include <stdlib.h>
+
+#include "encoding.h"
 #include "fastjson.h"
 #include "scan.h"
 
@@ -19,11 +24,14 @@ static json_t *parse_value(struct cursor *c, int depth);
 /* Member names remembered per object for the duplicate check; past this, jansson's lookup. */
 #define NAMES_KEPT 16
 
-/* True when key is already a member: compares with the names seen, no hashing. */
+/*
+ * True when key is already a member: compared with the names seen (no
+ * hashing) while they are all kept, else looked up.
+ */
 static bool is_duplicate(json_t *obj, const char *const *names, const size_t *lens, size_t count,
-                         const char *key, size_t key_len)
+                         bool lookup, const char *key, size_t key_len)
 {
-        if (count > NAMES_KEPT)
+        if (lookup)
                 return json_object_getn(obj, key, key_len) != NULL;
         for (size_t i = 0; i < count; i++)
                 if (lens[i] == key_len && memcmp(names[i], key, key_len) == 0)
@@ -31,10 +39,166 @@ static bool is_duplicate(json_t *obj, const char *const *names, const size_t *le
         return false;
 }
 
+static int hex_digit(char ch)
+{
+        if (ch >= '0' && ch <= '9')
+                return ch - '0';
+        if (ch >= 'a' && ch <= 'f')
+                return ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F')
+                return ch - 'A' + 10;
+        return -1;
+}
+
+/* The four hex digits of a \u escape at p (before end). */
+static bool take_hex4(const char *p, const char *end, uint32_t *ret)
+{
+        uint32_t v = 0;
+
+        if (end - p < 4)
+                return false;
+        for (int i = 0; i < 4; i++) {
+                int d = hex_digit(p[i]);
+
+                if (d < 0)
+                        return false;
+                v = v << 4 | (uint32_t)d;
+        }
+        *ret = v;
+        return true;
+}
+
+/*
+ * Decodes the content s..end of a string that holds escapes or non-ASCII
+ * text into out (room for end - s bytes: no escape grows). False where
+ * jansson refuses the string: a raw control character, an unknown escape,
+ * a short or non-hex \u, a lone or unpaired surrogate, invalid UTF-8.
+ */
+static bool decode_string(const char *s, const char *end, char *out, size_t *ret_len)
+{
+        char *o = out;
+
+        for (const char *p = s; p < end;) {
+                unsigned char ch = (unsigned char)*p;
+                uint32_t cp, lo;
+
+                if (ch >= 0x80) {
+                        /* A run of non-ASCII bytes holds whole characters, or is invalid. */
+                        const char *q = p;
+
+                        while (q < end && (unsigned char)*q >= 0x80)
+                                q++;
+                        if (netd_utf8_validate(p, (size_t)(q - p)) < 0)
+                                return false;
+                        memcpy(o, p, (size_t)(q - p));
+                        o += q - p;
+                        p = q;
+                        continue;
+                }
+                if (ch < 0x20)
+                        return false;
+                if (ch != '\\') {
+                        *o++ = *p++;
+                        continue;
+                }
+                if (++p >= end)
+                        return false;
+                switch (*p++) {
+                case '"':
+                        *o++ = '"';
+                        break;
+                case '\\':
+                        *o++ = '\\';
+                        break;
+                case '/':
+                        *o++ = '/';
+                        break;
+                case 'b':
+                        *o++ = '\b';
+                        break;
+                case 'f':
+                        *o++ = '\f';
+                        break;
+                case 'n':
+                        *o++ = '\n';
+                        break;
+                case 'r':
+                        *o++ = '\r';
+                        break;
+                case 't':
+                        *o++ = '\t';
+                        break;
+                case 'u':
+                        if (!take_hex4(p, end, &cp))
+                                return false;
+                        p += 4;
+                        if (cp >= 0xDC00 && cp <= 0xDFFF)
+                                return false; /* a low surrogate first */
+                        if (cp >= 0xD800 && cp <= 0xDBFF) {
+                                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+                                    !take_hex4(p + 2, end, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                                        return false;
+                                p += 6;
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        }
+                        o += netd_utf8_put(o, cp);
+                        break;
+                default:
+                        return false;
+                }
+        }
+        *ret_len = (size_t)(o - out);
+        return true;
+}
+
+/*
+ * A string at c->p: plain printable ASCII is borrowed from the line
+ * (*ret_buf NULL); anything else (escapes, non-ASCII text, DEL) is decoded
+ * into *ret_buf, a new buffer the caller frees. False for what jansson
+ * refuses, or no closing quote.
+ */
+static bool take_string(struct cursor *c, const char **ret, size_t *ret_len, char **ret_buf)
+{
+        struct cursor probe = *c;
+        const char *s, *q;
+        char *buf;
+
+        *ret_buf = NULL;
+        if (take_plain_string(&probe, ret, ret_len)) {
+                *c = probe;
+                return true;
+        }
+        if (c->p >= c->end || *c->p != '"')
+                return false;
+        /* The closing quote: the first '"' after an even run of backslashes. */
+        s = c->p + 1;
+        for (q = s;; q++) {
+                size_t backslashes = 0;
+
+                q = memchr(q, '"', (size_t)(c->end - q));
+                if (!q)
+                        return false;
+                while (q - (ptrdiff_t)backslashes > s && q[-1 - (ptrdiff_t)backslashes] == '\\')
+                        backslashes++;
+                if (backslashes % 2 == 0)
+                        break;
+        }
+        buf = malloc((size_t)(q - s) + 1);
+        if (!buf || !decode_string(s, q, buf, ret_len)) {
+                free(buf);
+                return false;
+        }
+        c->p = q + 1;
+        *ret = buf;
+        *ret_buf = buf;
+        return true;
+}
+
 static json_t *parse_object(struct cursor *c, int depth)
 {
         const char *names[NAMES_KEPT];
         size_t lens[NAMES_KEPT], count = 0;
+        bool lookup = false;
         json_t *obj = json_object();
 
         if (!obj)
@@ -45,25 +209,38 @@ static json_t *parse_object(struct cursor *c, int depth)
                 return obj;
         for (;;) {
                 const char *key;
+                char *key_buf;
                 size_t key_len;
                 json_t *v;
+                int r;
 
-                if (!take_plain_string(c, &key, &key_len))
+                if (!take_string(c, &key, &key_len, &key_buf))
                         break;
-                skip_space(c);
-                if (!TAKE(c, ":"))
+                /* jansson: "NUL byte in object key not supported" */
+                if (key_buf && memchr(key, '\0', key_len)) {
+                        free(key_buf);
                         break;
+                }
                 skip_space(c);
-                if (is_duplicate(obj, names, lens, count, key, key_len))
-                        break; /* jansson: "duplicate object key" */
-                if (count < NAMES_KEPT) {
+                /* jansson: "duplicate object key" */
+                if (!TAKE(c, ":") || is_duplicate(obj, names, lens, count, lookup, key, key_len)) {
+                        free(key_buf);
+                        break;
+                }
+                if (key_buf || count == NAMES_KEPT) {
+                        lookup =
+                                true; /* a decoded name is not kept: jansson's lookup from now on */
+                } else if (!lookup) {
                         names[count] = key;
                         lens[count] = key_len;
+                        count++;
                 }
-                count++;
+                skip_space(c);
                 v = parse_value(c, depth);
-                /* The value is stolen even when setting fails. */
-                if (!v || json_object_setn_new_nocheck(obj, key, key_len, v) < 0)
+                /* The value is stolen even when setting fails; the key is copied. */
+                r = v ? json_object_setn_new_nocheck(obj, key, key_len, v) : -1;
+                free(key_buf);
+                if (r < 0)
                         break;
                 skip_space(c);
                 if (TAKE(c, "}"))
@@ -116,8 +293,16 @@ static json_t *parse_value(struct cursor *c, int depth)
                 return depth < NETD_FASTJSON_MAX_DEPTH ? parse_object(c, depth + 1) : NULL;
         case '[':
                 return depth < NETD_FASTJSON_MAX_DEPTH ? parse_array(c, depth + 1) : NULL;
-        case '"':
-                return take_plain_string(c, &s, &n) ? json_stringn_nocheck(s, n) : NULL;
+        case '"': {
+                char *buf;
+                json_t *v;
+
+                if (!take_string(c, &s, &n, &buf))
+                        return NULL;
+                v = json_stringn_nocheck(s, n); /* valid UTF-8, checked on the way */
+                free(buf);
+                return v;
+        }
         case 't':
                 return TAKE(c, "true") ? json_true() : NULL;
         case 'f':
