@@ -699,24 +699,28 @@ int netd_client_call(struct netd_client *c, const char *method, json_t *params,
 }
 
 int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *data, size_t len,
-                         netd_client_reply_fn cb, void *userdata)
+                         const char *encoding, netd_client_reply_fn cb, void *userdata)
 {
-        static const char tail[] = "\",\"encoding\":\"base64\"}}\n";
+        static const char tail[] = "\"}}\n";
+        const size_t head_max = 128, per_byte = encoding ? 6 : 2; /* escaped text, or base64 */
+        size_t enc_len = encoding ? strlen(encoding) : 0;
         struct client_call *call;
-        size_t head_max = 128;
         char *p;
         int n;
 
         if (!client_alive(c))
                 return client_dead_error(c);
-        if (len > (SIZE_MAX - head_max - sizeof(tail)) / 4 * 3 - 3)
-                return -ENOMEM;
         if (len == 0)
                 data = ""; /* no arithmetic on a NULL pointer below */
+        if (encoding && (netd_utf8_validate(data, len) < 0 || enc_len > 64 ||
+                         netd_utf8_validate(encoding, enc_len) < 0))
+                return -EINVAL; /* JSON strings are UTF-8 */
+        if (len > (SIZE_MAX - 1024) / per_byte)
+                return -ENOMEM;
         call = malloc(sizeof(*call));
         if (!call)
                 return -ENOMEM;
-        if (client_out_reserve(c, head_max + NETD_BASE64_ENCODED_MAX(len) + sizeof(tail)) < 0) {
+        if (client_out_reserve(c, head_max + len * per_byte + 6 * enc_len + 32) < 0) {
                 free(call);
                 return -ENOMEM;
         }
@@ -724,10 +728,19 @@ int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *dat
         p = c->out + c->out_end;
         n = snprintf(p, head_max,
                      "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"socket.write\","
-                     "\"params\":{\"socket\":%llu,\"data\":\"",
+                     "\"params\":{\"socket\":%llu,\"encoding\":\"",
                      (long long)call->id, (unsigned long long)socket);
         p += n;
-        p += netd_base64_encode(data, len, p, 0);
+        if (encoding) {
+                p += netd_json_escape(encoding, enc_len, p);
+                memcpy(p, "\",\"data\":\"", 10);
+                p += 10;
+                p += netd_json_escape(data, len, p);
+        } else {
+                memcpy(p, "base64\",\"data\":\"", 16);
+                p += 16;
+                p += netd_base64_encode(data, len, p, 0);
+        }
         memcpy(p, tail, sizeof(tail) - 1);
         p += sizeof(tail) - 1;
         c->out_end = (size_t)(p - c->out);
@@ -826,16 +839,14 @@ static void client_sync_abandon(struct netd_client *c, struct client_sync_slot *
         }
 }
 
-int netd_client_call_sync(struct netd_client *c, const char *method, json_t *params, int timeout_ms,
-                          json_t **ret_result, struct netd_client_error *reterr)
+/*
+ * The waiting half of a sync call whose request was queued with
+ * client_sync_reply_cb and slot (r: what queuing returned).
+ */
+static int client_sync_finish(struct netd_client *c, struct client_sync_slot *slot, int r,
+                              int64_t deadline, json_t **ret_result,
+                              struct netd_client_error *reterr)
 {
-        struct client_sync_slot slot = { 0 };
-        int64_t deadline = client_deadline(timeout_ms);
-        int r;
-
-        if (reterr)
-                *reterr = (struct netd_client_error){ 0 };
-        r = netd_client_call(c, method, params, client_sync_reply_cb, &slot);
         if (r < 0) {
                 if (reterr)
                         netd_clib_error_local(reterr, r, NULL);
@@ -843,34 +854,62 @@ int netd_client_call_sync(struct netd_client *c, const char *method, json_t *par
         }
 
         client_enter(c);
-        while (!slot.done) {
+        while (!slot->done) {
                 r = client_step(c, deadline);
-                if (r < 0 && !slot.done) {
-                        client_sync_abandon(c, &slot);
+                if (r < 0 && !slot->done) {
+                        client_sync_abandon(c, slot);
                         break;
                 }
         }
-        if (slot.done)
-                r = slot.result ? 0 : slot.local ? slot.err.errnum : -EREMOTEIO;
+        if (slot->done)
+                r = slot->result ? 0 : slot->local ? slot->err.errnum : -EREMOTEIO;
         r = client_leave(c, r); /* c may be gone from here on */
 
         if (r >= 0) {
                 if (ret_result)
-                        *ret_result = slot.result;
+                        *ret_result = slot->result;
                 else
-                        json_decref(slot.result);
+                        json_decref(slot->result);
                 return 0;
         }
-        json_decref(slot.result);
+        json_decref(slot->result);
         if (reterr) {
-                if (slot.done && !slot.result)
-                        *reterr = slot.err;
+                if (slot->done && !slot->result)
+                        *reterr = slot->err;
                 else
                         netd_clib_error_local(reterr, r, NULL);
         } else {
-                netd_client_error_done(&slot.err);
+                netd_client_error_done(&slot->err);
         }
         return r;
+}
+
+int netd_client_call_sync(struct netd_client *c, const char *method, json_t *params, int timeout_ms,
+                          json_t **ret_result, struct netd_client_error *reterr)
+{
+        struct client_sync_slot slot = { 0 };
+        int64_t deadline = client_deadline(timeout_ms);
+
+        if (reterr)
+                *reterr = (struct netd_client_error){ 0 };
+        return client_sync_finish(c, &slot,
+                                  netd_client_call(c, method, params, client_sync_reply_cb, &slot),
+                                  deadline, ret_result, reterr);
+}
+
+int netd_clib_call_write_sync(struct netd_client *c, uint64_t socket, const void *data, size_t len,
+                              const char *encoding, int timeout_ms,
+                              struct netd_client_error *reterr)
+{
+        struct client_sync_slot slot = { 0 };
+        int64_t deadline = client_deadline(timeout_ms);
+
+        if (reterr)
+                *reterr = (struct netd_client_error){ 0 };
+        return client_sync_finish(
+                c, &slot,
+                netd_clib_call_write(c, socket, data, len, encoding, client_sync_reply_cb, &slot),
+                deadline, NULL, reterr);
 }
 
 int netd_client_wait(struct netd_client *c, int timeout_ms)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -284,50 +285,29 @@ int netd_client_server_address_sync(struct netd_client *c, uint64_t server, int 
 
 /* ---- socket.* ------------------------------------------------------------------------------ */
 
-/* {socket, data: base64 of the bytes, encoding: "base64"}. */
-static json_t *write_params(uint64_t socket, const void *data, size_t len)
-{
-        json_t *text;
-        char *buf;
-        size_t n;
-
-        if (!handle_is_valid(socket) || (!data && len > 0) || len > SIZE_MAX / 4 * 3 - 3)
-                return NULL;
-        buf = malloc(NETD_BASE64_ENCODED_MAX(len) + 1);
-        if (!buf)
-                return NULL;
-        n = netd_base64_encode(data, len, buf, 0);
-        text = json_stringn(buf, n);
-        free(buf);
-        return json_pack("{s:I, s:o, s:s}", "socket", (json_int_t)socket, "data", text, "encoding",
-                         "base64");
-}
-
 int netd_client_socket_write(struct netd_client *c, uint64_t socket, const void *data, size_t len,
                              netd_client_reply_fn cb, void *userdata)
 {
         if (!handle_is_valid(socket) || (!data && len > 0))
                 return -EINVAL;
-        return netd_clib_call_write(c, socket, data, len, cb, userdata);
+        return netd_clib_call_write(c, socket, data, len, NULL, cb, userdata);
 }
 
 int netd_client_socket_write_sync(struct netd_client *c, uint64_t socket, const void *data,
                                   size_t len, int timeout_ms, struct netd_client_error *reterr)
 {
-        return helper_call_sync(c, "socket.write", write_params(socket, data, len), timeout_ms,
-                                NULL, reterr);
+        if (!handle_is_valid(socket) || (!data && len > 0))
+                return sync_fail(reterr, -EINVAL);
+        return netd_clib_call_write_sync(c, socket, data, len, NULL, timeout_ms, reterr);
 }
 
 int netd_client_socket_write_string(struct netd_client *c, uint64_t socket, const char *data,
                                     const char *encoding, netd_client_reply_fn cb, void *userdata)
 {
-        json_t *p = NULL;
-
-        /* json_pack() refuses a string that is not valid UTF-8. */
-        if (handle_is_valid(socket) && data)
-                p = json_pack("{s:I, s:s, s:s}", "socket", (json_int_t)socket, "data", data,
-                              "encoding", encoding ? encoding : "utf8");
-        return helper_call(c, "socket.write", p, cb, userdata);
+        if (!handle_is_valid(socket) || !data)
+                return -EINVAL;
+        return netd_clib_call_write(c, socket, data, strlen(data), encoding ? encoding : "utf8", cb,
+                                    userdata);
 }
 
 int netd_client_socket_end(struct netd_client *c, uint64_t socket, netd_client_reply_fn cb,

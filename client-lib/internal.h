@@ -12,13 +12,20 @@
 struct netd_client_error;
 
 /*
- * netd_client_call() of socket.write {socket, data: base64 of data,
- * encoding: "base64"} without a JSON tree: the line goes straight into the
- * output buffer, the payload encoded in place, in the compact shape the
- * daemon's fast path reads. The caller has checked socket and data.
+ * netd_client_call() of socket.write without a JSON tree: the line goes
+ * straight into the output buffer in the compact shape the daemon's fast
+ * path reads. encoding NULL: data holds len bytes, sent as base64; else data
+ * is len bytes of text in that encoding (UTF-8, JSON-escaped on the way;
+ * -EINVAL when it or the encoding name is not valid UTF-8). The caller has
+ * checked socket and data.
  */
 int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *data, size_t len,
-                         netd_client_reply_fn cb, void *userdata);
+                         const char *encoding, netd_client_reply_fn cb, void *userdata);
+
+/* The same as netd_client_call_sync() (no result: socket.write gives true). */
+int netd_clib_call_write_sync(struct netd_client *c, uint64_t socket, const void *data, size_t len,
+                              const char *encoding, int timeout_ms,
+                              struct netd_client_error *reterr);
 
 /*
  * Fills *ret with a local error (one that never crossed the wire) for the

@@ -952,19 +952,28 @@ static void test_write_line_shape(void **state)
         assert_int_equal(netd_client_socket_write(f->c, 12345678901234ULL, NULL, 0, NULL, NULL), 0);
         assert_int_equal(netd_client_socket_write(f->c, 0, "x", 1, NULL, NULL), -EINVAL);
         assert_int_equal(netd_client_socket_write(f->c, 9, NULL, 1, NULL, NULL), -EINVAL);
+        /* Text is JSON-escaped on the way, the encoding name too. */
+        assert_int_equal(netd_client_socket_write_string(f->c, 9, "q\"b\\s\n\x01\xc3\xa9\x7f",
+                                                         "u\"tf8", NULL, NULL),
+                         0);
         assert_int_equal(netd_client_process(f->c), 0);
         msg = fake_read(f, &raw);
         assert_string_equal(raw, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"socket.write\","
-                                 "\"params\":{\"socket\":9,\"data\":\"YWJjZA==\","
-                                 "\"encoding\":\"base64\"}}");
+                                 "\"params\":{\"socket\":9,\"encoding\":\"base64\","
+                                 "\"data\":\"YWJjZA==\"}}");
         json_decref(msg);
         free(raw);
         msg = fake_read(f, &raw);
         assert_string_equal(raw, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"socket.write\","
-                                 "\"params\":{\"socket\":12345678901234,\"data\":\"\","
-                                 "\"encoding\":\"base64\"}}");
+                                 "\"params\":{\"socket\":12345678901234,\"encoding\":\"base64\","
+                                 "\"data\":\"\"}}");
         json_decref(msg);
         free(raw);
+        msg = fake_read(f, NULL);
+        assert_true(json_eq(json_object_get(msg, "params"),
+                            json_pack("{s:i, s:s, s:s}", "socket", 9, "data",
+                                      "q\"b\\s\n\x01\xc3\xa9\x7f", "encoding", "u\"tf8")));
+        json_decref(msg);
 }
 
 static void test_notify_and_bad_args(void **state)
