@@ -331,7 +331,7 @@ size_t netd_decode_max(enum netd_encoding e, size_t len)
         return 0;
 }
 
-static int hex_value(uint8_t c)
+int netd_hex_value(uint8_t c)
 {
         if (c >= '0' && c <= '9')
                 return c - '0';
@@ -349,7 +349,7 @@ static ssize_t decode_hex(const uint8_t *s, size_t len, uint8_t *out)
         if (len % 2)
                 return -EINVAL;
         for (i = 0; i < len; i += 2) {
-                int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
+                int hi = netd_hex_value(s[i]), lo = netd_hex_value(s[i + 1]);
 
                 if (hi < 0 || lo < 0)
                         return -EINVAL;

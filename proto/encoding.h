@@ -63,6 +63,9 @@ ssize_t netd_decode(enum netd_encoding e, const char *in, size_t len, uint8_t *o
  */
 int netd_utf8_validate(const char *in, size_t len);
 
+/* The value of a hex digit (either case), or -1. */
+int netd_hex_value(uint8_t c);
+
 /*
  * Writes code point cp as UTF-8 at o (1 to 4 bytes; a surrogate, which
  * UTF-8 cannot carry, becomes U+FFFD). Returns the bytes written.

@@ -39,17 +39,6 @@ static bool is_duplicate(json_t *obj, const char *const *names, const size_t *le
         return false;
 }
 
-static int hex_digit(char ch)
-{
-        if (ch >= '0' && ch <= '9')
-                return ch - '0';
-        if (ch >= 'a' && ch <= 'f')
-                return ch - 'a' + 10;
-        if (ch >= 'A' && ch <= 'F')
-                return ch - 'A' + 10;
-        return -1;
-}
-
 /* The four hex digits of a \u escape at p (before end). */
 static bool take_hex4(const char *p, const char *end, uint32_t *ret)
 {
@@ -58,7 +47,7 @@ static bool take_hex4(const char *p, const char *end, uint32_t *ret)
         if (end - p < 4)
                 return false;
         for (int i = 0; i < 4; i++) {
-                int d = hex_digit(p[i]);
+                int d = netd_hex_value((uint8_t)p[i]);
 
                 if (d < 0)
                         return false;
