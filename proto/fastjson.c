@@ -87,7 +87,23 @@ static bool decode_string(const char *s, const char *end, char *out, size_t *ret
                 if (ch < 0x20)
                         return false;
                 if (ch != '\\') {
-                        *o++ = *p++;
+                        /* A run of plain ASCII: whole words while none holds a special byte. */
+                        const char *q = p + 1;
+
+                        while (end - q >= 8) {
+                                uint64_t x;
+
+                                memcpy(&x, q, 8);
+                                if (word_has_special(x))
+                                        break;
+                                q += 8;
+                        }
+                        while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 &&
+                               *q != '\\')
+                                q++;
+                        memcpy(o, p, (size_t)(q - p));
+                        o += q - p;
+                        p = q;
                         continue;
                 }
                 if (++p >= end)
