@@ -233,8 +233,8 @@ static json_t *parse_object(struct cursor *c, int depth)
                         break;
                 }
                 if (key_buf || count == NAMES_KEPT) {
-                        lookup =
-                                true; /* a decoded name is not kept: jansson's lookup from now on */
+                        /* A decoded name is not kept, nor a 17th: jansson's lookup from now on. */
+                        lookup = true;
                 } else if (!lookup) {
                         names[count] = key;
                         lens[count] = key_len;
