@@ -16,8 +16,9 @@ struct netd_client_error;
  * straight into the output buffer in the compact shape the daemon's fast
  * path reads. encoding NULL: data holds len bytes, sent as base64; else data
  * is len bytes of text in that encoding (UTF-8, JSON-escaped on the way;
- * -EINVAL when it or the encoding name is not valid UTF-8). The caller has
- * checked socket and data.
+ * -EINVAL when it or the encoding name is not valid UTF-8, or the name is
+ * over 64 bytes: no encoding has such a name). The caller has checked
+ * socket and data.
  */
 int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *data, size_t len,
                          const char *encoding, netd_client_reply_fn cb, void *userdata);
