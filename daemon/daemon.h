@@ -60,6 +60,10 @@ struct netd_stats {
         uint64_t yields;             /* times a conn yielded after reqs_per_event lines */
         uint64_t handles_refused;    /* handles refused over handles_per_conn */
         uint64_t accept_paused;      /* times accepting paused on EMFILE/ENFILE/reserve */
+        /* Which reader took each request line (PROTOCOL.md §4, "Fast shapes"): */
+        uint64_t lines_fast_write;  /* the socket.write fast path */
+        uint64_t lines_fast_reader; /* the fast reader (proto/fastjson.h) */
+        uint64_t lines_general;     /* jansson: everything else, and every invalid line */
 };
 
 struct netd_registry {

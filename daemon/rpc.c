@@ -523,25 +523,33 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
                         break;
         if (k == len)
                 return;
-        if (rpc_fast_write(c, line, len))
-                return;
-        /*
-         * A raw NUL is never valid JSON text (strings spell it \u0000), but
-         * jansson stops at one as at the end of the input: refuse it here.
-         */
-        if (memchr(line, '\0', len)) {
-                c->daemon->stats.errors++;
-                netd_conn_send(c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR,
-                                                     "Parse error: NUL byte in the request line",
-                                                     NULL));
+        if (rpc_fast_write(c, line, len)) {
+                c->daemon->stats.lines_fast_write++;
                 return;
         }
         parse_budget.active = true;
         parse_budget.exceeded = false;
         parse_budget.left = c->daemon->limits.parse_max_bytes;
-        msg = netd_fastjson_parse(line, len);
-        if (!msg) {
+        msg = netd_fastjson_parse(line, len); /* never reads a raw NUL as valid */
+        if (msg) {
+                c->daemon->stats.lines_fast_reader++;
+        } else {
                 /* Outside the fast reader's subset, or invalid: jansson decides. */
+                c->daemon->stats.lines_general++;
+                /*
+                 * A raw NUL is never valid JSON text (strings spell it \u0000),
+                 * but jansson stops at one as at the end of the input: refuse
+                 * it here.
+                 */
+                if (memchr(line, '\0', len)) {
+                        parse_budget.active = false;
+                        c->daemon->stats.errors++;
+                        netd_conn_send(
+                                c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR,
+                                                      "Parse error: NUL byte in the request line",
+                                                      NULL));
+                        return;
+                }
                 parse_budget.exceeded = false;
                 parse_budget.left = c->daemon->limits.parse_max_bytes;
                 msg = json_loadb(line, len,

@@ -41,7 +41,9 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 "highWaterMark", (json_int_t)l->write_high_bytes, "writeHardBytes",
                 (json_int_t)l->write_hard_bytes, "stallTimeoutMs", (int)l->stall_timeout_ms);
         stats = json_pack(
-                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+                "s:I,"
+                "s:I}",
                 "connsAccepted", (json_int_t)st->conns_accepted, "connsRejected",
                 (json_int_t)st->conns_rejected, "connsRejectedUid",
                 (json_int_t)st->conns_rejected_uid, "connsStalled", (json_int_t)st->conns_stalled,
@@ -53,7 +55,9 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 (json_int_t)d->fds_max, "bytesIn", (json_int_t)st->bytes_in, "bytesOut",
                 (json_int_t)st->bytes_out, "readsPaused", (json_int_t)st->reads_paused, "yields",
                 (json_int_t)st->yields, "handlesRefused", (json_int_t)st->handles_refused,
-                "acceptPaused", (json_int_t)st->accept_paused);
+                "acceptPaused", (json_int_t)st->accept_paused, "linesFastWrite",
+                (json_int_t)st->lines_fast_write, "linesFastReader",
+                (json_int_t)st->lines_fast_reader, "linesGeneral", (json_int_t)st->lines_general);
         return netd_req_ok(req, json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:o}", "version",
                                           NETD_VERSION, "pid", (int)getpid(), "uptime",
                                           (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000,

@@ -144,9 +144,18 @@ static void test_invalid_request(struct netd_test_daemon *t)
 static void test_id_echo(struct netd_test_daemon *t)
 {
         static const char *const ids[] = {
-                "1.5", "-7", "0", "9223372036854775807", "\"\"", "\"\u00fcn\u00ef\\u0000x\"",
+                "1.5",
+                "-7",
+                "0",
+                "9223372036854775807",
+                "\"\"",
+                "\"\u00fcn\u00ef\\u0000x\"",
                 /* integers written by netd's own formatter, both readers, both extremes */
-                "-9223372036854775808", "123456789012345678", "-123456789012345678", "-1", "10",
+                "-9223372036854775808",
+                "123456789012345678",
+                "-123456789012345678",
+                "-1",
+                "10",
         };
         struct netd_test_raw r;
         json_t *reply;
@@ -574,6 +583,52 @@ static void test_oversize_line(struct netd_test_daemon *t)
         free(big);
 }
 
+/* netd.info's stats.lines* at this moment (the netd.info line itself counts as a fast-reader line).
+ */
+static void reader_counts(struct netd_test_raw *r, long long ret[3])
+{
+        static const char *const paths[3] = { "result.stats.linesFastWrite",
+                                              "result.stats.linesFastReader",
+                                              "result.stats.linesGeneral" };
+        json_t *reply;
+
+        netd_test_raw_send_str(r,
+                               "{\"jsonrpc\":\"2.0\",\"id\":\"info\",\"method\":\"netd.info\"}\n");
+        reply = netd_test_raw_recv(r);
+        for (int i = 0; i < 3; i++)
+                ret[i] = netd_test_int_at(reply, paths[i]);
+        json_decref(reply);
+}
+
+/* Each request line counts once, under the reader that took it (PROTOCOL.md §4). */
+static void test_reader_counters(struct netd_test_daemon *t)
+{
+        static const char *const lines[] = {
+                /* the socket.write fast path (no such socket: an error, still its line) */
+                "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"socket.write\",\"params\":"
+                "{\"socket\":999999,\"data\":\"aGk=\",\"encoding\":\"base64\"}}\n",
+                /* the fast reader: whitespace, escapes, UTF-8 */
+                "{ \"jsonrpc\": \"2.0\", \"id\": \"caf\xc3\xa9\\n\", \"method\": \"netd.sync\" }\n",
+                /* jansson: a fractional id, then a line that is not JSON */
+                "{\"jsonrpc\":\"2.0\",\"id\":2.5,\"method\":\"netd.sync\"}\n",
+                "{\"jsonrpc\":\n",
+        };
+        struct netd_test_raw r;
+        long long before[3], after[3];
+
+        netd_test_raw_open(t, &r);
+        reader_counts(&r, before);
+        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+                netd_test_raw_send_str(&r, lines[i]);
+                json_decref(netd_test_raw_recv(&r));
+        }
+        reader_counts(&r, after);
+        assert_int_equal(after[0] - before[0], 1);
+        assert_int_equal(after[1] - before[1], 2); /* the sync, and the second netd.info */
+        assert_int_equal(after[2] - before[2], 2);
+        netd_test_raw_close(&r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -591,6 +646,7 @@ int main(void)
                 NETD_TEST_ARGS(test_crlf_and_blank_lines, LINE_MAX_ARG),
                 NETD_TEST_ARGS(test_whitespace_lines, LINE_MAX_ARG),
                 NETD_TEST_ARGS(test_oversize_line, LINE_MAX_ARG),
+                NETD_TEST_ARGS(test_reader_counters, LINE_MAX_ARG),
         };
 
         return cmocka_run_group_tests_name("integration/envelope", tests, NULL, NULL);
