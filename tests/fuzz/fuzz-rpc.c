@@ -12,7 +12,8 @@
  *   "result"|"error"}, a batch array of replies, or an event {"jsonrpc":
  *   "2.0","method","params"} without an id;
  * - no reply without a request: at most one reply line per non-blank
- *   input line;
+ *   input line, and per id (string or integer) at most as many replies as
+ *   requests carried it (so no request is answered twice);
  * - once every complete line has been handled, there is one -32700 per line
  *   that is not JSON (jansson with netd's flags decides, and a raw NUL byte
  *   is never JSON), none missing and none extra;
@@ -274,6 +275,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- One input ----------------------------------------------------------------------------- */
 
+struct id_count {
+        char *key; /* the id as compact JSON */
+        unsigned requests, replies;
+};
+
 struct run {
         const uint8_t *in; /* the input, then SYNC_REQUEST */
         size_t in_len, in_sent;
@@ -285,6 +291,8 @@ struct run {
         unsigned reply_lines; /* replies (a batch array counts once) */
         unsigned parse_errors;
         bool sync_seen;
+        struct id_count *ids; /* string and integer ids: requests sent, replies seen */
+        size_t n_ids;
 };
 
 static bool conn_alive(const struct run *r)
@@ -313,6 +321,53 @@ static bool conn_has_line(const struct run *r)
                 return false;
         f = &r->c->in;
         return f->end > f->start && memchr(f->buf + f->start, '\n', f->end - f->start);
+}
+
+/* The id as compact JSON when it is a string or an integer (reals are echoed rounded). */
+static char *id_key(json_t *id)
+{
+        if (!json_is_string(id) && !json_is_integer(id))
+                return NULL;
+        return json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static struct id_count *id_slot(struct run *r, json_t *id)
+{
+        char *key = id_key(id);
+        struct id_count *ids;
+
+        if (!key)
+                return NULL;
+        for (size_t i = 0; i < r->n_ids; i++)
+                if (strcmp(r->ids[i].key, key) == 0) {
+                        free(key);
+                        return &r->ids[i];
+                }
+        ids = realloc(r->ids, (r->n_ids + 1) * sizeof(*ids));
+        if (!ids)
+                fuzz_fail("out of memory");
+        r->ids = ids;
+        r->ids[r->n_ids] = (struct id_count){ .key = key };
+        return &r->ids[r->n_ids++];
+}
+
+/* Counts the id of a request (an object with an "id"), as sent. */
+static void note_request(struct run *r, json_t *m)
+{
+        struct id_count *slot = json_is_object(m) ? id_slot(r, json_object_get(m, "id")) : NULL;
+
+        if (slot)
+                slot->requests++;
+}
+
+/* Counts a reply's id; more replies than requests with that id is a failure. */
+static void note_reply(struct run *r, json_t *m)
+{
+        struct id_count *slot = id_slot(r, json_object_get(m, "id"));
+
+        if (slot && ++slot->replies > slot->requests)
+                fuzz_fail("%u replies with id %s, sent by %u requests", slot->replies, slot->key,
+                          slot->requests);
 }
 
 static bool is_reply(json_t *m)
@@ -367,12 +422,14 @@ static void check_output(struct run *r)
                                 if (!is_reply(e))
                                         fuzz_fail("a batch reply holds a non-reply: %.*s",
                                                   (int)(len > 400 ? 400 : len), start);
+                                note_reply(r, e);
                         }
                         r->reply_lines++;
                 } else if (is_reply(m)) {
                         json_t *id = json_object_get(m, "id");
 
                         r->reply_lines++;
+                        note_reply(r, m);
                         if (json_integer_value(json_object_get(json_object_get(m, "error"),
                                                                "code")) == -32700) {
                                 if (!json_is_null(id))
@@ -459,7 +516,7 @@ struct line_counts {
         unsigned not_json; /* what netd must answer with -32700 */
 };
 
-static void count_lines(const uint8_t *in, size_t len, struct line_counts *lc)
+static void count_lines(const uint8_t *in, size_t len, struct line_counts *lc, struct run *r)
 {
         size_t start = 0;
 
@@ -483,8 +540,17 @@ static void count_lines(const uint8_t *in, size_t len, struct line_counts *lc)
                 lc->nonblank++;
                 doc = json_loadb(line, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
                                  &jerr);
-                if (!doc || memchr(line, '\0', n))
+                if (!doc || memchr(line, '\0', n)) {
                         lc->not_json++;
+                } else if (json_is_array(doc)) {
+                        size_t j;
+                        json_t *e;
+
+                        json_array_foreach(doc, j, e)
+                                note_request(r, e);
+                } else {
+                        note_request(r, doc);
+                }
                 json_decref(doc);
         }
 }
@@ -531,9 +597,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
         if (netd_conn_new(fz.d, sv[0], &r.c) < 0)
                 fuzz_fail("netd_conn_new failed");
 
-        /* 1. The input, until the daemon is idle. */
+        /* 1. The input, until the daemon is idle (its request ids counted first). */
+        count_lines(data, size, &lc, &r);
         run_until_idle(&r, NULL);
-        count_lines(data, size, &lc);
         if (r.reply_lines > lc.nonblank)
                 fuzz_fail("%u reply lines for %u non-blank request lines", r.reply_lines,
                           lc.nonblank);
@@ -546,6 +612,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
                 /* 2. The connection still works: a netd.sync gets its reply. */
                 r.in = (const uint8_t *)SYNC_REQUEST;
                 r.in_len = strlen(SYNC_REQUEST);
+                count_lines(r.in, r.in_len, &lc, &r); /* its id */
                 r.in_sent = 0;
                 run_until_idle(&r, sync_done);
                 if (!r.sync_seen && conn_alive(&r) && !r.c->input_held)
@@ -581,6 +648,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
         if (fds_before >= 0 && count_fds() != fds_before)
                 fuzz_fail("%d descriptors open before the input, %d after", fds_before,
                           count_fds());
+        for (size_t i = 0; i < r.n_ids; i++)
+                free(r.ids[i].key);
+        free(r.ids);
         free(r.out);
         free(data);
         return 0;
