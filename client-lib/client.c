@@ -702,7 +702,8 @@ int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *dat
                          const char *encoding, netd_client_reply_fn cb, void *userdata)
 {
         static const char tail[] = "\"}}\n";
-        const size_t head_max = 128, per_byte = encoding ? 6 : 2; /* escaped text, or base64 */
+        /* the envelope up to the encoding's value, the encoding, then ","data":" and tail */
+        const size_t head_max = 128, enc_max = 64, rest = NETD_JSON_ESCAPED_MAX(enc_max) + 32;
         size_t enc_len = encoding ? strlen(encoding) : 0;
         struct client_call *call;
         char *p;
@@ -712,15 +713,17 @@ int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *dat
                 return client_dead_error(c);
         if (len == 0)
                 data = ""; /* no arithmetic on a NULL pointer below */
-        if (encoding && (netd_utf8_validate(data, len) < 0 || enc_len > 64 ||
+        if (encoding && (netd_utf8_validate(data, len) < 0 || enc_len > enc_max ||
                          netd_utf8_validate(encoding, enc_len) < 0))
                 return -EINVAL; /* JSON strings are UTF-8 */
-        if (len > (SIZE_MAX - 1024) / per_byte)
+        if (len > (SIZE_MAX - head_max - rest) / 6)
                 return -ENOMEM;
         call = malloc(sizeof(*call));
         if (!call)
                 return -ENOMEM;
-        if (client_out_reserve(c, head_max + len * per_byte + 6 * enc_len + 32) < 0) {
+        if (client_out_reserve(c, head_max + rest +
+                                          (encoding ? NETD_JSON_ESCAPED_MAX(len)
+                                                    : NETD_BASE64_ENCODED_MAX(len))) < 0) {
                 free(call);
                 return -ENOMEM;
         }
