@@ -44,6 +44,17 @@ static bool arg_json = false;
 static int arg_timeout_ms = NETCTL_TIMEOUT_DEFAULT_MS; /* -1: no limit */
 static bool arg_quiet = false;
 
+/* Prints "netctl: <message>" and then suffix on stderr. */
+static void print_error(const char *suffix, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+
+static void print_error(const char *suffix, const char *fmt, va_list ap)
+{
+        fputs("netctl: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputs(suffix, stderr);
+}
+
 static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints "netctl: <message>" on stderr. */
@@ -51,11 +62,9 @@ static void log_error(const char *fmt, ...)
 {
         va_list ap;
 
-        fputs("netctl: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        print_error("\n", fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -65,11 +74,9 @@ static int usage_error(const char *fmt, ...)
 {
         va_list ap;
 
-        fputs("netctl: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        print_error("\nTry 'netctl --help'.\n", fmt, ap);
         va_end(ap);
-        fputs("\nTry 'netctl --help'.\n", stderr);
         return NETCTL_EXIT_USAGE;
 }
 
