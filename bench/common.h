@@ -120,10 +120,20 @@ static uint64_t parse_size(const char *s)
         double v = strtod(s, &end);
 
         switch (*end) {
-        case 'k': case 'K': v *= 1024.0; break;
-        case 'm': case 'M': v *= 1024.0 * 1024.0; break;
-        case 'g': case 'G': v *= 1024.0 * 1024.0 * 1024.0; break;
-        default: break;
+        case 'k':
+        case 'K':
+                v *= 1024.0;
+                break;
+        case 'm':
+        case 'M':
+                v *= 1024.0 * 1024.0;
+                break;
+        case 'g':
+        case 'G':
+                v *= 1024.0 * 1024.0 * 1024.0;
+                break;
+        default:
+                break;
         }
         return (uint64_t)v;
 }
@@ -233,8 +243,8 @@ static void bench_hash_update(struct bench_hash *h, const void *data, size_t len
 
 static uint64_t bench_hash_final(const struct bench_hash *h)
 {
-        uint64_t r = h_rotl(h->v[0], 1) + h_rotl(h->v[1], 7) + h_rotl(h->v[2], 12) +
-                     h_rotl(h->v[3], 18);
+        uint64_t r =
+                h_rotl(h->v[0], 1) + h_rotl(h->v[1], 7) + h_rotl(h->v[2], 12) + h_rotl(h->v[3], 18);
 
         r ^= h->total * H_P3;
         for (size_t i = 0; i < h->nbuf; i++)
@@ -401,6 +411,19 @@ static ssize_t b64_decode(const char *in, size_t len, uint8_t *out)
  * report (elapsed: first byte to EOF; cpu: this process from here on).
  * Shared by sink and direct-recv.
  */
+/* read(2), again on EINTR; dies on an error. Returns the bytes read, 0 at EOF. */
+static size_t read_some(int fd, void *buf, size_t len)
+{
+        for (;;) {
+                ssize_t n = read(fd, buf, len);
+
+                if (n >= 0)
+                        return (size_t)n;
+                if (errno != EINTR)
+                        die("read: %s", strerror(errno));
+        }
+}
+
 static void recv_hash_report(int fd)
 {
         size_t bufsz = 256 * 1024;
@@ -413,19 +436,14 @@ static void recv_hash_report(int fd)
                 die("out of memory");
         bench_hash_init(&h);
         for (;;) {
-                ssize_t n = read(fd, buf, bufsz);
+                size_t n = read_some(fd, buf, bufsz);
 
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        die("read: %s", strerror(errno));
-                }
                 if (n == 0)
                         break;
                 if (total == 0)
                         t0 = now_s();
-                total += (uint64_t)n;
-                bench_hash_update(&h, buf, (size_t)n);
+                total += n;
+                bench_hash_update(&h, buf, n);
         }
         t1 = now_s();
         close(fd);
@@ -443,7 +461,8 @@ static void set_nonblock(int fd)
 /* A TCP listener on 127.0.0.1, ephemeral port; returns the fd, *port set. */
 static int tcp_listen_ephemeral(int *port, int backlog)
 {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t sl = sizeof(sa);
         int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -457,9 +476,28 @@ static int tcp_listen_ephemeral(int *port, int backlog)
         return fd;
 }
 
+/*
+ * The servers' start: a listener on 127.0.0.1 (ephemeral port), "PORT <p>"
+ * on stdout for the driver, one connection accepted, the listener closed.
+ * Returns the connection.
+ */
+static int tcp_accept_one(void)
+{
+        int port, lfd = tcp_listen_ephemeral(&port, 16), fd;
+
+        printf("PORT %d\n", port);
+        fflush(stdout);
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+                die("accept: %s", strerror(errno));
+        close(lfd);
+        return fd;
+}
+
 static int tcp_connect(int port)
 {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)port),
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -506,6 +544,32 @@ static void write_all(int fd, const void *buf, size_t len)
                 p += n;
                 len -= (size_t)n;
         }
+}
+
+/* Writes the first size bytes of the stream (pattern repeated) to fd, chunk bytes a write(2). */
+static void write_stream(int fd, const uint8_t *pattern, uint64_t size, size_t chunk)
+{
+        for (uint64_t sent = 0; sent < size; sent += chunk)
+                write_all(fd, pattern + sent % BENCH_PATTERN_LEN,
+                          size - sent < chunk ? (size_t)(size - sent) : chunk);
+}
+
+/*
+ * The senders' run: the stream to the peer, a half-close, the peer's EOF
+ * awaited, then {"bytes":..,"elapsed":..,"cpu":..} on stdout.
+ */
+static void send_stream_report(int fd, const uint8_t *pattern, uint64_t size, size_t chunk)
+{
+        char tmp[4096];
+        double t0 = now_s(), c0 = cpu_s();
+
+        write_stream(fd, pattern, size, chunk);
+        shutdown(fd, SHUT_WR);
+        while (read(fd, tmp, sizeof(tmp)) > 0) /* to EOF, or any error: the data went out */
+                ;
+        printf("{\"bytes\":%" PRIu64 ",\"elapsed\":%.6f,\"cpu\":%.3f}\n", size, now_s() - t0,
+               cpu_s() - c0);
+        close(fd);
 }
 
 /* ---- line reader for netd's output ----------------------------------------------------------- */

@@ -10,11 +10,9 @@
 
 int main(int argc, char **argv)
 {
-        uint64_t size, sent = 0;
+        uint64_t size;
         size_t chunk;
         uint8_t *pat;
-        char tmp[4096];
-        int fd;
 
         bench_init("direct-send", (unsigned)atoi(arg_get(argc, argv, "--timeout", "300")));
         size = arg_size(argc, argv, "--size", NULL);
@@ -23,27 +21,9 @@ int main(int argc, char **argv)
                 die("--chunk must divide %u", BENCH_PATTERN_LEN);
         pat = bench_pattern();
         if (arg_flag(argc, argv, "--stdout")) {
-                for (; sent < size; sent += chunk)
-                        write_all(STDOUT_FILENO, pat + sent % BENCH_PATTERN_LEN,
-                                  size - sent < chunk ? (size_t)(size - sent) : chunk);
+                write_stream(STDOUT_FILENO, pat, size, chunk);
                 return 0;
         }
-        fd = tcp_connect(atoi(arg_get(argc, argv, "--port", "0")));
-        double t0 = now_s(), c0 = cpu_s();
-        while (sent < size) {
-                size_t off = (size_t)(sent % BENCH_PATTERN_LEN);
-                size_t n = chunk;
-
-                if (n > size - sent)
-                        n = (size_t)(size - sent);
-                write_all(fd, pat + off, n);
-                sent += n;
-        }
-        shutdown(fd, SHUT_WR);
-        while (read(fd, tmp, sizeof(tmp)) > 0)
-                ;
-        printf("{\"bytes\":%" PRIu64 ",\"elapsed\":%.6f,\"cpu\":%.3f}\n", sent, now_s() - t0,
-               cpu_s() - c0);
-        close(fd);
+        send_stream_report(tcp_connect(atoi(arg_get(argc, argv, "--port", "0"))), pat, size, chunk);
         return 0;
 }

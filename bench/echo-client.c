@@ -40,7 +40,8 @@ int main(int argc, char **argv)
                                         die("read: %s", strerror(errno));
                                 }
                                 if (n == 0)
-                                        die("EOF after %" PRIu64 " of %" PRIu64 " bytes", got, size);
+                                        die("EOF after %" PRIu64 " of %" PRIu64 " bytes", got,
+                                            size);
                                 got += (uint64_t)n;
                                 bench_hash_update(&h, buf, (size_t)n);
                         }

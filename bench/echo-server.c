@@ -7,30 +7,16 @@
 
 int main(int argc, char **argv)
 {
-        size_t bufsz = 256 * 1024;
+        size_t bufsz = 256 * 1024, n;
         char *buf = malloc(bufsz);
-        int port, lfd, fd;
+        int fd;
 
+        if (!buf)
+                die("out of memory");
         bench_init("echo-server", (unsigned)atoi(arg_get(argc, argv, "--timeout", "300")));
-        lfd = tcp_listen_ephemeral(&port, 16);
-        printf("PORT %d\n", port);
-        fflush(stdout);
-        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-                die("accept: %s", strerror(errno));
-        close(lfd);
-        for (;;) {
-                ssize_t n = read(fd, buf, bufsz);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        die("read: %s", strerror(errno));
-                }
-                if (n == 0)
-                        break;
-                write_all(fd, buf, (size_t)n);
-        }
+        fd = tcp_accept_one();
+        while ((n = read_some(fd, buf, bufsz)) > 0)
+                write_all(fd, buf, n);
         shutdown(fd, SHUT_WR);
         close(fd);
         return 0;

@@ -53,7 +53,8 @@ int main(int argc, char **argv)
         linebuf_init(&lb, 4 << 20);
         l = netd_call(fd, &lb, 1, "net.createServer", "{\"allowHalfOpen\":true}", NULL, NULL);
         server = json_int_after(l, "\"server\":");
-        snprintf(params, sizeof(params), "{\"server\":%lld,\"port\":0,\"host\":\"127.0.0.1\"}", server);
+        snprintf(params, sizeof(params), "{\"server\":%lld,\"port\":0,\"host\":\"127.0.0.1\"}",
+                 server);
         l = netd_call(fd, &lb, 2, "server.listen", params, NULL, NULL);
         printf("PORT %lld\n", json_int_after(l, "\"port\":"));
         fflush(stdout);
@@ -81,10 +82,12 @@ int main(int argc, char **argv)
                                                 e = memchr(d, '"', len - (size_t)(d - l));
                                                 if (!e)
                                                         die("bad socket.data");
-                                                n = snprintf(pre, sizeof(pre),
-                                                             "{\"jsonrpc\":\"2.0\",\"method\":\"socket.write\","
-                                                             "\"params\":{\"socket\":%lld,\"data\":\"",
-                                                             sock);
+                                                n = snprintf(
+                                                        pre, sizeof(pre),
+                                                        "{\"jsonrpc\":\"2.0\",\"method\":\"socket."
+                                                        "write\","
+                                                        "\"params\":{\"socket\":%lld,\"data\":\"",
+                                                        sock);
                                                 out_add(pre, (size_t)n);
                                                 out_add(d, (size_t)(e - d));
                                                 out_add("\",\"encoding\":\"base64\"}}\n", 24);
@@ -93,8 +96,10 @@ int main(int argc, char **argv)
                                                         sock = json_int_after(l, "\"socket\":");
                                         } else if (line_is_event(l, "socket.end")) {
                                                 n = snprintf(pre, sizeof(pre),
-                                                             "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"socket.end\","
-                                                             "\"params\":{\"socket\":%lld}}\n", sock);
+                                                             "{\"jsonrpc\":\"2.0\",\"id\":3,"
+                                                             "\"method\":\"socket.end\","
+                                                             "\"params\":{\"socket\":%lld}}\n",
+                                                             sock);
                                                 out_add(pre, (size_t)n);
                                         } else if (line_is_event(l, "socket.close")) {
                                                 closed = true;

@@ -35,7 +35,8 @@ int main(int argc, char **argv)
                 pfd[i].events = POLLIN;
                 linebuf_init(&lb[i], 1 << 20);
                 l = netd_call(pfd[i].fd, &lb[i], 1, "net.createServer", NULL, NULL, NULL);
-                snprintf(params, sizeof(params), "{\"server\":%lld,\"port\":0,\"host\":\"127.0.0.1\"}",
+                snprintf(params, sizeof(params),
+                         "{\"server\":%lld,\"port\":0,\"host\":\"127.0.0.1\"}",
                          json_int_after(l, "\"server\":"));
                 l = netd_call(pfd[i].fd, &lb[i], 2, "server.listen", params, NULL, NULL);
                 printf("%s%lld", i ? "," : "", json_int_after(l, "\"port\":"));

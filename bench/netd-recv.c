@@ -44,7 +44,8 @@ int main(int argc, char **argv)
                 l = linebuf_read_line(&lb, fd, &len);
                 if (!l)
                         die("netd closed the connection");
-                if (len > sizeof(data_prefix) && memcmp(l, data_prefix, sizeof(data_prefix) - 1) == 0) {
+                if (len > sizeof(data_prefix) &&
+                    memcmp(l, data_prefix, sizeof(data_prefix) - 1) == 0) {
                         char *d = memmem(l, len, "\"data\":\"", 8);
                         char *e;
                         ssize_t n;

@@ -32,17 +32,12 @@ int main(int argc, char **argv)
         close(lfd);
         unlink(path);
         for (;;) {
-                ssize_t n = read(fd, buf + have, cap - have);
+                size_t n = read_some(fd, buf + have, cap - have);
                 char *nl;
 
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        die("read: %s", strerror(errno));
-                }
                 if (n == 0)
                         break;
-                have += (size_t)n;
+                have += n;
                 nl = memrchr(buf, '\n', have);
                 if (nl) {
                         size_t len = (size_t)(nl - buf) + 1;

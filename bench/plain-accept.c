@@ -42,7 +42,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 int main(int argc, char **argv)
 {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t sl = sizeof(sa);
         struct evconnlistener *lis;
 
@@ -50,7 +51,8 @@ int main(int argc, char **argv)
         count = atol(arg_get(argc, argv, "--count", "1000"));
         base = event_base_new();
         lis = evconnlistener_new_bind(base, accept_cb, NULL,
-                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                              LEV_OPT_CLOSE_ON_EXEC,
                                       511, (struct sockaddr *)&sa, sizeof(sa));
         if (!lis)
                 die("listen: %s", strerror(errno));

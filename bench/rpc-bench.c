@@ -39,7 +39,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < 200; i++) {
                 char req[128];
                 int n = snprintf(req, sizeof(req),
-                                 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"net.isIP\",\"params\":{\"input\":\"127.0.0.1\"}}\n",
+                                 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"net.isIP\","
+                                 "\"params\":{\"input\":\"127.0.0.1\"}}\n",
                                  next_id++);
                 write_all(fd, req, (size_t)n);
                 if (!linebuf_read_line(&lb, fd, &len))
@@ -55,7 +56,8 @@ int main(int argc, char **argv)
 
                 while (sending && inflight < depth) {
                         off += (size_t)sprintf(reqs + off,
-                                               "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"net.isIP\",\"params\":{\"input\":\"127.0.0.1\"}}\n",
+                                               "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"net."
+                                               "isIP\",\"params\":{\"input\":\"127.0.0.1\"}}\n",
                                                next_id++);
                         inflight++;
                 }
@@ -71,7 +73,8 @@ int main(int argc, char **argv)
                         if (!raw) {
                                 char want[64];
                                 int wn = snprintf(want, sizeof(want),
-                                                  "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":4}", expect_id);
+                                                  "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":4}",
+                                                  expect_id);
                                 if ((size_t)wn != len || memcmp(l, want, len) != 0)
                                         die("unexpected reply: %.200s", l);
                         }
@@ -84,8 +87,8 @@ int main(int argc, char **argv)
         }
         t1 = now_s();
         double el = t1 - t0;
-        printf("{\"requests\":%lld,\"elapsed\":%.6f,\"rps\":%.1f,\"rtt_us\":%.3f,\"depth\":%d}\n", done,
-               el, done / el, el * 1e6 * depth / done, depth);
+        printf("{\"requests\":%lld,\"elapsed\":%.6f,\"rps\":%.1f,\"rtt_us\":%.3f,\"depth\":%d}\n",
+               done, el, done / el, el * 1e6 * depth / done, depth);
         close(fd);
         return 0;
 }

@@ -10,20 +10,7 @@
 
 int main(int argc, char **argv)
 {
-        int port, lfd, fd;
-
         bench_init("sink", (unsigned)atoi(arg_get(argc, argv, "--timeout", "300")));
-        if (arg_flag(argc, argv, "--stdin")) {
-                recv_hash_report(STDIN_FILENO);
-                return 0;
-        }
-        lfd = tcp_listen_ephemeral(&port, 16);
-        printf("PORT %d\n", port);
-        fflush(stdout);
-        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-                die("accept: %s", strerror(errno));
-        close(lfd);
-        recv_hash_report(fd);
+        recv_hash_report(arg_flag(argc, argv, "--stdin") ? STDIN_FILENO : tcp_accept_one());
         return 0;
 }

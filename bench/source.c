@@ -8,11 +8,9 @@
 
 int main(int argc, char **argv)
 {
-        uint64_t size, sent = 0;
+        uint64_t size;
         size_t chunk;
         uint8_t *pat;
-        char tmp[4096];
-        int port, lfd, fd;
 
         bench_init("source", (unsigned)atoi(arg_get(argc, argv, "--timeout", "300")));
         size = arg_size(argc, argv, "--size", NULL);
@@ -20,28 +18,6 @@ int main(int argc, char **argv)
         if (chunk == 0 || BENCH_PATTERN_LEN % chunk)
                 die("--chunk must divide %u", BENCH_PATTERN_LEN);
         pat = bench_pattern();
-        lfd = tcp_listen_ephemeral(&port, 16);
-        printf("PORT %d\n", port);
-        fflush(stdout);
-        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-                die("accept: %s", strerror(errno));
-        close(lfd);
-        double t0 = now_s(), c0 = cpu_s();
-        while (sent < size) {
-                size_t off = (size_t)(sent % BENCH_PATTERN_LEN);
-                size_t n = chunk;
-
-                if (n > size - sent)
-                        n = (size_t)(size - sent);
-                write_all(fd, pat + off, n);
-                sent += n;
-        }
-        shutdown(fd, SHUT_WR);
-        while (read(fd, tmp, sizeof(tmp)) > 0)
-                ;
-        printf("{\"bytes\":%" PRIu64 ",\"elapsed\":%.6f,\"cpu\":%.3f}\n", sent, now_s() - t0,
-               cpu_s() - c0);
-        close(fd);
+        send_stream_report(tcp_accept_one(), pat, size, chunk);
         return 0;
 }
