@@ -695,6 +695,16 @@ json_t *netd_test_call_(struct netd_test_client *tc, const char *method, json_t 
         return result;
 }
 
+void netd_test_call_true_(struct netd_test_client *tc, const char *method, json_t *params,
+                          const char *file, int line)
+{
+        json_t *result = netd_test_call_(tc, method, params, file, line);
+
+        if (!json_is_true(result))
+                fail_msg("%s:%d: %s: expected true", file, line, method);
+        json_decref(result);
+}
+
 json_t *netd_test_call_fail_(struct netd_test_client *tc, const char *method, json_t *params,
                              int code, const char *data_code, const char *file, int line)
 {
@@ -973,6 +983,28 @@ void netd_test_run_flows(struct netd_test_daemon *t, struct netd_test_flow *flow
                         fail_msg("flow %zu: received data differs from sent at byte %zu", i, at);
                 }
         }
+}
+
+void netd_test_exchange(struct netd_test_daemon *t, struct netd_test_client *a, uint64_t sa,
+                        const void *to_b, size_t to_b_len, struct netd_test_client *b, uint64_t sb,
+                        const void *to_a, size_t to_a_len, int timeout_ms)
+{
+        struct netd_test_flow flows[] = {
+                { .writer = a,
+                  .socket = sa,
+                  .data = to_b,
+                  .len = to_b_len,
+                  .reader = b,
+                  .peer_socket = sb },
+                { .writer = b,
+                  .socket = sb,
+                  .data = to_a,
+                  .len = to_a_len,
+                  .reader = a,
+                  .peer_socket = sa },
+        };
+
+        netd_test_run_flows(t, flows, 2, timeout_ms);
 }
 
 void netd_test_random_bytes(uint8_t *buf, size_t len, uint64_t seed)
@@ -1375,4 +1407,17 @@ int netd_test_accept_peer(int lfd)
                         fail_msg("timed out waiting for netd to connect to the test's peer");
                 (void)poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, (int)left);
         }
+}
+
+void netd_test_asan_small_quarantine(void)
+{
+        const char *old = getenv("ASAN_OPTIONS");
+        char opts[1024];
+
+        if (!NETD_TEST_ASAN)
+                return;
+        snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=4", old ? old : "",
+                 old && *old ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+        printf("ASan: netd runs with ASAN_OPTIONS=%s\n", opts);
 }

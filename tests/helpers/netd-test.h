@@ -198,6 +198,12 @@ short netd_test_pump(struct netd_test_daemon *t, int extra_fd, short extra_event
 json_t *netd_test_call_(struct netd_test_client *tc, const char *method, json_t *params,
                         const char *file, int line);
 
+/* netd_test_call() of a method whose result must be true (socket.end, server.close, ...). */
+#define netd_test_call_true(tc, method, params) \
+        netd_test_call_true_((tc), (method), (params), __FILE__, __LINE__)
+void netd_test_call_true_(struct netd_test_client *tc, const char *method, json_t *params,
+                          const char *file, int line);
+
 /*
  * Calls method with params (stolen) and asserts an error reply from the
  * daemon with this code and, unless data_code is NULL, this data.code.
@@ -283,8 +289,38 @@ struct netd_test_flow {
 void netd_test_run_flows(struct netd_test_daemon *t, struct netd_test_flow *flows, size_t n,
                          int timeout_ms);
 
+/*
+ * Two flows at once, one each way between sockets sa (of client a) and sb
+ * (of client b): a writes to_b to sa and b must read it on sb, while b
+ * writes to_a to sb for a to read on sa. Fails the test as
+ * netd_test_run_flows() does.
+ */
+void netd_test_exchange(struct netd_test_daemon *t, struct netd_test_client *a, uint64_t sa,
+                        const void *to_b, size_t to_b_len, struct netd_test_client *b, uint64_t sb,
+                        const void *to_a, size_t to_a_len, int timeout_ms);
+
 /* Fills buf with len pseudo-random bytes from seed (xorshift64*; reproducible). */
 void netd_test_random_bytes(uint8_t *buf, size_t len, uint64_t seed);
+
+/* 1 when built with AddressSanitizer (gcc or clang): tests size their loads by it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NETD_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NETD_TEST_ASAN 1
+#endif
+#endif
+#ifndef NETD_TEST_ASAN
+#define NETD_TEST_ASAN 0
+#endif
+
+/*
+ * Under ASan, gives the daemons started from now on a 4 MiB quarantine
+ * (ASAN_OPTIONS, appended so later options win), so that their RSS measures
+ * netd's buffers rather than freed memory held back; prints the options.
+ * Does nothing in other builds.
+ */
+void netd_test_asan_small_quarantine(void);
 
 /* ---- Raw control connections (no client library) ------------------------------------------ */
 

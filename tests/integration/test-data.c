@@ -98,24 +98,7 @@ static void test_both_directions_at_once(struct netd_test_daemon *t)
         make_pair(a, b, json_pack("{s:b}", "allowHalfOpen", 1),
                   json_pack("{s:b}", "allowHalfOpen", 1), &srv, &cs, &ss);
 
-        {
-                struct netd_test_flow flows[] = {
-                        { .writer = a,
-                          .socket = cs,
-                          .data = da,
-                          .len = DATA_BYTES,
-                          .reader = b,
-                          .peer_socket = ss },
-                        { .writer = b,
-                          .socket = ss,
-                          .data = db,
-                          .len = DATA_BYTES,
-                          .reader = a,
-                          .peer_socket = cs },
-                };
-
-                netd_test_run_flows(t, flows, 2, TRANSFER_TIMEOUT);
-        }
+        netd_test_exchange(t, a, cs, da, DATA_BYTES, b, ss, db, DATA_BYTES, TRANSFER_TIMEOUT);
 
         assert_int_equal(netd_client_socket_end(a->c, cs, end_cb, &ea), 0);
         assert_int_equal(netd_client_socket_end(b->c, ss, end_cb, &eb), 0);
@@ -151,30 +134,11 @@ static void test_end_closes_both_sides(struct netd_test_daemon *t)
         struct netd_test_client *a = netd_test_connect(t), *b = netd_test_connect(t);
         static const char hello[] = "hello, netd";
         uint64_t srv, cs, ss;
-        json_t *res;
 
         make_pair(a, b, NULL, NULL, &srv, &cs, &ss);
-        {
-                struct netd_test_flow flows[] = {
-                        { .writer = a,
-                          .socket = cs,
-                          .data = (const uint8_t *)hello,
-                          .len = sizeof(hello) - 1,
-                          .reader = b,
-                          .peer_socket = ss },
-                        { .writer = b,
-                          .socket = ss,
-                          .data = (const uint8_t *)hello,
-                          .len = sizeof(hello) - 1,
-                          .reader = a,
-                          .peer_socket = cs },
-                };
-
-                netd_test_run_flows(t, flows, 2, TRANSFER_TIMEOUT);
-        }
-        res = netd_test_call(a, "socket.end", json_pack("{s:I}", "socket", (json_int_t)cs));
-        assert_true(json_is_true(res));
-        json_decref(res);
+        netd_test_exchange(t, a, cs, hello, sizeof(hello) - 1, b, ss, hello, sizeof(hello) - 1,
+                           TRANSFER_TIMEOUT);
+        netd_test_call_true(a, "socket.end", json_pack("{s:I}", "socket", (json_int_t)cs));
         (void)netd_test_wait_event(a, "socket.close", cs, NETD_TEST_TIMEOUT_MS);
         (void)netd_test_wait_event(b, "socket.close", ss, NETD_TEST_TIMEOUT_MS);
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);

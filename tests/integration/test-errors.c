@@ -231,9 +231,7 @@ static void test_write_after_destroy(struct netd_test_daemon *t)
         port = netd_test_listen(a, srv, "127.0.0.1");
         s = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
         (void)netd_test_wait_event(a, "socket.ready", s, NETD_TEST_TIMEOUT_MS);
-        res = netd_test_call(a, "socket.destroy", socket_params(s));
-        assert_true(json_is_true(res));
-        json_decref(res);
+        netd_test_call_true(a, "socket.destroy", socket_params(s));
         err = netd_test_call_fail(a, "socket.write",
                                   json_pack("{s:I,s:s}", "socket", (json_int_t)s, "data", "late"),
                                   RPC_NETD_ERROR, "ERR_STREAM_DESTROYED");
@@ -242,9 +240,7 @@ static void test_write_after_destroy(struct netd_test_daemon *t)
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_trace(a, s, "connect ready close");
         /* Destroying it again is fine (Node: destroy() returns this every time). */
-        res = netd_test_call(a, "socket.destroy", socket_params(s));
-        assert_true(json_is_true(res));
-        json_decref(res);
+        netd_test_call_true(a, "socket.destroy", socket_params(s));
         /* Its final state stays readable after 'close'. */
         res = netd_test_call(a, "socket.get", socket_params(s));
         assert_true(json_is_true(json_object_get(res, "destroyed")));
@@ -269,7 +265,7 @@ static void test_write_after_destroy(struct netd_test_daemon *t)
 static void test_write_after_end(struct netd_test_daemon *t)
 {
         struct netd_test_client *a = netd_test_connect(t);
-        json_t *res, *err;
+        json_t *err;
         char want[256];
         int lfd, port;
         uint64_t s;
@@ -277,13 +273,9 @@ static void test_write_after_end(struct netd_test_daemon *t)
         lfd = netd_test_tcp_socket(true, &port);
         s = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
         (void)netd_test_wait_event(a, "socket.ready", s, NETD_TEST_TIMEOUT_MS);
-        res = netd_test_call(a, "socket.end", socket_params(s));
-        assert_true(json_is_true(res));
-        json_decref(res);
+        netd_test_call_true(a, "socket.end", socket_params(s));
         /* A second end without data is fine. */
-        res = netd_test_call(a, "socket.end", socket_params(s));
-        assert_true(json_is_true(res));
-        json_decref(res);
+        netd_test_call_true(a, "socket.end", socket_params(s));
         err = netd_test_call_fail(a, "socket.write",
                                   json_pack("{s:I,s:s}", "socket", (json_int_t)s, "data", "late"),
                                   RPC_NETD_ERROR, "ERR_STREAM_WRITE_AFTER_END");
@@ -310,16 +302,14 @@ static void test_write_after_end(struct netd_test_daemon *t)
 static void test_end_with_data_after_end(struct netd_test_daemon *t)
 {
         struct netd_test_client *a = netd_test_connect(t);
-        json_t *res, *err;
+        json_t *err;
         int lfd, port;
         uint64_t s;
 
         lfd = netd_test_tcp_socket(true, &port);
         s = netd_test_connect_tcp(a, port, "127.0.0.1", NULL);
         (void)netd_test_wait_event(a, "socket.ready", s, NETD_TEST_TIMEOUT_MS);
-        res = netd_test_call(a, "socket.end", socket_params(s));
-        assert_true(json_is_true(res));
-        json_decref(res);
+        netd_test_call_true(a, "socket.end", socket_params(s));
         err = netd_test_call_fail(a, "socket.end",
                                   json_pack("{s:I,s:s}", "socket", (json_int_t)s, "data", "late"),
                                   RPC_NETD_ERROR, "ERR_STREAM_WRITE_AFTER_END");

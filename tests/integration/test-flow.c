@@ -37,41 +37,30 @@
 #include "encoding.h"
 #include "netd-test.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FLOW_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FLOW_ASAN 1
-#endif
-#endif
-#ifndef FLOW_ASAN
-#define FLOW_ASAN 0
-#endif
-
 #define MIB ((size_t)1024 * 1024)
 
 /* Test 1: peer -> slow client. The reader takes one bite per pause. */
-#define SLOW_TOTAL_BYTES (FLOW_ASAN ? 64 * MIB : 256 * MIB)
+#define SLOW_TOTAL_BYTES (NETD_TEST_ASAN ? 64 * MIB : 256 * MIB)
 #define SLOW_BITE_BYTES  (64 * 1024)
 #define SLOW_PAUSE_MS    1
 
 /* Test 2: client -> peer that does not read, then does. */
-#define STALL_TOTAL_BYTES (FLOW_ASAN ? 32 * MIB : 128 * MIB)
+#define STALL_TOTAL_BYTES (NETD_TEST_ASAN ? 32 * MIB : 128 * MIB)
 #define STALL_CHUNK_BYTES (64 * 1024)
 #define STALL_BATCH       16  /* writes per batch; the last one has an id */
 #define STALL_BLOCKED_MS  300 /* no progress this long after EAGAIN: the writer is held */
 
 /* Test 3: the other client's transfer while one is killed. */
-#define KILL_OTHER_BYTES (FLOW_ASAN ? 8 * MIB : 32 * MIB)
+#define KILL_OTHER_BYTES (NETD_TEST_ASAN ? 8 * MIB : 32 * MIB)
 #define KILL_CHUNK_BYTES (64 * 1024)
 #define KILL_CLEANUP_MS  1000
 
 /* Test 4: concurrent connections through one netd server. */
-#define MANY_CONNS        (FLOW_ASAN ? 2000 : 10000)
+#define MANY_CONNS        (NETD_TEST_ASAN ? 2000 : 10000)
 #define MANY_PENDING      256 /* connects not yet accepted, at most */
 #define MANY_MSG_LEN      19  /* "conn 00000000 echo\n" */
 /* Under ASan every allocation carries redzones and shadow memory: 1.5 KiB measured without. */
-#define MANY_RSS_PER_CONN (FLOW_ASAN ? 16384 : 8192)
+#define MANY_RSS_PER_CONN (NETD_TEST_ASAN ? 16384 : 8192)
 
 /* Test 5: accept storm at the descriptor limit. */
 #define STORM_NOFILE     128
@@ -467,7 +456,7 @@ static void test_slow_client_pushes_back_on_peer(struct netd_test_daemon *t)
         json_t *info;
 
         printf("slow reader: %" PRIu64 " MiB from the peer, read in %d KiB bites every %d ms%s\n",
-               total / MIB, SLOW_BITE_BYTES / 1024, SLOW_PAUSE_MS, FLOW_ASAN ? " (ASan)" : "");
+               total / MIB, SLOW_BITE_BYTES / 1024, SLOW_PAUSE_MS, NETD_TEST_ASAN ? " (ASan)" : "");
         lfd = netd_test_tcp_socket(true, &lport);
         netd_test_raw_open(t, &ctl);
         sr.socket = raw_connect(&ctl, 1, lport);
@@ -708,7 +697,7 @@ static void test_stalled_peer_holds_writer(struct netd_test_daemon *t)
         json_t *info;
 
         printf("stalled peer: %" PRIu64 " MiB in %d KiB socket.write lines%s\n", total / MIB,
-               STALL_CHUNK_BYTES / 1024, FLOW_ASAN ? " (ASan)" : "");
+               STALL_CHUNK_BYTES / 1024, NETD_TEST_ASAN ? " (ASan)" : "");
         w.writes = total / STALL_CHUNK_BYTES;
         w.hash = FNV_INIT;
         w.raw = malloc(STALL_CHUNK_BYTES);
@@ -985,7 +974,8 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
         pid_t pid;
 
         printf("killed client%s: the other client moves %zu MiB meanwhile%s\n",
-               peer_reads ? "" : " (held)", KILL_OTHER_BYTES / MIB, FLOW_ASAN ? " (ASan)" : "");
+               peer_reads ? "" : " (held)", KILL_OTHER_BYTES / MIB,
+               NETD_TEST_ASAN ? " (ASan)" : "");
         f = (struct kill_flow){ .c = other->c, .seed = 0x07E2, .total = KILL_OTHER_BYTES };
         f.hash = FNV_INIT;
         f.socket = netd_test_connect_tcp(other, p2, "127.0.0.1", NULL);
@@ -1240,7 +1230,7 @@ static void test_many_connections(struct netd_test_daemon *t)
         if (netd_test_daemon_nofile(t) != -1 && netd_test_daemon_nofile(t) < (long)need)
                 fail_msg("netd's RLIMIT_NOFILE is %ld, the test set %llu",
                          netd_test_daemon_nofile(t), (unsigned long long)rl.rlim_cur);
-        printf("many connections: %zu%s, RLIMIT_NOFILE %llu\n", n, FLOW_ASAN ? " (ASan)" : "",
+        printf("many connections: %zu%s, RLIMIT_NOFILE %llu\n", n, NETD_TEST_ASAN ? " (ASan)" : "",
                (unsigned long long)rl.rlim_cur);
 
         tc = netd_test_connect(t);
@@ -1271,7 +1261,7 @@ static void test_many_connections(struct netd_test_daemon *t)
         many_epfd = epfd;
 
         start = netd_test_now_ms();
-        deadline = netd_test_deadline(FLOW_ASAN ? 120 * 1000 : 90 * 1000);
+        deadline = netd_test_deadline(NETD_TEST_ASAN ? 120 * 1000 : 90 * 1000);
         while (done < n) {
                 struct epoll_event evs[256];
                 int ne;
@@ -1562,15 +1552,6 @@ int main(void)
 
         /* Output is interleaved with the harness's: no buffering. */
         setvbuf(stdout, NULL, _IONBF, 0);
-        if (FLOW_ASAN) {
-                /* Read by the daemons started from now on (later options win). */
-                const char *old = getenv("ASAN_OPTIONS");
-                char opts[1024];
-
-                snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=4", old ? old : "",
-                         old && *old ? ":" : "");
-                setenv("ASAN_OPTIONS", opts, 1);
-                printf("ASan: netd runs with ASAN_OPTIONS=%s\n", opts);
-        }
+        netd_test_asan_small_quarantine();
         return cmocka_run_group_tests_name("integration/flow", tests, NULL, NULL);
 }

@@ -141,24 +141,8 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
         assert_address_fields_null(conn);
         ss = netd_test_conn_socket(conn);
         (void)netd_test_wait_event(a, "socket.ready", cs, NETD_TEST_TIMEOUT_MS);
-        {
-                struct netd_test_flow flows[] = {
-                        { .writer = a,
-                          .socket = cs,
-                          .data = (const uint8_t *)ping,
-                          .len = sizeof(ping) - 1,
-                          .reader = a,
-                          .peer_socket = ss },
-                        { .writer = a,
-                          .socket = ss,
-                          .data = (const uint8_t *)ping,
-                          .len = sizeof(ping) - 1,
-                          .reader = a,
-                          .peer_socket = cs },
-                };
-
-                netd_test_run_flows(t, flows, 2, NETD_TEST_TIMEOUT_MS);
-        }
+        netd_test_exchange(t, a, cs, ping, sizeof(ping) - 1, a, ss, ping, sizeof(ping) - 1,
+                           NETD_TEST_TIMEOUT_MS);
         for (int i = 0; i < 2; i++) {
                 g = netd_test_call(a, "socket.get", hp("socket", i ? ss : cs));
                 assert_true(json_is_null(json_object_get(g, "remoteAddress")));

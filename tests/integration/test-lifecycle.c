@@ -131,9 +131,7 @@ static void test_close_idle_server(struct netd_test_daemon *t)
         json_t *res;
 
         (void)netd_test_listen(a, srv, "127.0.0.1");
-        res = netd_test_call(a, "server.close", server_params(srv));
-        assert_true(json_is_true(res));
-        json_decref(res);
+        netd_test_call_true(a, "server.close", server_params(srv));
         /* The event precedes the reply on the wire, so it is already here. */
         assert_int_equal(netd_test_count_events(a, "server.close", srv), 1);
         res = netd_test_call(a, "server.address", server_params(srv));

@@ -25,17 +25,6 @@
 #include "encoding.h"
 #include "netd-test.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define LIMITS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LIMITS_ASAN 1
-#endif
-#endif
-#ifndef LIMITS_ASAN
-#define LIMITS_ASAN 0
-#endif
-
 #define MIB ((size_t)1024 * 1024)
 
 /* inflightMax: 50 writes of 256 KiB to a peer that reads nothing, then a netd.sync. */
@@ -46,7 +35,7 @@
 /* writeHardBytes: fire-and-forget writes far past the cap. */
 #define WH_LIMIT      65536
 #define WH_CHUNK      (64 * 1024)
-#define WH_WRITES     (LIMITS_ASAN ? 128 : 256)
+#define WH_WRITES     (NETD_TEST_ASAN ? 128 : 256)
 #define WH_RSS_GROWTH (8 * 1024) /* KiB netd may grow while the client is held */
 
 /* fdReserve: RLIMIT_NOFILE of the daemon, and the reserve. */
@@ -685,7 +674,7 @@ static void test_write_hard_bytes(struct netd_test_daemon *t)
         assert_non_null(raw);
         assert_non_null(b64);
         printf("writeHardBytes: %" PRIu64 " MiB of socket.write notifications%s\n", total / MIB,
-               LIMITS_ASAN ? " (ASan)" : "");
+               NETD_TEST_ASAN ? " (ASan)" : "");
         assert_limit(b, "writeHardBytes", WH_LIMIT);
         held0 = stat(b, "inputHeld");
         sock = connect_to_peer(a, &lfd, &peer);
@@ -865,15 +854,6 @@ int main(void)
         };
 
         setvbuf(stdout, NULL, _IONBF, 0);
-        if (LIMITS_ASAN) {
-                /* A small quarantine, so that RSS measures netd's buffers (see test-flow.c). */
-                const char *old = getenv("ASAN_OPTIONS");
-                char opts[1024];
-
-                snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=4", old ? old : "",
-                         old && *old ? ":" : "");
-                setenv("ASAN_OPTIONS", opts, 1);
-                printf("ASan: netd runs with ASAN_OPTIONS=%s\n", opts);
-        }
+        netd_test_asan_small_quarantine();
         return cmocka_run_group_tests_name("integration/limits", tests, NULL, NULL);
 }

@@ -62,24 +62,8 @@ static void test_localhost_lookup_then_connect(struct netd_test_daemon *t)
         assert_int_equal(netd_test_count_events(a, "socket.lookup", s), n_lookup);
 
         /* The connection carries data. */
-        {
-                struct netd_test_flow flows[] = {
-                        { .writer = a,
-                          .socket = s,
-                          .data = (const uint8_t *)ping,
-                          .len = sizeof(ping) - 1,
-                          .reader = a,
-                          .peer_socket = ss },
-                        { .writer = a,
-                          .socket = ss,
-                          .data = (const uint8_t *)ping,
-                          .len = sizeof(ping) - 1,
-                          .reader = a,
-                          .peer_socket = s },
-                };
-
-                netd_test_run_flows(t, flows, 2, NETD_TEST_TIMEOUT_MS);
-        }
+        netd_test_exchange(t, a, s, ping, sizeof(ping) - 1, a, ss, ping, sizeof(ping) - 1,
+                           NETD_TEST_TIMEOUT_MS);
         trace = netd_test_trace(a, s);
         {
                 /* "lookup" once per address, then the rest. */

@@ -76,9 +76,7 @@ static void test_disconnect_releases_everything(struct netd_test_daemon *t)
                                   -32001, "ERR_NETD_HANDLE_NOT_FOUND");
         json_decref(res);
 
-        res = netd_test_call(b, "server.close", json_pack("{s:I}", "server", (json_int_t)srv2));
-        assert_true(json_is_true(res));
-        json_decref(res);
+        netd_test_call_true(b, "server.close", json_pack("{s:I}", "server", (json_int_t)srv2));
         assert_int_equal(netd_test_daemon_fds(t), fds_before);
 }
 
