@@ -1421,3 +1421,16 @@ void netd_test_asan_small_quarantine(void)
         setenv("ASAN_OPTIONS", opts, 1);
         printf("ASan: netd runs with ASAN_OPTIONS=%s\n", opts);
 }
+
+void netd_test_server_close_cb(struct netd_client *c, json_t *result,
+                               const struct netd_client_error *err, void *userdata)
+{
+        struct netd_test_close_result *cr = userdata;
+
+        cr->done = true;
+        cr->ok = !err && json_is_true(result);
+        if (err)
+                snprintf(cr->error, sizeof(cr->error), "%s (%s)", err->message ? err->message : "",
+                         err->data_code ? err->data_code : "no data.code");
+        cr->close_event_at = netd_test_event_index(cr->tc, "server.close", cr->server);
+}

@@ -302,6 +302,23 @@ void netd_test_exchange(struct netd_test_daemon *t, struct netd_test_client *a, 
 /* Fills buf with len pseudo-random bytes from seed (xorshift64*; reproducible). */
 void netd_test_random_bytes(uint8_t *buf, size_t len, uint64_t seed);
 
+/*
+ * An asynchronous server.close: pass netd_test_server_close_cb and a
+ * struct netd_test_close_result (tc and server set) to
+ * netd_client_server_close(). The callback records the outcome and where
+ * the server.close event stood in tc's event log when the reply came.
+ */
+struct netd_test_close_result {
+        struct netd_test_client *tc;
+        uint64_t server;
+        bool done, ok;
+        long close_event_at; /* index of server.close when the reply came, -1 if none yet */
+        char error[192];     /* the error's message and data.code, when not ok */
+};
+
+void netd_test_server_close_cb(struct netd_client *c, json_t *result,
+                               const struct netd_client_error *err, void *userdata);
+
 /* 1 when built with AddressSanitizer (gcc or clang): tests size their loads by it. */
 #if defined(__SANITIZE_ADDRESS__)
 #define NETD_TEST_ASAN 1

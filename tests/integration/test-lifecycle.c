@@ -20,27 +20,6 @@
 
 #include "netd-test.h"
 
-struct close_result {
-        struct netd_test_client *tc;
-        uint64_t server;
-        bool done;
-        bool ok;
-        long close_event_at; /* index of server.close when the reply came, -1 if none yet */
-        char error[128];
-};
-
-static void close_cb(struct netd_client *c, json_t *result, const struct netd_client_error *err,
-                     void *userdata)
-{
-        struct close_result *cr = userdata;
-
-        cr->done = true;
-        cr->ok = !err && json_is_true(result);
-        if (err)
-                snprintf(cr->error, sizeof(cr->error), "%s", err->message);
-        cr->close_event_at = netd_test_event_index(cr->tc, "server.close", cr->server);
-}
-
 static json_t *server_params(uint64_t server)
 {
         return json_pack("{s:I}", "server", (json_int_t)server);
@@ -49,7 +28,7 @@ static json_t *server_params(uint64_t server)
 static void test_close_waits_for_connections(struct netd_test_daemon *t)
 {
         struct netd_test_client *a = netd_test_connect(t);
-        struct close_result cr = { .tc = a };
+        struct netd_test_close_result cr = { .tc = a };
         uint64_t srv, cs, ss = 0, late;
         json_t *conn, *res;
         long i_ss_close, i_srv_close;
@@ -63,7 +42,7 @@ static void test_close_waits_for_connections(struct netd_test_daemon *t)
         assert_int_equal(netd_client_get_handle(conn, "socket", &ss), 0);
         (void)netd_test_wait_event(a, "socket.ready", cs, NETD_TEST_TIMEOUT_MS);
 
-        assert_int_equal(netd_client_server_close(a->c, srv, close_cb, &cr), 0);
+        assert_int_equal(netd_client_server_close(a->c, srv, netd_test_server_close_cb, &cr), 0);
         /* Everything netd queued before this barrier has arrived: no reply, no 'close' yet. */
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_false(cr.done);

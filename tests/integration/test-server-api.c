@@ -847,30 +847,10 @@ static void test_listen_handle_name(struct netd_test_daemon *t)
 
 /* ---- server.close, address, getConnections, get, ref/unref ---------------------------------- */
 
-struct close_result {
-        struct netd_test_client *tc;
-        uint64_t server;
-        bool done, ok;
-        long close_event_at;
-        char error[160];
-};
-
-static void close_cb(struct netd_client *c, json_t *result, const struct netd_client_error *err,
-                     void *userdata)
-{
-        struct close_result *cr = userdata;
-
-        cr->done = true;
-        cr->ok = !err && json_is_true(result);
-        if (err)
-                snprintf(cr->error, sizeof(cr->error), "%s", err->data_code ? err->data_code : "");
-        cr->close_event_at = netd_test_event_index(cr->tc, "server.close", cr->server);
-}
-
 static void test_server_close(struct netd_test_daemon *t)
 {
         struct netd_test_client *a;
-        struct close_result cr = { 0 };
+        struct netd_test_close_result cr = { 0 };
         uint64_t srv, c1, c2, s1, s2, late;
         json_t *res, *err;
         int port, raw;
@@ -894,7 +874,7 @@ static void test_server_close(struct netd_test_daemon *t)
         assert_int_equal(json_integer_value(res), 2);
         json_decref(res);
 
-        assert_int_equal(netd_client_server_close(a->c, srv, close_cb, &cr), 0);
+        assert_int_equal(netd_client_server_close(a->c, srv, netd_test_server_close_cb, &cr), 0);
         assert_int_equal(netd_client_sync(a->c, NETD_TEST_TIMEOUT_MS), 0);
         assert_false(cr.done);
 
