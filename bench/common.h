@@ -546,6 +546,15 @@ static void write_all(int fd, const void *buf, size_t len)
         }
 }
 
+/* --size (required) and --chunk (default 256K, a divisor of the pattern's length). */
+static void stream_args(int argc, char **argv, uint64_t *size, size_t *chunk)
+{
+        *size = arg_size(argc, argv, "--size", NULL);
+        *chunk = (size_t)arg_size(argc, argv, "--chunk", "256K");
+        if (*chunk == 0 || BENCH_PATTERN_LEN % *chunk)
+                die("--chunk must divide %u", BENCH_PATTERN_LEN);
+}
+
 /* Writes the first size bytes of the stream (pattern repeated) to fd, chunk bytes a write(2). */
 static void write_stream(int fd, const uint8_t *pattern, uint64_t size, size_t chunk)
 {

@@ -15,10 +15,7 @@ int main(int argc, char **argv)
         uint8_t *pat;
 
         bench_init("direct-send", (unsigned)atoi(arg_get(argc, argv, "--timeout", "300")));
-        size = arg_size(argc, argv, "--size", NULL);
-        chunk = (size_t)arg_size(argc, argv, "--chunk", "256K");
-        if (chunk == 0 || BENCH_PATTERN_LEN % chunk)
-                die("--chunk must divide %u", BENCH_PATTERN_LEN);
+        stream_args(argc, argv, &size, &chunk);
         pat = bench_pattern();
         if (arg_flag(argc, argv, "--stdout")) {
                 write_stream(STDOUT_FILENO, pat, size, chunk);

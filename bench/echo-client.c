@@ -16,10 +16,7 @@ int main(int argc, char **argv)
         int fd;
 
         bench_init("echo-client", (unsigned)atoi(arg_get(argc, argv, "--timeout", "300")));
-        size = arg_size(argc, argv, "--size", NULL);
-        chunk = (size_t)arg_size(argc, argv, "--chunk", "256K");
-        if (chunk == 0 || BENCH_PATTERN_LEN % chunk)
-                die("--chunk must divide %u", BENCH_PATTERN_LEN);
+        stream_args(argc, argv, &size, &chunk);
         pat = bench_pattern();
         bench_hash_init(&h);
         fd = tcp_connect(atoi(arg_get(argc, argv, "--port", "0")));

@@ -55,10 +55,7 @@ int main(int argc, char **argv)
         if (!path)
                 die("--socket required");
         port = atoi(arg_get(argc, argv, "--port", "0"));
-        size = arg_size(argc, argv, "--size", NULL);
-        chunk = (size_t)arg_size(argc, argv, "--chunk", "256K");
-        if (chunk == 0 || BENCH_PATTERN_LEN % chunk)
-                die("--chunk must divide %u", BENCH_PATTERN_LEN);
+        stream_args(argc, argv, &size, &chunk);
         ack_every = atol(arg_get(argc, argv, "--ack-every", "0"));
         window = atol(arg_get(argc, argv, "--window", "4"));
         /*

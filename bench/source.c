@@ -13,10 +13,7 @@ int main(int argc, char **argv)
         uint8_t *pat;
 
         bench_init("source", (unsigned)atoi(arg_get(argc, argv, "--timeout", "300")));
-        size = arg_size(argc, argv, "--size", NULL);
-        chunk = (size_t)arg_size(argc, argv, "--chunk", "256K");
-        if (chunk == 0 || BENCH_PATTERN_LEN % chunk)
-                die("--chunk must divide %u", BENCH_PATTERN_LEN);
+        stream_args(argc, argv, &size, &chunk);
         pat = bench_pattern();
         send_stream_report(tcp_accept_one(), pat, size, chunk);
         return 0;
