@@ -35,21 +35,10 @@ struct write_args {
         int encoding;
 };
 
-/*
- * Decodes data per encoding and passes the bytes to fn. A malformed payload
- * is a -32602 naming "data": netd never writes part of it.
- */
-struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t socket,
-                                                uint8_t *bytes, size_t n, bool end)
+/* Queues bytes (taken; NULL: none) on s for socket.write, or for socket.end (end true). */
+static struct netd_done *socket_send_to(struct netd_req *req, struct netd_socket *s, uint8_t *bytes,
+                                        size_t n, bool end)
 {
-        struct netd_done *done;
-        struct netd_socket *s;
-
-        s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
-        if (!s) {
-                free(bytes);
-                return done;
-        }
         if (!end) {
                 netd_socket_write(s, bytes, n, req);
         } else if (bytes && s->end_requested) {
@@ -65,16 +54,36 @@ struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t s
         return netd_req_pending(req);
 }
 
+struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t socket,
+                                                uint8_t *bytes, size_t n, bool end)
+{
+        struct netd_done *done;
+        struct netd_socket *s;
+
+        s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
+        if (!s) {
+                free(bytes);
+                return done;
+        }
+        return socket_send_to(req, s, bytes, n, end);
+}
+
+/*
+ * Decodes data per encoding and queues the bytes. A malformed payload is a
+ * -32602 naming "data": netd never writes part of it.
+ */
 struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket, const char *data,
                                           size_t len, int encoding, bool end)
 {
         struct netd_param_error pe;
         struct netd_done *done;
+        struct netd_socket *s;
         uint8_t *buf = NULL;
         ssize_t n = 0;
 
         /* The handle first: an unknown socket is reported before bad data, as always. */
-        if (!netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done))
+        s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
+        if (!s)
                 return done;
         if (data) {
                 buf = malloc(netd_decode_max(encoding, len) + 1);
@@ -90,7 +99,7 @@ struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket,
                         return netd_req_fail_params(req, &pe);
                 }
         }
-        return netd_method_socket_send_bytes(req, socket, buf, (size_t)n, end);
+        return socket_send_to(req, s, buf, (size_t)n, end);
 }
 
 static struct netd_done *write_common(struct netd_req *req, json_t *params, bool end)
