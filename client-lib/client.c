@@ -646,6 +646,24 @@ int netd_client_process(struct netd_client *c)
 
 /* ---- Requests ------------------------------------------------------------------------------ */
 
+/* A call for the next id (not yet pending: client_call_add() once its line is queued). */
+static struct client_call *client_call_new(struct netd_client *c, netd_client_reply_fn cb,
+                                           void *userdata)
+{
+        struct client_call *call = malloc(sizeof(*call));
+
+        if (call)
+                *call = (struct client_call){ .id = c->next_id, .cb = cb, .userdata = userdata };
+        return call;
+}
+
+/* The call's request is queued: it waits for its reply, and the id is used up. */
+static void client_call_add(struct netd_client *c, struct client_call *call)
+{
+        c->next_id++;
+        TAILQ_INSERT_TAIL(&c->calls, call, link);
+}
+
 /* Queues a request (id > 0) or a notification (id 0). params is stolen. */
 static int client_send(struct netd_client *c, const char *method, json_t *params, json_int_t id)
 {
@@ -682,19 +700,17 @@ int netd_client_call(struct netd_client *c, const char *method, json_t *params,
         struct client_call *call;
         int r;
 
-        call = malloc(sizeof(*call));
+        call = client_call_new(c, cb, userdata);
         if (!call) {
                 json_decref(params);
                 return -ENOMEM;
         }
-        *call = (struct client_call){ .id = c->next_id, .cb = cb, .userdata = userdata };
         r = client_send(c, method, params, call->id);
         if (r < 0) {
                 free(call);
                 return r;
         }
-        c->next_id++;
-        TAILQ_INSERT_TAIL(&c->calls, call, link);
+        client_call_add(c, call);
         return 0;
 }
 
@@ -718,7 +734,7 @@ int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *dat
                 return -EINVAL; /* JSON strings are UTF-8 */
         if (len > (SIZE_MAX - head_max - rest) / 6)
                 return -ENOMEM;
-        call = malloc(sizeof(*call));
+        call = client_call_new(c, cb, userdata);
         if (!call)
                 return -ENOMEM;
         if (client_out_reserve(c, head_max + rest +
@@ -727,7 +743,6 @@ int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *dat
                 free(call);
                 return -ENOMEM;
         }
-        *call = (struct client_call){ .id = c->next_id, .cb = cb, .userdata = userdata };
         p = c->out + c->out_end;
         n = snprintf(p, head_max,
                      "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"socket.write\","
@@ -747,8 +762,7 @@ int netd_clib_call_write(struct netd_client *c, uint64_t socket, const void *dat
         memcpy(p, tail, sizeof(tail) - 1);
         p += sizeof(tail) - 1;
         c->out_end = (size_t)(p - c->out);
-        c->next_id++;
-        TAILQ_INSERT_TAIL(&c->calls, call, link);
+        client_call_add(c, call);
         client_update_events(c);
         return 0;
 }
