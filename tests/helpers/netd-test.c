@@ -701,7 +701,8 @@ void netd_test_call_true_(struct netd_test_client *tc, const char *method, json_
         json_t *result = netd_test_call_(tc, method, params, file, line);
 
         if (!json_is_true(result))
-                fail_msg("%s:%d: %s: expected true", file, line, method);
+                fail_msg("%s:%d: %s replied %s, expected true", file, line, method,
+                         json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY));
         json_decref(result);
 }
 
@@ -1433,4 +1434,16 @@ void netd_test_server_close_cb(struct netd_client *c, json_t *result,
                 snprintf(cr->error, sizeof(cr->error), "%s (%s)", err->message ? err->message : "",
                          err->data_code ? err->data_code : "no data.code");
         cr->close_event_at = netd_test_event_index(cr->tc, "server.close", cr->server);
+}
+
+json_t *netd_test_handle_params(const char *key, uint64_t id, json_t *extra)
+{
+        json_t *params = json_pack("{s:I}", key, (json_int_t)id);
+
+        assert_non_null(params);
+        if (extra) {
+                json_object_update(params, extra);
+                json_decref(extra);
+        }
+        return params;
 }

@@ -214,6 +214,9 @@ void netd_test_call_true_(struct netd_test_client *tc, const char *method, json_
 json_t *netd_test_call_fail_(struct netd_test_client *tc, const char *method, json_t *params,
                              int code, const char *data_code, const char *file, int line);
 
+/* The params {key: id} plus the members of extra (stolen, may be NULL). */
+json_t *netd_test_handle_params(const char *key, uint64_t id, json_t *extra);
+
 /* net.createServer with options (stolen, may be NULL); returns the server id. */
 uint64_t netd_test_create_server(struct netd_test_client *tc, json_t *options);
 

@@ -26,21 +26,12 @@
 
 /* ---- Helpers ------------------------------------------------------------------------------- */
 
-static json_t *hp(const char *key, uint64_t id)
-{
-        return json_pack("{s:I}", key, (json_int_t)id);
-}
-
 /* server.listen {server, path (len bytes, may hold NUL), extra (stolen, may be NULL)}. */
 static json_t *listen_path_params(uint64_t srv, const char *path, size_t len, json_t *extra)
 {
-        json_t *params = hp("server", srv);
+        json_t *params = netd_test_handle_params("server", srv, extra);
 
         json_object_set_new(params, "path", json_stringn(path, len));
-        if (extra) {
-                json_object_update(params, extra);
-                json_decref(extra);
-        }
         return params;
 }
 
@@ -57,7 +48,7 @@ static void listen_path_ok(struct netd_test_client *tc, uint64_t srv, const char
                 fail_msg("server.listen result \"%s\", expected \"%s\"", json_string_value(res),
                          want);
         json_decref(res);
-        res = netd_test_call(tc, "server.address", hp("server", srv));
+        res = netd_test_call(tc, "server.address", netd_test_handle_params("server", srv, NULL));
         assert_true(json_is_string(res));
         assert_int_equal(json_string_length(res), want_len);
         assert_memory_equal(json_string_value(res), want, want_len);
@@ -144,7 +135,8 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
         netd_test_exchange(t, a, cs, ping, sizeof(ping) - 1, a, ss, ping, sizeof(ping) - 1,
                            NETD_TEST_TIMEOUT_MS);
         for (int i = 0; i < 2; i++) {
-                g = netd_test_call(a, "socket.get", hp("socket", i ? ss : cs));
+                g = netd_test_call(a, "socket.get",
+                                   netd_test_handle_params("socket", i ? ss : cs, NULL));
                 assert_true(json_is_null(json_object_get(g, "remoteAddress")));
                 assert_true(json_is_null(json_object_get(g, "remotePort")));
                 assert_true(json_is_null(json_object_get(g, "localAddress")));
@@ -154,22 +146,24 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
                 netd_test_assert_str(g, "readyState", "open");
                 json_decref(g);
         }
-        g = netd_test_call(a, "socket.get", hp("socket", ss));
+        g = netd_test_call(a, "socket.get", netd_test_handle_params("socket", ss, NULL));
         assert_int_equal(netd_test_int_at(g, "server"), (json_int_t)srv);
         json_decref(g);
-        res = netd_test_call(a, "server.getConnections", hp("server", srv));
+        res = netd_test_call(a, "server.getConnections",
+                             netd_test_handle_params("server", srv, NULL));
         assert_int_equal(json_integer_value(res), 1);
         json_decref(res);
 
         /* resetAndDestroy has no meaning on a UNIX socket: Node throws, the socket stays. */
-        json_decref(netd_test_call_fail(a, "socket.resetAndDestroy", hp("socket", cs), -32001,
+        json_decref(netd_test_call_fail(a, "socket.resetAndDestroy",
+                                        netd_test_handle_params("socket", cs, NULL), -32001,
                                         "ERR_INVALID_HANDLE_TYPE"));
-        g = netd_test_call(a, "socket.get", hp("socket", cs));
+        g = netd_test_call(a, "socket.get", netd_test_handle_params("socket", cs, NULL));
         netd_test_assert_str(g, "readyState", "open");
         json_decref(g);
 
         /* A half-close from the client ends both (allowHalfOpen false). */
-        res = netd_test_call(a, "socket.end", hp("socket", cs));
+        res = netd_test_call(a, "socket.end", netd_test_handle_params("socket", cs, NULL));
         json_decref(res);
         (void)netd_test_wait_event(a, "socket.close", cs, NETD_TEST_TIMEOUT_MS);
         (void)netd_test_wait_event(a, "socket.close", ss, NETD_TEST_TIMEOUT_MS);
@@ -193,7 +187,7 @@ static void test_ipc_exchange(struct netd_test_daemon *t)
                 assert_true(json_is_null(json_object_get(drop, "remotePort")));
         }
 
-        res = netd_test_call(a, "server.close", hp("server", srv));
+        res = netd_test_call(a, "server.close", netd_test_handle_params("server", srv, NULL));
         json_decref(res);
         assert_false(exists(path));
         netd_test_assert_trace(a, srv, "listening connection drop close");
@@ -221,8 +215,10 @@ static void test_ipc_relative_path(struct netd_test_daemon *t)
         assert_address_fields_null(conn);
         (void)netd_test_wait_event(a, "socket.ready", cs, NETD_TEST_TIMEOUT_MS);
         assert_int_equal(chdir("/"), 0);
-        json_decref(netd_test_call(a, "socket.destroy", hp("socket", cs)));
-        json_decref(netd_test_call(a, "server.close", hp("server", srv)));
+        json_decref(
+                netd_test_call(a, "socket.destroy", netd_test_handle_params("socket", cs, NULL)));
+        json_decref(
+                netd_test_call(a, "server.close", netd_test_handle_params("server", srv, NULL)));
         assert_false(exists(want));
 }
 
@@ -366,8 +362,9 @@ static void test_ipc_unlinked_on_close(struct netd_test_daemon *t)
         cs = connect_path(a, path, strlen(path));
         (void)netd_test_wait_event(a, "socket.ready", cs, NETD_TEST_TIMEOUT_MS);
         (void)netd_test_wait_event(a, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
-        json_decref(netd_test_call(a, "socket.end", hp("socket", cs)));
-        json_decref(netd_test_call(a, "server.close", hp("server", srv)));
+        json_decref(netd_test_call(a, "socket.end", netd_test_handle_params("socket", cs, NULL)));
+        json_decref(
+                netd_test_call(a, "server.close", netd_test_handle_params("server", srv, NULL)));
         assert_false(exists(path));
         netd_test_assert_trace(a, srv, "listening connection close");
 
@@ -450,9 +447,13 @@ static void test_ipc_abstract(struct netd_test_daemon *t)
         }
 
         /* Closing: nothing to unlink, the name is free again. */
-        json_decref(netd_test_call(a, "socket.destroy", hp("socket", cs)));
-        json_decref(netd_test_call(a, "socket.destroy", hp("socket", ss)));
-        json_decref(netd_test_call(a, "server.close", hp("server", srv))); /* after the last */
+        json_decref(
+                netd_test_call(a, "socket.destroy", netd_test_handle_params("socket", cs, NULL)));
+        json_decref(
+                netd_test_call(a, "socket.destroy", netd_test_handle_params("socket", ss, NULL)));
+        json_decref(
+                netd_test_call(a, "server.close",
+                               netd_test_handle_params("server", srv, NULL))); /* after the last */
         srv = netd_test_create_server(a, NULL);
         listen_path_ok(a, srv, name, len, NULL, name, len);
 }
@@ -491,10 +492,12 @@ static void test_ipc_bad_paths(struct netd_test_daemon *t)
 
         srv = netd_test_create_server(a, NULL);
         listen_path_ok(a, srv, longest, 107, NULL, longest, 107);
-        json_decref(netd_test_call(a, "server.close", hp("server", srv)));
+        json_decref(
+                netd_test_call(a, "server.close", netd_test_handle_params("server", srv, NULL)));
         srv = netd_test_create_server(a, NULL);
         listen_path_ok(a, srv, abstract, 108, NULL, abstract, 108);
-        json_decref(netd_test_call(a, "server.close", hp("server", srv)));
+        json_decref(
+                netd_test_call(a, "server.close", netd_test_handle_params("server", srv, NULL)));
 
         bad[0].path = "";
         bad[0].len = 0;

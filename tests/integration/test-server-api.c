@@ -69,37 +69,21 @@ static void start(struct netd_test_daemon *t)
         netd_test_launch(t, NULL);
 }
 
-static json_t *hp(const char *key, uint64_t id)
-{
-        return json_pack("{s:I}", key, (json_int_t)id);
-}
-
-#define SRV(id)  hp("server", (id))
-#define SOCK(id) hp("socket", (id))
+#define SRV(id)  netd_test_handle_params("server", (id), NULL)
+#define SOCK(id) netd_test_handle_params("socket", (id), NULL)
 
 /* Calls method {key: id, ...extra (stolen, may be NULL)} and returns the result. */
 static json_t *call_on(struct netd_test_client *tc, const char *method, const char *key,
                        uint64_t id, json_t *extra)
 {
-        json_t *params = hp(key, id);
-
-        if (extra) {
-                json_object_update(params, extra);
-                json_decref(extra);
-        }
-        return netd_test_call(tc, method, params);
+        return netd_test_call(tc, method, netd_test_handle_params(key, id, extra));
 }
 
 /* Calls a method whose result is true and drops it. */
 static void call_true(struct netd_test_client *tc, const char *method, const char *key, uint64_t id,
                       json_t *extra)
 {
-        json_t *res = call_on(tc, method, key, id, extra);
-
-        if (!json_is_true(res))
-                fail_msg("%s replied %s, expected true", method,
-                         json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY));
-        json_decref(res);
+        netd_test_call_true(tc, method, netd_test_handle_params(key, id, extra));
 }
 
 /* The n-th (0-based) event named method about subject, waiting for it. */

@@ -44,45 +44,24 @@ static void start(struct netd_test_daemon *t)
         netd_test_launch(t, NULL);
 }
 
-static json_t *hp(const char *key, uint64_t id)
-{
-        return json_pack("{s:I}", key, (json_int_t)id);
-}
-
 /* Calls method {socket: id, ...extra (stolen, may be NULL)} and returns the result. */
 static json_t *scall(struct netd_test_client *tc, const char *method, uint64_t id, json_t *extra)
 {
-        json_t *params = hp("socket", id);
-
-        if (extra) {
-                json_object_update(params, extra);
-                json_decref(extra);
-        }
-        return netd_test_call(tc, method, params);
+        return netd_test_call(tc, method, netd_test_handle_params("socket", id, extra));
 }
 
 /* The same, for a method whose result must be true. */
 static void scall_true(struct netd_test_client *tc, const char *method, uint64_t id, json_t *extra)
 {
-        json_t *res = scall(tc, method, id, extra);
-
-        if (!json_is_true(res))
-                fail_msg("%s replied %s, expected true", method,
-                         json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY));
-        json_decref(res);
+        netd_test_call_true(tc, method, netd_test_handle_params("socket", id, extra));
 }
 
 /* The same, expecting an error reply; returns the error object. */
 static json_t *scall_fail(struct netd_test_client *tc, const char *method, uint64_t id,
                           json_t *extra, int code, const char *data_code)
 {
-        json_t *params = hp("socket", id);
-
-        if (extra) {
-                json_object_update(params, extra);
-                json_decref(extra);
-        }
-        return netd_test_call_fail(tc, method, params, code, data_code);
+        return netd_test_call_fail(tc, method, netd_test_handle_params("socket", id, extra), code,
+                                   data_code);
 }
 
 static json_t *sget(struct netd_test_client *tc, uint64_t id)
@@ -1366,7 +1345,7 @@ static void test_destroy_before_connect(struct netd_test_daemon *t)
                    json_pack("{s:I,s:i,s:s}", "socket", (json_int_t)s2, "port", lport, "host",
                              "127.0.0.1"),
                    &c);
-        call_async(a, "socket.destroy", hp("socket", s2), &d);
+        call_async(a, "socket.destroy", netd_test_handle_params("socket", s2, NULL), &d);
         netd_test_wait_until(t, w2.done && c.done && d.done);
         assert_true(json_is_true(c.result));
         assert_true(json_is_true(d.result));
@@ -1396,7 +1375,7 @@ static void test_reset_while_connecting(struct netd_test_daemon *t)
                    json_pack("{s:I,s:i,s:s}", "socket", (json_int_t)s, "port", lport, "host",
                              "127.0.0.1"),
                    &c);
-        call_async(a, "socket.resetAndDestroy", hp("socket", s), &r);
+        call_async(a, "socket.resetAndDestroy", netd_test_handle_params("socket", s, NULL), &r);
         netd_test_wait_until(t, c.done && r.done);
         assert_true(json_is_true(c.result));
         assert_true(json_is_true(r.result));
@@ -1521,7 +1500,7 @@ static void test_get_every_property(struct netd_test_daemon *t)
                    json_pack("{s:I,s:i,s:s}", "socket", (json_int_t)s, "port", lport, "host",
                              "127.0.0.1"),
                    &conn);
-        call_async(a, "socket.get", hp("socket", s), &get);
+        call_async(a, "socket.get", netd_test_handle_params("socket", s, NULL), &get);
         netd_test_wait_until(t, conn.done && get.done);
         assert_true(json_is_true(conn.result));
         g = get.result;
