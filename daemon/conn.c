@@ -34,6 +34,8 @@
 #define CONN_HELD_CHECK_US  (250 * 1000)
 #define CONN_READ_MAX_BYTES (256 * 1024)
 
+static void conn_input_check(struct netd_conn *c);
+
 static const char *const conn_state_names[_NETD_CONN_STATE_MAX] = {
         [NETD_CONN_OPEN] = "open",
         [NETD_CONN_DRAINING] = "draining",
@@ -141,7 +143,7 @@ static void conn_flush(struct netd_conn *c)
         }
         if (c->sockets_paused && evbuffer_get_length(c->out) <= c->daemon->limits.out_low_bytes)
                 conn_set_sockets_paused(c, false);
-        netd_conn_input_check(c);
+        conn_input_check(c);
 }
 
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
@@ -220,13 +222,14 @@ static void conn_queue_fds(struct netd_conn *c, struct msghdr *msg, uint64_t pos
         }
 }
 
-/* True while a limit says: handle no more requests from c for now. */
+/*
+ * True while c's own output backlog says: handle no more of its requests
+ * for now (the client is not reading its replies). Nothing about one of its
+ * handles ever holds a connection: per-socket limits refuse instead (flow.c).
+ */
 static bool conn_must_hold(const struct netd_conn *c)
 {
-        const struct netd_limits *l = &c->daemon->limits;
-
-        return c->n_reqs >= l->inflight_max || c->blocked_sockets > 0 ||
-               evbuffer_get_length(c->out) > l->out_hard_bytes;
+        return evbuffer_get_length(c->out) > c->daemon->limits.out_hard_bytes;
 }
 
 static void conn_hold_input(struct netd_conn *c)
@@ -235,8 +238,7 @@ static void conn_hold_input(struct netd_conn *c)
                 return;
         c->input_held = true;
         c->daemon->stats.input_held++;
-        log_debug("conn#%llu: holding input (%u in flight, %u sockets full, output %zu bytes)",
-                  (unsigned long long)c->id, c->n_reqs, c->blocked_sockets,
+        log_debug("conn#%llu: holding input (output %zu bytes)", (unsigned long long)c->id,
                   evbuffer_get_length(c->out));
         /* Explicitly: the kernel's buffer then fills and the client blocks. */
         event_del(c->ev_read);
@@ -262,7 +264,8 @@ static void conn_closed_cb(evutil_socket_t fd, short what, void *arg)
                 netd_conn_close(c, "client went away while its requests were held");
 }
 
-void netd_conn_input_check(struct netd_conn *c)
+/* Resumes reading requests once the output backlog that held them is gone. */
+static void conn_input_check(struct netd_conn *c)
 {
         if (!c->input_held || c->state != NETD_CONN_OPEN || conn_must_hold(c))
                 return;

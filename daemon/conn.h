@@ -59,8 +59,8 @@ struct netd_conn {
         unsigned n_handles;
         unsigned n_closed;
         struct netd_req_list reqs; /* weak: requests in flight, cleared on close */
-        unsigned n_reqs;
-        unsigned blocked_sockets; /* owned sockets over write_hard_bytes */
+        unsigned n_reqs;            /* of them, requests with an id (inflight_max) */
+        size_t queued_bytes;        /* unsent bytes of its sockets (flow.c writes it) */
         struct event *ev_stall;  /* owned: cuts a client over out_hard_bytes that stopped reading */
         struct event *ev_closed; /* owned: timer: a client gone while input is held */
         bool input_held;         /* a limit stopped reading and handling requests */
@@ -115,13 +115,6 @@ void netd_conn_output_added(struct netd_conn *c);
  * or -EBADF when there is none at that index or it was taken already.
  */
 int netd_conn_take_fd(struct netd_conn *c, size_t index);
-
-/*
- * Re-checks the limits that hold a connection's input (requests in flight,
- * unsent output, sockets over their hard cap) and resumes reading when none
- * applies any more. Call after any of them may have dropped.
- */
-void netd_conn_input_check(struct netd_conn *c);
 
 /* True when c can take more output (not closing). */
 bool netd_conn_is_open(const struct netd_conn *c);

@@ -18,6 +18,8 @@ struct evdns_base;
 struct netd_conn;
 struct netd_handle;
 struct netd_listener;
+struct netd_req;
+struct netd_resolver;
 
 /* Every limit netd enforces, with its unit. Defaults in netd_limits_init(). */
 struct netd_limits {
@@ -31,10 +33,15 @@ struct netd_limits {
         size_t out_low_bytes;         /* conn output below which they resume */
         size_t read_chunk_bytes;      /* bytes read from a socket per system call */
         size_t write_high_bytes;      /* a socket's default highWaterMark */
-        size_t write_hard_bytes;      /* a socket's queue that stops reading its owner's requests */
+        size_t write_hard_bytes;      /* a socket's unsent queue past which writes are refused */
+        size_t conn_write_bytes;      /* the same for all sockets of one control connection */
+        size_t total_write_bytes;     /* the same for the whole daemon */
         size_t out_hard_bytes;        /* conn output that stops reading its requests */
         unsigned stall_timeout_ms;    /* over out_hard_bytes this long without progress: cut */
-        unsigned inflight_max;        /* requests in flight per conn before reading stops */
+        unsigned inflight_max;        /* requests with an id awaiting a reply, per conn: refused */
+        unsigned lookups_per_conn;    /* name lookups in flight per conn (the rest queue) */
+        unsigned lookups_max;         /* name lookups in flight in the daemon */
+        unsigned stop_grace_ms;       /* SIGTERM: time to flush queued writes before exit */
         unsigned max_clients_per_uid; /* control connections per peer uid */
         size_t parse_max_bytes;       /* heap one request's JSON parse may use */
         unsigned fd_reserve;          /* descriptors kept free under RLIMIT_NOFILE for control */
@@ -60,6 +67,11 @@ struct netd_stats {
         uint64_t yields;             /* times a conn yielded after reqs_per_event lines */
         uint64_t handles_refused;    /* handles refused over handles_per_conn */
         uint64_t accept_paused;      /* times accepting paused on EMFILE/ENFILE/reserve */
+        uint64_t writes_refused;     /* writes over a byte limit, refused with ERR_NETD_LIMIT */
+        uint64_t sockets_limited;    /* sockets destroyed for a notification write over one */
+        uint64_t inflight_refused;   /* requests refused over inflight_max */
+        uint64_t requests_dropped;   /* held requests freed unanswered (their conn was gone) */
+        uint64_t lookups_queued;     /* lookups that waited for a slot (fairness) */
         /* Which reader took each request line (PROTOCOL.md §4, "Fast shapes"): */
         uint64_t lines_fast_write;  /* the socket.write fast path */
         uint64_t lines_fast_reader; /* the fast reader (proto/fastjson.h) */
@@ -98,6 +110,9 @@ struct netd_daemon {
         const char *resolv_conf; /* borrowed: NULL for /etc/resolv.conf */
         const char *hosts_file;  /* borrowed: NULL for /etc/hosts */
         unsigned fds_open;       /* descriptors held by handles and control connections */
+        size_t queued_bytes;     /* bytes in every socket's unsent queue (flow.c) */
+        struct netd_req *dispatching;  /* the request whose handler runs (rpc.c) */
+        struct netd_resolver *resolver; /* owned: fair scheduling of lookups (resolve.c) */
         unsigned fds_max;        /* RLIMIT_NOFILE at start, less what the daemon itself holds */
         struct netd_inherited_fd *inherited; /* owned */
         size_t n_inherited;

@@ -75,11 +75,14 @@ static const struct limit_option {
         }
         LIMIT_UINT("batchMax", batch_max, 1, 100000),
         LIMIT_UINT("closedKeep", closed_keep, 0, 1000000),
+        LIMIT_SIZE("connWriteBytes", conn_write_bytes, 4096, 1ULL << 40),
         LIMIT_UINT("fdReserve", fd_reserve, 0, 100000),
         LIMIT_SIZE("frameMaxBytes", frame_max_bytes, 64, 1ULL << 30),
         LIMIT_UINT("handlesPerConn", handles_per_conn, 1, 10000000),
         LIMIT_SIZE("highWaterMark", write_high_bytes, 1, 1ULL << 30),
         LIMIT_UINT("inflightMax", inflight_max, 1, 1000000),
+        LIMIT_UINT("lookupsMax", lookups_max, 1, 10000),
+        LIMIT_UINT("lookupsPerConn", lookups_per_conn, 1, 10000),
         LIMIT_UINT("maxClients", max_clients, 1, 1000000),
         LIMIT_UINT("maxClientsPerUid", max_clients_per_uid, 1, 1000000),
         LIMIT_SIZE("outHardBytes", out_hard_bytes, 4096, 1ULL << 34),
@@ -89,6 +92,8 @@ static const struct limit_option {
         LIMIT_SIZE("readChunkBytes", read_chunk_bytes, 4096, 64ULL << 20),
         LIMIT_UINT("reqsPerEvent", reqs_per_event, 1, 1000000),
         LIMIT_UINT("stallTimeoutMs", stall_timeout_ms, 1, 86400000),
+        LIMIT_UINT("stopGraceMs", stop_grace_ms, 0, 3600000),
+        LIMIT_SIZE("totalWriteBytes", total_write_bytes, 4096, 1ULL << 40),
         LIMIT_SIZE("writeHardBytes", write_hard_bytes, 4096, 1ULL << 34),
 #undef LIMIT_SIZE
 #undef LIMIT_UINT

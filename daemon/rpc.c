@@ -80,7 +80,10 @@ static struct netd_req *req_new(struct netd_conn *c, json_t *id, struct netd_bat
         if (batch)
                 batch->refs++;
         TAILQ_INSERT_TAIL(&c->reqs, req, link);
-        c->n_reqs++;
+        /* A notification owes no reply: it never takes an in-flight slot. */
+        req->counted = id != NULL;
+        if (req->counted)
+                c->n_reqs++;
         return req;
 }
 
@@ -91,8 +94,11 @@ static void req_complete(struct netd_req *req, json_t *reply)
 
         if (c) {
                 TAILQ_REMOVE(&c->reqs, req, link);
-                c->n_reqs--;
+                if (req->counted)
+                        c->n_reqs--;
         }
+        if (req->daemon->dispatching == req)
+                req->daemon->dispatching = NULL; /* completed inside its handler */
         if (!req->id) {
                 /* A notification never gets a reply, not even an error. */
                 json_decref(reply);
@@ -115,8 +121,6 @@ static void req_complete(struct netd_req *req, json_t *reply)
         }
         json_decref(req->id);
         free(req);
-        if (c)
-                netd_conn_input_check(c);
 }
 
 json_t *netd_rpc_error_msg(json_t *id, int code, const char *message, json_t *data)
@@ -157,8 +161,14 @@ struct netd_done *netd_req_ok_true(struct netd_req *req)
         return netd_req_ok(req, json_true());
 }
 
+void netd_req_hold(struct netd_req *req, const char *by)
+{
+        req->held_by = by;
+}
+
 struct netd_done *netd_req_pending(struct netd_req *req)
 {
+        (void)req;
         return NETD_DONE;
 }
 
@@ -233,8 +243,11 @@ struct netd_done *netd_req_fail_params(struct netd_req *req, const struct netd_p
                                            "field", pe->field ? pe->field : ""));
 }
 
-void netd_req_drop(struct netd_req *req)
+void netd_req_drop(struct netd_req *req, const char *why)
 {
+        req->daemon->stats.requests_dropped++;
+        log_debug("Dropping a request of %s held by %s: %s", req->method ? req->method : "?",
+                  req->held_by ? req->held_by : "nobody", why);
         json_decref(req->id);
         req->id = NULL; /* nothing to send */
         req->announces = 0;
@@ -328,6 +341,12 @@ json_t *netd_nerr_eai(int eai, const char *host)
                          "syscall", "getaddrinfo", "hostname", host);
 }
 
+json_t *netd_nerr_limit(const char *msg, const char *limit, uint64_t max)
+{
+        return json_pack("{s:s,s:s,s:s,s:I}", "message", msg, "code", "ERR_NETD_LIMIT", "limit",
+                         limit, "max", (json_int_t)max);
+}
+
 json_t *netd_nerr(enum netd_err e, const char *msg)
 {
         return json_pack("{s:s,s:s}", "message", msg ? msg : netd_err_message(e), "code",
@@ -346,6 +365,61 @@ static void reply_invalid(struct netd_conn *c, struct netd_batch *batch, json_t 
                 return;
         }
         (void)netd_req_fail_rpc(req, code, message, NULL);
+}
+
+/*
+ * Refuses req, when it has an id, past limits.inflight_max: it is answered
+ * at once with ERR_NETD_LIMIT and the connection keeps being read. Returns
+ * true when it refused.
+ */
+static bool rpc_refuse_inflight(struct netd_conn *c, struct netd_req *req)
+{
+        const struct netd_limits *l = &c->daemon->limits;
+        char message[160];
+
+        if (!req->counted || c->n_reqs <= l->inflight_max)
+                return false;
+        c->daemon->stats.inflight_refused++;
+        (void)snprintf(message, sizeof(message),
+                       "%u requests of this connection are already waiting for their replies "
+                       "(inflight_max)",
+                       l->inflight_max);
+        (void)netd_req_fail_node(req,
+                                 netd_nerr_limit(message, "inflight_max", (uint64_t)l->inflight_max));
+        return true;
+}
+
+/* Marks req as the one whose handler is about to run (see rpc_check_answered). */
+static void rpc_begin(struct netd_conn *c, struct netd_req *req)
+{
+        c->daemon->dispatching = req;
+}
+
+/*
+ * After req's handler: it completed req, or handed it to a holder
+ * (netd_req_hold). Anything else is a bug, logged and answered -32603.
+ */
+static void rpc_check_answered(struct netd_conn *c, struct netd_req *req, const char *name)
+{
+        if (c->daemon->dispatching != req)
+                return; /* completed */
+        c->daemon->dispatching = NULL;
+        if (req->held_by)
+                return;
+        log_error("conn#%llu: %s returned without a reply, answering -32603",
+                  (unsigned long long)c->id, name);
+        (void)netd_req_fail_rpc(req, NETD_RPC_INTERNAL_ERROR,
+                                "Internal error: the request was not answered", NULL);
+}
+
+static void rpc_dispatch(struct netd_conn *c, struct netd_req *req,
+                         const struct netd_method *method, json_t *params)
+{
+        if (rpc_refuse_inflight(c, req))
+                return;
+        rpc_begin(c, req);
+        (void)method->fn(req, params);
+        rpc_check_answered(c, req, method->name);
 }
 
 static bool id_is_valid(const json_t *id)
@@ -425,7 +499,7 @@ static void handle_request(struct netd_conn *c, json_t *m, struct netd_batch *ba
                         json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_TYPE", "field", "params"));
                 return;
         }
-        (void)method->fn(req, params);
+        rpc_dispatch(c, req, method, params);
 }
 
 /*
@@ -469,11 +543,17 @@ static bool rpc_fast_write(struct netd_conn *c, const char *line, size_t len)
         }
         c->daemon->stats.requests++;
         req->method = "socket.write";
+        if (rpc_refuse_inflight(c, req)) {
+                free(bytes);
+                return true;
+        }
+        rpc_begin(c, req);
         if (bytes) {
                 (void)netd_method_socket_send_bytes(req, w.socket, bytes, (size_t)n, false);
         } else {
                 (void)netd_method_socket_send(req, w.socket, w.data, w.data_len, w.encoding, false);
         }
+        rpc_check_answered(c, req, req->method);
         return true;
 }
 

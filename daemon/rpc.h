@@ -30,6 +30,8 @@ struct netd_req {
         const char *method;         /* static: the dispatch table's name */
         struct netd_batch *batch;   /* shared; NULL outside a batch */
         uint64_t announces;         /* a handle the result names, announced with it */
+        const char *held_by;        /* static: what completes it later (netd_req_hold) */
+        bool counted;               /* has an id: takes one of conn->n_reqs (inflightMax) */
         TAILQ_ENTRY(netd_req) link; /* in conn->reqs */
 };
 
@@ -46,7 +48,20 @@ NETD_DONE_MUST_USE struct netd_done *netd_req_ok(struct netd_req *req, json_t *r
 /* Replies true (methods Node gives no value) and frees req. */
 NETD_DONE_MUST_USE struct netd_done *netd_req_ok_true(struct netd_req *req);
 
-/* The handler keeps req and completes it later with another netd_req_*() call. */
+/*
+ * Records who keeps req and will complete it later with another netd_req_*()
+ * call ("socket write queue", "server listen"...). Every place that stores a
+ * request calls it before the handler returns: after dispatch, a request that
+ * is neither completed nor held is a bug, logged and answered -32603, so no
+ * request can be left without its reply (Core Lightning's
+ * command_still_pending()).
+ */
+void netd_req_hold(struct netd_req *req, const char *by);
+
+/*
+ * The handler's return once it has handed req on (netd_req_hold()). It does
+ * not touch req: the holder may have completed it already.
+ */
 NETD_DONE_MUST_USE struct netd_done *netd_req_pending(struct netd_req *req);
 
 /*
@@ -73,8 +88,12 @@ NETD_DONE_MUST_USE struct netd_done *netd_req_fail_params(struct netd_req *req,
 NETD_DONE_MUST_USE struct netd_done *netd_req_fail_rpc(struct netd_req *req, int code,
                                                        const char *message, json_t *data);
 
-/* Frees a pending request without replying (its handle is being abandoned). */
-void netd_req_drop(struct netd_req *req);
+/*
+ * Frees a held request without replying: only when nobody can be answered
+ * (its connection is gone, the daemon stops). why is logged at debug level
+ * and the drop counted (stats.requestsDropped).
+ */
+void netd_req_drop(struct netd_req *req, const char *why);
 
 /*
  * Node error objects, as events carry them and as error replies are built:
@@ -86,6 +105,12 @@ void netd_req_drop(struct netd_req *req);
 json_t *netd_nerr_sys(int err, const char *syscall, const char *address, int port);
 json_t *netd_nerr_sys_uv(int err, const char *syscall, const char *address, int port);
 json_t *netd_nerr(enum netd_err e, const char *msg);
+
+/*
+ * A refusal by a limit: {"message":msg,"code":"ERR_NETD_LIMIT","limit":limit,
+ * "max":max}, limit being the name PROTOCOL.md §13 gives it (snake_case).
+ */
+json_t *netd_nerr_limit(const char *msg, const char *limit, uint64_t max);
 
 /*
  * A failed lookup of host as Node reports it (DNSException): "getaddrinfo

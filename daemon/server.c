@@ -183,6 +183,7 @@ void netd_server_listen_fail(struct netd_server *s, struct netd_req *req, json_t
                 return;
         }
         s->listen_req = req;
+        netd_req_hold(req, "server listen");
         server_listen_failed(s, err);
 }
 
@@ -325,6 +326,7 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
         s->backlog = backlog >= 0 ? backlog : (int)s->h.daemon->limits.listen_backlog;
         s->ipv6_only = s->reuse_port = false;
         s->listen_req = req;
+        netd_req_hold(req, "server listen");
         free(s->path);
         s->path = addr->path;
         s->path_len = addr->path_len;
@@ -379,6 +381,9 @@ void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct ne
                 return;
         }
         (void)getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &ilen);
+        /* From here on the reply comes from server_listen_failed() or server_listen_done(). */
+        s->listen_req = req;
+        netd_req_hold(req, "server listen");
         flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
             fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || (!accepting && listen(fd, s->backlog) < 0)) {
@@ -388,7 +393,6 @@ void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct ne
                 server_listen_failed(s, err);
                 return;
         }
-        s->listen_req = req;
         s->fd = fd;
         s->h.daemon->fds_open++; /* adopted: counted, never refused (it exists already) */
         free(s->path);
@@ -427,6 +431,7 @@ void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
         s->backlog = backlog >= 0 ? backlog : (int)s->h.daemon->limits.listen_backlog;
         s->port = port;
         s->listen_req = req;
+        netd_req_hold(req, "server listen");
         if (!host) {
                 struct sockaddr_in6 in6 = { .sin6_family = AF_INET6,
                                             .sin6_port = htons((uint16_t)port),
@@ -530,6 +535,7 @@ void netd_server_close(struct netd_server *s, struct netd_req *req)
                 return;
         }
         s->close_req = req;
+        netd_req_hold(req, "server close");
 }
 
 void netd_server_connection_closed(struct netd_daemon *d, uint64_t server_id)
@@ -554,9 +560,9 @@ static void server_abandon(struct netd_handle *h)
         netd_resolve_cancel(s->lookup);
         s->lookup = NULL;
         if (s->listen_req)
-                netd_req_drop(s->listen_req);
+                netd_req_drop(s->listen_req, "its server is abandoned");
         if (s->close_req)
-                netd_req_drop(s->close_req);
+                netd_req_drop(s->close_req, "its server is abandoned");
         s->listen_req = s->close_req = NULL;
         server_stop_listening(s);
 }

@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "daemon.h"
+#include "flow.h"
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
@@ -223,29 +224,10 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
         socket_fail(s, netd_nerr_sys(errno, "read", NULL, -1));
 }
 
-/*
- * Client-to-peer flow control: a queue over write_hard_bytes stops the owner
- * from handling more requests (so a client flooding fire-and-forget writes
- * is held back by the kernel), until it drains to half of that.
- */
-static void socket_update_hold(struct netd_socket *s)
+/* Reports the unsent queue's size to the flow counts (flow.h). */
+static void socket_account(struct netd_socket *s)
 {
-        struct netd_conn *c = s->h.owner;
-        size_t queued = evbuffer_get_length(s->wbuf);
-        size_t hard = s->h.daemon->limits.write_hard_bytes;
-        bool hold = s->state != NETD_SOCKET_CLOSED && queued > (s->holds_owner ? hard / 2 : hard);
-
-        if (hold == s->holds_owner)
-                return;
-        s->holds_owner = hold;
-        if (!c)
-                return;
-        if (hold) {
-                c->blocked_sockets++;
-                return;
-        }
-        c->blocked_sockets--;
-        netd_conn_input_check(c);
+        netd_flow_account(s->h.daemon, s->h.owner, &s->counted, evbuffer_get_length(s->wbuf));
 }
 
 /* Completes the writes (and the end) that are done. */
@@ -299,7 +281,7 @@ static void socket_try_write(struct netd_socket *s)
                         s->fin_sent = true;
                 }
         }
-        socket_update_hold(s);
+        socket_account(s);
         socket_complete_writes(s);
         if (s->need_drain && evbuffer_get_length(s->wbuf) == 0) {
                 s->need_drain = false;
@@ -776,6 +758,7 @@ static void socket_queue_write(struct netd_socket *s, struct netd_req *req, bool
                 (void)netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
                 return;
         }
+        netd_req_hold(req, is_end ? "socket end" : "socket write queue");
         w->req = req;
         w->end = s->queued;
         w->is_end = is_end;
@@ -792,7 +775,8 @@ static void write_buffer_free(const void *data, size_t len, void *arg)
         free((void *)data);
 }
 
-void netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct netd_req *req)
+int netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct netd_req *req,
+                      struct netd_flow_refusal *ret_refusal)
 {
         int r;
 
@@ -800,7 +784,7 @@ void netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct 
                 free(data);
                 if (req)
                         (void)netd_req_fail_err(req, NETD_ERR_STREAM_DESTROYED, NULL);
-                return;
+                return 0;
         }
         if (s->read_eof && !s->allow_half_open) {
                 /* Node's writeAfterFIN: an EPIPE that also destroys the socket. */
@@ -812,7 +796,7 @@ void netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct 
                 if (req)
                         (void)netd_req_fail_node(req, json_deep_copy(err));
                 socket_fail(s, err);
-                return;
+                return 0;
         }
         if (s->end_requested) {
                 /* Node's writeAfterEnd: the callback gets the error and the stream is destroyed. */
@@ -820,7 +804,13 @@ void netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct 
                 if (req)
                         (void)netd_req_fail_err(req, NETD_ERR_STREAM_WRITE_AFTER_END, NULL);
                 socket_fail(s, netd_nerr(NETD_ERR_STREAM_WRITE_AFTER_END, NULL));
-                return;
+                return 0;
+        }
+        if (len > 0 && netd_flow_admit(s->h.daemon, s->h.owner, evbuffer_get_length(s->wbuf), len,
+                                       ret_refusal) < 0) {
+                free(data);
+                s->h.daemon->stats.writes_refused++;
+                return -ENOBUFS;
         }
         if (len >= WRITE_BY_REFERENCE_MIN) {
                 r = evbuffer_add_reference(s->wbuf, data, len, write_buffer_free, NULL);
@@ -833,15 +823,16 @@ void netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct 
         if (r < 0) {
                 if (req)
                         (void)netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
-                return;
+                return 0;
         }
         s->queued += len;
         /* As in Node, write() "returns false" once the queue reaches the high-water mark. */
         if (evbuffer_get_length(s->wbuf) >= s->high_water_mark)
                 s->need_drain = true;
-        socket_update_hold(s);
+        socket_account(s);
         socket_queue_write(s, req, false);
         socket_try_write(s);
+        return 0;
 }
 
 void netd_socket_end(struct netd_socket *s, struct netd_req *req)
@@ -981,7 +972,7 @@ static void socket_close(struct netd_socket *s, bool had_error)
                 err = netd_nerr(NETD_ERR_STREAM_DESTROYED, NULL);
         socket_stop_io(s);
         evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
-        socket_update_hold(s);
+        socket_account(s);
         socket_fail_writes(s, err);
         event_active(s->ev_close, EV_TIMEOUT, 0);
 }
@@ -993,12 +984,14 @@ static void socket_abandon(struct netd_handle *h)
 
         while ((w = TAILQ_FIRST(&s->writes))) {
                 TAILQ_REMOVE(&s->writes, w, link);
-                netd_req_drop(w->req);
+                netd_req_drop(w->req, "its socket is abandoned");
                 free(w);
         }
         if (s->ev_close)
                 event_del(s->ev_close);
         socket_stop_io(s);
+        evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
+        socket_account(s);
 }
 
 static void socket_free(struct netd_handle *h)

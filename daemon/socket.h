@@ -66,6 +66,7 @@ struct netd_socket {
         struct event *ev_timeout;      /* owned: the idle timer of socket.setTimeout */
         int64_t timeout_ms;            /* 0: no idle timeout */
         struct evbuffer *wbuf;         /* owned: bytes queued for the peer */
+        size_t counted;                /* of them, what flow.c has counted */
         struct netd_write_list writes; /* owned */
         uint64_t queued;               /* bytes ever queued (Node's bytesWritten) */
         uint64_t flushed;              /* bytes handed to the kernel */
@@ -104,7 +105,6 @@ struct netd_socket {
         bool ever_connected;
         bool reset_on_connect; /* resetAndDestroy while connecting */
         bool ipc;              /* a UNIX-domain socket */
-        bool holds_owner;      /* queue over write_hard_bytes: the owner's requests wait */
         bool unref; /* socket.unref: reported by socket.get only, netd has no loop to keep */
 };
 
@@ -134,15 +134,20 @@ int netd_socket_connect_path(struct netd_socket *s, struct netd_ipc_addr *addr);
 /* Takes ownership of an accepted, connected fd; the socket starts OPEN. */
 int netd_socket_adopt(struct netd_socket *s, int fd, uint64_t server_id);
 
+struct netd_flow_refusal;
+
 /*
  * Queues len bytes for the peer, taking data, a malloc()ed buffer: a large
  * one joins the socket's queue as it is (no copy) and is freed once
  * written; a small one is copied (small writes coalesce) and freed; on an
  * error it is freed at once. req (may be NULL) is completed once the bytes
  * reach the kernel, or with the error (ERR_STREAM_DESTROYED,
- * ERR_STREAM_WRITE_AFTER_END, EPIPE).
+ * ERR_STREAM_WRITE_AFTER_END, EPIPE). Returns 0, or -ENOBUFS when a byte
+ * limit refuses the write (flow.h): then nothing was queued or completed,
+ * data is freed, and *ret_refusal names the limit for the caller to answer.
  */
-void netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct netd_req *req);
+int netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct netd_req *req,
+                      struct netd_flow_refusal *ret_refusal);
 
 /* Half-closes: the FIN follows the queued bytes. req completes when it is sent. */
 void netd_socket_end(struct netd_socket *s, struct netd_req *req);

@@ -58,6 +58,29 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 "acceptPaused", (json_int_t)st->accept_paused, "linesFastWrite",
                 (json_int_t)st->lines_fast_write, "linesFastReader",
                 (json_int_t)st->lines_fast_reader, "linesGeneral", (json_int_t)st->lines_general);
+        if (limits) {
+                json_object_set_new(limits, "connWriteBytes",
+                                    json_integer((json_int_t)l->conn_write_bytes));
+                json_object_set_new(limits, "totalWriteBytes",
+                                    json_integer((json_int_t)l->total_write_bytes));
+                json_object_set_new(limits, "lookupsPerConn", json_integer(l->lookups_per_conn));
+                json_object_set_new(limits, "lookupsMax", json_integer(l->lookups_max));
+                json_object_set_new(limits, "stopGraceMs", json_integer(l->stop_grace_ms));
+        }
+        if (stats) {
+                json_object_set_new(stats, "queuedBytes",
+                                    json_integer((json_int_t)d->queued_bytes));
+                json_object_set_new(stats, "writesRefused",
+                                    json_integer((json_int_t)st->writes_refused));
+                json_object_set_new(stats, "socketsLimited",
+                                    json_integer((json_int_t)st->sockets_limited));
+                json_object_set_new(stats, "inflightRefused",
+                                    json_integer((json_int_t)st->inflight_refused));
+                json_object_set_new(stats, "requestsDropped",
+                                    json_integer((json_int_t)st->requests_dropped));
+                json_object_set_new(stats, "lookupsQueued",
+                                    json_integer((json_int_t)st->lookups_queued));
+        }
         return netd_req_ok(req, json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:o}", "version",
                                           NETD_VERSION, "pid", (int)getpid(), "uptime",
                                           (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000,

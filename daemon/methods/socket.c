@@ -1,11 +1,14 @@
 /* Socket methods: socket.write, end, destroy, pause, resume, set*, address, get. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "addr.h"
+#include "daemon.h"
 #include "encoding.h"
+#include "flow.h"
 #include "methods.h"
 #include "params.h"
 #include "rpc.h"
@@ -35,22 +38,56 @@ struct write_args {
         int encoding;
 };
 
-/* Queues bytes (taken; NULL: none) on s for socket.write, or for socket.end (end true). */
+/*
+ * A write a byte limit refused (flow.h). With an id: ERR_NETD_LIMIT naming
+ * the limit, the socket intact (retry after socket.drain). As a notification
+ * nobody can be told, and netd never drops bytes silently: that one socket
+ * is destroyed with the same error ('error', then 'close' with hadError).
+ */
+static struct netd_done *socket_refuse_write(struct netd_req *req, struct netd_socket *s, size_t n,
+                                             const struct netd_flow_refusal *fr)
+{
+        char message[256];
+        json_t *err;
+
+        (void)snprintf(message, sizeof(message),
+                       "write of %zu bytes refused: %" PRIu64 " bytes already queued (%s %" PRIu64
+                       ")",
+                       n, fr->queued, fr->limit, fr->max);
+        err = netd_nerr_limit(message, fr->limit, fr->max);
+        if (req->id)
+                return netd_req_fail_node(req, err);
+        req->daemon->stats.sockets_limited++;
+        netd_socket_destroy(s, err);
+        return netd_req_ok_true(req); /* a notification: nothing is sent */
+}
+
+/*
+ * Queues bytes (taken; NULL: none) on s for socket.write, or for socket.end
+ * (end true). A notification is complete as soon as its bytes are queued:
+ * it never waits in the socket's queue (nor takes an in-flight slot).
+ */
 static struct netd_done *socket_send_to(struct netd_req *req, struct netd_socket *s, uint8_t *bytes,
                                         size_t n, bool end)
 {
-        if (!end) {
-                netd_socket_write(s, bytes, n, req);
-        } else if (bytes && s->end_requested) {
+        struct netd_req *waiter = req->id ? req : NULL;
+        struct netd_flow_refusal fr;
+
+        if (!end || (bytes && s->end_requested)) {
                 /* Data after an end is never dropped quietly: the write error, as Node. */
-                netd_socket_write(s, bytes, n, req);
+                if (netd_socket_write(s, bytes, n, waiter, &fr) < 0)
+                        return socket_refuse_write(req, s, n, &fr);
         } else {
-                if (n > 0)
-                        netd_socket_write(s, bytes, n, NULL);
-                else
+                if (n > 0) {
+                        if (netd_socket_write(s, bytes, n, NULL, &fr) < 0)
+                                return socket_refuse_write(req, s, n, &fr);
+                } else {
                         free(bytes);
-                netd_socket_end(s, req);
+                }
+                netd_socket_end(s, waiter);
         }
+        if (!waiter)
+                return netd_req_ok_true(req);
         return netd_req_pending(req);
 }
 

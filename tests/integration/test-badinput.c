@@ -1086,7 +1086,7 @@ static void test_parse_budget(struct netd_test_daemon *t)
 
 /* ---- A client that goes away while its input is held ---------------------------------------- */
 
-#define INFLIGHT_ARG "--limit=inflightMax=4"
+#define HELD_ARG "--limit=outHardBytes=65536"
 
 static json_t *info_of(struct conn *c)
 {
@@ -1094,8 +1094,9 @@ static json_t *info_of(struct conn *c)
 }
 
 /*
- * Four socket.write requests on a socket that never connects stay in flight,
- * so netd holds the client's input (§12). The client then disconnects: netd
+ * A client that reads none of its replies (200 rpc.discover requests, about
+ * 8 MiB of replies) passes outHardBytes, so netd holds its input (§12), the
+ * one thing that may hold a connection. The client then disconnects: netd
  * must notice and destroy its handles (§7.3), not keep the connection, its
  * descriptor and its sockets until it exits.
  */
@@ -1111,14 +1112,13 @@ static void test_held_client_disconnect(struct netd_test_daemon *t)
         conn_open(t, &a);
         conn_open(t, &b);
         sock = conn_call_id(&a, "net.Socket", NULL, "socket");
-        for (int i = 0; i < 4; i++) {
+        (void)sock;
+        for (int i = 0; i < 200; i++) {
                 (void)snprintf(line, sizeof(line),
-                               "{\"jsonrpc\":\"2.0\",\"id\":\"w%d\",\"method\":\"socket.write\","
-                               "\"params\":{\"socket\":%llu,\"data\":\"x\"}}\n",
-                               i, (unsigned long long)sock);
+                               "{\"jsonrpc\":\"2.0\",\"id\":\"d%d\",\"method\":\"rpc.discover\"}\n",
+                               i);
                 netd_test_raw_send_str(&a.r, line);
         }
-        netd_test_raw_send_str(&a.r, sync_line);
         /* Wait (bounded) until netd reports that it holds a's input. */
         deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
         for (;;) {
@@ -1127,8 +1127,8 @@ static void test_held_client_disconnect(struct netd_test_daemon *t)
                         break;
                 json_decref(info);
                 if (netd_test_now_ms() >= deadline)
-                        fail_msg("netd never held the input of a client with 4 requests in flight "
-                                 "(inflightMax=4)");
+                        fail_msg("netd never held the input of a client that reads none of its "
+                                 "replies (outHardBytes=65536)");
         }
         assert_int_equal(json_integer_value(json_object_get(info, "connections")), 2);
         assert_int_equal(json_integer_value(netd_test_get(info, "handles.sockets")), 1);
@@ -1157,7 +1157,7 @@ int main(void)
                 NETD_TEST(test_bad_params),
                 NETD_TEST(test_bad_ipc_paths),
                 NETD_TEST_ARGS(test_parse_budget, BUDGET_ARG),
-                NETD_TEST_ARGS(test_held_client_disconnect, INFLIGHT_ARG),
+                NETD_TEST_ARGS(test_held_client_disconnect, HELD_ARG),
         };
 
         return cmocka_run_group_tests_name("integration/badinput", tests, NULL, NULL);

@@ -48,7 +48,7 @@
 #define STALL_TOTAL_BYTES (NETD_TEST_ASAN ? 32 * MIB : 128 * MIB)
 #define STALL_CHUNK_BYTES (64 * 1024)
 #define STALL_BATCH       16  /* writes per batch; the last one has an id */
-#define STALL_BLOCKED_MS  300 /* no progress this long after EAGAIN: the writer is held */
+#define STALL_PHASE1_BYTES (16 * MIB) /* written before the peer reads: all of it is taken */
 
 /* Test 3: the other client's transfer while one is killed. */
 #define KILL_OTHER_BYTES (NETD_TEST_ASAN ? 8 * MIB : 32 * MIB)
@@ -72,8 +72,8 @@
 
 /* netd's RSS bound while data streams through it (reliability.md row 11). */
 #define RSS_LIMIT_KB  (64 * 1024)
-/* Plus the per-socket queue cap when the peer does not read (write_hard_bytes). */
-#define WRITE_HARD_KB (8 * 1024)
+/* Plus what the writer queues before the peer reads (STALL_PHASE1_BYTES), base64 included. */
+#define WRITE_HARD_KB (24 * 1024)
 
 /* ---- A random-access byte stream, and its checker ------------------------------------------ */
 
@@ -677,13 +677,13 @@ static void writer_pull(struct stall_writer *w)
 
 /*
  * A client writes with socket.write (notifications, every 16th a request
- * with an id) to a peer that reads nothing: netd's queue for the socket
- * reaches its cap, netd stops reading the client's requests, and the
- * client's own send() meets a full socket; netd's RSS stays bounded. Then
- * the peer reads: every byte arrives, every request is answered in order,
- * and socket.drain follows each batch the client waits for.
+ * with an id) to a peer that reads nothing. As Node buffers, netd takes all
+ * 16 MiB (under the socket's write_hard_bytes): the client's input is never
+ * held, and netd's RSS grows by about the queue only. Then the peer reads:
+ * every byte arrives, every request is answered in order, and socket.drain
+ * follows each batch the client waits for.
  */
-static void test_stalled_peer_holds_writer(struct netd_test_daemon *t)
+static void test_stalled_peer_queues_writer(struct netd_test_daemon *t)
 {
         const uint64_t total = STALL_TOTAL_BYTES;
         struct netd_test_client *info_client = netd_test_connect(t);
@@ -692,6 +692,7 @@ static void test_stalled_peer_holds_writer(struct netd_test_daemon *t)
         int64_t start, deadline, next_rss = 0, held_at;
         long rss_base, rss_peak = 0, limit_kb = RSS_LIMIT_KB + WRITE_HARD_KB;
         size_t drains_held, batches_held, batches_after, sent_held;
+        json_int_t held0;
         int lport, lfd, peer;
         bool eof = false, held = false;
         json_t *info;
@@ -713,16 +714,19 @@ static void test_stalled_peer_holds_writer(struct netd_test_daemon *t)
         start = netd_test_now_ms();
         w.last_progress = start;
 
-        /* The peer reads nothing: write until netd stops taking the client's requests. */
+        /* The peer reads nothing: netd takes all of phase 1 all the same. */
+        info = netd_info(info_client);
+        held0 = netd_test_int_at(info, "stats.inputHeld");
+        json_decref(info);
         deadline = netd_test_deadline(60 * 1000);
-        for (;;) {
+        while (writer_busy(&w, w.sent < STALL_PHASE1_BYTES)) {
                 int64_t now = netd_test_now_ms();
 
                 if (now >= deadline)
-                        fail_msg("the writer never blocked: sent %" PRIu64
-                                 " bytes, EAGAIN %" PRIu64,
+                        fail_msg("netd stopped taking the writer's requests after %" PRIu64
+                                 " bytes (EAGAIN %" PRIu64 ")",
                                  w.sent, w.eagain);
-                writer_push(&w, true);
+                writer_push(&w, w.sent < STALL_PHASE1_BYTES);
                 writer_pull(&w);
                 if (now >= next_rss) {
                         long kb = netd_test_daemon_rss_kb(t);
@@ -731,32 +735,38 @@ static void test_stalled_peer_holds_writer(struct netd_test_daemon *t)
                                 rss_peak = kb;
                         next_rss = now + 20;
                 }
-                /* Blocked for a while, and netd says so (not just slow for a moment). */
-                if (w.eagain > 0 && now - w.last_progress >= STALL_BLOCKED_MS) {
-                        info = netd_info(info_client);
-                        held = netd_test_int_at(info, "stats.inputHeld") > 0;
-                        json_decref(info);
-                        if (held)
-                                break;
-                        w.last_progress = now;
-                }
-                if (!writer_busy(&w, true))
-                        fail_msg("all %" PRIu64 " MiB went to netd while the peer read nothing",
-                                 total / MIB);
                 (void)poll(&(struct pollfd){ .fd = w.ctl.fd, .events = POLLIN | POLLOUT }, 1, 50);
+        }
+        /* Every byte reached netd: queued for the peer or already in the kernel. */
+        for (;;) {
+                json_int_t taken;
+
+                info = netd_info(info_client);
+                taken = netd_test_int_at(info, "stats.queuedBytes") +
+                        netd_test_int_at(info, "stats.bytesOut");
+                json_decref(info);
+                if (taken >= (json_int_t)w.sent)
+                        break;
+                if (netd_test_now_ms() >= deadline)
+                        fail_msg("netd took %lld of %" PRIu64 " bytes", (long long)taken, w.sent);
+                writer_pull(&w);
+                (void)poll(&(struct pollfd){ .fd = w.ctl.fd, .events = POLLIN }, 1, 20);
         }
         held_at = netd_test_now_ms();
         sent_held = w.sent;
         drains_held = w.drains;
         batches_held = w.batches;
         info = netd_info(info_client);
-        printf("stalled peer: the writer blocked after %zu KiB (EAGAIN %" PRIu64 " times) in "
-               "%" PRId64 " ms; inputHeld %lld; netd RSS %ld KiB at the start, peak %ld KiB\n",
-               sent_held / 1024, w.eagain, held_at - start,
-               (long long)netd_test_int_at(info, "stats.inputHeld"), rss_base, rss_peak);
-        /* netd stopped reading the client: its requests wait in the kernel. */
-        assert_true(netd_test_int_at(info, "stats.inputHeld") >= 1);
-        assert_true(w.eagain > 0);
+        held = netd_test_int_at(info, "stats.inputHeld") > held0;
+        printf("stalled peer: netd took all %zu KiB in %" PRId64 " ms while the peer read "
+               "nothing (client EAGAIN %" PRIu64 " times); bytes queued %lld; input held: %s; "
+               "netd RSS %ld KiB at the start, peak %ld KiB\n",
+               sent_held / 1024, held_at - start, w.eagain,
+               (long long)netd_test_int_at(info, "stats.queuedBytes"), held ? "yes" : "no",
+               rss_base, rss_peak);
+        /* Nothing about the socket held the connection; the peer read nothing yet. */
+        assert_false(held);
+        assert_true(sent_held >= STALL_PHASE1_BYTES);
         assert_true(w.replies < w.requests);
         json_decref(info);
 
@@ -986,7 +996,7 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
         info = netd_info(info_client);
         base_conns = netd_test_int_at(info, "connections");
         base_sockets = netd_test_int_at(info, "handles.sockets");
-        base_held = netd_test_int_at(info, "stats.inputHeld");
+        base_held = netd_test_int_at(info, "stats.socketsLimited");
         json_decref(info);
         base_fds = netd_test_daemon_fds(t);
 
@@ -1045,9 +1055,9 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
 
                 now = netd_test_now_ms();
                 if (phase == 0 && !peer_reads && sink1 >= 0 && now >= next_info) {
-                        /* The child is held once netd stops reading its requests. */
+                        /* The child's socket is destroyed once its queue passes writeHardBytes. */
                         info = netd_info(info_client);
-                        held = netd_test_int_at(info, "stats.inputHeld") - base_held;
+                        held = netd_test_int_at(info, "stats.socketsLimited") - base_held;
                         json_decref(info);
                         next_info = now + 10;
                 }
@@ -1055,8 +1065,9 @@ static void killed_client_case(struct netd_test_daemon *t, bool peer_reads)
                         info = netd_info(info_client);
                         /* The child's connection and socket are there before the kill. */
                         assert_int_equal(netd_test_int_at(info, "connections"), base_conns + 1);
+                        /* (The held child's socket was destroyed by the limit already.) */
                         assert_int_equal(netd_test_int_at(info, "handles.sockets"),
-                                         base_sockets + 1);
+                                         base_sockets + (peer_reads ? 1 : 0));
                         json_decref(info);
                         if (kill(pid, SIGKILL) < 0)
                                 fail_msg("kill: %s", strerror(errno));
@@ -1128,8 +1139,9 @@ static void test_killed_client_is_cleaned_up(struct netd_test_daemon *t)
 }
 
 /*
- * The same while netd holds the killed client's input: its requests wait
- * in the kernel because its peer reads nothing, and the peer never will.
+ * The same for a client whose peer reads nothing, and never will: its
+ * fire-and-forget writes pass writeHardBytes, netd destroys that socket
+ * (ERR_NETD_LIMIT) and keeps reading the client, which is then killed.
  */
 static void test_killed_held_client_is_cleaned_up(struct netd_test_daemon *t)
 {
@@ -1543,7 +1555,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 NETD_TEST(test_slow_client_pushes_back_on_peer),
-                NETD_TEST(test_stalled_peer_holds_writer),
+                NETD_TEST(test_stalled_peer_queues_writer),
                 NETD_TEST(test_killed_client_is_cleaned_up),
                 NETD_TEST(test_killed_held_client_is_cleaned_up),
                 NETD_TEST_MANUAL(test_many_connections),
