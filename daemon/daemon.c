@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "listener.h"
+#include "resolve.h"
 #include "log.h"
 #include "rpc.h"
 
@@ -133,6 +134,7 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 /* Runs the deferred frees of the connections closed above. */
                 (void)event_base_loop(d->base, EVLOOP_NONBLOCK);
         }
+        netd_resolver_free(d);
         if (d->dns)
                 evdns_base_free(d->dns, 1);
         if (d->sig_term)

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 struct evutil_addrinfo;
 struct netd_daemon;
 struct netd_resolve;
@@ -17,12 +19,18 @@ typedef void (*netd_resolve_fn)(int result, struct evutil_addrinfo *res, void *u
 
 /*
  * Resolves host for TCP port, limited to family (AF_UNSPEC for any), with
- * EVUTIL_AI_* flags (Node's dns hints). The callback may run before this returns; then
- * *ret is NULL. Otherwise *ret names the lookup for netd_resolve_cancel().
+ * EVUTIL_AI_* flags (Node's dns hints), for the control connection whose id
+ * is owner (fairness: limits.lookups_per_conn, lookups_max; the rest wait,
+ * served round robin). The callback may run before this returns; then *ret
+ * is NULL. Otherwise *ret names the lookup for netd_resolve_cancel().
  * Returns 0 or -ENOMEM.
  */
-int netd_resolve_start(struct netd_daemon *d, const char *host, int port, int family, int flags,
-                       netd_resolve_fn cb, void *userdata, struct netd_resolve **ret);
+int netd_resolve_start(struct netd_daemon *d, uint64_t owner, const char *host, int port,
+                       int family, int flags, netd_resolve_fn cb, void *userdata,
+                       struct netd_resolve **ret);
 
 /* Cancels r (NULL-safe); its callback will not run. */
 void netd_resolve_cancel(struct netd_resolve *r);
+
+/* Frees the lookups still waiting for a slot; before evdns_base_free(). */
+void netd_resolver_free(struct netd_daemon *d);

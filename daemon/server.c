@@ -469,8 +469,8 @@ void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
                 server_listen_failed(s, netd_nerr_sys(ENOMEM, "listen", NULL, -1));
                 return;
         }
-        r = netd_resolve_start(s->h.daemon, host, port, AF_UNSPEC, 0, server_lookup_cb, s,
-                               &s->lookup);
+        r = netd_resolve_start(s->h.daemon, s->h.owner ? s->h.owner->id : 0, host, port,
+                               AF_UNSPEC, 0, server_lookup_cb, s, &s->lookup);
         if (r < 0)
                 server_listen_failed(s, netd_nerr_sys(-r, "getaddrinfo", NULL, -1));
 }

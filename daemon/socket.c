@@ -683,8 +683,8 @@ int netd_socket_connect(struct netd_socket *s, const char *host, int port,
                 return 0;
         }
         s->state = NETD_SOCKET_LOOKUP;
-        r = netd_resolve_start(s->h.daemon, host, port, hints.ai_family, s->copt.hints,
-                               socket_lookup_cb, s, &s->lookup);
+        r = netd_resolve_start(s->h.daemon, s->h.owner ? s->h.owner->id : 0, host, port,
+                               hints.ai_family, s->copt.hints, socket_lookup_cb, s, &s->lookup);
         if (r < 0)
                 return r;
         return 0;
