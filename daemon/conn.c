@@ -267,6 +267,8 @@ static void conn_closed_cb(evutil_socket_t fd, short what, void *arg)
 /* Resumes reading requests once the output backlog that held them is gone. */
 static void conn_input_check(struct netd_conn *c)
 {
+        if (c->input_stopped)
+                return;
         if (!c->input_held || c->state != NETD_CONN_OPEN || conn_must_hold(c))
                 return;
         c->input_held = false;
@@ -280,6 +282,8 @@ static void conn_process_input(struct netd_conn *c)
 {
         unsigned n;
 
+        if (c->input_stopped)
+                return;
         for (n = 0; n < c->daemon->limits.reqs_per_event; n++) {
                 size_t len, pending_before;
                 uint64_t pos_before;
@@ -470,6 +474,14 @@ void netd_conn_close(struct netd_conn *c, const char *reason)
         }
         c->fd = -1;
         event_active(c->ev_free, EV_TIMEOUT, 0);
+}
+
+void netd_conn_stop_input(struct netd_conn *c)
+{
+        c->input_stopped = true;
+        event_del(c->ev_read);
+        event_del(c->ev_more);
+        event_del(c->ev_closed);
 }
 
 void netd_conn_close_after_flush(struct netd_conn *c)

@@ -65,6 +65,7 @@ struct netd_conn {
         struct event *ev_closed; /* owned: timer: a client gone while input is held */
         bool input_held;         /* a limit stopped reading and handling requests */
         bool read_eof;           /* the client shut down its sending side */
+        bool input_stopped;      /* the daemon is stopping: no more requests are read */
         bool flush_soon;         /* inside a read callback that flushes when it ends */
         bool sockets_paused;     /* output over the high-water mark */
         uint64_t in_pos;         /* bytes received so far on the stream */
@@ -86,6 +87,13 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret);
  * stops I/O and schedules the free. reason (may be NULL) is logged.
  */
 void netd_conn_close(struct netd_conn *c, const char *reason);
+
+/*
+ * The daemon is stopping: reads and handles no more requests, but keeps
+ * writing replies and events (the last socket.data, socket.close) until
+ * netd_conn_close_after_flush().
+ */
+void netd_conn_stop_input(struct netd_conn *c);
 
 /* Stops reading and closes once the queued output has been written. */
 void netd_conn_close_after_flush(struct netd_conn *c);

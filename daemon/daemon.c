@@ -4,6 +4,7 @@
  * lets the deferred frees run, then frees the resolver and the event base.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -19,6 +20,8 @@
 #include "resolve.h"
 #include "log.h"
 #include "rpc.h"
+#include "server.h"
+#include "socket.h"
 
 void netd_limits_init(struct netd_limits *l)
 {
@@ -107,18 +110,86 @@ struct evdns_base *netd_daemon_dns(struct netd_daemon *d)
         return d->dns;
 }
 
+static int64_t daemon_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How often the stop looks at the sockets still flushing. */
+#define DAEMON_STOP_STEP_MS 10
+
+/* One step of the stop: see netd_daemon_stop() in daemon.h. */
+static void daemon_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct netd_daemon *d = arg;
+        unsigned flushing = 0;
+        uint64_t unsent = 0;
+        struct netd_conn *c, *next;
+        struct netd_handle *h, *hn;
+
+        TAILQ_FOREACH(c, &d->conns, link)
+                for (h = TAILQ_FIRST(&c->handles); h; h = hn) {
+                        hn = TAILQ_NEXT(h, owner_link);
+                        if (h->type == NETD_HANDLE_SOCKET &&
+                            !netd_socket_stop_step((struct netd_socket *)h, &unsent))
+                                flushing++;
+                }
+        if (flushing > 0 && daemon_now_ms() < d->stop_deadline_ms) {
+                event_add(d->ev_stop, &(struct timeval){ 0, DAEMON_STOP_STEP_MS * 1000 });
+                return;
+        }
+        if (flushing > 0)
+                log_warning("Stop grace of %u ms over: %u socket(s) still had %" PRIu64
+                            " bytes for their peers, closing them all the same",
+                            d->limits.stop_grace_ms, flushing, unsent);
+        if (!d->stop_sockets_done) {
+                /* One more turn: the sockets' deferred 'close' events go out first. */
+                d->stop_sockets_done = true;
+                event_add(d->ev_stop, &(struct timeval){ 0, 0 });
+                return;
+        }
+        /* Every socket is out (or the grace is over): the clients get their last events. */
+        for (c = TAILQ_FIRST(&d->conns); c; c = next) {
+                next = TAILQ_NEXT(c, link);
+                netd_conn_close_after_flush(c);
+        }
+        if (d->n_conns == 0 || daemon_now_ms() >= d->stop_deadline_ms) {
+                event_base_loopexit(d->base, NULL);
+                return;
+        }
+        event_add(d->ev_stop, &(struct timeval){ 0, DAEMON_STOP_STEP_MS * 1000 });
+}
+
 void netd_daemon_stop(struct netd_daemon *d)
 {
         struct netd_conn *c;
+        struct netd_handle *h;
 
-        if (d->stopping)
+        if (d->stopping) {
+                log_notice("Stopping now: a second stop signal");
+                event_base_loopexit(d->base, NULL);
                 return;
+        }
         d->stopping = true;
-        log_info("Stopping: %u client(s)", d->n_conns);
+        log_info("Stopping: %u client(s), %zu bytes queued for peers, up to %u ms to flush",
+                 d->n_conns, d->queued_bytes, d->limits.stop_grace_ms);
         d->listener = netd_listener_free(d->listener);
-        while ((c = TAILQ_FIRST(&d->conns)))
-                netd_conn_close(c, NULL);
-        event_base_loopexit(d->base, NULL);
+        TAILQ_FOREACH(c, &d->conns, link) {
+                netd_conn_stop_input(c);
+                TAILQ_FOREACH(h, &c->handles, owner_link)
+                        if (h->type == NETD_HANDLE_SERVER)
+                                netd_server_stop_accepting((struct netd_server *)h);
+        }
+        d->stop_deadline_ms = daemon_now_ms() + d->limits.stop_grace_ms;
+        d->ev_stop = evtimer_new(d->base, daemon_stop_cb, d);
+        if (!d->ev_stop) {
+                event_base_loopexit(d->base, NULL);
+                return;
+        }
+        daemon_stop_cb(-1, 0, d);
 }
 
 struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
@@ -137,6 +208,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
         netd_resolver_free(d);
         if (d->dns)
                 evdns_base_free(d->dns, 1);
+        if (d->ev_stop)
+                event_free(d->ev_stop);
         if (d->sig_term)
                 event_free(d->sig_term);
         if (d->sig_int)

@@ -99,6 +99,9 @@ struct netd_daemon {
         struct netd_listener *listener; /* owned */
         struct event *sig_term;         /* owned */
         struct event *sig_int;          /* owned */
+        struct event *ev_stop;          /* owned: the stop's flush steps (netd_daemon_stop) */
+        int64_t stop_deadline_ms;       /* CLOCK_MONOTONIC ms: the stop's grace ends */
+        bool stop_sockets_done;         /* the stop closed every socket it could */
         struct netd_conn_list conns;    /* owned */
         unsigned n_conns;
         uint64_t next_conn_id;
@@ -131,7 +134,14 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d);
 /* The resolver, created on first use. Returns NULL when it can't be created. */
 struct evdns_base *netd_daemon_dns(struct netd_daemon *d);
 
-/* Stops accepting and closes every connection, then ends the loop. Idempotent. */
+/*
+ * The orderly stop (SIGTERM, SIGINT): stops accepting (control socket and
+ * servers) and reading requests, ends every socket so that its queued bytes
+ * and a FIN go out, closes each one once its peer has them all, then closes
+ * the connections after their last events and ends the loop. What is not
+ * out after limits.stop_grace_ms is logged with counts and the loop ends
+ * all the same. A second call (another signal) ends the loop at once.
+ */
 void netd_daemon_stop(struct netd_daemon *d);
 
 /*

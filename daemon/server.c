@@ -32,6 +32,7 @@
 
 static bool server_may_listen(struct netd_server *s, struct netd_req *req);
 static void server_listen_failed(struct netd_server *s, json_t *err);
+static void server_stop_listening(struct netd_server *s);
 
 static void server_emit(struct netd_server *s, const char *event, json_t *params)
 {
@@ -473,6 +474,11 @@ void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
                                AF_UNSPEC, 0, server_lookup_cb, s, &s->lookup);
         if (r < 0)
                 server_listen_failed(s, netd_nerr_sys(-r, "getaddrinfo", NULL, -1));
+}
+
+void netd_server_stop_accepting(struct netd_server *s)
+{
+        server_stop_listening(s);
 }
 
 static void server_stop_listening(struct netd_server *s)

@@ -107,3 +107,6 @@ json_t *netd_server_address(const struct netd_server *s);
 
 /* The server with that id, or NULL. */
 struct netd_server *netd_server_lookup(struct netd_daemon *d, uint64_t id);
+
+/* Daemon stop: closes the listening socket (and its file), no event. */
+void netd_server_stop_accepting(struct netd_server *s);

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1057,6 +1059,36 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
         }
         *ret = s;
         return 0;
+}
+
+bool netd_socket_stop_step(struct netd_socket *s, uint64_t *ret_unsent)
+{
+        int outq = 0;
+
+        if (s->state == NETD_SOCKET_CLOSED)
+                return true;
+        if (s->state != NETD_SOCKET_OPEN) {
+                if (evbuffer_get_length(s->wbuf) == 0) {
+                        socket_close(s, false);
+                        return true;
+                }
+                *ret_unsent += evbuffer_get_length(s->wbuf); /* written once connected */
+                return false;
+        }
+        if (!s->end_requested) {
+                s->end_requested = true;
+                socket_try_write(s);
+                if (s->state == NETD_SOCKET_CLOSED)
+                        return true;
+        }
+        if (!s->ipc && ioctl(s->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
+                *ret_unsent += (uint64_t)outq;
+        if (!s->fin_sent || outq > 0) {
+                *ret_unsent += evbuffer_get_length(s->wbuf);
+                return false;
+        }
+        socket_close(s, false);
+        return true;
 }
 
 const char *netd_socket_ready_state(const struct netd_socket *s)

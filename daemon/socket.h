@@ -177,6 +177,16 @@ int netd_socket_reopen(struct netd_socket *s);
 /* Applies opt_no_delay and opt_keep_alive* to the fd, when there is one. */
 void netd_socket_apply_options(struct netd_socket *s);
 
+/*
+ * One step of the daemon's stop (SIGTERM) for s: the socket ends (FIN after
+ * its queue), and once the FIN is out and the peer has acknowledged every
+ * byte (SIOCOUTQ 0; a UNIX socket needs no acknowledgement), it closes
+ * normally ('close' to its owner), never with an RST that would lose them.
+ * A socket still connecting with nothing queued closes at once. Returns
+ * true once s is closed; *ret_unsent (add to it) counts what is not out yet.
+ */
+bool netd_socket_stop_step(struct netd_socket *s, uint64_t *ret_unsent);
+
 /* Starts or stops reading per the socket's and its owner's flow state. */
 void netd_socket_update_reading(struct netd_socket *s);
 

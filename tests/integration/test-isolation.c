@@ -511,6 +511,202 @@ static void test_fair_lookups(struct netd_test_daemon *t)
         close(lfd);
 }
 
+/* ---- Exactly one reply ---------------------------------------------------------------------- */
+
+#define MIXED_REQUESTS 10000
+
+/*
+ * 10,000 mixed request lines on one connection, pipelined: valid and
+ * invalid, requests and notifications, batches, methods that reply at once
+ * and later. Every id gets exactly one reply, notifications none, each
+ * unparseable line one error with id null.
+ */
+static void test_ten_thousand_mixed(struct netd_test_daemon *t)
+{
+        static const char *const kinds[12][2] = {
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r",
+                  "\",\"method\":\"net.isIP\",\"params\":{\"input\":\"::1\"}}\n" },
+                { "{\"jsonrpc\":\"2.0\",\"method\":\"net.isIP\",\"params\":{\"input\":\"x",
+                  "\"}}\n" },
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r", "\",\"method\":\"net.isIPv4\",\"par\n" },
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r", "\",\"method\":\"no.such\"}\n" },
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r",
+                  "\",\"method\":\"net.isIP\",\"params\":{\"input\":5}}\n" },
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r", "\",\"method\":\"socket.write\",\"params\":{"
+                                                     "\"socket\":987654,\"data\":\"x\"}}\n" },
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r", "\",\"method\":\"net.createServer\"}\n" },
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r",
+                  "\",\"method\":\"server.close\",\"params\":{\"server\":987654}}\n" },
+                { "[{\"jsonrpc\":\"2.0\",\"id\":\"r", "\",\"method\":\"netd.sync\"},{\"jsonrpc\":"
+                                                      "\"2.0\",\"method\":\"netd.sync\"}]\n" },
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r", "\",\"method\":\"net.Socket\"}\n" },
+                { "{\"jsonrpc\":\"2.0\",\"id\":\"r",
+                  "\",\"method\":\"socket.end\",\"params\":{\"socket\":987654}}\n" },
+                { "{\"jsonrpc\":\"1.0\",\"id\":\"r", "\",\"method\":\"netd.sync\"}\n" },
+        };
+        static unsigned char seen[MIXED_REQUESTS];
+        struct netd_test_raw r;
+        size_t cap = (size_t)MIXED_REQUESTS * 160, len = 0;
+        char *buf = malloc(cap);
+        int expect_null = 0, got_null = 0, expect_ids = 0, got_ids = 0;
+        bool done = false;
+
+        assert_non_null(buf);
+        memset(seen, 0, sizeof(seen));
+        for (int i = 0; i < MIXED_REQUESTS; i++) {
+                const char *const *k = kinds[i % 12];
+
+                len += (size_t)snprintf(buf + len, cap - len, "%s%d%s", k[0], i, k[1]);
+                if (i % 12 == 2)
+                        expect_null++;
+                else if (i % 12 != 1)
+                        expect_ids++;
+        }
+        netd_test_raw_open(t, &r);
+        netd_test_raw_send(&r, buf, len);
+        netd_test_raw_send_str(&r,
+                               "{\"jsonrpc\":\"2.0\",\"id\":\"end\",\"method\":\"netd.sync\"}\n");
+        while (!done) {
+                char *line = netd_test_raw_recv_line(&r, NETD_TEST_TIMEOUT_MS);
+                json_t *m, *list;
+
+                if (!line)
+                        fail_msg("the replies stopped after %d of %d ids", got_ids, expect_ids);
+                m = json_loads(line, 0, NULL);
+                free(line);
+                assert_non_null(m);
+                list = json_is_array(m) ? json_incref(m) : json_pack("[O]", m);
+                for (size_t k = 0; k < json_array_size(list); k++) {
+                        json_t *e = json_array_get(list, k);
+                        json_t *id = json_object_get(e, "id");
+                        const char *s = json_string_value(id);
+                        int i;
+
+                        if (json_object_get(e, "method"))
+                                continue; /* an event */
+                        if (json_is_null(id)) {
+                                got_null++;
+                                continue;
+                        }
+                        assert_non_null(s);
+                        if (strcmp(s, "end") == 0) {
+                                done = true;
+                                continue;
+                        }
+                        assert_int_equal(sscanf(s, "r%d", &i), 1);
+                        assert_true(i >= 0 && i < MIXED_REQUESTS);
+                        if (seen[i]++)
+                                fail_msg("id %s answered twice", s);
+                        assert_true(i % 12 != 1 && i % 12 != 2);
+                        got_ids++;
+                }
+                json_decref(list);
+                json_decref(m);
+        }
+        printf("10,000 mixed requests: %d ids answered once each, %d parse errors (id null)\n",
+               got_ids, got_null);
+        assert_int_equal(got_ids, expect_ids);
+        assert_int_equal(got_null, expect_null);
+        netd_test_raw_close(&r);
+        free(buf);
+}
+
+/* ---- A stop that loses nothing ------------------------------------------------------------- */
+
+struct stop_write {
+        int done, ok;
+};
+
+static void stop_write_cb(struct netd_client *c, json_t *result,
+                          const struct netd_client_error *err, void *userdata)
+{
+        struct stop_write *w = userdata;
+
+        w->done++;
+        w->ok += json_is_true(result);
+}
+
+/*
+ * A socket with unread inbound data (paused, its peer sent 256 KiB) has
+ * 4 MiB of writes the client was told were written and 4 MiB of
+ * fire-and-forget writes queued toward a peer that reads nothing yet. On
+ * SIGTERM netd flushes them: the peer, reading now, gets every byte in
+ * order before the connection ends; netd exits 0.
+ */
+static void test_sigterm_flushes(struct netd_test_daemon *t)
+{
+        struct netd_test_client *tc = netd_test_connect(t);
+        const size_t half = 4 * MIB, total = 2 * half;
+        uint8_t *data = malloc(total), *got = malloc(total);
+        static struct stop_write w;
+        int port, lfd = netd_test_tcp_socket(true, &port), peer;
+        uint8_t junk[64 * 1024];
+        size_t n = 0, sent_in = 0;
+        int64_t deadline, start;
+        bool reset = false;
+        uint64_t sock;
+
+        assert_non_null(data);
+        assert_non_null(got);
+        netd_test_random_bytes(data, total, 0x5109);
+        memset(junk, 'i', sizeof(junk));
+        memset(&w, 0, sizeof(w));
+        sock = netd_test_connect_tcp(tc, port, "127.0.0.1", NULL);
+        peer = netd_test_accept_peer(lfd);
+        (void)netd_test_wait_event(tc, "socket.ready", sock, NETD_TEST_TIMEOUT_MS);
+        netd_test_call_true(tc, "socket.pause", json_pack("{s:I}", "socket", (json_int_t)sock));
+        while (sent_in < 256 * 1024) {
+                ssize_t k = send(peer, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+                if (k <= 0)
+                        break;
+                sent_in += (size_t)k;
+        }
+        for (size_t off = 0; off < half; off += 256 * 1024)
+                assert_int_equal(netd_client_socket_write(tc->c, sock, data + off, 256 * 1024,
+                                                          stop_write_cb, &w),
+                                 0);
+        notify_writes(tc, sock, data + half, half, 256 * 1024);
+        netd_test_call_true(tc, "netd.sync", NULL);
+        printf("stop: %zu bytes unread inbound, %d of %zu acknowledged writes answered, "
+               "SIGTERM\n",
+               sent_in, w.ok, half / (256 * 1024));
+        start = netd_test_now_ms();
+        assert_int_equal(kill(t->pid, SIGTERM), 0);
+        deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+        for (;;) {
+                ssize_t k = recv(peer, got + n, total - n > 65536 ? 65536 : total - n + 1, 0);
+
+                if (k > 0 && n + (size_t)k <= total) {
+                        n += (size_t)k;
+                        continue;
+                }
+                if (k > 0)
+                        fail_msg("the peer got more than was written");
+                if (k == 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                        if (netd_test_now_ms() >= deadline)
+                                fail_msg("the peer got %zu of %zu bytes, then nothing", n, total);
+                        (void)poll(&(struct pollfd){ .fd = peer, .events = POLLIN }, 1, 50);
+                        continue;
+                }
+                reset = errno == ECONNRESET;
+                break;
+        }
+        printf("stop: the peer got %zu of %zu bytes in %" PRId64 " ms, then %s\n", n, total,
+               netd_test_now_ms() - start, reset ? "a reset (after every byte)" : "EOF");
+        assert_int_equal(n, total);
+        assert_memory_equal(got, data, total);
+        netd_test_stop(t); /* exit status 0 */
+        free(data);
+        free(got);
+        close(peer);
+        close(lfd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -519,6 +715,8 @@ int main(void)
                 NETD_TEST_ARGS(test_notifications_take_no_slots, "--limit=inflightMax=4"),
                 NETD_TEST(test_listen_handle_fails_replies),
                 NETD_TEST_MANUAL(test_fair_lookups),
+                NETD_TEST(test_ten_thousand_mixed),
+                NETD_TEST(test_sigterm_flushes),
         };
 
         return cmocka_run_group_tests_name("integration/isolation", tests, NULL, NULL);

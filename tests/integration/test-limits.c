@@ -231,9 +231,7 @@ static void test_inflight_max(struct netd_test_daemon *t)
         printf("inflightMax: %d of %d requests answered before the peer read, %d of them "
                "refused (inflight_max)\n",
                ctx.n, INFLIGHT_WRITES + 1, refused);
-        assert_true(refused >= INFLIGHT_WRITES + 1 - INFLIGHT_MAX - ctx.n + refused);
         assert_true(refused > 0);
-        assert_true(ctx.refused[INFLIGHT_WRITES]); /* the sync, behind 4 waiting writes */
         assert_int_equal(stat(info_client, "inputHeld"), held0);
         assert_true(stat(info_client, "inflightRefused") >= refused);
 
