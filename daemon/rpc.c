@@ -553,7 +553,7 @@ static bool rpc_fast_write(struct netd_conn *c, const char *line, size_t len)
         } else {
                 (void)netd_method_socket_send(req, w.socket, w.data, w.data_len, w.encoding, false);
         }
-        rpc_check_answered(c, req, req->method);
+        rpc_check_answered(c, req, "socket.write"); /* req may be freed: no req->method */
         return true;
 }
 

@@ -13,7 +13,9 @@
  *   "2.0","method","params"} without an id;
  * - no reply without a request: at most one reply line per non-blank
  *   input line, and per id (string or integer) at most as many replies as
- *   requests carried it (so no request is answered twice);
+ *   requests carried it (so no request is answered twice), and once the
+ *   daemon is idle, outside batches, replies plus the requests netd still
+ *   holds equal the requests (so none is dropped without a reply);
  * - once every complete line has been handled, there is one -32700 per line
  *   that is not JSON (jansson with netd's flags decides, and a raw NUL byte
  *   is never JSON), none missing and none extra;
@@ -59,6 +61,7 @@
 #include <jansson.h>
 
 #include "conn.h"
+#include "rpc.h"
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
@@ -278,6 +281,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 struct id_count {
         char *key; /* the id as compact JSON */
         unsigned requests, replies;
+        bool in_batch; /* some request with it came in a batch (replied as one array) */
 };
 
 struct run {
@@ -352,12 +356,41 @@ static struct id_count *id_slot(struct run *r, json_t *id)
 }
 
 /* Counts the id of a request (an object with an "id"), as sent. */
-static void note_request(struct run *r, json_t *m)
+static void note_request(struct run *r, json_t *m, bool in_batch)
 {
         struct id_count *slot = json_is_object(m) ? id_slot(r, json_object_get(m, "id")) : NULL;
 
-        if (slot)
+        if (slot) {
                 slot->requests++;
+                slot->in_batch |= in_batch;
+        }
+}
+
+/*
+ * Once the connection is idle, every request with an id (outside batches,
+ * whose replies wait for their last entry) was answered exactly once or is
+ * still held by netd (in the connection's request list, with a holder):
+ * replies + held == requests. Catches a request dropped without a reply.
+ */
+static void check_exactly_once(struct run *r)
+{
+        for (size_t i = 0; i < r->n_ids; i++) {
+                struct id_count *slot = &r->ids[i];
+                unsigned held = 0;
+                struct netd_req *req;
+
+                if (slot->in_batch)
+                        continue;
+                TAILQ_FOREACH(req, &r->c->reqs, link) {
+                        char *key = req->id ? id_key(req->id) : NULL;
+
+                        held += key && strcmp(key, slot->key) == 0;
+                        free(key);
+                }
+                if (slot->replies + held != slot->requests)
+                        fuzz_fail("id %s: %u requests, %u replies, %u still held by netd",
+                                  slot->key, slot->requests, slot->replies, held);
+        }
 }
 
 /* Counts a reply's id; more replies than requests with that id is a failure. */
@@ -547,9 +580,9 @@ static void count_lines(const uint8_t *in, size_t len, struct line_counts *lc, s
                         json_t *e;
 
                         json_array_foreach(doc, j, e)
-                                note_request(r, e);
+                                note_request(r, e, true);
                 } else {
-                        note_request(r, doc);
+                        note_request(r, doc, false);
                 }
                 json_decref(doc);
         }
@@ -608,6 +641,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
                 if (r.parse_errors != lc.not_json)
                         fuzz_fail("%u lines are not JSON, netd sent %u parse errors", lc.not_json,
                                   r.parse_errors);
+                check_exactly_once(&r);
 
                 /* 2. The connection still works: a netd.sync gets its reply. */
                 r.in = (const uint8_t *)SYNC_REQUEST;
