@@ -5,11 +5,11 @@
  * stream as socket.write notifications (base64, CHUNK raw bytes each), then
  * socket.end (with an id) and waits for its reply and the socket's close.
  *
- * Flow control: by default every write is a notification and the sender
- * relies on netd's backpressure (netd stops reading the control connection
- * while the socket's queue is over write_hard_bytes). With --ack-every K,
- * every K-th write carries an id and at most --window W of them may be
- * unanswered.
+ * Flow control: with --ack-every K, every K-th write carries an id and at
+ * most --window W of them may be unanswered, as a Node client waits for
+ * 'drain'. Without it every write is a notification: netd takes them up to
+ * the socket's write_hard_bytes and destroys the socket past it (PROTOCOL.md
+ * §12), so a sender that outruns the peer by that much fails.
  *
  * Prints {"bytes":..,"elapsed":..,"cpu":..,"writes":..,"drains":..}
  * (elapsed: first write sent to the socket.end reply).
@@ -59,14 +59,13 @@ int main(int argc, char **argv)
         ack_every = atol(arg_get(argc, argv, "--ack-every", "0"));
         window = atol(arg_get(argc, argv, "--window", "4"));
         /*
-         * --path picks the reader netd uses for every write: "fast" (the
-         * default) is the compact shape of netd's socket.write fast path
-         * (daemon/fastpath.h); "tree" adds a space after "params":, which
-         * the fast path declines and the fast reader (proto/fastjson.h)
-         * builds into a tree; "escaped" writes each '/' of the base64 as
-         * "\/" (as PHP's json_encode does), which the fast reader decodes;
-         * "jansson" gives every write an id with a fraction (100.5, 101.5,
-         * ...; acknowledged, window --window), which only jansson reads.
+         * --path picks the shape of every write line, all read by netd's one
+         * reader (proto/jtok.h): "fast" (the default) is compact; "tree"
+         * adds a space after "params":; "escaped" writes each '/' of the
+         * base64 as "\/" (as PHP's json_encode does); "jansson" gives every
+         * write an id with a fraction (100.5, 101.5, ...; acknowledged,
+         * window --window). The names are those of the readers they took
+         * before there was one.
          */
         const char *reader = arg_get(argc, argv, "--path", "fast");
         bool escape_slash = strcmp(reader, "escaped") == 0;

@@ -30,9 +30,9 @@
 
 #include "encoding.h"
 #include "errors.h"
-#include "fastjson.h"
 #include "frame.h"
 #include "internal.h"
+#include "jtok.h"
 #include "netd/netd.h"
 #include "paths.h"
 
@@ -60,6 +60,7 @@ struct netd_client {
         int error; /* why the connection ended, once DISCONNECTED */
 
         struct netd_frame frame; /* input, owned */
+        struct netd_jdoc tokens; /* owned: the tokens of the line being read */
         char *out;               /* owned: queued output, out[out_start..out_end) */
         size_t out_start;
         size_t out_end;
@@ -299,6 +300,7 @@ static void client_destroy(struct netd_client *c)
         if (c->fd >= 0)
                 close(c->fd);
         netd_frame_done(&c->frame);
+        netd_jtok_done(&c->tokens);
         free(c->out);
         free(c);
 }
@@ -502,7 +504,7 @@ static int client_parse_error(json_t *error, struct netd_client_error *ret)
  * Handles one message. Unknown fields are ignored; a message that isn't a
  * JSON-RPC 2.0 object is a protocol error (-EPROTO) that ends the connection.
  */
-static int client_dispatch_line(struct netd_client *c, const char *line, size_t len)
+static int client_dispatch_line(struct netd_client *c, char *line, size_t len)
 {
         struct netd_client_error err;
         struct client_call *call;
@@ -511,13 +513,15 @@ static int client_dispatch_line(struct netd_client *c, const char *line, size_t 
         int r;
 
         /*
-         * Plain lines (replies, base64 socket.data) take the fast reader;
-         * anything else jansson. Text payloads (socket.data in utf8,
-         * latin1, ...) may hold U+0000.
+         * The one reader (proto/jtok.h), then a tree for the callbacks. Text
+         * payloads (socket.data in utf8, latin1, ...) may hold U+0000.
          */
-        msg = netd_fastjson_parse(line, len);
-        if (!msg)
-                msg = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+        if (netd_jtok_parse(&c->tokens, line, len, len + 2) == 0) {
+                netd_jtok_finish(&c->tokens);
+                msg = netd_jtok_tree(&c->tokens);
+        }
+        if (c->tokens.cap > 4096)
+                netd_jtok_done(&c->tokens);
         if (!json_is_object(msg))
                 return -EPROTO;
         v = json_object_get(msg, "jsonrpc");

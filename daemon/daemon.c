@@ -206,6 +206,7 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 (void)event_base_loop(d->base, EVLOOP_NONBLOCK);
         }
         netd_resolver_free(d);
+        netd_jtok_done(&d->tokens);
         if (d->dns)
                 evdns_base_free(d->dns, 1);
         if (d->ev_stop)

@@ -12,6 +12,8 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include "jtok.h"
+
 struct event;
 struct event_base;
 struct evdns_base;
@@ -72,10 +74,6 @@ struct netd_stats {
         uint64_t inflight_refused;   /* requests refused over inflight_max */
         uint64_t requests_dropped;   /* held requests freed unanswered (their conn was gone) */
         uint64_t lookups_queued;     /* lookups that waited for a slot (fairness) */
-        /* Which reader took each request line (PROTOCOL.md §4, "Fast shapes"): */
-        uint64_t lines_fast_write;  /* the socket.write fast path */
-        uint64_t lines_fast_reader; /* the fast reader (proto/fastjson.h) */
-        uint64_t lines_general;     /* jansson: everything else, and every invalid line */
 };
 
 struct netd_registry {
@@ -115,6 +113,7 @@ struct netd_daemon {
         unsigned fds_open;       /* descriptors held by handles and control connections */
         size_t queued_bytes;     /* bytes in every socket's unsent queue (flow.c) */
         struct netd_req *dispatching;  /* the request whose handler runs (rpc.c) */
+        struct netd_jdoc tokens;        /* owned: the tokens of the request line (rpc.c) */
         struct netd_resolver *resolver; /* owned: fair scheduling of lookups (resolve.c) */
         unsigned fds_max;        /* RLIMIT_NOFILE at start, less what the daemon itself holds */
         struct netd_inherited_fd *inherited; /* owned */

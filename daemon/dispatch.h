@@ -3,12 +3,12 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
+#include "jtok.h"
 
 struct netd_done;
 struct netd_req;
 
-typedef struct netd_done *(*netd_method_fn)(struct netd_req *req, json_t *params);
+typedef struct netd_done *(*netd_method_fn)(struct netd_req *req, struct netd_jv params);
 
 struct netd_method {
         const char *name;

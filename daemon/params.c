@@ -24,27 +24,6 @@ static int param_fail(struct netd_param_error *err, const char *field, enum netd
         return -EINVAL;
 }
 
-static const char *json_type_name(const json_t *v)
-{
-        switch (json_typeof(v)) {
-        case JSON_OBJECT:
-                return "an object";
-        case JSON_ARRAY:
-                return "an array";
-        case JSON_STRING:
-                return "a string";
-        case JSON_INTEGER:
-        case JSON_REAL:
-                return "a number";
-        case JSON_TRUE:
-        case JSON_FALSE:
-                return "a boolean";
-        case JSON_NULL:
-                return "null";
-        }
-        return "a value";
-}
-
 /* Parses a decimal port string as Node accepts it ("80"); returns the port or -1. */
 static int parse_port_string(const char *s, size_t len)
 {
@@ -60,42 +39,38 @@ static int parse_port_string(const char *s, size_t len)
         return v <= 65535 ? (int)v : -1;
 }
 
-static int parse_one(const struct netd_param *p, json_t *v, void *out, struct netd_param_error *err)
+static int parse_one(const struct netd_param *p, struct netd_jv v, void *out,
+                     struct netd_param_error *err)
 {
+        const struct netd_jtok *t = netd_jv_tok(v);
         char *field = (char *)out + p->offset;
 
         switch (p->type) {
-        case NETD_T_HANDLE: {
-                json_int_t id;
-
-                if (!json_is_integer(v))
+        case NETD_T_HANDLE:
+                if (t->type != NETD_JTOK_INTEGER)
                         return param_fail(err, p->name, NETD_ERR_INVALID_ARG_TYPE,
                                           "\"%s\" must be a handle id (a positive integer), not %s",
-                                          p->name, json_type_name(v));
-                id = json_integer_value(v);
-                if (id <= 0)
+                                          p->name, netd_jv_type_name(v));
+                if (t->integer <= 0)
                         return param_fail(err, p->name, NETD_ERR_OUT_OF_RANGE,
                                           "\"%s\" must be a positive integer%s", p->name, "");
-                *(uint64_t *)field = (uint64_t)id;
+                *(uint64_t *)field = (uint64_t)t->integer;
                 return 0;
-        }
         case NETD_T_PORT: {
                 int port = -1;
 
-                if (json_is_integer(v)) {
-                        json_int_t i = json_integer_value(v);
-
-                        port = i >= 0 && i <= 65535 ? (int)i : -1;
-                } else if (json_is_string(v)) {
-                        port = parse_port_string(json_string_value(v), json_string_length(v));
-                } else if (json_is_real(v)) {
-                        double d = json_real_value(v);
+                if (t->type == NETD_JTOK_INTEGER) {
+                        port = t->integer >= 0 && t->integer <= 65535 ? (int)t->integer : -1;
+                } else if (t->type == NETD_JTOK_STRING) {
+                        port = parse_port_string(netd_jv_str(v), t->len);
+                } else if (t->type == NETD_JTOK_REAL) {
+                        double d = netd_jv_number(v);
 
                         port = d >= 0 && d <= 65535 && d == (double)(int)d ? (int)d : -1;
                 } else {
                         return param_fail(err, p->name, NETD_ERR_INVALID_ARG_TYPE,
                                           "\"%s\" must be a number, not %s", p->name,
-                                          json_type_name(v));
+                                          netd_jv_type_name(v));
                 }
                 if (port < 0)
                         return param_fail(err, p->name, NETD_ERR_SOCKET_BAD_PORT,
@@ -104,29 +79,26 @@ static int parse_one(const struct netd_param *p, json_t *v, void *out, struct ne
                 return 0;
         }
         case NETD_T_STRING:
-                if (!json_is_string(v))
+                if (t->type != NETD_JTOK_STRING)
                         return param_fail(err, p->name, NETD_ERR_INVALID_ARG_TYPE,
                                           "\"%s\" must be a string, not %s", p->name,
-                                          json_type_name(v));
-                ((struct netd_str *)field)->s = json_string_value(v);
-                ((struct netd_str *)field)->len = json_string_length(v);
+                                          netd_jv_type_name(v));
+                ((struct netd_str *)field)->s = netd_jv_str(v);
+                ((struct netd_str *)field)->len = t->len;
                 return 0;
         case NETD_T_BOOL:
-                if (!json_is_boolean(v))
+                if (t->type != NETD_JTOK_TRUE && t->type != NETD_JTOK_FALSE)
                         return param_fail(err, p->name, NETD_ERR_INVALID_ARG_TYPE,
                                           "\"%s\" must be a boolean, not %s", p->name,
-                                          json_type_name(v));
-                *(bool *)field = json_is_true(v);
+                                          netd_jv_type_name(v));
+                *(bool *)field = t->type == NETD_JTOK_TRUE;
                 return 0;
-        case NETD_T_INT: {
-                json_int_t i;
-
-                if (!json_is_integer(v))
+        case NETD_T_INT:
+                if (t->type != NETD_JTOK_INTEGER)
                         return param_fail(err, p->name, NETD_ERR_INVALID_ARG_TYPE,
                                           "\"%s\" must be an integer, not %s", p->name,
-                                          json_type_name(v));
-                i = json_integer_value(v);
-                if (i < p->min || i > p->max) {
+                                          netd_jv_type_name(v));
+                if (t->integer < p->min || t->integer > p->max) {
                         char range[64];
 
                         (void)snprintf(range, sizeof(range), " (%lld to %lld)", (long long)p->min,
@@ -134,32 +106,30 @@ static int parse_one(const struct netd_param *p, json_t *v, void *out, struct ne
                         return param_fail(err, p->name, NETD_ERR_OUT_OF_RANGE,
                                           "\"%s\" is out of range%s", p->name, range);
                 }
-                *(int64_t *)field = i;
+                *(int64_t *)field = t->integer;
                 return 0;
-        }
         case NETD_T_ENCODING: {
+                const char *name;
                 int e;
 
-                if (!json_is_string(v))
+                if (t->type != NETD_JTOK_STRING)
                         return param_fail(err, p->name, NETD_ERR_INVALID_ARG_TYPE,
                                           "\"%s\" must be a string, not %s", p->name,
-                                          json_type_name(v));
-                e = strlen(json_string_value(v)) == json_string_length(v)
-                            ? netd_encoding_from_string(json_string_value(v))
-                            : -EINVAL;
+                                          netd_jv_type_name(v));
+                name = netd_jv_str(v);
+                e = strlen(name) == t->len ? netd_encoding_from_string(name) : -EINVAL;
                 if (e < 0)
                         return param_fail(err, p->name, NETD_ERR_UNKNOWN_ENCODING,
-                                          "\"%s\": unknown encoding \"%s\"", p->name,
-                                          json_string_value(v));
+                                          "\"%s\": unknown encoding \"%s\"", p->name, name);
                 *(int *)field = e;
                 return 0;
         }
         case NETD_T_OBJECT:
-                if (!json_is_object(v))
+                if (t->type != NETD_JTOK_OBJECT)
                         return param_fail(err, p->name, NETD_ERR_INVALID_ARG_TYPE,
                                           "\"%s\" must be an object, not %s", p->name,
-                                          json_type_name(v));
-                *(json_t **)field = v;
+                                          netd_jv_type_name(v));
+                *(struct netd_jv *)field = v;
                 return 0;
         case _NETD_T_MAX:
         case _NETD_T_INVALID:
@@ -169,27 +139,35 @@ static int parse_one(const struct netd_param *p, json_t *v, void *out, struct ne
                           p->name, "");
 }
 
-int netd_params_parse(json_t *params, const struct netd_param *spec, void *out,
+int netd_params_parse(struct netd_jv params, const struct netd_param *spec, void *out,
                       uint64_t *ret_present, struct netd_param_error *err)
 {
         uint64_t present = 0;
-        const char *key;
-        json_t *v;
+        int key, val;
+        uint32_t k;
         size_t i;
         int r;
 
-        /* Unknown names first: a typo must not pass silently as a default. */
-        json_object_foreach(params, key, v) {
-                for (i = 0; spec[i].name; i++)
-                        if (strcmp(spec[i].name, key) == 0)
-                                break;
-                if (!spec[i].name)
-                        return param_fail(err, key, NETD_ERR_INVALID_ARG_VALUE,
-                                          "unknown parameter \"%s\"%s", key, "");
+        /* Unknown names first, in the line's order: a typo must not pass silently as a default. */
+        if (netd_jv_is(params, NETD_JTOK_OBJECT)) {
+                NETD_JV_FOREACH_MEMBER(params, key, val, k)
+                {
+                        struct netd_jv kv = { params.doc, key };
+                        const char *name = netd_jv_str(kv);
+
+                        for (i = 0; spec[i].name; i++)
+                                if (strlen(spec[i].name) == params.doc->t[key].len &&
+                                    memcmp(spec[i].name, name, params.doc->t[key].len) == 0)
+                                        break;
+                        if (!spec[i].name)
+                                return param_fail(err, name, NETD_ERR_INVALID_ARG_VALUE,
+                                                  "unknown parameter \"%s\"%s", name, "");
+                }
         }
         for (i = 0; spec[i].name; i++) {
-                v = params ? json_object_get(params, spec[i].name) : NULL;
-                if (!v || json_is_null(v)) {
+                struct netd_jv v = netd_jv_get(params, spec[i].name, strlen(spec[i].name));
+
+                if (v.i < 0 || netd_jv_is(v, NETD_JTOK_NULL)) {
                         if (spec[i].required)
                                 return param_fail(err, spec[i].name, NETD_ERR_MISSING_ARGS,
                                                   "\"%s\" is required%s", spec[i].name, "");

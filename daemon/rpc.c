@@ -15,9 +15,8 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "encoding.h"
-#include "fastjson.h"
-#include "fastpath.h"
 #include "handle.h"
+#include "jtok.h"
 #include "log.h"
 #include "methods/methods.h"
 #include "params.h"
@@ -384,8 +383,8 @@ static bool rpc_refuse_inflight(struct netd_conn *c, struct netd_req *req)
                        "%u requests of this connection are already waiting for their replies "
                        "(inflight_max)",
                        l->inflight_max);
-        (void)netd_req_fail_node(req,
-                                 netd_nerr_limit(message, "inflight_max", (uint64_t)l->inflight_max));
+        (void)netd_req_fail_node(
+                req, netd_nerr_limit(message, "inflight_max", (uint64_t)l->inflight_max));
         return true;
 }
 
@@ -413,7 +412,7 @@ static void rpc_check_answered(struct netd_conn *c, struct netd_req *req, const 
 }
 
 static void rpc_dispatch(struct netd_conn *c, struct netd_req *req,
-                         const struct netd_method *method, json_t *params)
+                         const struct netd_method *method, struct netd_jv params)
 {
         if (rpc_refuse_inflight(c, req))
                 return;
@@ -422,77 +421,118 @@ static void rpc_dispatch(struct netd_conn *c, struct netd_req *req,
         rpc_check_answered(c, req, method->name);
 }
 
-static bool id_is_valid(const json_t *id)
+/* The id as the value replies echo, or NULL when absent (a notification). */
+static json_t *id_value(struct netd_jv id)
 {
-        return json_is_string(id) || json_is_number(id) || json_is_null(id);
+        const struct netd_jtok *t = netd_jv_tok(id);
+
+        if (!t)
+                return NULL;
+        switch (t->type) {
+        case NETD_JTOK_STRING:
+                return json_stringn(netd_jv_str(id), t->len);
+        case NETD_JTOK_INTEGER:
+                return json_integer(t->integer);
+        case NETD_JTOK_REAL:
+                return json_real(netd_jv_number(id));
+        default:
+                return json_null();
+        }
 }
 
-static void handle_request(struct netd_conn *c, json_t *m, struct netd_batch *batch)
+static bool id_is_valid(struct netd_jv id)
 {
-        const struct netd_method *method;
-        json_t *id, *version, *name, *params;
-        const char *key;
-        json_t *value;
-        struct netd_req *req;
+        return netd_jv_is(id, NETD_JTOK_STRING) || netd_jv_is(id, NETD_JTOK_INTEGER) ||
+               netd_jv_is(id, NETD_JTOK_REAL) || netd_jv_is(id, NETD_JTOK_NULL);
+}
 
-        if (!json_is_object(m)) {
+static bool member_is(const struct netd_jdoc *d, int key, const char *name)
+{
+        size_t n = strlen(name);
+
+        return d->t[key].len == n && memcmp(d->line + d->t[key].start, name, n) == 0;
+}
+
+/* One request object of a line (alone or in a batch), read from its tokens. */
+static void handle_request(struct netd_conn *c, struct netd_jv m, struct netd_batch *batch)
+{
+        const struct netd_method *method = NULL;
+        struct netd_jv id, version, name, params;
+        struct netd_req *req;
+        json_t *idv;
+        int key, val;
+        uint32_t k;
+
+        if (!netd_jv_is(m, NETD_JTOK_OBJECT)) {
                 reply_invalid(c, batch, NULL, NETD_RPC_INVALID_REQUEST,
                               "Invalid Request: not an object");
                 return;
         }
-        id = json_object_get(m, "id");
-        if (id && !id_is_valid(id)) {
+        id = netd_jv_get(m, "id", 2);
+        if (id.i >= 0 && !id_is_valid(id)) {
                 reply_invalid(c, batch, NULL, NETD_RPC_INVALID_REQUEST,
                               "Invalid Request: id must be a string, number or null");
                 return;
         }
-        json_object_foreach(m, key, value) {
-                if (strcmp(key, "jsonrpc") != 0 && strcmp(key, "id") != 0 &&
-                    strcmp(key, "method") != 0 && strcmp(key, "params") != 0) {
-                        reply_invalid(c, batch, id, NETD_RPC_INVALID_REQUEST,
+        idv = id_value(id);
+        if (id.i >= 0 && !idv) {
+                log_error("conn#%llu: Failed to read a request id, out of memory",
+                          (unsigned long long)c->id);
+                return;
+        }
+        NETD_JV_FOREACH_MEMBER(m, key, val, k)
+        {
+                if (!member_is(m.doc, key, "jsonrpc") && !member_is(m.doc, key, "id") &&
+                    !member_is(m.doc, key, "method") && !member_is(m.doc, key, "params")) {
+                        reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,
                                       "Invalid Request: unknown member");
+                        json_decref(idv);
                         return;
                 }
         }
-        version = json_object_get(m, "jsonrpc");
-        if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0 ||
-            json_string_length(version) != 3) {
-                reply_invalid(c, batch, id, NETD_RPC_INVALID_REQUEST,
+        version = netd_jv_get(m, "jsonrpc", 7);
+        if (!netd_jv_is(version, NETD_JTOK_STRING) || netd_jv_tok(version)->len != 3 ||
+            memcmp(netd_jv_str(version), "2.0", 3) != 0) {
+                reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,
                               "Invalid Request: \"jsonrpc\" must be \"2.0\"");
+                json_decref(idv);
                 return;
         }
-        name = json_object_get(m, "method");
-        if (!json_is_string(name)) {
-                reply_invalid(c, batch, id, NETD_RPC_INVALID_REQUEST,
+        name = netd_jv_get(m, "method", 6);
+        if (!netd_jv_is(name, NETD_JTOK_STRING)) {
+                reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,
                               "Invalid Request: \"method\" must be a string");
+                json_decref(idv);
                 return;
         }
-        params = json_object_get(m, "params");
-        if (params && !json_is_object(params) && !json_is_array(params)) {
-                reply_invalid(c, batch, id, NETD_RPC_INVALID_REQUEST,
+        params = netd_jv_get(m, "params", 6);
+        if (params.i >= 0 && !netd_jv_is(params, NETD_JTOK_OBJECT) &&
+            !netd_jv_is(params, NETD_JTOK_ARRAY)) {
+                reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,
                               "Invalid Request: \"params\" must be an object");
+                json_decref(idv);
                 return;
         }
 
         /* From here on, a request without an id is a notification: no reply at all. */
-        req = req_new(c, id, batch);
+        req = req_new(c, idv, batch);
+        json_decref(idv);
         if (!req) {
                 log_error("conn#%llu: Failed to allocate a request, out of memory",
                           (unsigned long long)c->id);
                 return;
         }
         c->daemon->stats.requests++;
-        method = NULL;
-        if (strlen(json_string_value(name)) == json_string_length(name))
-                method = netd_dispatch_lookup(json_string_value(name));
+        if (strlen(netd_jv_str(name)) == netd_jv_tok(name)->len)
+                method = netd_dispatch_lookup(netd_jv_str(name));
         if (!method) {
                 (void)netd_req_fail_rpc(req, NETD_RPC_METHOD_NOT_FOUND, "Method not found",
-                                        json_pack("{s:s%}", "method", json_string_value(name),
-                                                  json_string_length(name)));
+                                        json_pack("{s:s%}", "method", netd_jv_str(name),
+                                                  (size_t)netd_jv_tok(name)->len));
                 return;
         }
         req->method = method->name;
-        if (json_is_array(params)) {
+        if (netd_jv_is(params, NETD_JTOK_ARRAY)) {
                 (void)netd_req_fail_rpc(
                         req, NETD_RPC_INVALID_PARAMS,
                         "Invalid params: params are taken by name (an object)",
@@ -500,61 +540,6 @@ static void handle_request(struct netd_conn *c, json_t *m, struct netd_batch *ba
                 return;
         }
         rpc_dispatch(c, req, method, params);
-}
-
-/*
- * socket.write without a JSON tree (fastpath.h): returns true when the line
- * had the fast shape and was handled, exactly as the general path would.
- */
-static bool rpc_fast_write(struct netd_conn *c, const char *line, size_t len)
-{
-        struct netd_fast_write w;
-        struct netd_req *req;
-        json_t *id = NULL;
-
-        uint8_t *bytes = NULL;
-        ssize_t n = -1;
-
-        if (!netd_fastpath_write(line, len, &w))
-                return false;
-        if (w.data_unchecked) {
-                /* The decoder is the check: anything it refuses takes the general path. */
-                bytes = malloc(netd_decode_max(w.encoding, w.data_len) + 1);
-                if (!bytes)
-                        return false;
-                n = netd_decode(w.encoding, w.data, w.data_len, bytes);
-                if (n < 0) {
-                        free(bytes);
-                        return false;
-                }
-        }
-        if (w.has_id) {
-                id = w.id_is_string ? json_stringn(w.id_str, w.id_len) : json_integer(w.id_int);
-                if (!id) {
-                        free(bytes);
-                        return false; /* out of memory: the general path reports it */
-                }
-        }
-        req = req_new(c, id, NULL);
-        json_decref(id);
-        if (!req) {
-                free(bytes);
-                return false;
-        }
-        c->daemon->stats.requests++;
-        req->method = "socket.write";
-        if (rpc_refuse_inflight(c, req)) {
-                free(bytes);
-                return true;
-        }
-        rpc_begin(c, req);
-        if (bytes) {
-                (void)netd_method_socket_send_bytes(req, w.socket, bytes, (size_t)n, false);
-        } else {
-                (void)netd_method_socket_send(req, w.socket, w.data, w.data_len, w.encoding, false);
-        }
-        rpc_check_answered(c, req, "socket.write"); /* req may be freed: no req->method */
-        return true;
 }
 
 /*
@@ -591,11 +576,72 @@ void netd_rpc_init(void)
         json_set_alloc_funcs(budget_malloc, budget_free);
 }
 
-void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
+/* Replies -32600 for a request whose reading would pass limits.parse_max_bytes. */
+static void reply_over_budget(struct netd_conn *c)
 {
+        char message[160];
+
+        c->daemon->stats.errors++;
+        c->daemon->stats.parse_over_budget++;
+        (void)snprintf(message, sizeof(message),
+                       "Invalid Request: parsing it needs more than %zu bytes",
+                       c->daemon->limits.parse_max_bytes);
+        netd_conn_send(
+                c, netd_rpc_error_msg(NULL, NETD_RPC_INVALID_REQUEST, message,
+                                      json_pack("{s:s,s:s,s:I}", "code", "ERR_NETD_LIMIT", "limit",
+                                                "parse_max_bytes", "max",
+                                                (json_int_t)c->daemon->limits.parse_max_bytes)));
+}
+
+/*
+ * The -32700 reply for a line the tokenizer refused. Its text is jansson's
+ * (the error path only: jansson reads the refused line once more, under
+ * the parse budget, to say what is wrong and where).
+ */
+static void reply_parse_error(struct netd_conn *c, const char *line, size_t len)
+{
+        char message[300];
         json_error_t jerr;
         json_t *msg;
+
+        parse_budget.active = true;
+        parse_budget.exceeded = false;
+        parse_budget.left = c->daemon->limits.parse_max_bytes;
+        msg = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                         &jerr);
+        parse_budget.active = false;
+        if (parse_budget.exceeded) {
+                /* jansson may return a truncated document after a failed allocation (#735). */
+                json_decref(msg);
+                reply_over_budget(c);
+                return;
+        }
+        c->daemon->stats.errors++;
+        if (msg) {
+                /* The two readers disagree: never expected, and still one clear reply. */
+                json_decref(msg);
+                log_error("conn#%llu: A line jansson accepts was refused by the tokenizer",
+                          (unsigned long long)c->id);
+                (void)snprintf(message, sizeof(message), "Parse error: invalid JSON");
+        } else {
+                (void)snprintf(message, sizeof(message), "Parse error: %s at column %d", jerr.text,
+                               jerr.column);
+        }
+        /* jansson quotes the offending input, which may not be UTF-8: keep ASCII. */
+        for (char *p = message; *p; p++)
+                if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                        *p = '?';
+        netd_conn_send(c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR, message, NULL));
+}
+
+/* Token arrays past this many entries are given back after the line (a 1 MiB batch's). */
+#define RPC_TOKENS_KEEP 4096
+
+void netd_rpc_handle_line(struct netd_conn *c, char *line, size_t len)
+{
+        struct netd_jdoc *d = &c->daemon->tokens;
         size_t k;
+        int r;
 
         /* A line of JSON white space only is a blank line: tolerated, not answered. */
         for (k = 0; k < len; k++)
@@ -603,84 +649,36 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
                         break;
         if (k == len)
                 return;
-        if (rpc_fast_write(c, line, len)) {
-                c->daemon->stats.lines_fast_write++;
-                return;
-        }
-        parse_budget.active = true;
-        parse_budget.exceeded = false;
-        parse_budget.left = c->daemon->limits.parse_max_bytes;
-        msg = netd_fastjson_parse(line, len); /* never reads a raw NUL as valid */
-        if (msg) {
-                c->daemon->stats.lines_fast_reader++;
-        } else {
-                /* Outside the fast reader's subset, or invalid: jansson decides. */
-                c->daemon->stats.lines_general++;
-                /*
-                 * A raw NUL is never valid JSON text (strings spell it \u0000),
-                 * but jansson stops at one as at the end of the input: refuse
-                 * it here.
-                 */
-                if (memchr(line, '\0', len)) {
-                        parse_budget.active = false;
-                        c->daemon->stats.errors++;
-                        netd_conn_send(
-                                c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR,
-                                                      "Parse error: NUL byte in the request line",
-                                                      NULL));
-                        return;
-                }
-                parse_budget.exceeded = false;
-                parse_budget.left = c->daemon->limits.parse_max_bytes;
-                msg = json_loadb(line, len,
-                                 JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-        }
-        parse_budget.active = false;
-        if (parse_budget.exceeded) {
-                char message[160];
-
-                /*
-                 * jansson may return a truncated document after a failed
-                 * allocation (jansson#735): whatever came back is discarded.
-                 */
-                json_decref(msg);
+        /* A raw NUL is never valid JSON text (strings spell it \u0000). */
+        if (memchr(line, '\0', len)) {
                 c->daemon->stats.errors++;
-                c->daemon->stats.parse_over_budget++;
-                (void)snprintf(message, sizeof(message),
-                               "Invalid Request: parsing it needs more than %zu bytes",
-                               c->daemon->limits.parse_max_bytes);
-                netd_conn_send(c,
-                               netd_rpc_error_msg(
-                                       NULL, NETD_RPC_INVALID_REQUEST, message,
-                                       json_pack("{s:s,s:s,s:I}", "code", "ERR_NETD_LIMIT", "limit",
-                                                 "parse_max_bytes", "max",
-                                                 (json_int_t)c->daemon->limits.parse_max_bytes)));
+                netd_conn_send(c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR,
+                                                     "Parse error: NUL byte in the request line",
+                                                     NULL));
                 return;
         }
-        if (!msg) {
-                char message[300];
-
-                c->daemon->stats.errors++;
-                (void)snprintf(message, sizeof(message), "Parse error: %s at column %d", jerr.text,
-                               jerr.column);
-                /* jansson quotes the offending input, which may not be UTF-8: keep ASCII. */
-                for (char *p = message; *p; p++)
-                        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-                                *p = '?';
-                netd_conn_send(c, netd_rpc_error_msg(NULL, NETD_RPC_PARSE_ERROR, message, NULL));
-                return;
+        r = netd_jtok_parse(d, line, len,
+                            c->daemon->limits.parse_max_bytes / sizeof(struct netd_jtok));
+        if (r == -EINVAL) {
+                reply_parse_error(c, line, len);
+                goto out;
         }
-        if (json_is_array(msg)) {
+        if (r < 0) {
+                reply_over_budget(c); /* -E2BIG, or -ENOMEM growing the tokens */
+                goto out;
+        }
+        netd_jtok_finish(d);
+        if (d->t[0].type == NETD_JTOK_ARRAY) {
+                const struct netd_jtok *arr = &d->t[0];
                 struct netd_batch *b;
-                size_t i;
-                json_t *m;
+                uint32_t i, e;
 
-                if (json_array_size(msg) == 0) {
+                if (arr->size == 0) {
                         reply_invalid(c, NULL, NULL, NETD_RPC_INVALID_REQUEST,
                                       "Invalid Request: empty batch");
                         goto out;
                 }
-                if (json_array_size(msg) > c->daemon->limits.batch_max) {
+                if (arr->size > c->daemon->limits.batch_max) {
                         char message[128];
 
                         (void)snprintf(message, sizeof(message),
@@ -699,12 +697,13 @@ void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len)
                         goto out;
                 }
                 b->refs = 1; /* held while the entries are dispatched */
-                json_array_foreach(msg, i, m)
-                        handle_request(c, m, b);
+                for (i = 0, e = 1; i < arr->size; i++, e = d->t[e].next)
+                        handle_request(c, (struct netd_jv){ d, (int)e }, b);
                 batch_unref(b, c);
         } else {
-                handle_request(c, msg, NULL);
+                handle_request(c, (struct netd_jv){ d, 0 }, NULL);
         }
 out:
-        json_decref(msg);
+        if (d->cap > RPC_TOKENS_KEEP)
+                netd_jtok_done(d);
 }

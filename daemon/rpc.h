@@ -137,7 +137,11 @@ json_t *netd_rpc_error_from_nerr(json_t *nerr);
 void netd_rpc_init(void);
 
 /* Handles one framed request line from c: parse, validate, dispatch. */
-void netd_rpc_handle_line(struct netd_conn *c, const char *line, size_t len);
+/*
+ * Handles one framed request line from c: tokenize (in place: strings are
+ * decoded and NUL-terminated inside the line), check the envelope, dispatch.
+ */
+void netd_rpc_handle_line(struct netd_conn *c, char *line, size_t len);
 
 /* Builds {"jsonrpc":"2.0","id":null,"error":{code,message}} for framing errors. */
 json_t *netd_rpc_error_msg(json_t *id, int code, const char *message, json_t *data);

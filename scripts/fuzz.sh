@@ -1,7 +1,6 @@
 #!/bin/sh
 # Runs a libFuzzer target for N seconds (default 60): $NETD_FUZZ_TARGET, fuzz-rpc by default
-# (tests/fuzz/fuzz-rpc.c: framing, envelope, dispatch), fuzz-fastpath (the socket.write
-# fast path against jansson) or fuzz-fastjson (the small-request reader against jansson),
+# (tests/fuzz/fuzz-rpc.c: framing, envelope, every method),
 # building it first with clang in build-fuzz/ (ASan, UBSan, LeakSanitizer). Exits non-zero
 # on a crash, a leak, a timeout or a failed check; the reproducer is left in
 # build-fuzz/fuzz-artifacts/ and can be replayed with: build-fuzz/tests/fuzz/fuzz-rpc FILE

@@ -28,7 +28,7 @@ struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
         return h;
 }
 
-struct netd_handle *netd_method_parse_handle(struct netd_req *req, json_t *params,
+struct netd_handle *netd_method_parse_handle(struct netd_req *req, struct netd_jv params,
                                              const struct netd_param *spec, void *args,
                                              enum netd_handle_type type,
                                              struct netd_done **ret_done)

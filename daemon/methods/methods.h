@@ -59,32 +59,17 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                                       const struct netd_connect_args *c, json_t *result);
 
 /*
- * socket.write (end false) or socket.end (end true) once the params are
- * known: finds the socket, decodes data (NULL: none) and queues it. Shared
- * by the general path and the socket.write fast path (fastpath.h).
- */
-struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket, const char *data,
-                                          size_t len, int encoding, bool end);
-
-/*
- * The same with the data already decoded into bytes, a malloc()ed buffer
- * this takes (NULL: no data).
- */
-struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t socket,
-                                                uint8_t *bytes, size_t n, bool end);
-
-/*
  * Parses params per spec into args, whose first member must be the
  * uint64_t id named by spec[0], then finds that handle as
  * netd_method_handle() does. On failure completes req and returns NULL
  * with *ret_done set.
  */
-struct netd_handle *netd_method_parse_handle(struct netd_req *req, json_t *params,
+struct netd_handle *netd_method_parse_handle(struct netd_req *req, struct netd_jv params,
                                              const struct netd_param *spec, void *args,
                                              enum netd_handle_type type,
                                              struct netd_done **ret_done);
 
-#define NETD_METHOD(fn) struct netd_done *fn(struct netd_req *req, json_t *params)
+#define NETD_METHOD(fn) struct netd_done *fn(struct netd_req *req, struct netd_jv params)
 
 NETD_METHOD(m_net_create_connection);
 NETD_METHOD(m_net_create_server);

@@ -23,7 +23,7 @@ static const struct netd_param is_ip_spec[] = {
         {},
 };
 
-static struct netd_done *is_ip(struct netd_req *req, json_t *params, int want)
+static struct netd_done *is_ip(struct netd_req *req, struct netd_jv params, int want)
 {
         struct is_ip_args a = {};
         struct netd_param_error pe;
@@ -37,17 +37,17 @@ static struct netd_done *is_ip(struct netd_req *req, json_t *params, int want)
         return netd_req_ok(req, json_boolean(v == want));
 }
 
-struct netd_done *m_net_is_ip(struct netd_req *req, json_t *params)
+struct netd_done *m_net_is_ip(struct netd_req *req, struct netd_jv params)
 {
         return is_ip(req, params, 0);
 }
 
-struct netd_done *m_net_is_ipv4(struct netd_req *req, json_t *params)
+struct netd_done *m_net_is_ipv4(struct netd_req *req, struct netd_jv params)
 {
         return is_ip(req, params, 4);
 }
 
-struct netd_done *m_net_is_ipv6(struct netd_req *req, json_t *params)
+struct netd_done *m_net_is_ipv6(struct netd_req *req, struct netd_jv params)
 {
         return is_ip(req, params, 6);
 }
@@ -57,7 +57,7 @@ struct create_server_args {
         int64_t keep_alive_initial_delay, high_water_mark;
 };
 
-struct netd_done *m_net_create_server(struct netd_req *req, json_t *params)
+struct netd_done *m_net_create_server(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_OPT("allowHalfOpen", NETD_T_BOOL, struct create_server_args,
@@ -256,7 +256,7 @@ struct create_connection_args {
         int64_t keep_alive_initial_delay, high_water_mark;
 };
 
-struct netd_done *m_net_create_connection(struct netd_req *req, json_t *params)
+struct netd_done *m_net_create_connection(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 CONNECT_PARAMS(struct create_connection_args),
@@ -280,7 +280,7 @@ struct netd_done *m_net_create_connection(struct netd_req *req, json_t *params)
         return netd_method_connect(req, s, &a.c, json_pack("{s:I}", "socket", (json_int_t)s->h.id));
 }
 
-struct netd_done *m_net_socket(struct netd_req *req, json_t *params)
+struct netd_done *m_net_socket(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 SOCKET_OPTION_PARAMS(struct socket_option_args),

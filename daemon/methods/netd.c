@@ -7,7 +7,7 @@
 #include "params.h"
 #include "rpc.h"
 
-struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
+struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
 {
         const struct netd_daemon *d = req->daemon;
         const struct netd_limits *l = &d->limits;
@@ -17,7 +17,7 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
         struct netd_handle *h;
         struct netd_conn *c;
 
-        if (params && json_object_size(params) > 0)
+        if (netd_jv_is(params, NETD_JTOK_OBJECT) && netd_jv_tok(params)->size > 0)
                 return netd_req_fail_rpc(
                         req, NETD_RPC_INVALID_PARAMS, "Invalid params: netd.info takes none",
                         json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_VALUE", "field", "params"));
@@ -41,9 +41,7 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 "highWaterMark", (json_int_t)l->write_high_bytes, "writeHardBytes",
                 (json_int_t)l->write_hard_bytes, "stallTimeoutMs", (int)l->stall_timeout_ms);
         stats = json_pack(
-                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-                "s:I,"
-                "s:I}",
+                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                 "connsAccepted", (json_int_t)st->conns_accepted, "connsRejected",
                 (json_int_t)st->conns_rejected, "connsRejectedUid",
                 (json_int_t)st->conns_rejected_uid, "connsStalled", (json_int_t)st->conns_stalled,
@@ -55,9 +53,7 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 (json_int_t)d->fds_max, "bytesIn", (json_int_t)st->bytes_in, "bytesOut",
                 (json_int_t)st->bytes_out, "readsPaused", (json_int_t)st->reads_paused, "yields",
                 (json_int_t)st->yields, "handlesRefused", (json_int_t)st->handles_refused,
-                "acceptPaused", (json_int_t)st->accept_paused, "linesFastWrite",
-                (json_int_t)st->lines_fast_write, "linesFastReader",
-                (json_int_t)st->lines_fast_reader, "linesGeneral", (json_int_t)st->lines_general);
+                "acceptPaused", (json_int_t)st->accept_paused);
         if (limits) {
                 json_object_set_new(limits, "connWriteBytes",
                                     json_integer((json_int_t)l->conn_write_bytes));
@@ -93,12 +89,12 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
 extern const unsigned char netd_openrpc_json[];
 extern const size_t netd_openrpc_json_len;
 
-struct netd_done *m_rpc_discover(struct netd_req *req, json_t *params)
+struct netd_done *m_rpc_discover(struct netd_req *req, struct netd_jv params)
 {
         json_error_t jerr;
         json_t *doc;
 
-        if (params && json_object_size(params) > 0)
+        if (netd_jv_is(params, NETD_JTOK_OBJECT) && netd_jv_tok(params)->size > 0)
                 return netd_req_fail_rpc(
                         req, NETD_RPC_INVALID_PARAMS, "Invalid params: rpc.discover takes none",
                         json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_VALUE", "field", "params"));
@@ -111,7 +107,7 @@ struct netd_done *m_rpc_discover(struct netd_req *req, json_t *params)
         return netd_req_ok(req, doc);
 }
 
-struct netd_done *m_netd_sync(struct netd_req *req, json_t *params)
+struct netd_done *m_netd_sync(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param none[] = { {} };
         struct netd_param_error pe;

@@ -23,7 +23,7 @@ static const struct netd_param server_id_spec[] = {
 };
 
 /* Parses {"server":N} and finds it; on failure completes req and returns NULL. */
-static struct netd_server *server_from_params(struct netd_req *req, json_t *params,
+static struct netd_server *server_from_params(struct netd_req *req, struct netd_jv params,
                                               struct netd_done **ret_done)
 {
         struct server_id_args a = {};
@@ -39,7 +39,7 @@ struct listen_args {
         struct netd_str path;
         int64_t backlog;
         bool ipv6_only, reuse_port, exclusive, readable_all, writable_all;
-        json_t *handle;
+        struct netd_jv handle;
 };
 
 /*
@@ -47,34 +47,35 @@ struct listen_args {
  * line (SCM_RIGHTS), {"name":"web"} a socket systemd passed under that
  * FileDescriptorName.
  */
-static struct netd_done *listen_handle(struct netd_req *req, struct netd_server *s, json_t *handle,
-                                       int backlog)
+static struct netd_done *listen_handle(struct netd_req *req, struct netd_server *s,
+                                       struct netd_jv handle, int backlog)
 {
-        json_t *fdv = json_object_get(handle, "fd"), *name = json_object_get(handle, "name");
+        struct netd_jv fdv = netd_jv_get(handle, "fd", 2), name = netd_jv_get(handle, "name", 4);
         struct netd_param_error pe = { .field = "handle", .code = NETD_ERR_INVALID_ARG_VALUE };
         int fd;
 
-        if (json_object_size(handle) != 1 || (!json_is_integer(fdv) && !json_is_string(name))) {
+        if (netd_jv_tok(handle)->size != 1 ||
+            (!netd_jv_is(fdv, NETD_JTOK_INTEGER) && !netd_jv_is(name, NETD_JTOK_STRING))) {
                 (void)snprintf(pe.message, sizeof(pe.message),
                                "\"handle\" must be {\"fd\": N} or {\"name\": \"...\"}");
                 return netd_req_fail_params(req, &pe);
         }
-        if (fdv) {
-                fd = json_integer_value(fdv) < 0 || json_integer_value(fdv) > 1024
-                             ? -EBADF
-                             : netd_conn_take_fd(req->conn, (size_t)json_integer_value(fdv));
+        if (fdv.i >= 0) {
+                int64_t index = netd_jv_tok(fdv)->integer;
+
+                fd = index < 0 || index > 1024 ? -EBADF
+                                               : netd_conn_take_fd(req->conn, (size_t)index);
                 if (fd < 0) {
                         (void)snprintf(pe.message, sizeof(pe.message),
                                        "no descriptor %lld came with this request",
-                                       (long long)json_integer_value(fdv));
+                                       (long long)index);
                         return netd_req_fail_params(req, &pe);
                 }
         } else {
-                fd = netd_daemon_take_inherited(req->daemon, json_string_value(name));
+                fd = netd_daemon_take_inherited(req->daemon, netd_jv_str(name));
                 if (fd < 0) {
                         (void)snprintf(pe.message, sizeof(pe.message),
-                                       "no inherited socket is named \"%s\"",
-                                       json_string_value(name));
+                                       "no inherited socket is named \"%s\"", netd_jv_str(name));
                         return netd_req_fail_params(req, &pe);
                 }
         }
@@ -87,7 +88,7 @@ static struct netd_done *listen_handle(struct netd_req *req, struct netd_server 
  * (ipv6Only, reusePort, exclusive) for TCP, {path, readableAll, writableAll}
  * for IPC. As in Node, "path" is ignored when "port" is given.
  */
-struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
+struct netd_done *m_server_listen(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("server", NETD_T_HANDLE, struct listen_args, server),
@@ -103,7 +104,7 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
                 NETD_PARAM_OPT("handle", NETD_T_OBJECT, struct listen_args, handle),
                 {},
         };
-        struct listen_args a = { .backlog = -1 };
+        struct listen_args a = { .backlog = -1, .handle = { NULL, -1 } };
         struct netd_param_error pe;
         struct netd_done *done;
         struct netd_server *s;
@@ -121,7 +122,7 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
         s = (struct netd_server *)netd_method_handle(req, a.server, NETD_HANDLE_SERVER, &done);
         if (!s)
                 return done;
-        if (a.handle)
+        if (a.handle.i >= 0)
                 return listen_handle(req, s, a.handle, (int)a.backlog);
         if (a.path.s && !(present & (UINT64_C(1) << 1))) {
                 struct netd_ipc_addr addr;
@@ -165,7 +166,7 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
         return netd_req_pending(req);
 }
 
-struct netd_done *m_server_close(struct netd_req *req, json_t *params)
+struct netd_done *m_server_close(struct netd_req *req, struct netd_jv params)
 {
         struct netd_done *done;
         struct netd_server *s = server_from_params(req, params, &done);
@@ -176,7 +177,7 @@ struct netd_done *m_server_close(struct netd_req *req, json_t *params)
         return netd_req_pending(req);
 }
 
-struct netd_done *m_server_address(struct netd_req *req, json_t *params)
+struct netd_done *m_server_address(struct netd_req *req, struct netd_jv params)
 {
         struct netd_done *done;
         struct netd_server *s = server_from_params(req, params, &done);
@@ -186,7 +187,7 @@ struct netd_done *m_server_address(struct netd_req *req, json_t *params)
         return netd_req_ok(req, netd_server_address(s));
 }
 
-struct netd_done *m_server_get_connections(struct netd_req *req, json_t *params)
+struct netd_done *m_server_get_connections(struct netd_req *req, struct netd_jv params)
 {
         struct netd_done *done;
         struct netd_server *s = server_from_params(req, params, &done);
@@ -196,7 +197,7 @@ struct netd_done *m_server_get_connections(struct netd_req *req, json_t *params)
         return netd_req_ok(req, json_integer(s->connections));
 }
 
-struct netd_done *m_server_get(struct netd_req *req, json_t *params)
+struct netd_done *m_server_get(struct netd_req *req, struct netd_jv params)
 {
         struct netd_done *done;
         struct netd_server *s = server_from_params(req, params, &done);
@@ -216,7 +217,7 @@ struct set_args {
         int64_t max_connections;
 };
 
-struct netd_done *m_server_set(struct netd_req *req, json_t *params)
+struct netd_done *m_server_set(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("server", NETD_T_HANDLE, struct set_args, server),
@@ -237,7 +238,7 @@ struct netd_done *m_server_set(struct netd_req *req, json_t *params)
                 return done;
         if (present & (UINT64_C(1) << 1))
                 s->max_connections = a.max_connections;
-        else if (json_object_get(params, "maxConnections"))
+        else if (netd_jv_get(params, "maxConnections", 14).i >= 0)
                 s->max_connections = -1; /* null: no limit, as in Node */
         return netd_req_ok(
                 req,
@@ -245,7 +246,7 @@ struct netd_done *m_server_set(struct netd_req *req, json_t *params)
                           s->max_connections < 0 ? json_null() : json_integer(s->max_connections)));
 }
 
-static struct netd_done *set_ref(struct netd_req *req, json_t *params, bool ref)
+static struct netd_done *set_ref(struct netd_req *req, struct netd_jv params, bool ref)
 {
         struct netd_done *done;
         struct netd_server *s = server_from_params(req, params, &done);
@@ -256,12 +257,12 @@ static struct netd_done *set_ref(struct netd_req *req, json_t *params, bool ref)
         return netd_req_ok_true(req);
 }
 
-struct netd_done *m_server_ref(struct netd_req *req, json_t *params)
+struct netd_done *m_server_ref(struct netd_req *req, struct netd_jv params)
 {
         return set_ref(req, params, true);
 }
 
-struct netd_done *m_server_unref(struct netd_req *req, json_t *params)
+struct netd_done *m_server_unref(struct netd_req *req, struct netd_jv params)
 {
         return set_ref(req, params, false);
 }

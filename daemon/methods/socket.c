@@ -23,7 +23,7 @@ static const struct netd_param socket_id_spec[] = {
         {},
 };
 
-static struct netd_socket *socket_from_params(struct netd_req *req, json_t *params,
+static struct netd_socket *socket_from_params(struct netd_req *req, struct netd_jv params,
                                               struct netd_done **ret_done)
 {
         struct socket_id_args a = {};
@@ -91,26 +91,12 @@ static struct netd_done *socket_send_to(struct netd_req *req, struct netd_socket
         return netd_req_pending(req);
 }
 
-struct netd_done *netd_method_socket_send_bytes(struct netd_req *req, uint64_t socket,
-                                                uint8_t *bytes, size_t n, bool end)
-{
-        struct netd_done *done;
-        struct netd_socket *s;
-
-        s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
-        if (!s) {
-                free(bytes);
-                return done;
-        }
-        return socket_send_to(req, s, bytes, n, end);
-}
-
 /*
  * Decodes data per encoding and queues the bytes. A malformed payload is a
  * -32602 naming "data": netd never writes part of it.
  */
-struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket, const char *data,
-                                          size_t len, int encoding, bool end)
+static struct netd_done *socket_send(struct netd_req *req, uint64_t socket, const char *data,
+                                     size_t len, int encoding, bool end)
 {
         struct netd_param_error pe;
         struct netd_done *done;
@@ -139,7 +125,7 @@ struct netd_done *netd_method_socket_send(struct netd_req *req, uint64_t socket,
         return socket_send_to(req, s, buf, (size_t)n, end);
 }
 
-static struct netd_done *write_common(struct netd_req *req, json_t *params, bool end)
+static struct netd_done *write_common(struct netd_req *req, struct netd_jv params, bool end)
 {
         static const struct netd_param write_spec[] = {
                 NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct write_args, socket),
@@ -158,36 +144,36 @@ static struct netd_done *write_common(struct netd_req *req, json_t *params, bool
 
         if (netd_params_parse(params, end ? end_spec : write_spec, &a, NULL, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
-        return netd_method_socket_send(req, a.socket, a.data.s, a.data.len, a.encoding, end);
+        return socket_send(req, a.socket, a.data.s, a.data.len, a.encoding, end);
 }
 
-struct netd_done *m_socket_write(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_write(struct netd_req *req, struct netd_jv params)
 {
         return write_common(req, params, false);
 }
 
-struct netd_done *m_socket_end(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_end(struct netd_req *req, struct netd_jv params)
 {
         return write_common(req, params, true);
 }
 
 struct destroy_args {
         uint64_t socket;
-        json_t *error;
+        struct netd_jv error;
 };
 
 /*
  * socket.destroy(error): the error is described by two strings, never
  * copied as a tree (a client's JSON is not echoed back).
  */
-struct netd_done *m_socket_destroy(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_destroy(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct destroy_args, socket),
                 NETD_PARAM_OPT("error", NETD_T_OBJECT, struct destroy_args, error),
                 {},
         };
-        struct destroy_args a = {};
+        struct destroy_args a = { .error = { NULL, -1 } };
         struct netd_param_error pe;
         struct netd_done *done;
         struct netd_socket *s;
@@ -195,11 +181,12 @@ struct netd_done *m_socket_destroy(struct netd_req *req, json_t *params)
 
         if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
-        if (a.error) {
-                json_t *message = json_object_get(a.error, "message");
-                json_t *code = json_object_get(a.error, "code");
+        if (a.error.i >= 0) {
+                struct netd_jv message = netd_jv_get(a.error, "message", 7);
+                struct netd_jv code = netd_jv_get(a.error, "code", 4);
 
-                if ((message && !json_is_string(message)) || (code && !json_is_string(code))) {
+                if ((message.i >= 0 && !netd_jv_is(message, NETD_JTOK_STRING)) ||
+                    (code.i >= 0 && !netd_jv_is(code, NETD_JTOK_STRING))) {
                         pe = (struct netd_param_error){
                                 .field = "error",
                                 .code = NETD_ERR_INVALID_ARG_TYPE,
@@ -208,14 +195,15 @@ struct netd_done *m_socket_destroy(struct netd_req *req, json_t *params)
                         };
                         return netd_req_fail_params(req, &pe);
                 }
-                err = json_pack("{s:s%}", "message", message ? json_string_value(message) : "Error",
-                                message ? json_string_length(message) : 5);
+                err = json_pack("{s:s%}", "message",
+                                message.i >= 0 ? netd_jv_str(message) : "Error",
+                                message.i >= 0 ? (size_t)netd_jv_tok(message)->len : 5);
                 /* Clients switch on data.code: an error given without one gets netd's. */
                 if (err)
                         json_object_set_new(err, "code",
-                                            code ? json_stringn(json_string_value(code),
-                                                                json_string_length(code))
-                                                 : json_string("ERR_NETD_USER_ERROR"));
+                                            code.i >= 0 ? json_stringn(netd_jv_str(code),
+                                                                       netd_jv_tok(code)->len)
+                                                        : json_string("ERR_NETD_USER_ERROR"));
         }
         s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
         if (!s) {
@@ -226,7 +214,7 @@ struct netd_done *m_socket_destroy(struct netd_req *req, json_t *params)
         return netd_req_ok_true(req);
 }
 
-struct netd_done *m_socket_reset_and_destroy(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_reset_and_destroy(struct netd_req *req, struct netd_jv params)
 {
         struct netd_done *done;
         struct netd_socket *s = socket_from_params(req, params, &done);
@@ -250,7 +238,7 @@ struct connect_args {
         struct netd_connect_args c;
 };
 
-struct netd_done *m_socket_connect(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_connect(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct connect_args, socket),
@@ -288,7 +276,7 @@ struct timeout_args {
         int64_t timeout;
 };
 
-struct netd_done *m_socket_set_timeout(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_set_timeout(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct timeout_args, socket),
@@ -307,7 +295,7 @@ struct netd_done *m_socket_set_timeout(struct netd_req *req, json_t *params)
         return netd_req_ok_true(req);
 }
 
-static struct netd_done *set_ref(struct netd_req *req, json_t *params, bool ref)
+static struct netd_done *set_ref(struct netd_req *req, struct netd_jv params, bool ref)
 {
         struct netd_done *done;
         struct netd_socket *s = socket_from_params(req, params, &done);
@@ -318,17 +306,17 @@ static struct netd_done *set_ref(struct netd_req *req, json_t *params, bool ref)
         return netd_req_ok_true(req);
 }
 
-struct netd_done *m_socket_ref(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_ref(struct netd_req *req, struct netd_jv params)
 {
         return set_ref(req, params, true);
 }
 
-struct netd_done *m_socket_unref(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_unref(struct netd_req *req, struct netd_jv params)
 {
         return set_ref(req, params, false);
 }
 
-static struct netd_done *set_paused(struct netd_req *req, json_t *params, bool paused)
+static struct netd_done *set_paused(struct netd_req *req, struct netd_jv params, bool paused)
 {
         struct netd_done *done;
         struct netd_socket *s = socket_from_params(req, params, &done);
@@ -340,12 +328,12 @@ static struct netd_done *set_paused(struct netd_req *req, json_t *params, bool p
         return netd_req_ok_true(req);
 }
 
-struct netd_done *m_socket_pause(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_pause(struct netd_req *req, struct netd_jv params)
 {
         return set_paused(req, params, true);
 }
 
-struct netd_done *m_socket_resume(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_resume(struct netd_req *req, struct netd_jv params)
 {
         return set_paused(req, params, false);
 }
@@ -355,7 +343,7 @@ struct set_encoding_args {
         int encoding;
 };
 
-struct netd_done *m_socket_set_encoding(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_set_encoding(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct set_encoding_args, socket),
@@ -380,7 +368,7 @@ struct no_delay_args {
         bool no_delay;
 };
 
-struct netd_done *m_socket_set_no_delay(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_set_no_delay(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct no_delay_args, socket),
@@ -406,7 +394,7 @@ struct keep_alive_args {
         int64_t initial_delay, interval, count;
 };
 
-struct netd_done *m_socket_set_keep_alive(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_set_keep_alive(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
                 NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct keep_alive_args, socket),
@@ -434,7 +422,7 @@ struct netd_done *m_socket_set_keep_alive(struct netd_req *req, json_t *params)
         return netd_req_ok_true(req);
 }
 
-struct netd_done *m_socket_address(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_address(struct netd_req *req, struct netd_jv params)
 {
         struct netd_done *done;
         struct netd_socket *s = socket_from_params(req, params, &done);
@@ -447,7 +435,7 @@ struct netd_done *m_socket_address(struct netd_req *req, json_t *params)
         return netd_req_ok(req, netd_addr_to_json(&s->local));
 }
 
-struct netd_done *m_socket_get(struct netd_req *req, json_t *params)
+struct netd_done *m_socket_get(struct netd_req *req, struct netd_jv params)
 {
         struct netd_done *done;
         struct netd_socket *s = socket_from_params(req, params, &done);

@@ -583,49 +583,58 @@ static void test_oversize_line(struct netd_test_daemon *t)
         free(big);
 }
 
-/* netd.info's stats.lines* at this moment (the netd.info line itself counts as a fast-reader line).
+/*
+ * One reader for every shape (PROTOCOL.md §4): the same socket.write as a
+ * compact line, pretty-printed, reordered and with every character escaped
+ * gets the same reply; ids with escapes, UTF-8 and fractions echo; a
+ * broken line is one -32700. netd.info no longer counts lines by reader.
  */
-static void reader_counts(struct netd_test_raw *r, long long ret[3])
+static void test_request_shapes(struct netd_test_daemon *t)
 {
-        static const char *const paths[3] = { "result.stats.linesFastWrite",
-                                              "result.stats.linesFastReader",
-                                              "result.stats.linesGeneral" };
-        json_t *reply;
-
-        netd_test_raw_send_str(r,
-                               "{\"jsonrpc\":\"2.0\",\"id\":\"info\",\"method\":\"netd.info\"}\n");
-        reply = netd_test_raw_recv(r);
-        for (int i = 0; i < 3; i++)
-                ret[i] = netd_test_int_at(reply, paths[i]);
-        json_decref(reply);
-}
-
-/* Each request line counts once, under the reader that took it (PROTOCOL.md §4). */
-static void test_reader_counters(struct netd_test_daemon *t)
-{
-        static const char *const lines[] = {
-                /* the socket.write fast path (no such socket: an error, still its line) */
+        static const char *const writes[] = {
                 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"socket.write\",\"params\":"
                 "{\"socket\":999999,\"data\":\"aGk=\",\"encoding\":\"base64\"}}\n",
-                /* the fast reader: whitespace, escapes, UTF-8 */
-                "{ \"jsonrpc\": \"2.0\", \"id\": \"caf\xc3\xa9\\n\", \"method\": \"netd.sync\" }\n",
-                /* jansson: a fractional id, then a line that is not JSON */
-                "{\"jsonrpc\":\"2.0\",\"id\":2.5,\"method\":\"netd.sync\"}\n",
-                "{\"jsonrpc\":\n",
+                "{ \"jsonrpc\" : \"2.0\" ,\t\r\"id\" : 1 , \"method\" : \"socket.write\" , "
+                "\"params\" : { \"socket\" : 999999 , \"data\" : \"aGk=\" , \"encoding\" : "
+                "\"base64\" } }\n",
+                "{\"params\":{\"encoding\":\"base64\",\"data\":\"aGk=\",\"socket\":999999},"
+                "\"method\":\"socket.write\",\"id\":1,\"jsonrpc\":\"2.0\"}\n",
+                "{\"jsonrpc\":\"\\u0032.0\",\"id\":1,\"method\":\"socket\\u002ewrite\",\"params\":"
+                "{\"socket\":999999,\"data\":\"aG\\u0073=\",\"enc\\u006fding\":\"base64\"}}\n",
         };
         struct netd_test_raw r;
-        long long before[3], after[3];
+        json_t *reply, *info;
 
         netd_test_raw_open(t, &r);
-        reader_counts(&r, before);
-        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-                netd_test_raw_send_str(&r, lines[i]);
-                json_decref(netd_test_raw_recv(&r));
+        for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+                netd_test_raw_send_str(&r, writes[i]);
+                reply = netd_test_raw_recv(&r);
+                netd_test_assert_json(reply,
+                                      "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32001,"
+                                      "\"message\":\"No socket with id 999999\",\"data\":{\"code\":"
+                                      "\"ERR_NETD_HANDLE_NOT_FOUND\"}}}");
+                json_decref(reply);
         }
-        reader_counts(&r, after);
-        assert_int_equal(after[0] - before[0], 1);
-        assert_int_equal(after[1] - before[1], 2); /* the sync, and the second netd.info */
-        assert_int_equal(after[2] - before[2], 2);
+        netd_test_raw_send_str(&r, "{ \"jsonrpc\": \"2.0\", \"id\": \"caf\xc3\xa9\\n\", "
+                                   "\"method\": \"netd.sync\" }\n");
+        reply = netd_test_raw_recv(&r);
+        netd_test_assert_json(reply,
+                              "{\"jsonrpc\":\"2.0\",\"id\":\"caf\xc3\xa9\\n\",\"result\":true}");
+        json_decref(reply);
+        netd_test_raw_send_str(&r, "{\"jsonrpc\":\"2.0\",\"id\":2.5,\"method\":\"netd.sync\"}\n");
+        reply = netd_test_raw_recv(&r);
+        netd_test_assert_json(reply, "{\"jsonrpc\":\"2.0\",\"id\":2.5,\"result\":true}");
+        json_decref(reply);
+        netd_test_raw_send_str(&r, "{\"jsonrpc\":\n");
+        reply = netd_test_raw_recv(&r);
+        assert_int_equal(netd_test_int_at(reply, "error.code"), -32700);
+        assert_true(json_is_null(json_object_get(reply, "id")));
+        json_decref(reply);
+        netd_test_raw_send_str(&r, "{\"jsonrpc\":\"2.0\",\"id\":\"i\",\"method\":\"netd.info\"}\n");
+        info = netd_test_raw_recv(&r);
+        assert_null(netd_test_get(info, "result.stats.linesFastWrite"));
+        assert_null(netd_test_get(info, "result.stats.linesGeneral"));
+        json_decref(info);
         netd_test_raw_close(&r);
 }
 
@@ -646,7 +655,7 @@ int main(void)
                 NETD_TEST_ARGS(test_crlf_and_blank_lines, LINE_MAX_ARG),
                 NETD_TEST_ARGS(test_whitespace_lines, LINE_MAX_ARG),
                 NETD_TEST_ARGS(test_oversize_line, LINE_MAX_ARG),
-                NETD_TEST_ARGS(test_reader_counters, LINE_MAX_ARG),
+                NETD_TEST_ARGS(test_request_shapes, LINE_MAX_ARG),
         };
 
         return cmocka_run_group_tests_name("integration/envelope", tests, NULL, NULL);

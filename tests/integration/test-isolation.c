@@ -108,6 +108,10 @@ static void test_paused_sibling_resume(struct netd_test_daemon *t)
         free(data);
 }
 
+/* The median of three transfers over fresh socket pairs of tc, MB/s. */
+static double median_flow(struct netd_test_daemon *t, struct netd_test_client *tc,
+                          const uint8_t *data, size_t len);
+
 /* Moves len bytes a -> b (both sockets of tc) through netd; returns MB/s. */
 static double measure_flow(struct netd_test_daemon *t, struct netd_test_client *tc, uint64_t a,
                            uint64_t b, const uint8_t *data, size_t len)
@@ -127,19 +131,43 @@ static double measure_flow(struct netd_test_daemon *t, struct netd_test_client *
         return (double)len / 1e6 / ((double)(ms > 0 ? ms : 1) / 1000.0);
 }
 
+static double median_flow(struct netd_test_daemon *t, struct netd_test_client *tc,
+                          const uint8_t *data, size_t len)
+{
+        double v[3], tmp;
+
+        for (int i = 0; i < 3; i++) {
+                uint64_t a, b;
+
+                socket_pair(tc, &a, &b);
+                v[i] = measure_flow(t, tc, a, b, data, len);
+                netd_test_call_true(tc, "socket.destroy",
+                                    json_pack("{s:I}", "socket", (json_int_t)a));
+        }
+        for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2 - i; j++)
+                        if (v[j] > v[j + 1]) {
+                                tmp = v[j];
+                                v[j] = v[j + 1];
+                                v[j + 1] = tmp;
+                        }
+        return v[1];
+}
+
 /*
  * A socket whose remote peer stops reading, its queue full to
  * writeHardBytes (8 MiB here; further writes refused with ERR_NETD_LIMIT),
  * beside a healthy sibling on the same control connection: the sibling
- * keeps at least half of the throughput it had alone.
+ * keeps at least half of the throughput it had alone (medians of three
+ * transfers each, over fresh pairs: this machine is shared and noisy).
  */
 static void test_stalled_sibling_throughput(struct netd_test_daemon *t)
 {
         struct netd_test_client *tc = netd_test_connect(t);
-        const size_t len = NETD_TEST_ASAN ? 8 * MIB : 32 * MIB;
+        const size_t len = NETD_TEST_ASAN ? 4 * MIB : 16 * MIB;
         uint8_t *data = malloc(len);
         uint8_t *chunk = calloc(1, 256 * 1024);
-        uint64_t a, b, stalled;
+        uint64_t stalled;
         double solo, beside;
         int port, lfd = netd_test_tcp_socket(true, &port), peer;
         bool refused = false;
@@ -148,8 +176,7 @@ static void test_stalled_sibling_throughput(struct netd_test_daemon *t)
         assert_non_null(data);
         assert_non_null(chunk);
         netd_test_random_bytes(data, len, 0x51B);
-        socket_pair(tc, &a, &b);
-        solo = measure_flow(t, tc, a, b, data, len);
+        solo = median_flow(t, tc, data, len);
 
         stalled = netd_test_connect_tcp(tc, port, "127.0.0.1", NULL);
         peer = netd_test_accept_peer(lfd);
@@ -179,8 +206,7 @@ static void test_stalled_sibling_throughput(struct netd_test_daemon *t)
                 json_decref(res);
         }
         assert_true(refused);
-        socket_pair(tc, &a, &b); /* a fresh pair: the first one's reader has its bytes */
-        beside = measure_flow(t, tc, a, b, data, len);
+        beside = median_flow(t, tc, data, len);
         info = netd_info(tc);
         printf("stalled sibling: healthy socket %.0f MB/s alone, %.0f MB/s beside a sibling with "
                "%lld bytes queued (%.2fx)\n",

@@ -825,6 +825,60 @@ static void test_write_hard_bytes(struct netd_test_daemon *t)
         close(lfd2);
 }
 
+/* Writes 64 KiB chunks with ids to sock until one is refused; returns the limit's name. */
+static const char *write_until_refused(struct netd_test_client *tc, uint64_t sock, uint8_t *raw,
+                                       struct wh_write *w)
+{
+        for (int k = 0; k < 4096; k++) {
+                wh_write(tc, sock, k, raw, w);
+                if (w->done && !w->ok) {
+                        assert_true(w->refused);
+                        return w->limit;
+                }
+        }
+        fail_msg("4096 writes to a peer that reads nothing, none refused");
+        return NULL;
+}
+
+/*
+ * connWriteBytes (1 MiB) counts all sockets of one connection: once one
+ * socket holds it, a write to its sibling with an empty queue is refused
+ * naming conn_write_bytes. totalWriteBytes (1.5 MiB) counts every
+ * connection: another client is refused naming total_write_bytes once the
+ * daemon's queues reach it. Peers read nothing.
+ */
+static void test_conn_and_total_write_bytes(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t), *b = netd_test_connect(t);
+        uint8_t *raw = malloc(WH_CHUNK);
+        static struct wh_write w;
+        int lfd1, p1, lfd2, p2, lfd3, p3;
+        uint64_t s1 = connect_to_peer(a, &lfd1, &p1), s2 = connect_to_peer(a, &lfd2, &p2);
+        uint64_t s3 = connect_to_peer(b, &lfd3, &p3);
+        json_t *res;
+
+        assert_non_null(raw);
+        assert_limit(a, "connWriteBytes", 1024 * 1024);
+        assert_limit(a, "totalWriteBytes", 1536 * 1024);
+        assert_string_equal(write_until_refused(a, s1, raw, &w), "conn_write_bytes");
+        wh_write(a, s2, 0, raw, &w);
+        assert_true(w.done && w.refused);
+        assert_string_equal(w.limit, "conn_write_bytes");
+        res = netd_test_call(a, "socket.get", json_pack("{s:I}", "socket", (json_int_t)s2));
+        assert_int_equal(netd_test_int_at(res, "bufferSize"), 0);
+        json_decref(res);
+        assert_string_equal(write_until_refused(b, s3, raw, &w), "total_write_bytes");
+        printf("connWriteBytes/totalWriteBytes: a sibling with an empty queue refused by "
+               "conn_write_bytes; another client refused by total_write_bytes\n");
+        free(raw);
+        close(p1);
+        close(lfd1);
+        close(p2);
+        close(lfd2);
+        close(p3);
+        close(lfd3);
+}
+
 /* ---- fdReserve ----------------------------------------------------------------------------- */
 
 /* Waits for socket.connect (true) or socket.error (false) about sock. */
@@ -940,6 +994,8 @@ int main(void)
                 NETD_TEST_ARGS(test_stall_timeout, "--limit=outHardBytes=65536",
                                "--limit=stallTimeoutMs=500"),
                 NETD_TEST_ARGS(test_write_hard_bytes, "--limit=writeHardBytes=65536"),
+                NETD_TEST_ARGS(test_conn_and_total_write_bytes, "--limit=connWriteBytes=1048576",
+                               "--limit=totalWriteBytes=1572864"),
                 NETD_TEST_MANUAL(test_fd_reserve),
         };
 

@@ -29,19 +29,21 @@ static const struct netd_param spec[] = {
         {},
 };
 
-/* The last parsed params: strings in struct args borrow from it. */
-static json_t *last;
+/* The last parsed params: strings in struct args borrow from its line. */
+static struct netd_jdoc last;
+static char line[4096];
 
-/* Parses text against spec; returns the result and fills *a and *pe. */
+/* Tokenizes text and parses it against spec; returns the result and fills *a and *pe. */
 static int parse(const char *text, struct args *a, struct netd_param_error *pe, uint64_t *present)
 {
-        json_error_t jerr;
+        size_t len = strlen(text);
 
-        json_decref(last);
-        last = json_loads(text, JSON_ALLOW_NUL, &jerr);
-        assert_non_null(last);
+        assert_true(len < sizeof(line));
+        memcpy(line, text, len + 1);
+        assert_int_equal(netd_jtok_parse(&last, line, len, 1000), 0);
+        netd_jtok_finish(&last);
         memset(a, 0, sizeof(*a));
-        return netd_params_parse(last, spec, a, present, pe);
+        return netd_params_parse((struct netd_jv){ &last, 0 }, spec, a, present, pe);
 }
 
 static void test_valid(void **state)
@@ -71,7 +73,7 @@ static void test_valid(void **state)
         assert_int_equal(a.port, 65535);
         assert_int_equal(parse("{\"handle\":1,\"port\":80.0}", &a, &pe, NULL), 0);
         assert_int_equal(a.port, 80);
-        last = (json_decref(last), NULL);
+        netd_jtok_done(&last);
 }
 
 static void test_no_params(void **state)
@@ -83,8 +85,10 @@ static void test_no_params(void **state)
         struct netd_param_error pe;
         struct args a = {};
 
-        assert_int_equal(netd_params_parse(NULL, opt_only, &a, NULL, &pe), 0);
-        assert_int_equal(netd_params_parse(NULL, spec, &a, NULL, &pe), -EINVAL);
+        const struct netd_jv none = { NULL, -1 };
+
+        assert_int_equal(netd_params_parse(none, opt_only, &a, NULL, &pe), 0);
+        assert_int_equal(netd_params_parse(none, spec, &a, NULL, &pe), -EINVAL);
         assert_string_equal(pe.field, "handle");
         assert_int_equal(pe.code, NETD_ERR_MISSING_ARGS);
 }
@@ -126,23 +130,26 @@ static void test_errors(void **state)
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 struct netd_param_error pe = {};
                 struct args a;
-                json_error_t jerr;
-                json_t *p = json_loads(cases[i].text, JSON_ALLOW_NUL, &jerr);
+                size_t len = strlen(cases[i].text);
 
+                memcpy(line, cases[i].text, len + 1);
                 if (!cases[i].field) {
                         /* Over-large numbers never reach the parser: the envelope's -32700. */
-                        assert_null(p);
+                        assert_int_equal(netd_jtok_parse(&last, line, len, 1000), -EINVAL);
                         continue;
                 }
-                assert_non_null(p);
+                assert_int_equal(netd_jtok_parse(&last, line, len, 1000), 0);
+                netd_jtok_finish(&last);
                 memset(&a, 0, sizeof(a));
-                assert_int_equal(netd_params_parse(p, spec, &a, NULL, &pe), -EINVAL);
+                assert_int_equal(
+                        netd_params_parse((struct netd_jv){ &last, 0 }, spec, &a, NULL, &pe),
+                        -EINVAL);
                 assert_string_equal(pe.field, cases[i].field);
                 assert_int_equal(pe.code, cases[i].code);
                 assert_true(strlen(pe.message) > 0);
                 assert_non_null(strstr(pe.message, cases[i].field));
-                json_decref(p);
         }
+        netd_jtok_done(&last);
 }
 
 int main(void)
