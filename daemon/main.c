@@ -424,6 +424,9 @@ int main(int argc, char *argv[])
         log_info("netd %s serving %s", NETD_VERSION, path);
         ready();
         r = event_base_dispatch(d->base);
+        /* Stopped: a later SIGTERM/SIGINT must not kill the teardown (exit status 0). */
+        (void)signal(SIGTERM, SIG_IGN);
+        (void)signal(SIGINT, SIG_IGN);
         netd_daemon_free(d);
         if (r < 0) {
                 log_error("The event loop failed");

@@ -142,30 +142,33 @@ static int parse_one(const struct netd_param *p, struct netd_jv v, void *out,
 int netd_params_parse(struct netd_jv params, const struct netd_param *spec, void *out,
                       uint64_t *ret_present, struct netd_param_error *err)
 {
+        int found[64]; /* the value token of each spec entry, -1 when absent */
         uint64_t present = 0;
         int key, val;
         uint32_t k;
-        size_t i;
+        size_t i, n;
         int r;
 
-        /* Unknown names first, in the line's order: a typo must not pass silently as a default. */
+        for (n = 0; spec[n].name; n++)
+                found[n] = -1;
+        /* One pass over the members: unknown names first, in the line's order. */
         if (netd_jv_is(params, NETD_JTOK_OBJECT)) {
-                NETD_JV_FOREACH_MEMBER(params, key, val, k)
-                {
-                        struct netd_jv kv = { params.doc, key };
-                        const char *name = netd_jv_str(kv);
+                NETD_JV_FOREACH_MEMBER(params, key, val, k) {
+                        const struct netd_jtok *kt = &params.doc->t[key];
+                        const char *name = params.doc->line + kt->start;
 
-                        for (i = 0; spec[i].name; i++)
-                                if (strlen(spec[i].name) == params.doc->t[key].len &&
-                                    memcmp(spec[i].name, name, params.doc->t[key].len) == 0)
+                        for (i = 0; i < n; i++)
+                                if (spec[i].name[0] == name[0] && strlen(spec[i].name) == kt->len &&
+                                    memcmp(spec[i].name, name, kt->len) == 0)
                                         break;
-                        if (!spec[i].name)
+                        if (i == n)
                                 return param_fail(err, name, NETD_ERR_INVALID_ARG_VALUE,
                                                   "unknown parameter \"%s\"%s", name, "");
+                        found[i] = val;
                 }
         }
-        for (i = 0; spec[i].name; i++) {
-                struct netd_jv v = netd_jv_get(params, spec[i].name, strlen(spec[i].name));
+        for (i = 0; i < n; i++) {
+                struct netd_jv v = { params.doc, found[i] };
 
                 if (v.i < 0 || netd_jv_is(v, NETD_JTOK_NULL)) {
                         if (spec[i].required)

@@ -446,11 +446,20 @@ static bool id_is_valid(struct netd_jv id)
                netd_jv_is(id, NETD_JTOK_REAL) || netd_jv_is(id, NETD_JTOK_NULL);
 }
 
-static bool member_is(const struct netd_jdoc *d, int key, const char *name)
+/* Which envelope member a key names: 'i'd, 'm'ethod, 'p'arams, 'j'sonrpc, or 0. */
+static char member_kind(const struct netd_jdoc *d, int key)
 {
-        size_t n = strlen(name);
+        const char *k = d->line + d->t[key].start;
 
-        return d->t[key].len == n && memcmp(d->line + d->t[key].start, name, n) == 0;
+        switch (d->t[key].len) {
+        case 2:
+                return memcmp(k, "id", 2) == 0 ? 'i' : 0;
+        case 6:
+                return memcmp(k, "method", 6) == 0 ? 'm' : memcmp(k, "params", 6) == 0 ? 'p' : 0;
+        case 7:
+                return memcmp(k, "jsonrpc", 7) == 0 ? 'j' : 0;
+        }
+        return 0;
 }
 
 /* One request object of a line (alone or in a batch), read from its tokens. */
@@ -463,12 +472,33 @@ static void handle_request(struct netd_conn *c, struct netd_jv m, struct netd_ba
         int key, val;
         uint32_t k;
 
+        bool unknown = false;
+
         if (!netd_jv_is(m, NETD_JTOK_OBJECT)) {
                 reply_invalid(c, batch, NULL, NETD_RPC_INVALID_REQUEST,
                               "Invalid Request: not an object");
                 return;
         }
-        id = netd_jv_get(m, "id", 2);
+        /* One pass over the members (the tokenizer refused duplicates). */
+        id = version = name = params = (struct netd_jv){ m.doc, -1 };
+        NETD_JV_FOREACH_MEMBER(m, key, val, k) {
+                switch (member_kind(m.doc, key)) {
+                case 'i':
+                        id.i = val;
+                        break;
+                case 'm':
+                        name.i = val;
+                        break;
+                case 'p':
+                        params.i = val;
+                        break;
+                case 'j':
+                        version.i = val;
+                        break;
+                default:
+                        unknown = true;
+                }
+        }
         if (id.i >= 0 && !id_is_valid(id)) {
                 reply_invalid(c, batch, NULL, NETD_RPC_INVALID_REQUEST,
                               "Invalid Request: id must be a string, number or null");
@@ -480,17 +510,12 @@ static void handle_request(struct netd_conn *c, struct netd_jv m, struct netd_ba
                           (unsigned long long)c->id);
                 return;
         }
-        NETD_JV_FOREACH_MEMBER(m, key, val, k)
-        {
-                if (!member_is(m.doc, key, "jsonrpc") && !member_is(m.doc, key, "id") &&
-                    !member_is(m.doc, key, "method") && !member_is(m.doc, key, "params")) {
-                        reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,
-                                      "Invalid Request: unknown member");
-                        json_decref(idv);
-                        return;
-                }
+        if (unknown) {
+                reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,
+                              "Invalid Request: unknown member");
+                json_decref(idv);
+                return;
         }
-        version = netd_jv_get(m, "jsonrpc", 7);
         if (!netd_jv_is(version, NETD_JTOK_STRING) || netd_jv_tok(version)->len != 3 ||
             memcmp(netd_jv_str(version), "2.0", 3) != 0) {
                 reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,
@@ -498,14 +523,12 @@ static void handle_request(struct netd_conn *c, struct netd_jv m, struct netd_ba
                 json_decref(idv);
                 return;
         }
-        name = netd_jv_get(m, "method", 6);
         if (!netd_jv_is(name, NETD_JTOK_STRING)) {
                 reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,
                               "Invalid Request: \"method\" must be a string");
                 json_decref(idv);
                 return;
         }
-        params = netd_jv_get(m, "params", 6);
         if (params.i >= 0 && !netd_jv_is(params, NETD_JTOK_OBJECT) &&
             !netd_jv_is(params, NETD_JTOK_ARRAY)) {
                 reply_invalid(c, batch, idv, NETD_RPC_INVALID_REQUEST,

@@ -17,15 +17,20 @@
 #define ONES  0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-/* True when a byte of x is below 0x20 or above 0x7e, or is '"' or '\'. */
-static inline bool word_has_special(uint64_t x)
+/*
+ * The high bit of each byte of x (little-endian: the first byte lowest)
+ * that is below 0x20 or above 0x7e, or is '"' or '\'. Only the lowest set
+ * bit is exact (a borrow may flag bytes after a true one): enough to find
+ * the first special byte.
+ */
+static inline uint64_t word_special(uint64_t x)
 {
         uint64_t quote = x ^ (ONES * '"'), bslash = x ^ (ONES * '\\');
         uint64_t below = (x - ONES * 0x20) & ~x;
         uint64_t above = (x + ONES * (0x7f - 0x7e)) | x;
         uint64_t zq = (quote - ONES) & ~quote, zb = (bslash - ONES) & ~bslash;
 
-        return ((below | above | zq | zb) & HIGHS) != 0;
+        return (below | above | zq | zb) & HIGHS;
 }
 
 static size_t skip_ws(const char *s, size_t len, size_t p)
@@ -66,12 +71,16 @@ static int scan_string(const char *s, size_t len, size_t p, bool key, size_t *re
                 unsigned char ch;
                 uint32_t cp, lo;
 
+                /* Eight bytes a step to the first byte that needs a look. */
                 while (len - p >= 8) {
-                        uint64_t x;
+                        uint64_t x, m;
 
                         memcpy(&x, s + p, 8);
-                        if (word_has_special(x))
+                        m = word_special(x);
+                        if (m) {
+                                p += (size_t)__builtin_ctzll(m) / 8;
                                 break;
+                        }
                         p += 8;
                 }
                 if (p >= len)
@@ -224,6 +233,16 @@ static int scan_number(const char *s, size_t len, size_t p, struct netd_jtok *t)
         n = p - start;
         t->start = (uint32_t)start;
         t->len = (uint32_t)n;
+        if (!real && n - (s[start] == '-') <= 18) {
+                /* Up to 18 digits always fit in int64: no strtoll, no copy. */
+                int64_t v = 0;
+
+                for (size_t i = start + (s[start] == '-'); i < p; i++)
+                        v = v * 10 + (s[i] - '0');
+                t->type = NETD_JTOK_INTEGER;
+                t->integer = s[start] == '-' ? -v : v;
+                return 0;
+        }
         text = n < sizeof(small) ? small : malloc(n + 1);
         if (!text)
                 return -ENOMEM;
@@ -329,6 +348,29 @@ static int check_duplicates(const struct netd_jdoc *d, uint32_t o)
 
         if (obj->size < 2)
                 return 0;
+        if (obj->size <= 16) {
+                /* The usual object: a few plain keys, compared in place, nothing allocated. */
+                uint32_t idx[16];
+                bool plain = true;
+
+                for (i = 0, k = o + 1; i < obj->size; i++, k = d->t[k + 1].next) {
+                        idx[i] = k;
+                        plain &= !d->t[k].escaped;
+                }
+                if (plain) {
+                        for (i = 0; i < obj->size; i++)
+                                for (uint32_t j = i + 1; j < obj->size; j++) {
+                                        const struct netd_jtok *a = &d->t[idx[i]],
+                                                               *b = &d->t[idx[j]];
+
+                                        if (a->len == b->len &&
+                                            memcmp(d->line + a->start, d->line + b->start,
+                                                   a->len) == 0)
+                                                return -EINVAL;
+                                }
+                        return 0;
+                }
+        }
         keys = calloc(obj->size, sizeof(*keys));
         bufs = calloc(obj->size, sizeof(*bufs));
         if (!keys || !bufs) {
@@ -527,8 +569,7 @@ struct netd_jv netd_jv_get(struct netd_jv v, const char *name, size_t len)
 
         if (!netd_jv_is(v, NETD_JTOK_OBJECT))
                 return (struct netd_jv){ v.doc, -1 };
-        NETD_JV_FOREACH_MEMBER(v, key, val, k)
-        {
+        NETD_JV_FOREACH_MEMBER(v, key, val, k) {
                 const struct netd_jtok *kt = &v.doc->t[key];
 
                 if (kt->len == len && memcmp(v.doc->line + kt->start, name, len) == 0)

@@ -726,7 +726,7 @@ static void test_sigterm_flushes(struct netd_test_daemon *t)
                netd_test_now_ms() - start, reset ? "a reset (after every byte)" : "EOF");
         assert_int_equal(n, total);
         assert_memory_equal(got, data, total);
-        netd_test_stop(t); /* exit status 0 */
+        netd_test_stop_signal(t, 0); /* no second signal: waits for the exit, asserts status 0 */
         free(data);
         free(got);
         close(peer);
