@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "handle.h"
 #include "log.h"
+#include "out.h"
 #include "rpc.h"
 #include "socket.h"
 
@@ -35,6 +36,7 @@
 #define CONN_READ_MAX_BYTES (256 * 1024)
 
 static void conn_input_check(struct netd_conn *c);
+static void conn_output_added(struct netd_conn *c);
 
 static const char *const conn_state_names[_NETD_CONN_STATE_MAX] = {
         [NETD_CONN_OPEN] = "open",
@@ -440,6 +442,7 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
                 return -ENOMEM;
         }
         TAILQ_INSERT_TAIL(&d->conns, c, link);
+        c->listed = true;
         d->n_conns++;
         d->fds_open++; /* counted, never refused: the reserve exists for control connections */
         event_add(c->ev_read, NULL);
@@ -465,9 +468,12 @@ void netd_conn_close(struct netd_conn *c, const char *reason)
         event_del(c->ev_stall);
         event_del(c->ev_closed);
         netd_rpc_detach_conn(c);
-        netd_handle_release_all(c);
-        TAILQ_REMOVE(&d->conns, c, link);
-        d->n_conns--;
+        /*
+         * The handles go with the deferred free (redis's freeClientAsync):
+         * this may run inside one of their own callbacks. Until then they
+         * see a closed owner and send nothing, and the connection is still
+         * counted (netd.info), its descriptor closed.
+         */
         if (c->fd >= 0) {
                 close(c->fd);
                 netd_daemon_fd_release(d);
@@ -506,6 +512,11 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
                 netd_conn_close(c, NULL);
                 event_del(c->ev_free);
         }
+        netd_handle_release_all(c);
+        if (c->listed) {
+                TAILQ_REMOVE(&c->daemon->conns, c, link);
+                c->daemon->n_conns--;
+        }
         if (c->ev_read)
                 event_free(c->ev_read);
         if (c->ev_write)
@@ -531,9 +542,13 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
         return NULL;
 }
 
-static int conn_dump_cb(const char *buf, size_t size, void *data)
+/* After a line was queued (r from out.c): counts a failure, arms the write and the limits. */
+static void conn_queued(struct netd_conn *c, int r)
 {
-        return evbuffer_add(data, buf, size);
+        if (r < 0)
+                log_error("conn#%llu: Failed to queue a message, out of memory",
+                          (unsigned long long)c->id);
+        conn_output_added(c);
 }
 
 void netd_conn_send(struct netd_conn *c, json_t *msg)
@@ -543,117 +558,43 @@ void netd_conn_send(struct netd_conn *c, json_t *msg)
                           (unsigned long long)c->id);
                 return;
         }
-        if (c->state == NETD_CONN_CLOSED) {
-                json_decref(msg);
-                return;
-        }
-        {
-                /*
-                 * Most messages are short: dump into the stack, one append.
-                 * json_dump_callback() would append every token separately.
-                 */
-                const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
-                char buf[2048];
-                size_t n = json_dumpb(msg, buf, sizeof(buf) - 1, flags);
-                int r;
-
-                if (n > 0 && n < sizeof(buf)) {
-                        buf[n] = '\n';
-                        r = evbuffer_add(c->out, buf, n + 1);
-                } else {
-                        r = json_dump_callback(msg, conn_dump_cb, c->out, flags);
-                        if (r == 0)
-                                r = evbuffer_add(c->out, "\n", 1);
-                }
-                if (r < 0)
-                        log_error("conn#%llu: Failed to queue a message, out of memory",
-                                  (unsigned long long)c->id);
-        }
+        if (c->state != NETD_CONN_CLOSED)
+                conn_queued(c, netd_out_message(c->out, msg));
         json_decref(msg);
-        netd_conn_output_added(c);
-}
-
-/*
- * json_dumpb() for one value, with integers (the usual id, many results)
- * written here: jansson formats them with snprintf(), which cost more than
- * the rest of a short reply. Same text as jansson's "%lld".
- */
-static size_t dump_value(json_t *v, char *buf, size_t size, size_t flags)
-{
-        char digits[24];
-        unsigned long long u;
-        size_t n = 0, k = 0;
-        json_int_t i;
-
-        if (!json_is_integer(v))
-                return json_dumpb(v, buf, size, flags);
-        i = json_integer_value(v);
-        u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
-        do {
-                digits[k++] = (char)('0' + u % 10);
-                u /= 10;
-        } while (u);
-        if (k + (i < 0) > size)
-                return k + (i < 0); /* too long: the size needed, as json_dumpb() reports it */
-        if (i < 0)
-                buf[n++] = '-';
-        while (k)
-                buf[n++] = digits[--k];
-        return n;
 }
 
 void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result)
 {
-        static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
-        static const char mid[] = ",\"result\":";
-        const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
-        char buf[2048];
-        size_t n = sizeof(head) - 1, k;
-
-        if (c->state == NETD_CONN_CLOSED) {
-                json_decref(result);
-                return;
-        }
-        if (!result)
-                result = json_null();
-        memcpy(buf, head, n);
-        k = dump_value(id, buf + n, sizeof(buf) - n, flags);
-        if (k == 0 || k >= sizeof(buf) - n)
-                goto slow;
-        n += k;
-        if (n + sizeof(mid) - 1 >= sizeof(buf))
-                goto slow;
-        memcpy(buf + n, mid, sizeof(mid) - 1);
-        n += sizeof(mid) - 1;
-        k = dump_value(result, buf + n, sizeof(buf) - n, flags);
-        if (k == 0 || k + 2 >= sizeof(buf) - n)
-                goto slow;
-        n += k;
-        buf[n++] = '}';
-        buf[n++] = '\n';
-        if (evbuffer_add(c->out, buf, n) < 0)
-                log_error("conn#%llu: Failed to queue a message, out of memory",
-                          (unsigned long long)c->id);
+        if (c->state != NETD_CONN_CLOSED)
+                conn_queued(c, netd_out_reply(c->out, id, result));
         json_decref(result);
-        netd_conn_output_added(c);
-        return;
-slow:
-        /* Too long for the stack buffer: build the envelope. */
-        netd_conn_send(c, json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result", result));
 }
 
 void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params)
 {
-        netd_conn_send(c, json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", method, "params",
-                                    params));
+        if (!params) {
+                log_error("conn#%llu: Failed to build %s, out of memory", (unsigned long long)c->id,
+                          method);
+                return;
+        }
+        if (c->state != NETD_CONN_CLOSED)
+                conn_queued(c, netd_out_event(c->out, method, params));
+        json_decref(params);
 }
 
-struct evbuffer *netd_conn_output(struct netd_conn *c)
+int netd_conn_send_data(struct netd_conn *c, uint64_t socket, const uint8_t *bytes, size_t len,
+                        const char *text, size_t tlen, const char *encoding)
 {
-        return c->out;
+        int r;
+
+        if (c->state != NETD_CONN_OPEN && c->state != NETD_CONN_DRAINING)
+                return 0;
+        r = netd_out_data(c->out, socket, bytes, len, text, tlen, encoding);
+        conn_queued(c, r);
+        return r;
 }
 
-void netd_conn_output_added(struct netd_conn *c)
+static void conn_output_added(struct netd_conn *c)
 {
         size_t len;
 

@@ -59,13 +59,14 @@ struct netd_conn {
         unsigned n_handles;
         unsigned n_closed;
         struct netd_req_list reqs; /* weak: requests in flight, cleared on close */
-        unsigned n_reqs;            /* of them, requests with an id (inflight_max) */
-        size_t queued_bytes;        /* unsent bytes of its sockets (flow.c writes it) */
+        unsigned n_reqs;           /* of them, requests with an id (inflight_max) */
+        size_t queued_bytes;       /* unsent bytes of its sockets (flow.c writes it) */
         struct event *ev_stall;  /* owned: cuts a client over out_hard_bytes that stopped reading */
         struct event *ev_closed; /* owned: timer: a client gone while input is held */
         bool input_held;         /* a limit stopped reading and handling requests */
         bool read_eof;           /* the client shut down its sending side */
         bool input_stopped;      /* the daemon is stopping: no more requests are read */
+        bool listed;             /* in daemon->conns (until the free) */
         bool flush_soon;         /* inside a read callback that flushes when it ends */
         bool sockets_paused;     /* output over the high-water mark */
         uint64_t in_pos;         /* bytes received so far on the stream */
@@ -83,8 +84,9 @@ const char *netd_conn_state_to_string(enum netd_conn_state s);
 int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret);
 
 /*
- * Closes the connection now: destroys its handles, detaches its requests,
- * stops I/O and schedules the free. reason (may be NULL) is logged.
+ * Closes the connection now: stops its I/O, detaches its requests and
+ * schedules the free, which destroys its handles on a later loop turn (so
+ * this is safe inside any handle's callback). reason (may be NULL) is logged.
  */
 void netd_conn_close(struct netd_conn *c, const char *reason);
 
@@ -101,21 +103,18 @@ void netd_conn_close_after_flush(struct netd_conn *c);
 /* Queues msg (stolen) as one compact line. Dropped when the conn is closed. */
 void netd_conn_send(struct netd_conn *c, json_t *msg);
 
-/*
- * Queues the reply {"jsonrpc":"2.0","id":id,"result":result} (result stolen,
- * NULL for null), serialised straight into the output: no envelope object.
- */
+/* Queues the reply {"jsonrpc":"2.0","id":id,"result":result} (result stolen, NULL: null). */
 void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result);
 
 /* Queues a notification {"jsonrpc":"2.0","method":method,"params":params (stolen)}. */
 void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params);
 
 /*
- * The output queue, for writers that build lines themselves (socket.data).
- * After appending complete lines, call netd_conn_output_added().
+ * Queues socket.data for socket (see netd_out_data()). Returns 0 (also when
+ * the connection is closing: nothing is sent), or -ENOMEM.
  */
-struct evbuffer *netd_conn_output(struct netd_conn *c);
-void netd_conn_output_added(struct netd_conn *c);
+int netd_conn_send_data(struct netd_conn *c, uint64_t socket, const uint8_t *bytes, size_t len,
+                        const char *text, size_t tlen, const char *encoding);
 
 /*
  * Takes the index-th descriptor attached to the request line being handled

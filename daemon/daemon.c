@@ -17,8 +17,8 @@
 #include "daemon.h"
 #include "frame.h"
 #include "listener.h"
-#include "resolve.h"
 #include "log.h"
+#include "resolve.h"
 #include "rpc.h"
 #include "server.h"
 #include "socket.h"
@@ -52,6 +52,11 @@ void netd_limits_init(struct netd_limits *l)
         };
 }
 
+static void daemon_closing_cb(evutil_socket_t fd, short what, void *arg)
+{
+        netd_handle_run_closes(arg);
+}
+
 int netd_daemon_new(const struct netd_limits *limits, struct netd_daemon **ret)
 {
         struct netd_daemon *d = calloc(1, sizeof(*d));
@@ -71,9 +76,12 @@ int netd_daemon_new(const struct netd_limits *limits, struct netd_daemon **ret)
                                      ? (unsigned)(rl.rlim_cur - 32)
                                      : 1024 * 1024;
         }
+        TAILQ_INIT(&d->closing);
         d->base = event_base_new();
         d->scratch = malloc(d->limits.read_chunk_bytes);
-        if (!d->base || !d->scratch) {
+        if (d->base)
+                d->ev_closing = event_new(d->base, -1, 0, daemon_closing_cb, d);
+        if (!d->base || !d->scratch || !d->ev_closing) {
                 netd_daemon_free(d);
                 return -ENOMEM;
         }
@@ -200,9 +208,9 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 return NULL;
         d->listener = netd_listener_free(d->listener);
         while ((c = TAILQ_FIRST(&d->conns)))
-                netd_conn_close(c, NULL);
+                (void)netd_conn_free(c);
         if (d->base) {
-                /* Runs the deferred frees of the connections closed above. */
+                /* Runs what the frees above left (deferred closes of handles: none are queued). */
                 (void)event_base_loop(d->base, EVLOOP_NONBLOCK);
         }
         netd_resolver_free(d);
@@ -211,6 +219,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 evdns_base_free(d->dns, 1);
         if (d->ev_stop)
                 event_free(d->ev_stop);
+        if (d->ev_closing)
+                event_free(d->ev_closing);
         if (d->sig_term)
                 event_free(d->sig_term);
         if (d->sig_int)

@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include "handle.h"
 #include "jtok.h"
 
 struct event;
@@ -92,30 +93,32 @@ struct netd_inherited_fd {
 };
 
 struct netd_daemon {
-        struct event_base *base;        /* owned */
-        struct evdns_base *dns;         /* owned; NULL until first needed */
-        struct netd_listener *listener; /* owned */
-        struct event *sig_term;         /* owned */
-        struct event *sig_int;          /* owned */
-        struct event *ev_stop;          /* owned: the stop's flush steps (netd_daemon_stop) */
-        int64_t stop_deadline_ms;       /* CLOCK_MONOTONIC ms: the stop's grace ends */
-        bool stop_sockets_done;         /* the stop closed every socket it could */
-        struct netd_conn_list conns;    /* owned */
+        struct event_base *base;         /* owned */
+        struct evdns_base *dns;          /* owned; NULL until first needed */
+        struct netd_listener *listener;  /* owned */
+        struct event *sig_term;          /* owned */
+        struct event *sig_int;           /* owned */
+        struct event *ev_stop;           /* owned: the stop's flush steps (netd_daemon_stop) */
+        struct event *ev_closing;        /* owned: runs the handles' deferred closes */
+        struct netd_handle_list closing; /* handles whose close event is due (handle.c) */
+        int64_t stop_deadline_ms;        /* CLOCK_MONOTONIC ms: the stop's grace ends */
+        bool stop_sockets_done;          /* the stop closed every socket it could */
+        struct netd_conn_list conns;     /* owned */
         unsigned n_conns;
         uint64_t next_conn_id;
         struct netd_registry handles;
         struct netd_limits limits;
         struct netd_stats stats;
-        struct timespec started; /* CLOCK_MONOTONIC */
-        uint8_t *scratch;        /* owned: read buffer shared by every socket */
-        const char *resolv_conf; /* borrowed: NULL for /etc/resolv.conf */
-        const char *hosts_file;  /* borrowed: NULL for /etc/hosts */
-        unsigned fds_open;       /* descriptors held by handles and control connections */
-        size_t queued_bytes;     /* bytes in every socket's unsent queue (flow.c) */
-        struct netd_req *dispatching;  /* the request whose handler runs (rpc.c) */
+        struct timespec started;        /* CLOCK_MONOTONIC */
+        uint8_t *scratch;               /* owned: read buffer shared by every socket */
+        const char *resolv_conf;        /* borrowed: NULL for /etc/resolv.conf */
+        const char *hosts_file;         /* borrowed: NULL for /etc/hosts */
+        unsigned fds_open;              /* descriptors held by handles and control connections */
+        size_t queued_bytes;            /* bytes in every socket's unsent queue (flow.c) */
+        struct netd_req *dispatching;   /* the request whose handler runs (rpc.c) */
         struct netd_jdoc tokens;        /* owned: the tokens of the request line (rpc.c) */
         struct netd_resolver *resolver; /* owned: fair scheduling of lookups (resolve.c) */
-        unsigned fds_max;        /* RLIMIT_NOFILE at start, less what the daemon itself holds */
+        unsigned fds_max; /* RLIMIT_NOFILE at start, less what the daemon itself holds */
         struct netd_inherited_fd *inherited; /* owned */
         size_t n_inherited;
         bool stopping;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "conn.h"
 #include "daemon.h"
 #include "handle.h"
@@ -166,10 +168,40 @@ void netd_handle_announce(struct netd_handle *h)
         h->held = (json_decref(h->held), NULL);
 }
 
+void netd_handle_close_later(struct netd_handle *h)
+{
+        struct netd_daemon *d = h->daemon;
+
+        if (h->close_pending)
+                return;
+        h->close_pending = true;
+        TAILQ_INSERT_TAIL(&d->closing, h, close_link);
+        event_active(d->ev_closing, EV_TIMEOUT, 0);
+}
+
+static void handle_cancel_close(struct netd_handle *h)
+{
+        if (!h->close_pending)
+                return;
+        TAILQ_REMOVE(&h->daemon->closing, h, close_link);
+        h->close_pending = false;
+}
+
+void netd_handle_run_closes(struct netd_daemon *d)
+{
+        struct netd_handle *h;
+
+        while ((h = TAILQ_FIRST(&d->closing))) {
+                handle_cancel_close(h);
+                h->ops->closed(h);
+        }
+}
+
 void netd_handle_free(struct netd_handle *h)
 {
         struct netd_conn *owner = h->owner;
 
+        handle_cancel_close(h);
         registry_remove(&h->daemon->handles, h);
         if (owner) {
                 if (h->closed) {
@@ -230,8 +262,10 @@ void netd_handle_release_all(struct netd_conn *owner)
         struct netd_handle *h;
 
         /* Abandon first, so no handle touches another one already freed. */
-        TAILQ_FOREACH(h, &owner->handles, owner_link)
+        TAILQ_FOREACH(h, &owner->handles, owner_link) {
+                handle_cancel_close(h);
                 h->ops->abandon(h);
+        }
         while ((h = TAILQ_FIRST(&owner->handles)))
                 netd_handle_free(h);
         while ((h = TAILQ_FIRST(&owner->closed)))

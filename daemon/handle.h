@@ -25,9 +25,18 @@ enum netd_handle_type {
 
 struct netd_handle;
 
+/*
+ * One lifecycle for every handle (libuv's uv_close): close requested (the
+ * object stops its I/O at once and calls netd_handle_close_later()), then,
+ * on a later loop turn, ops->closed emits its close event(s) and calls
+ * netd_handle_finish(); the memory goes with netd_handle_free(), when the
+ * owner goes or past closed_keep.
+ */
 struct netd_handle_ops {
         /* Stops all I/O at once, emits nothing: the owner is gone or the daemon stops. */
         void (*abandon)(struct netd_handle *h);
+        /* The deferred half of a close: emit the close event(s), then netd_handle_finish(). */
+        void (*closed)(struct netd_handle *h);
         /* Frees the object; called once, after abandon or after the close event. */
         void (*free)(struct netd_handle *h);
 };
@@ -40,6 +49,8 @@ struct netd_handle {
         struct netd_conn *owner;    /* weak: cleared when the owner closes */
         struct netd_handle *hash_next;
         TAILQ_ENTRY(netd_handle) owner_link; /* in owner->handles or owner->closed */
+        TAILQ_ENTRY(netd_handle) close_link; /* in daemon->closing while close_pending */
+        bool close_pending;                  /* ops->closed is queued */
         json_t *held;   /* owned: events queued until the handle is announced */
         bool announced; /* a reply or event naming it has been sent */
         bool closed;    /* its close event was emitted */
@@ -81,6 +92,12 @@ void netd_handle_finish(struct netd_handle *h);
  * again after its close). Returns 0, or -EMFILE at limits.handles_per_conn.
  */
 int netd_handle_reopen(struct netd_handle *h);
+
+/* Queues h's ops->closed for a later loop turn (once; FIFO across handles). */
+void netd_handle_close_later(struct netd_handle *h);
+
+/* Runs the queued ops->closed callbacks (the daemon's ev_closing). */
+void netd_handle_run_closes(struct netd_daemon *d);
 
 /* Abandons and frees every handle owner holds, live or closed. */
 void netd_handle_release_all(struct netd_conn *owner);

@@ -470,8 +470,8 @@ void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
                 server_listen_failed(s, netd_nerr_sys(ENOMEM, "listen", NULL, -1));
                 return;
         }
-        r = netd_resolve_start(s->h.daemon, s->h.owner ? s->h.owner->id : 0, host, port,
-                               AF_UNSPEC, 0, server_lookup_cb, s, &s->lookup);
+        r = netd_resolve_start(s->h.daemon, s->h.owner ? s->h.owner->id : 0, host, port, AF_UNSPEC,
+                               0, server_lookup_cb, s, &s->lookup);
         if (r < 0)
                 server_listen_failed(s, netd_nerr_sys(-r, "getaddrinfo", NULL, -1));
 }
@@ -499,12 +499,31 @@ static void server_stop_listening(struct netd_server *s)
         s->listening = false;
 }
 
-/* The server is done: 'close', then the reply to server.close. */
+/*
+ * The server is done: 'close', then the reply to server.close (req, may be
+ * NULL; ERR_SERVER_NOT_RUNNING when it was not listening), on a later loop
+ * turn, as Node emits 'close' from nextTick (server_closed).
+ */
 static void server_finish(struct netd_server *s, struct netd_req *req, bool not_running)
 {
+        s->closing = true;
+        s->close_req = req;
+        s->close_not_running = not_running;
+        if (req)
+                netd_req_hold(req, "server close");
+        netd_handle_close_later(&s->h);
+}
+
+/* The deferred half of a close (handle.h). */
+static void server_closed(struct netd_handle *h)
+{
+        struct netd_server *s = (struct netd_server *)h;
+        struct netd_req *req = s->close_req;
+
+        s->close_req = NULL;
         server_emit(s, "server.close", json_pack("{s:I}", "server", (json_int_t)s->h.id));
         if (req) {
-                if (not_running)
+                if (s->close_not_running)
                         (void)netd_req_fail_err(req, NETD_ERR_SERVER_NOT_RUNNING, NULL);
                 else
                         (void)netd_req_ok_true(req);
@@ -587,6 +606,7 @@ static void server_free(struct netd_handle *h)
 
 static const struct netd_handle_ops server_ops = {
         .abandon = server_abandon,
+        .closed = server_closed,
         .free = server_free,
 };
 

@@ -51,8 +51,9 @@ struct netd_server {
         uint64_t accepted;
         uint64_t dropped; /* connections refused over maxConnections */
         bool listening;
-        bool closing;
-        bool unref; /* server.unref: reported by server.get only */
+        bool closing;           /* server.close called: no more listen or close */
+        bool close_not_running; /* the close found it not listening (ERR_SERVER_NOT_RUNNING) */
+        bool unref;             /* server.unref: reported by server.get only */
 };
 
 /* Creates a server owned by owner. Returns 0, -EMFILE or -ENOMEM. */

@@ -8,12 +8,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -122,10 +122,9 @@ static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t l
 {
         struct netd_conn *c = s->h.owner;
         const char *enc = s->encoding < 0 ? "base64" : netd_encoding_to_string(s->encoding);
-        struct evbuffer_iovec vec;
-        struct evbuffer *out;
         char *text = NULL;
-        size_t tlen = 0, max, n;
+        size_t tlen = 0;
+        int r;
 
         if (!c || !netd_conn_is_open(c))
                 return;
@@ -155,27 +154,13 @@ static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t l
                 free(text);
                 return;
         }
-        out = netd_conn_output(c);
-        evbuffer_add_printf(out,
-                            "{\"jsonrpc\":\"2.0\",\"method\":\"socket.data\",\"params\":"
-                            "{\"socket\":%" PRIu64 ",\"data\":\"",
-                            s->h.id);
-        max = text ? NETD_JSON_ESCAPED_MAX(tlen) : NETD_BASE64_ENCODED_MAX(len);
-        if (evbuffer_reserve_space(out, (ev_ssize_t)(max ? max : 1), &vec, 1) < 1)
-                goto oom_line;
-        n = text ? netd_json_escape(text, tlen, vec.iov_base)
-                 : netd_base64_encode(buf, len, vec.iov_base, 0);
-        vec.iov_len = n;
-        evbuffer_commit_space(out, &vec, 1);
-        evbuffer_add_printf(out, "\",\"encoding\":\"%s\"}}\n", enc);
+        r = netd_conn_send_data(c, s->h.id, buf, len, text, tlen, enc);
         free(text);
-        netd_conn_output_added(c);
-        return;
-oom_line:
-        /* The partial line can't be taken back: the connection must go. */
-        free(text);
-        log_error("conn#%" PRIu64 ": Failed to queue socket data, out of memory", c->id);
-        netd_conn_close(c, "out of memory");
+        if (r < 0) {
+                /* The bytes were read from the peer and can't be delivered: the client must go. */
+                log_error("conn#%" PRIu64 ": Failed to queue socket data, out of memory", c->id);
+                netd_conn_close(c, "out of memory");
+        }
         return;
 oom:
         socket_fail(s, netd_nerr_sys(ENOMEM, "read", NULL, -1));
@@ -921,9 +906,10 @@ static void socket_fail_writes(struct netd_socket *s, json_t *err)
         json_decref(err);
 }
 
-static void socket_close_cb(evutil_socket_t fd, short what, void *arg)
+/* The deferred half of a close (handle.h): 'error' if any, then 'close'. */
+static void socket_closed(struct netd_handle *h)
 {
-        struct netd_socket *s = arg;
+        struct netd_socket *s = (struct netd_socket *)h;
         uint64_t server = s->server;
         struct netd_daemon *d = s->h.daemon;
 
@@ -954,7 +940,7 @@ static void socket_stop_io(struct netd_socket *s)
         s->state = NETD_SOCKET_CLOSED;
 }
 
-/* Tears the socket down now; 'error' and 'close' follow from ev_close. */
+/* Tears the socket down now; 'error' and 'close' follow on a later turn (socket_closed). */
 static void socket_close(struct netd_socket *s, bool had_error)
 {
         json_t *err;
@@ -976,7 +962,7 @@ static void socket_close(struct netd_socket *s, bool had_error)
         evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
         socket_account(s);
         socket_fail_writes(s, err);
-        event_active(s->ev_close, EV_TIMEOUT, 0);
+        netd_handle_close_later(&s->h);
 }
 
 static void socket_abandon(struct netd_handle *h)
@@ -989,8 +975,6 @@ static void socket_abandon(struct netd_handle *h)
                 netd_req_drop(w->req, "its socket is abandoned");
                 free(w);
         }
-        if (s->ev_close)
-                event_del(s->ev_close);
         socket_stop_io(s);
         evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
         socket_account(s);
@@ -1004,8 +988,6 @@ static void socket_free(struct netd_handle *h)
                 socket_abandon(h);
         if (s->addrs)
                 evutil_freeaddrinfo(s->addrs);
-        if (s->ev_close)
-                event_free(s->ev_close);
         if (s->ev_timeout)
                 event_free(s->ev_timeout);
         if (s->ev_attempt)
@@ -1022,6 +1004,7 @@ static void socket_free(struct netd_handle *h)
 
 static const struct netd_handle_ops socket_ops = {
         .abandon = socket_abandon,
+        .closed = socket_closed,
         .free = socket_free,
 };
 
@@ -1039,17 +1022,14 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
         s->opt_keep_alive_count = 10;
         TAILQ_INIT(&s->writes);
         s->wbuf = evbuffer_new();
-        s->ev_close = event_new(d->base, -1, 0, socket_close_cb, s);
         s->ev_timeout = evtimer_new(d->base, socket_timeout_cb, s);
         s->ev_attempt = evtimer_new(d->base, socket_attempt_timeout_cb, s);
-        r = !s->wbuf || !s->ev_close || !s->ev_timeout || !s->ev_attempt ? -ENOMEM : 0;
+        r = !s->wbuf || !s->ev_timeout || !s->ev_attempt ? -ENOMEM : 0;
         if (r == 0)
                 r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops);
         if (r < 0) {
                 if (s->wbuf)
                         evbuffer_free(s->wbuf);
-                if (s->ev_close)
-                        event_free(s->ev_close);
                 if (s->ev_timeout)
                         event_free(s->ev_timeout);
                 if (s->ev_attempt)

@@ -62,7 +62,6 @@ struct netd_socket {
         int fd;                        /* owned; -1 when none */
         struct event *ev_read;         /* owned */
         struct event *ev_write;        /* owned: writability, or connect completion */
-        struct event *ev_close;        /* owned: emits error + close, deferred */
         struct event *ev_timeout;      /* owned: the idle timer of socket.setTimeout */
         int64_t timeout_ms;            /* 0: no idle timeout */
         struct evbuffer *wbuf;         /* owned: bytes queued for the peer */
