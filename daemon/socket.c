@@ -37,6 +37,7 @@ static void socket_close(struct netd_socket *s, bool had_error);
 static void socket_try_write(struct netd_socket *s);
 static void socket_connect_next(struct netd_socket *s);
 static void socket_attempt_failed(struct netd_socket *s, int err);
+static void socket_write_cb(evutil_socket_t fd, short what, void *arg);
 
 static void socket_emit(struct netd_socket *s, const char *event, json_t *params)
 {
@@ -60,12 +61,18 @@ static void socket_fail(struct netd_socket *s, json_t *err)
         socket_close(s, true);
 }
 
+/* Bytes in the unsent queue (made on the first write: an idle socket has none). */
+static size_t socket_queued(const struct netd_socket *s)
+{
+        return s->wbuf ? evbuffer_get_length(s->wbuf) : 0;
+}
+
 /* Restarts the idle timer: called on every read, write and connect (Node's _unrefTimer). */
 static void socket_touch(struct netd_socket *s)
 {
         struct timeval tv;
 
-        if (s->timeout_ms <= 0 || s->state == NETD_SOCKET_CLOSED)
+        if (s->timeout_ms <= 0 || s->state == NETD_SOCKET_CLOSED || !s->ev_timeout)
                 return;
         tv.tv_sec = (time_t)(s->timeout_ms / 1000);
         tv.tv_usec = (suseconds_t)(s->timeout_ms % 1000) * 1000;
@@ -77,20 +84,51 @@ static void socket_timeout_cb(evutil_socket_t fd, short what, void *arg)
         struct netd_socket *s = arg;
 
         /* A write still in progress is not idleness (Node suppresses the timeout). */
-        if (evbuffer_get_length(s->wbuf) > 0 && s->state == NETD_SOCKET_OPEN) {
+        if (socket_queued(s) > 0 && s->state == NETD_SOCKET_OPEN) {
                 socket_touch(s);
                 return;
         }
         socket_emit_simple(s, "socket.timeout");
 }
 
-void netd_socket_set_timeout(struct netd_socket *s, int64_t ms)
+int netd_socket_set_timeout(struct netd_socket *s, int64_t ms)
 {
+        if (ms > 0 && !s->ev_timeout) {
+                /* Made on first use: most sockets never have an idle timer. */
+                s->ev_timeout = evtimer_new(s->h.daemon->base, socket_timeout_cb, s);
+                if (!s->ev_timeout)
+                        return -ENOMEM;
+        }
         s->timeout_ms = ms;
-        if (ms <= 0)
-                event_del(s->ev_timeout);
-        else
+        if (ms <= 0) {
+                if (s->ev_timeout)
+                        event_del(s->ev_timeout);
+        } else {
                 socket_touch(s);
+        }
+        return 0;
+}
+
+/* Waits for writability (connect completion, room in the kernel); false after failing s. */
+static bool socket_want_write(struct netd_socket *s)
+{
+        if (!s->ev_write) {
+                /* Made on first use: an idle socket never needs one. */
+                s->ev_write = event_new(s->h.daemon->base, s->fd, EV_WRITE | EV_PERSIST,
+                                        socket_write_cb, s);
+                if (!s->ev_write) {
+                        socket_fail(s, netd_nerr_sys(ENOMEM, "write", NULL, -1));
+                        return false;
+                }
+        }
+        event_add(s->ev_write, NULL);
+        return true;
+}
+
+static void socket_stop_write(struct netd_socket *s)
+{
+        if (s->ev_write)
+                event_del(s->ev_write);
 }
 
 static bool socket_owner_paused(const struct netd_socket *s)
@@ -214,7 +252,7 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
 /* Reports the unsent queue's size to the flow counts (flow.h). */
 static void socket_account(struct netd_socket *s)
 {
-        netd_flow_account(s->h.daemon, s->h.owner, &s->counted, evbuffer_get_length(s->wbuf));
+        netd_flow_account(s->h.daemon, s->h.owner, &s->counted, socket_queued(s));
 }
 
 /* Completes the writes (and the end) that are done. */
@@ -243,7 +281,7 @@ static void socket_try_write(struct netd_socket *s)
 
         if (s->state != NETD_SOCKET_OPEN)
                 return;
-        while (evbuffer_get_length(s->wbuf) > 0) {
+        while (socket_queued(s) > 0) {
                 int n = evbuffer_write(s->wbuf, s->fd);
 
                 if (n < 0) {
@@ -256,10 +294,11 @@ static void socket_try_write(struct netd_socket *s)
                 d->stats.bytes_out += (uint64_t)n;
                 socket_touch(s);
         }
-        if (evbuffer_get_length(s->wbuf) > 0) {
-                event_add(s->ev_write, NULL);
+        if (socket_queued(s) > 0) {
+                if (!socket_want_write(s))
+                        return;
         } else {
-                event_del(s->ev_write);
+                socket_stop_write(s);
                 if (s->end_requested && !s->fin_sent) {
                         if (shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
                                 socket_fail(s, netd_nerr_sys(errno, "shutdown", NULL, -1));
@@ -270,7 +309,7 @@ static void socket_try_write(struct netd_socket *s)
         }
         socket_account(s);
         socket_complete_writes(s);
-        if (s->need_drain && evbuffer_get_length(s->wbuf) == 0) {
+        if (s->need_drain && socket_queued(s) == 0) {
                 s->need_drain = false;
                 socket_emit_simple(s, "socket.drain");
         }
@@ -306,7 +345,8 @@ static void socket_on_connected(struct netd_socket *s)
         (void)netd_addr_of_fd(s->fd, true, &s->remote);
         s->state = NETD_SOCKET_OPEN;
         s->ever_connected = true;
-        event_del(s->ev_attempt);
+        if (s->ev_attempt)
+                event_del(s->ev_attempt);
         /* Options cached before the connect apply before 'connect' (Node). */
         netd_socket_apply_options(s);
         if (s->addrs) {
@@ -356,8 +396,7 @@ static int socket_set_fd(struct netd_socket *s, int fd)
 
         s->fd = fd;
         s->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, socket_read_cb, s);
-        s->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, socket_write_cb, s);
-        if (!s->ev_read || !s->ev_write)
+        if (!s->ev_read)
                 return -ENOMEM;
         return 0;
 }
@@ -432,7 +471,8 @@ static void socket_connect_failed(struct netd_socket *s)
 static void socket_attempt_failed(struct netd_socket *s, int err)
 {
         socket_record_error(s, netd_nerr_sys(err, "connect", s->remote.address, s->port));
-        event_del(s->ev_attempt);
+        if (s->ev_attempt)
+                event_del(s->ev_attempt);
         socket_drop_fd(s);
         if (s->next_addr)
                 s->next_addr = s->next_addr->ai_next;
@@ -511,8 +551,13 @@ static void socket_connect_next(struct netd_socket *s)
                         return;
                 }
                 if (errno == EINPROGRESS) {
-                        event_add(s->ev_write, NULL);
-                        if (s->attempted && s->attempts_left > 1) {
+                        if (!socket_want_write(s))
+                                return;
+                        if (s->attempted && s->attempts_left > 1 && !s->ev_attempt)
+                                s->ev_attempt = evtimer_new(s->h.daemon->base,
+                                                            socket_attempt_timeout_cb, s);
+                        /* Without the timer (no memory) the attempt runs to its own end. */
+                        if (s->attempted && s->attempts_left > 1 && s->ev_attempt) {
                                 struct timeval tv = {
                                         (time_t)(s->copt.attempt_timeout_ms / 1000),
                                         (suseconds_t)(s->copt.attempt_timeout_ms % 1000) * 1000
@@ -705,7 +750,7 @@ int netd_socket_connect_path(struct netd_socket *s, struct netd_ipc_addr *addr)
         }
         if (errno == EINPROGRESS || errno == EAGAIN) {
                 /* A full backlog: the connect completes when the server accepts. */
-                event_add(s->ev_write, NULL);
+                (void)socket_want_write(s);
                 return 0;
         }
         socket_fail(s, netd_nerr_sys_path(errno, "connect", s->path, s->path_len));
@@ -793,11 +838,17 @@ int netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct n
                 socket_fail(s, netd_nerr(NETD_ERR_STREAM_WRITE_AFTER_END, NULL));
                 return 0;
         }
-        if (len > 0 && netd_flow_admit(s->h.daemon, s->h.owner, evbuffer_get_length(s->wbuf), len,
-                                       ret_refusal) < 0) {
+        if (len > 0 &&
+            netd_flow_admit(s->h.daemon, s->h.owner, socket_queued(s), len, ret_refusal) < 0) {
                 free(data);
                 s->h.daemon->stats.writes_refused++;
                 return -ENOBUFS;
+        }
+        if (!s->wbuf && !(s->wbuf = evbuffer_new())) {
+                free(data);
+                if (req)
+                        (void)netd_req_fail_errno(req, ENOMEM, "write", NULL, -1);
+                return 0;
         }
         if (len >= WRITE_BY_REFERENCE_MIN) {
                 r = evbuffer_add_reference(s->wbuf, data, len, write_buffer_free, NULL);
@@ -814,7 +865,7 @@ int netd_socket_write(struct netd_socket *s, uint8_t *data, size_t len, struct n
         }
         s->queued += len;
         /* As in Node, write() "returns false" once the queue reaches the high-water mark. */
-        if (evbuffer_get_length(s->wbuf) >= s->high_water_mark)
+        if (socket_queued(s) >= s->high_water_mark)
                 s->need_drain = true;
         socket_account(s);
         socket_queue_write(s, req, false);
@@ -959,7 +1010,8 @@ static void socket_close(struct netd_socket *s, bool had_error)
         else
                 err = netd_nerr(NETD_ERR_STREAM_DESTROYED, NULL);
         socket_stop_io(s);
-        evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
+        if (s->wbuf)
+                evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
         socket_account(s);
         socket_fail_writes(s, err);
         netd_handle_close_later(&s->h);
@@ -976,7 +1028,8 @@ static void socket_abandon(struct netd_handle *h)
                 free(w);
         }
         socket_stop_io(s);
-        evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
+        if (s->wbuf)
+                evbuffer_drain(s->wbuf, evbuffer_get_length(s->wbuf));
         socket_account(s);
 }
 
@@ -1021,19 +1074,9 @@ int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_
         s->opt_keep_alive_interval_ms = 1000;
         s->opt_keep_alive_count = 10;
         TAILQ_INIT(&s->writes);
-        s->wbuf = evbuffer_new();
-        s->ev_timeout = evtimer_new(d->base, socket_timeout_cb, s);
-        s->ev_attempt = evtimer_new(d->base, socket_attempt_timeout_cb, s);
-        r = !s->wbuf || !s->ev_timeout || !s->ev_attempt ? -ENOMEM : 0;
-        if (r == 0)
-                r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops);
+        /* The write queue and the timers are made when first needed. */
+        r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops);
         if (r < 0) {
-                if (s->wbuf)
-                        evbuffer_free(s->wbuf);
-                if (s->ev_timeout)
-                        event_free(s->ev_timeout);
-                if (s->ev_attempt)
-                        event_free(s->ev_attempt);
                 free(s);
                 return r;
         }
@@ -1048,11 +1091,11 @@ bool netd_socket_stop_step(struct netd_socket *s, uint64_t *ret_unsent)
         if (s->state == NETD_SOCKET_CLOSED)
                 return true;
         if (s->state != NETD_SOCKET_OPEN) {
-                if (evbuffer_get_length(s->wbuf) == 0) {
+                if (socket_queued(s) == 0) {
                         socket_close(s, false);
                         return true;
                 }
-                *ret_unsent += evbuffer_get_length(s->wbuf); /* written once connected */
+                *ret_unsent += socket_queued(s); /* written once connected */
                 return false;
         }
         if (!s->end_requested) {
@@ -1064,7 +1107,7 @@ bool netd_socket_stop_step(struct netd_socket *s, uint64_t *ret_unsent)
         if (!s->ipc && ioctl(s->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
                 *ret_unsent += (uint64_t)outq;
         if (!s->fin_sent || outq > 0) {
-                *ret_unsent += evbuffer_get_length(s->wbuf);
+                *ret_unsent += socket_queued(s);
                 return false;
         }
         socket_close(s, false);

@@ -59,13 +59,13 @@ struct netd_connect_opts {
 struct netd_socket {
         struct netd_handle h; /* first: a netd_handle * is a netd_socket * */
         enum netd_socket_state state;
-        int fd;                        /* owned; -1 when none */
-        struct event *ev_read;         /* owned */
-        struct event *ev_write;        /* owned: writability, or connect completion */
-        struct event *ev_timeout;      /* owned: the idle timer of socket.setTimeout */
-        int64_t timeout_ms;            /* 0: no idle timeout */
-        struct evbuffer *wbuf;         /* owned: bytes queued for the peer */
-        size_t counted;                /* of them, what flow.c has counted */
+        int fd;                   /* owned; -1 when none */
+        struct event *ev_read;    /* owned */
+        struct event *ev_write;   /* owned, made on first use: writability, connect completion */
+        struct event *ev_timeout; /* owned, made on first use: socket.setTimeout's idle timer */
+        int64_t timeout_ms;       /* 0: no idle timeout */
+        struct evbuffer *wbuf;    /* owned, made by the first write: bytes queued for the peer */
+        size_t counted;           /* of them, what flow.c has counted */
         struct netd_write_list writes; /* owned */
         uint64_t queued;               /* bytes ever queued (Node's bytesWritten) */
         uint64_t flushed;              /* bytes handed to the kernel */
@@ -81,7 +81,7 @@ struct netd_socket {
         struct evutil_addrinfo *addrs; /* owned: lookup results */
         struct evutil_addrinfo *next_addr;
         unsigned attempts_left;   /* addresses still to try */
-        struct event *ev_attempt; /* owned: the happy-eyeballs attempt timer */
+        struct event *ev_attempt; /* owned, made on first use: the happy-eyeballs attempt timer */
         json_t *attempt_errors;   /* owned: the error of each failed attempt */
         json_t *attempted;        /* owned: "ip:port" of each attempt, when several ran */
         struct netd_connect_opts copt;
@@ -163,8 +163,11 @@ void netd_socket_destroy(struct netd_socket *s, json_t *err);
  */
 int netd_socket_reset(struct netd_socket *s);
 
-/* Sets the idle timeout (0 disables it): socket.timeout after ms without I/O. */
-void netd_socket_set_timeout(struct netd_socket *s, int64_t ms);
+/*
+ * Sets the idle timeout (0 disables it): socket.timeout after ms without
+ * I/O. Returns 0, or -ENOMEM (its timer is made on first use).
+ */
+int netd_socket_set_timeout(struct netd_socket *s, int64_t ms);
 
 /*
  * Makes a closed socket connectable again (socket.connect after 'close'):

@@ -8,6 +8,7 @@
 
 #include "ipc.h"
 #include "isip.h"
+#include "log.h"
 #include "methods.h"
 #include "params.h"
 #include "rpc.h"
@@ -217,8 +218,9 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                 return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
                                          "Too many handles on this connection");
         }
-        if (c->timeout > 0)
-                netd_socket_set_timeout(s, c->timeout);
+        if (c->timeout > 0 && netd_socket_set_timeout(s, c->timeout) < 0)
+                log_warning("socket#%llu: No memory for its idle timer, ignoring the timeout",
+                            (unsigned long long)s->h.id);
         req->announces = s->h.id;
         if (c->path.s) {
                 struct netd_ipc_addr addr = { .path = NULL };

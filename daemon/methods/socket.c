@@ -291,7 +291,8 @@ struct netd_done *m_socket_set_timeout(struct netd_req *req, struct netd_jv para
                                                            NETD_HANDLE_SOCKET, &done);
         if (!s)
                 return done;
-        netd_socket_set_timeout(s, a.timeout);
+        if (netd_socket_set_timeout(s, a.timeout) < 0)
+                return netd_req_fail_errno(req, ENOMEM, "setTimeout", NULL, -1);
         return netd_req_ok_true(req);
 }
 
