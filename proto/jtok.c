@@ -304,6 +304,26 @@ static struct netd_jtok *tok_new(struct netd_jdoc *d, enum netd_jtok_type type, 
         return t;
 }
 
+/* A string token for the string whose quote is at p; *ret_p: the byte after its end. */
+static int string_tok(struct netd_jdoc *d, size_t p, bool key, size_t max_tokens, size_t *ret_p)
+{
+        struct netd_jtok *t;
+        bool escaped;
+        size_t end;
+        int r;
+
+        r = scan_string(d->line, d->len, p, key, &end, &escaped);
+        if (r < 0)
+                return r;
+        t = tok_new(d, NETD_JTOK_STRING, p + 1, max_tokens, &r);
+        if (!t)
+                return r;
+        t->len = (uint32_t)(end - p - 1);
+        t->escaped = escaped;
+        *ret_p = end + 1;
+        return 0;
+}
+
 /* A key's bytes for comparison: borrowed when plain, else decoded into *buf (malloc()ed). */
 static int key_bytes(const struct netd_jdoc *d, const struct netd_jtok *k, const char **ret,
                      size_t *ret_len, char **buf)
@@ -438,21 +458,11 @@ value:
                 if (t->type == NETD_JTOK_OBJECT)
                         goto key;
                 goto value;
-        case '"': {
-                size_t end;
-                bool escaped;
-
-                r = scan_string(line, len, p, false, &end, &escaped);
+        case '"':
+                r = string_tok(d, p, false, max_tokens, &p);
                 if (r < 0)
                         return r;
-                t = tok_new(d, NETD_JTOK_STRING, p + 1, max_tokens, &r);
-                if (!t)
-                        return r;
-                t->len = (uint32_t)(end - p - 1);
-                t->escaped = escaped;
-                p = end + 1;
                 goto after;
-        }
         case 't':
         case 'f':
         case 'n': {
@@ -490,20 +500,10 @@ value:
 key:
         if (p >= len || line[p] != '"')
                 return -EINVAL;
-        {
-                size_t end;
-                bool escaped;
-
-                r = scan_string(line, len, p, true, &end, &escaped);
-                if (r < 0)
-                        return r;
-                t = tok_new(d, NETD_JTOK_STRING, p + 1, max_tokens, &r);
-                if (!t)
-                        return r;
-                t->len = (uint32_t)(end - p - 1);
-                t->escaped = escaped;
-                p = skip_ws(line, len, end + 1);
-        }
+        r = string_tok(d, p, true, max_tokens, &p);
+        if (r < 0)
+                return r;
+        p = skip_ws(line, len, p);
         if (p >= len || line[p] != ':')
                 return -EINVAL;
         p = skip_ws(line, len, p + 1);
