@@ -18,6 +18,7 @@
 #include "listener.h"
 #include "log.h"
 #include "rpc.h"
+#include "config.h"
 
 void netd_limits_init(struct netd_limits *l)
 {
@@ -40,6 +41,8 @@ void netd_limits_init(struct netd_limits *l)
                 .parse_max_bytes = 16 * 1024 * 1024,
                 .fd_reserve = 16,
                 .listen_backlog = 511,
+                .handles_per_uid = 1024,
+                .reserved_clients = 8,
         };
 }
 
@@ -134,6 +137,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 event_free(d->sig_term);
         if (d->sig_int)
                 event_free(d->sig_int);
+        if (d->sig_hup)
+                event_free(d->sig_hup);
         if (d->base)
                 event_base_free(d->base);
         for (size_t i = 0; i < d->n_inherited; i++) {
@@ -142,6 +147,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 free(d->inherited[i].name);
         }
         free(d->inherited);
+        netd_policy_free(d->policy);
+        free(d->uids);
         free(d->handles.buckets);
         free(d->scratch);
         free(d);

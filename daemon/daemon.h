@@ -18,6 +18,8 @@ struct evdns_base;
 struct netd_conn;
 struct netd_handle;
 struct netd_listener;
+struct netd_policy;
+struct netd_uid_usage;
 
 /* Every limit netd enforces, with its unit. Defaults in netd_limits_init(). */
 struct netd_limits {
@@ -39,6 +41,8 @@ struct netd_limits {
         size_t parse_max_bytes;       /* heap one request's JSON parse may use */
         unsigned fd_reserve;          /* descriptors kept free under RLIMIT_NOFILE for control */
         unsigned listen_backlog;      /* server.listen default backlog (Node: 511) */
+        unsigned handles_per_uid;     /* live servers + sockets per peer uid (policy may override) */
+        unsigned reserved_clients;    /* of max_clients, kept for root and the adminGroup */
 };
 
 /* Counters reported by netd.info. */
@@ -64,6 +68,8 @@ struct netd_stats {
         uint64_t lines_fast_write;  /* the socket.write fast path */
         uint64_t lines_fast_reader; /* the fast reader (proto/fastjson.h) */
         uint64_t lines_general;     /* jansson: everything else, and every invalid line */
+        uint64_t handles_refused_uid; /* handles refused over a uid's handlesPerUid */
+        uint64_t permission_denied;   /* requests refused with ERR_NETD_PERMISSION */
 };
 
 struct netd_registry {
@@ -87,6 +93,7 @@ struct netd_daemon {
         struct netd_listener *listener; /* owned */
         struct event *sig_term;         /* owned */
         struct event *sig_int;          /* owned */
+        struct event *sig_hup;          /* owned: re-reads the policy */
         struct netd_conn_list conns;    /* owned */
         unsigned n_conns;
         uint64_t next_conn_id;
@@ -101,6 +108,10 @@ struct netd_daemon {
         unsigned fds_max;        /* RLIMIT_NOFILE at start, less what the daemon itself holds */
         struct netd_inherited_fd *inherited; /* owned */
         size_t n_inherited;
+        struct netd_policy *policy;  /* owned: the policy file in force (config.h) */
+        struct netd_uid_usage *uids; /* owned: per-uid usage for the quotas (auth.h) */
+        size_t n_uids;
+        unsigned policy_errors; /* reloads refused because the file was invalid */
         bool stopping;
 };
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "daemon.h"
 #include "handle.h"
@@ -71,6 +72,9 @@ int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct ne
                 if (ret < 0)
                         return ret;
         }
+        ret = netd_auth_handle_take(owner);
+        if (ret < 0)
+                return ret;
         h->id = ++r->next_id;
         h->type = type;
         h->ops = ops;
@@ -178,6 +182,7 @@ void netd_handle_free(struct netd_handle *h)
                 } else {
                         TAILQ_REMOVE(&owner->handles, h, owner_link);
                         owner->n_handles--;
+                        netd_auth_handle_release(owner);
                 }
         }
         json_decref(h->held);
@@ -196,6 +201,7 @@ void netd_handle_finish(struct netd_handle *h)
         }
         TAILQ_REMOVE(&owner->handles, h, owner_link);
         owner->n_handles--;
+        netd_auth_handle_release(owner);
         h->closed = true;
         TAILQ_INSERT_TAIL(&owner->closed, h, owner_link);
         owner->n_closed++;
@@ -217,6 +223,8 @@ int netd_handle_reopen(struct netd_handle *h)
                 return 0;
         if (owner->n_handles >= h->daemon->limits.handles_per_conn)
                 return -EMFILE;
+        if (netd_auth_handle_take(owner) < 0)
+                return -EDQUOT;
         TAILQ_REMOVE(&owner->closed, h, owner_link);
         owner->n_closed--;
         h->closed = false;

@@ -1,4 +1,5 @@
 /* Helpers shared by the method handlers. */
+#include <errno.h>
 #include <stdio.h>
 
 #include "conn.h"
@@ -40,4 +41,17 @@ struct netd_handle *netd_method_parse_handle(struct netd_req *req, json_t *param
                 return NULL;
         }
         return netd_method_handle(req, *(uint64_t *)args, type, ret_done);
+}
+
+struct netd_done *netd_method_fail_handle_limit(struct netd_req *req, int r)
+{
+        json_t *err;
+
+        if (r != -EDQUOT)
+                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
+                                         "Too many handles on this connection");
+        err = netd_nerr(NETD_ERR_NETD_LIMIT, "Too many handles for this user (handlesPerUid)");
+        if (err)
+                (void)json_object_set_new(err, "limit", json_string("handlesPerUid"));
+        return netd_req_fail_node(req, err);
 }

@@ -25,6 +25,13 @@ struct netd_req;
 struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
                                        enum netd_handle_type type, struct netd_done **ret_done);
 
+/*
+ * Completes req for a handle refused by netd_handle_register() or _reopen():
+ * r -EMFILE (handles_per_conn) or -EDQUOT (the uid's handlesPerUid), both
+ * ERR_NETD_LIMIT.
+ */
+struct netd_done *netd_method_fail_handle_limit(struct netd_req *req, int r);
+
 struct netd_socket;
 
 /* socket.connect's options, also part of net.createConnection's. */

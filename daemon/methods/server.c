@@ -7,6 +7,7 @@
 #include "daemon.h"
 
 #include "addr.h"
+#include "auth.h"
 #include "ipc.h"
 #include "methods.h"
 #include "params.h"
@@ -70,6 +71,12 @@ static struct netd_done *listen_handle(struct netd_req *req, struct netd_server 
                         return netd_req_fail_params(req, &pe);
                 }
         } else {
+                json_t *deny = NULL;
+
+                if (netd_auth_check_inherit(req->conn, json_string_value(name), &deny) < 0) {
+                        netd_server_listen_fail(s, req, deny);
+                        return netd_req_pending(req);
+                }
                 fd = netd_daemon_take_inherited(req->daemon, json_string_value(name));
                 if (fd < 0) {
                         (void)snprintf(pe.message, sizeof(pe.message),
@@ -145,8 +152,10 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
                 }
                 r = netd_ipc_resolve(req->conn, a.path.s, a.path.len, &addr);
                 if (r < 0) {
-                        netd_server_listen_fail(
-                                s, req, netd_nerr_sys_path_uv(-r, "listen", a.path.s, a.path.len));
+                        json_t *err = netd_nerr_sys_path_uv(-r, "listen", a.path.s, a.path.len);
+
+                        netd_ipc_explain(err, r);
+                        netd_server_listen_fail(s, req, err);
                         return netd_req_pending(req);
                 }
                 netd_server_listen_path(s, &addr, (int)a.backlog, a.readable_all, a.writable_all,
