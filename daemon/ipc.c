@@ -73,7 +73,7 @@ int netd_ipc_resolve(const struct netd_conn *c, const char *path, size_t len,
 
                 r = netd_auth_open_cwd(c);
                 if (r < 0)
-                        return r == -ENOTSUP || r == -ESRCH ? -ENXIO : r;
+                        return r == -ENOTSUP || r == -ESRCH ? -ESRCH : r;
                 a.dirfd = r;
                 (void)snprintf(link, sizeof(link), "/proc/self/fd/%d", a.dirfd);
                 n = readlink(link, cwd, sizeof(cwd) - 1);
@@ -141,7 +141,7 @@ void netd_ipc_explain(json_t *nerr, int err)
         const char *msg = json_string_value(json_object_get(nerr, "message"));
         char *text = NULL;
 
-        if (err != -ENXIO || !msg)
+        if (err != -ESRCH || !msg)
                 return;
         if (asprintf(&text,
                      "%s: a relative path needs the working directory of the process that "

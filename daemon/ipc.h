@@ -28,7 +28,7 @@ struct netd_ipc_addr {
 /*
  * Resolves the client's path (len bytes, may start with NUL) for c into
  * *ret. Returns 0; -EINVAL for an empty path, an embedded NUL or one too
- * long for sun_path (as libuv does, never truncating); -ENXIO for a
+ * long for sun_path (as libuv does, never truncating); -ESRCH for a
  * relative path when the connecting process is gone or the kernel gave no
  * pidfd (its working directory can't be known safely); other -errno.
  */
@@ -44,7 +44,7 @@ int netd_ipc_resolve(const struct netd_conn *c, const char *path, size_t len,
  */
 int netd_ipc_pin(struct netd_ipc_addr *a);
 
-/* For err -ENXIO from netd_ipc_resolve(), says why in nerr's message. */
+/* For err -ESRCH from netd_ipc_resolve(), says why in nerr's message. */
 void netd_ipc_explain(json_t *nerr, int err);
 
 /* Frees the resolved path and closes its descriptors. */
