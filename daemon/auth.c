@@ -134,7 +134,7 @@ unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c,
         int64_t user = -1, group = -1, dflt = -1;
 
         if (c->uid == 0 || c->uid == geteuid())
-                return q == NETD_QUOTA_HANDLES ? UINT32_MAX : d->limits.max_clients_per_uid;
+                return q == NETD_QUOTA_CLIENTS ? d->limits.max_clients_per_uid : UINT32_MAX;
         for (size_t i = 0; p && i < p->n_sections; i++) {
                 const struct netd_policy_section *s = &p->sections[i];
                 int64_t v = s->quota[q];
@@ -154,8 +154,14 @@ unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c,
                 return (unsigned)group;
         if (dflt >= 0)
                 return (unsigned)dflt;
-        return q == NETD_QUOTA_HANDLES ? d->limits.handles_per_uid
-                                       : d->limits.max_clients_per_uid;
+        switch (q) {
+        case NETD_QUOTA_HANDLES:
+                return d->limits.handles_per_uid;
+        case NETD_QUOTA_CLIENTS:
+                return d->limits.max_clients_per_uid;
+        default:
+                return d->limits.lookups_per_uid;
+        }
 }
 
 unsigned netd_auth_unprivileged_port_start(void)

@@ -47,7 +47,7 @@ bool netd_auth_is_admin(const struct netd_daemon *d, const struct netd_cred *c);
 
 /*
  * The quota q for c: the policy's value or the --limit default. Root and
- * netd's own uid have no handle quota and the --limit client quota.
+ * netd's own uid have no handle or lookup quota and the --limit client quota.
  */
 unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c,
                          enum netd_quota q);

@@ -7,7 +7,7 @@
  *   [default]                       # applies to every user but root
  *   listen  = ADDR[/BITS] PORTS     # repeatable; makes listening an allow list
  *   connect = ADDR[/BITS] PORTS     # repeatable; makes connecting an allow list
- *   handlesPerUid = 256             # quotas: handlesPerUid, maxClientsPerUid
+ *   handlesPerUid = 256             # quotas: handlesPerUid, maxClientsPerUid, lookupsPerUid
  *   [user:NAME] or [user:UID]       # grants for one user
  *   [group:NAME] or [group:GID]     # grants for members (primary or supplementary)
  *   listen = * 80,443               # ADDR "*" is any address; PORTS "*", "N", "N-M", lists
@@ -38,6 +38,7 @@
 static const char *const quota_names[_NETD_QUOTA_MAX] = {
         [NETD_QUOTA_HANDLES] = "handlesPerUid",
         [NETD_QUOTA_CLIENTS] = "maxClientsPerUid",
+        [NETD_QUOTA_LOOKUPS] = "lookupsPerUid",
 };
 
 const char *netd_quota_to_string(enum netd_quota q)
@@ -319,7 +320,7 @@ static int parse_entry(struct netd_policy *p, char *key, char *value, char *err,
         }
         return fail(err, errlen, line,
                     "unknown key '%s' (listen, connect, unix, inherit, handlesPerUid, "
-                    "maxClientsPerUid)",
+                    "maxClientsPerUid, lookupsPerUid)",
                     key);
 }
 

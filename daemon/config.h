@@ -25,6 +25,7 @@ struct netd_net_rule {
 enum netd_quota {
         NETD_QUOTA_HANDLES,     /* handlesPerUid: live servers and sockets of a uid */
         NETD_QUOTA_CLIENTS,     /* maxClientsPerUid: control connections of a uid */
+        NETD_QUOTA_LOOKUPS,     /* lookupsPerUid: host name lookups in flight of a uid */
         _NETD_QUOTA_MAX,
         _NETD_QUOTA_INVALID = -22,
 };

@@ -43,6 +43,7 @@ void netd_limits_init(struct netd_limits *l)
                 .listen_backlog = 511,
                 .handles_per_uid = 1024,
                 .reserved_clients = 8,
+                .lookups_per_uid = 64,
         };
 }
 

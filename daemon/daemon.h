@@ -43,6 +43,7 @@ struct netd_limits {
         unsigned listen_backlog;      /* server.listen default backlog (Node: 511) */
         unsigned handles_per_uid;     /* live servers + sockets per peer uid (policy may override) */
         unsigned reserved_clients;    /* of max_clients, kept for root and the adminGroup */
+        unsigned lookups_per_uid;     /* host name lookups in flight per peer uid */
 };
 
 /* Counters reported by netd.info. */
@@ -70,6 +71,7 @@ struct netd_stats {
         uint64_t lines_general;     /* jansson: everything else, and every invalid line */
         uint64_t handles_refused_uid; /* handles refused over a uid's handlesPerUid */
         uint64_t permission_denied;   /* requests refused with ERR_NETD_PERMISSION */
+        uint64_t lookups_refused_uid; /* lookups refused over a uid's lookupsPerUid */
 };
 
 struct netd_registry {

@@ -93,6 +93,7 @@ static const struct limit_option {
         LIMIT_UINT("handlesPerUid", handles_per_uid, 1, 10000000),
         LIMIT_SIZE("highWaterMark", write_high_bytes, 1, 1ULL << 30),
         LIMIT_UINT("inflightMax", inflight_max, 1, 1000000),
+        LIMIT_UINT("lookupsPerUid", lookups_per_uid, 1, 1000000),
         LIMIT_UINT("maxClients", max_clients, 1, 1000000),
         LIMIT_UINT("maxClientsPerUid", max_clients_per_uid, 1, 1000000),
         LIMIT_SIZE("outHardBytes", out_hard_bytes, 4096, 1ULL << 34),

@@ -32,6 +32,12 @@ struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
  */
 struct netd_done *netd_method_fail_handle_limit(struct netd_req *req, int r);
 
+/*
+ * Before a host name lookup for req's client: 0, or -EDQUOT with *ret_err
+ * an ERR_NETD_LIMIT error object when its uid has lookupsPerUid in flight.
+ */
+int netd_method_lookup_check(struct netd_req *req, json_t **ret_err);
+
 struct netd_socket;
 
 /* socket.connect's options, also part of net.createConnection's. */

@@ -232,6 +232,7 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                                       const struct netd_connect_args *c, json_t *result)
 {
         struct netd_connect_opts opts;
+        const char *host;
         int r;
 
         r = netd_socket_reopen(s);
@@ -279,6 +280,15 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
                         return netd_req_ok(req, result);
                 }
         }
+        host = c->host.s ? c->host.s : "localhost";
+        if (!netd_isip(host, strlen(host))) {
+                json_t *err = NULL;
+
+                if (netd_method_lookup_check(req, &err) < 0) {
+                        netd_socket_destroy(s, err);
+                        return netd_req_ok(req, result);
+                }
+        }
         netd_connect_opts_init(&opts);
         opts.family = (int)c->family;
         opts.hints = ((c->hints & 1024) ? EVUTIL_AI_ADDRCONFIG : 0) |
@@ -289,7 +299,7 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
         opts.local_port = c->local_port;
         opts.auto_select_family = c->auto_select_family;
         opts.attempt_timeout_ms = c->attempt_timeout;
-        r = netd_socket_connect(s, c->host.s ? c->host.s : "localhost", c->port, &opts);
+        r = netd_socket_connect(s, host, c->port, &opts);
         if (r < 0)
                 netd_socket_destroy(s, netd_nerr_sys(-r, "connect", c->host.s, c->port));
         /* Sent at once: the outcome arrives as events, after this reply. */

@@ -9,6 +9,7 @@
 #include "addr.h"
 #include "auth.h"
 #include "ipc.h"
+#include "isip.h"
 #include "methods.h"
 #include "params.h"
 #include "rpc.h"
@@ -162,6 +163,14 @@ struct netd_done *m_server_listen(struct netd_req *req, json_t *params)
                                         req);
                 netd_ipc_addr_done(&addr);
                 return netd_req_pending(req);
+        }
+        if (a.host.s && !netd_isip(a.host.s, a.host.len)) {
+                json_t *err = NULL;
+
+                if (netd_method_lookup_check(req, &err) < 0) {
+                        netd_server_listen_fail(s, req, err);
+                        return netd_req_pending(req);
+                }
         }
         netd_server_listen(s,
                            &(struct netd_listen_opts){ .host = a.host.s,

@@ -759,6 +759,145 @@ static void test_quotas(struct netd_test_daemon *t)
         json_decref(info);
 }
 
+/*
+ * lookupsPerUid 3: with a nameserver that never answers, nobody's fourth
+ * lookup in flight fails at once (socket.error ERR_NETD_LIMIT), while
+ * another user's lookup still starts.
+ */
+static void test_lookup_quota(struct netd_test_daemon *t)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        char resolv[160], resolv_arg[200], line[64];
+        const char *more[] = { resolv_arg, "--limit=lookupsPerUid=3", NULL };
+        struct netd_test_client *nob, *other;
+        uint64_t s[4], o;
+        json_t *ev;
+        int dns;
+
+        netd_test_require_root();
+        dns = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        assert_true(dns >= 0);
+        assert_int_equal(bind(dns, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(getsockname(dns, (struct sockaddr *)&sa, &len), 0);
+        snprintf(resolv, sizeof(resolv), "%s/resolv-silent.conf", t->dir);
+        snprintf(line, sizeof(line), "nameserver 127.0.0.1:%d\n", ntohs(sa.sin_port));
+        write_text(resolv, line);
+        snprintf(resolv_arg, sizeof(resolv_arg), "--resolv-conf=%s", resolv);
+        launch_with_policy(t, "", more);
+        nob = netd_test_connect_as(t, NOBODY);
+        other = netd_test_connect_as(t, OTHER);
+        for (int i = 0; i < 4; i++)
+                s[i] = netd_test_connect_tcp(nob, 80, "nowhere.test", NULL);
+        ev = netd_test_wait_event(nob, "socket.error", s[3], NETD_TEST_TIMEOUT_MS);
+        netd_test_assert_str(ev, "error.data.code", "ERR_NETD_LIMIT");
+        netd_test_assert_str(ev, "error.data.limit", "lookupsPerUid");
+        o = netd_test_connect_tcp(other, 80, "nowhere.test", NULL);
+        netd_test_call_true(other, "netd.sync", NULL);
+        netd_test_call_true(nob, "netd.sync", NULL);
+        assert_null(netd_test_find_event(other, "socket.error", o));
+        for (int i = 0; i < 3; i++)
+                assert_null(netd_test_find_event(nob, "socket.error", s[i]));
+        close(dns);
+}
+
+/*
+ * [default] connect = ... makes connecting an allow list for everyone but
+ * root: nobody reaches the granted port, not another (socket.error
+ * ERR_NETD_PERMISSION, rule "connect"); root reaches both.
+ */
+static void test_connect_allow_list(struct netd_test_daemon *t)
+{
+        struct netd_test_client *nob, *root;
+        uint64_t a, b, s;
+        int pa, pb;
+        char policy[200];
+        json_t *ev, *info;
+
+        netd_test_require_root();
+        launch_with_policy(t, "", NULL);
+        root = netd_test_connect(t);
+        a = netd_test_create_server(root, NULL);
+        pa = netd_test_listen(root, a, "127.0.0.1");
+        b = netd_test_create_server(root, NULL);
+        pb = netd_test_listen(root, b, "127.0.0.1");
+        snprintf(policy, sizeof(policy), "[default]\nconnect = 127.0.0.0/8 %d\n", pa);
+        write_policy(t, policy);
+        info = reload(t, root);
+        json_decref(info);
+        nob = netd_test_connect_as(t, NOBODY);
+        s = netd_test_connect_tcp(nob, pa, "127.0.0.1", NULL);
+        (void)netd_test_wait_event(nob, "socket.connect", s, NETD_TEST_TIMEOUT_MS);
+        s = netd_test_connect_tcp(nob, pb, "127.0.0.1", NULL);
+        ev = netd_test_wait_event(nob, "socket.error", s, NETD_TEST_TIMEOUT_MS);
+        netd_test_assert_str(ev, "error.data.code", "ERR_NETD_PERMISSION");
+        netd_test_assert_str(ev, "error.data.rule", "connect");
+        s = netd_test_connect_tcp(root, pb, "127.0.0.1", NULL);
+        (void)netd_test_wait_event(root, "socket.connect", s, NETD_TEST_TIMEOUT_MS);
+}
+
+/*
+ * unix = <dir>/granted/: nobody may listen in that root directory (the file
+ * is then nobody's) and connect to root's 0755 socket there, but not
+ * through a symlink planted in it, nor anywhere else with those rights.
+ */
+static void test_unix_grant(struct netd_test_daemon *t)
+{
+        char granted[128], policy[300], path[220], root_sock[220], link[220], target[220];
+        struct netd_test_client *nob, *root;
+        uint64_t srv, s;
+        struct stat st;
+        json_t *res, *ev, *err;
+
+        netd_test_require_root();
+        launch_with_policy(t, "", NULL);
+        make_dir(t, "granted", 0, 0755, granted, sizeof(granted));
+        snprintf(policy, sizeof(policy), "[user:%d]\nunix = %s/\n", NOBODY, granted);
+        write_policy(t, policy);
+        root = netd_test_connect(t);
+        res = reload(t, root);
+        json_decref(res);
+        nob = netd_test_connect_as(t, NOBODY);
+
+        snprintf(path, sizeof(path), "%s/nob.sock", granted);
+        srv = netd_test_create_server(nob, NULL);
+        res = netd_test_call(nob, "server.listen", path_params("server", srv, path, NULL));
+        json_decref(res);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, NOBODY);
+
+        snprintf(root_sock, sizeof(root_sock), "%s/root.sock", granted);
+        res = netd_test_call(root, "server.listen",
+                             path_params("server", netd_test_create_server(root, NULL), root_sock,
+                                         NULL));
+        json_decref(res);
+        res = netd_test_call(nob, "net.connect", path_params(NULL, 0, root_sock, NULL));
+        s = (uint64_t)netd_test_int_at(res, "socket");
+        json_decref(res);
+        (void)netd_test_wait_event(nob, "socket.connect", s, NETD_TEST_TIMEOUT_MS);
+
+        /* A symlink in the granted directory to a socket elsewhere is not followed. */
+        snprintf(target, sizeof(target), "%s/elsewhere.sock", t->dir);
+        res = netd_test_call(root, "server.listen",
+                             path_params("server", netd_test_create_server(root, NULL), target,
+                                         NULL));
+        json_decref(res);
+        snprintf(link, sizeof(link), "%s/link.sock", granted);
+        assert_int_equal(symlink(target, link), 0);
+        res = netd_test_call(nob, "net.connect", path_params(NULL, 0, link, NULL));
+        s = (uint64_t)netd_test_int_at(res, "socket");
+        json_decref(res);
+        ev = netd_test_wait_event(nob, "socket.error", s, NETD_TEST_TIMEOUT_MS);
+        netd_test_assert_str(ev, "error.data.code", "ELOOP");
+
+        /* Outside the grant, nobody's own rights: the test directory is root's. */
+        snprintf(path, sizeof(path), "%s/outside.sock", t->dir);
+        srv = netd_test_create_server(nob, NULL);
+        err = netd_test_call_fail(nob, "server.listen", path_params("server", srv, path, NULL),
+                                  -32000, "EACCES");
+        json_decref(err);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -771,6 +910,9 @@ int main(void)
                 NETD_TEST_MANUAL(test_foreign_handles_and_info),
                 NETD_TEST_MANUAL(test_reuse_port_per_user),
                 NETD_TEST_MANUAL(test_quotas),
+                NETD_TEST_MANUAL(test_lookup_quota),
+                NETD_TEST_MANUAL(test_connect_allow_list),
+                NETD_TEST_MANUAL(test_unix_grant),
         };
 
         return cmocka_run_group_tests_name("integration/access", tests, NULL, NULL);
