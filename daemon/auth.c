@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -337,12 +338,22 @@ int netd_auth_fs_enter(struct netd_conn *c, const char *path, size_t path_len,
         const struct netd_cred *cr = &c->cred;
         int n;
 
+        gid_t *groups = cr->groups, *lent = NULL;
+        size_t n_groups = cr->n_groups;
+
         *saved = (struct netd_fs_creds){ .switched = false };
         if (path_len == 0 || path[0] == '\0' || cr->uid == geteuid())
                 return 0;
         if (unix_granted(c->daemon->policy, cr, path)) {
+                /* A grant lends the client netd's own group for this one call. */
                 saved->granted = true;
-                return 0;
+                lent = malloc((n_groups + 1) * sizeof(gid_t));
+                if (!lent)
+                        goto refuse;
+                if (n_groups)
+                        memcpy(lent, groups, n_groups * sizeof(gid_t));
+                lent[n_groups++] = getegid();
+                groups = lent;
         }
         n = getgroups(0, NULL);
         if (n < 0)
@@ -355,8 +366,10 @@ int netd_auth_fs_enter(struct netd_conn *c, const char *path, size_t path_len,
                 saved->n_groups = 0;
         saved->fsuid = (uid_t)setfsuid((uid_t)-1);
         saved->fsgid = (gid_t)setfsgid((gid_t)-1);
-        if (setgroups(cr->n_groups, cr->groups) < 0)
+        if (setgroups(n_groups, groups) < 0)
                 goto refuse;
+        free(lent);
+        lent = NULL;
         saved->switched = true;
         (void)setfsgid(cr->gid);
         (void)setfsuid(cr->uid);
@@ -367,6 +380,7 @@ int netd_auth_fs_enter(struct netd_conn *c, const char *path, size_t path_len,
         }
         return 0;
 refuse:
+        free(lent);
         free(saved->groups);
         saved->groups = NULL;
 refuse_nofree:
@@ -397,7 +411,9 @@ void netd_auth_fs_leave(struct netd_fs_creds *saved)
 int netd_auth_open_cwd(const struct netd_conn *c)
 {
         socklen_t len = sizeof(int);
-        int pidfd = c->cred.pidfd, fd, r = 0;
+        int pidfd = c->cred.pidfd, fd, r = 0, err;
+        uid_t saved_fsuid;
+        gid_t saved_fsgid;
         char link[64];
 
         if (c->cred.pid <= 0)
@@ -408,11 +424,23 @@ int netd_auth_open_cwd(const struct netd_conn *c)
         if (pidfd < 0)
                 return -ENOTSUP;
         (void)snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->cred.pid);
+        /*
+         * As the client (fsuid): reading another uid's /proc/PID/cwd as root
+         * would need CAP_SYS_PTRACE; as the same uid it needs nothing.
+         */
+        saved_fsuid = (uid_t)setfsuid(c->cred.uid);
+        saved_fsgid = (gid_t)setfsgid(c->cred.gid);
         fd = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        err = errno;
+        (void)setfsgid(saved_fsgid);
+        (void)setfsuid(saved_fsuid);
         if (fd < 0)
-                r = errno == ENOENT ? -ESRCH : -errno;
-        /* Still alive now, so the pid named that same process when the open ran. */
-        else if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0)
+                r = err == ENOENT ? -ESRCH : -err;
+        /*
+         * Not exited now (a pidfd polls readable once its process exits),
+         * so the pid named that same process when the open ran.
+         */
+        else if (poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, 0) != 0)
                 r = -ESRCH;
         if (pidfd != c->cred.pidfd)
                 close(pidfd);

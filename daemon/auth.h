@@ -80,7 +80,7 @@ json_t *netd_auth_deny(struct netd_conn *c, const char *rule, const char *syscal
 /* Saved filesystem credentials, between netd_auth_fs_enter() and _leave(). */
 struct netd_fs_creds {
         bool switched;
-        bool granted; /* a unix grant: the work is done with netd's own rights */
+        bool granted; /* a unix grant: the client also has netd's group for the call */
         uid_t fsuid;
         gid_t fsgid;
         gid_t *groups; /* owned: netd's own supplementary groups */
@@ -89,10 +89,11 @@ struct netd_fs_creds {
 
 /*
  * Takes on c's filesystem rights for work on path (absolute, as resolved):
- * fsuid, fsgid and supplementary groups become the client's. Nothing
- * changes for an abstract name, a path the policy grants (unix = prefix),
- * or a client with netd's own uid. Returns 0, or -EPERM with *ret_err set
- * (netd lacks CAP_SETUID/CAP_SETGID to act as another user: refused).
+ * fsuid, fsgid and supplementary groups become the client's; for a path the
+ * policy grants (unix = prefix) netd's own group is added to them. Nothing
+ * changes for an abstract name or a client with netd's own uid. Returns 0,
+ * or -EPERM with *ret_err set (netd lacks CAP_SETUID/CAP_SETGID to act as
+ * another user: refused).
  * Always pair with netd_auth_fs_leave().
  */
 int netd_auth_fs_enter(struct netd_conn *c, const char *path, size_t path_len,

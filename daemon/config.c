@@ -12,7 +12,7 @@
  *   [group:NAME] or [group:GID]     # grants for members (primary or supplementary)
  *   listen = * 80,443               # ADDR "*" is any address; PORTS "*", "N", "N-M", lists
  *   connect = 10.0.0.0/8 5432
- *   unix = /run/app/                # UNIX paths under this prefix use netd's own rights
+ *   unix = /run/app/                # UNIX paths right under this prefix: netd's group lent
  *   inherit = web                   # may take systemd's socket "web" (listen {handle:{name}})
  *   handlesPerUid = 4096
  *

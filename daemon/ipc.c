@@ -73,7 +73,7 @@ int netd_ipc_resolve(const struct netd_conn *c, const char *path, size_t len,
 
                 r = netd_auth_open_cwd(c);
                 if (r < 0)
-                        return r == -ENOTSUP || r == -ESRCH ? -ESRCH : r;
+                        return r == -ENOMEM || r == -EMFILE || r == -ENFILE ? r : -ESRCH;
                 a.dirfd = r;
                 (void)snprintf(link, sizeof(link), "/proc/self/fd/%d", a.dirfd);
                 n = readlink(link, cwd, sizeof(cwd) - 1);
@@ -145,8 +145,8 @@ void netd_ipc_explain(json_t *nerr, int err)
                 return;
         if (asprintf(&text,
                      "%s: a relative path needs the working directory of the process that "
-                     "connected, and that process is gone (or the kernel gives no pidfd); use "
-                     "an absolute path",
+                     "connected, and netd cannot read it (the process is gone or not dumpable, "
+                     "or the kernel gives no pidfd); use an absolute path",
                      msg) < 0)
                 return;
         (void)json_object_set_new(nerr, "message", json_string(text));

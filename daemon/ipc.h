@@ -29,15 +29,16 @@ struct netd_ipc_addr {
  * Resolves the client's path (len bytes, may start with NUL) for c into
  * *ret. Returns 0; -EINVAL for an empty path, an embedded NUL or one too
  * long for sun_path (as libuv does, never truncating); -ESRCH for a
- * relative path when the connecting process is gone or the kernel gave no
- * pidfd (its working directory can't be known safely); other -errno.
+ * relative path when the connecting process's working directory can't be
+ * read safely (it is gone or not dumpable, or the kernel gave no pidfd);
+ * other -errno.
  */
 int netd_ipc_resolve(const struct netd_conn *c, const char *path, size_t len,
                      struct netd_ipc_addr *ret);
 
 /*
- * For work with netd's own rights (a unix grant): opens the socket file
- * without following a final symlink and points sa at it through
+ * For a connect under a unix grant (netd's group lent to the client):
+ * opens the socket file without following a final symlink and points sa at it through
  * /proc/self/fd, so connect() reaches that very inode. Returns 0 (nothing
  * for an abstract name), -ELOOP for a symlink, -ECONNREFUSED for a file
  * that is not a socket, or -errno.

@@ -412,10 +412,10 @@ static mode_t server_umask(void)
 }
 
 /*
- * Binds the UNIX socket with the rights decided by auth.h (the client's,
- * or netd's own for a unix grant, the file then given to the client),
- * creating the file with its final mode (umask around bind(): never a
- * chmod by name), and records the file's dev/ino for the unlink on close.
+ * Binds the UNIX socket with the client's rights (auth.h: its uid, gid and
+ * groups, plus netd's group under a unix grant), so the file is the
+ * client's, created with its final mode (umask around bind(): never a chmod
+ * by name), and records the file's dev/ino for the unlink on close.
  */
 static int server_bind_path(struct netd_server *s, struct netd_ipc_addr *addr, bool readable_all,
                             bool writable_all, json_t **ret_err)
@@ -442,12 +442,6 @@ static int server_bind_path(struct netd_server *s, struct netd_ipc_addr *addr, b
                         s->path_dev = st.st_dev;
                         s->path_ino = st.st_ino;
                         s->owns_path = true;
-                        if (c && fs.granted &&
-                            fchownat(pin, "", c->cred.uid, c->cred.gid, AT_EMPTY_PATH) < 0)
-                                log_warning("conn#%llu: Failed to give %s to uid %u: %s, "
-                                            "ignoring",
-                                            (unsigned long long)c->id, s->path,
-                                            (unsigned)c->cred.uid, strerror(errno));
                 }
                 if (pin >= 0)
                         close(pin);

@@ -204,9 +204,9 @@ int netd_method_connect_check(const struct netd_connect_args *c, struct netd_par
 }
 
 /*
- * Connects s to the UNIX socket addr with the client's filesystem rights,
- * or for a path the policy grants with netd's own, pinned to the inode
- * the path names without following a final symlink (auth.h, ipc.h).
+ * Connects s to the UNIX socket addr with the client's filesystem rights
+ * (auth.h); under a unix grant (netd's group lent) pinned to the inode the
+ * path names, without following a final symlink (ipc.h).
  */
 static void connect_path_as_client(struct netd_req *req, struct netd_socket *s,
                                    struct netd_ipc_addr *addr)

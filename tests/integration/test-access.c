@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -500,76 +501,91 @@ static void test_symlink_swap_race(struct netd_test_daemon *t)
         free(text);
 }
 
+/* Sends server.listen {server, path} on a raw connection; returns the reply (events skipped). */
+static json_t *raw_listen(struct netd_test_raw *raw, int id, const char *path)
+{
+        char line[300];
+        uint64_t srv;
+        json_t *reply;
+
+        snprintf(line, sizeof(line),
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"net.createServer\"}\n", id);
+        netd_test_raw_send_str(raw, line);
+        reply = netd_test_raw_recv(raw);
+        srv = (uint64_t)netd_test_int_at(reply, "result.server");
+        json_decref(reply);
+        snprintf(line, sizeof(line),
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"server.listen\",\"params\":"
+                 "{\"server\":%llu,\"path\":\"%s\"}}\n",
+                 id + 1, (unsigned long long)srv, path);
+        netd_test_raw_send_str(raw, line);
+        for (;;) {
+                reply = netd_test_raw_recv(raw);
+                if (json_object_get(reply, "id"))
+                        return reply;
+                json_decref(reply); /* server.listening, server.error */
+        }
+}
+
 /*
- * Relative paths: against the working directory the connecting process has
- * at request time (nobody's, here; the file is nobody's); once that process
- * is gone, refused with a clear error, never against another process.
+ * Relative paths, on the connection of a process running as nobody in
+ * nobody's directory: resolved against that process's working directory
+ * at request time (the file is nobody's); once that process has exited,
+ * refused with a clear error (ESRCH), never resolved against another
+ * process (netd's, the test's, or one that reused the pid).
  */
 static void test_relative_paths(struct netd_test_daemon *t)
 {
-        char own_dir[128], cwd[512], path[200];
-        struct netd_test_client *nob;
+        char own_dir[128], path[200];
         struct netd_test_raw raw;
-        uint64_t srv;
+        int go[2], ready[2], status;
         struct stat st;
-        json_t *res, *reply;
+        json_t *reply;
         pid_t child;
-        int status;
+        char c;
 
         netd_test_require_root();
         launch_with_policy(t, "", NULL);
         make_dir(t, "nobody", NOBODY, 0755, own_dir, sizeof(own_dir));
-        assert_non_null(getcwd(cwd, sizeof(cwd)));
-
-        nob = netd_test_connect_as(t, NOBODY);
-        assert_int_equal(chdir(own_dir), 0);
-        srv = netd_test_create_server(nob, NULL);
-        res = netd_test_call(nob, "server.listen", path_params("server", srv, "rel.sock", NULL));
-        assert_int_equal(chdir(cwd), 0);
-        snprintf(path, sizeof(path), "%s/rel.sock", own_dir);
-        if (!json_is_string(res) || strcmp(json_string_value(res), path) != 0)
-                fail_msg("listen rel.sock: expected %s", path);
-        json_decref(res);
-        assert_int_equal(lstat(path, &st), 0);
-        assert_int_equal(st.st_uid, NOBODY);
-
-        /* A connection whose connecting process has exited. */
         raw = (struct netd_test_raw){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) };
         assert_true(raw.fd >= 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
         child = fork();
         assert_true(child >= 0);
         if (child == 0) {
                 struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
                 snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", t->socket_path);
+                close(go[1]);
                 if (chdir(own_dir) < 0 || setgroups(0, NULL) < 0 ||
                     setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0 ||
                     connect(raw.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                         _exit(1);
+                /* Dumpable, as a program started as nobody is (the setresuid() cleared it). */
+                (void)prctl(PR_SET_DUMPABLE, 1);
+                (void)!write(ready[1], "r", 1);
+                (void)!read(go[0], &c, 1); /* until the parent says so */
                 _exit(0);
         }
+        close(go[0]);
+        close(ready[1]);
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        (void)fcntl(raw.fd, F_SETFL, fcntl(raw.fd, F_GETFL) | O_NONBLOCK);
+
+        reply = raw_listen(&raw, 1, "rel.sock");
+        snprintf(path, sizeof(path), "%s/rel.sock", own_dir);
+        netd_test_assert_str(reply, "result", path);
+        json_decref(reply);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISSOCK(st.st_mode));
+        assert_int_equal(st.st_uid, NOBODY);
+
+        close(go[1]); /* the connecting process exits; its connection lives on here */
         assert_int_equal(waitpid(child, &status, 0), child);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        (void)fcntl(raw.fd, F_SETFL, fcntl(raw.fd, F_GETFL) | O_NONBLOCK);
-        netd_test_raw_send_str(&raw, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"net.createServer\"}\n");
-        reply = netd_test_raw_recv(&raw);
-        srv = (uint64_t)netd_test_int_at(reply, "result.server");
-        json_decref(reply);
-        {
-                char line[200];
-
-                snprintf(line, sizeof(line),
-                         "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"server.listen\",\"params\":"
-                         "{\"server\":%llu,\"path\":\"gone.sock\"}}\n",
-                         (unsigned long long)srv);
-                netd_test_raw_send_str(&raw, line);
-        }
-        for (;;) {
-                reply = netd_test_raw_recv(&raw);
-                if (json_object_get(reply, "id"))
-                        break;
-                json_decref(reply); /* server.error */
-        }
+        reply = raw_listen(&raw, 3, "gone.sock");
         netd_test_assert_str(reply, "error.data.code", "ESRCH");
         if (!strstr(json_string_value(netd_test_get(reply, "error.message")),
                     "use an absolute path"))
@@ -837,9 +853,10 @@ static void test_connect_allow_list(struct netd_test_daemon *t)
 }
 
 /*
- * unix = <dir>/granted/: nobody may listen in that root directory (the file
- * is then nobody's) and connect to root's 0755 socket there, but not
- * through a symlink planted in it, nor anywhere else with those rights.
+ * unix = <dir>/granted/ lends nobody netd's group (root's, here) for paths
+ * right in that directory: nobody may listen in it (0775, the file is then
+ * nobody's) and connect to root's 0770 socket there, but not through a
+ * symlink planted in it, nor anywhere else.
  */
 static void test_unix_grant(struct netd_test_daemon *t)
 {
@@ -851,7 +868,7 @@ static void test_unix_grant(struct netd_test_daemon *t)
 
         netd_test_require_root();
         launch_with_policy(t, "", NULL);
-        make_dir(t, "granted", 0, 0755, granted, sizeof(granted));
+        make_dir(t, "granted", 0, 0775, granted, sizeof(granted));
         snprintf(policy, sizeof(policy), "[user:%d]\nunix = %s/\n", NOBODY, granted);
         write_policy(t, policy);
         root = netd_test_connect(t);
@@ -871,6 +888,7 @@ static void test_unix_grant(struct netd_test_daemon *t)
                              path_params("server", netd_test_create_server(root, NULL), root_sock,
                                          NULL));
         json_decref(res);
+        assert_int_equal(chmod(root_sock, 0770), 0);
         res = netd_test_call(nob, "net.connect", path_params(NULL, 0, root_sock, NULL));
         s = (uint64_t)netd_test_int_at(res, "socket");
         json_decref(res);
