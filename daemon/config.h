@@ -1,7 +1,7 @@
 /*
  * The policy file (/etc/netd/netd.conf, --config PATH): what netd grants
  * users and groups beyond the default policy (auth.h), and their quotas.
- * Parsed by code netd owns; the format is documented in PROTOCOL.md §6.6
+ * Parsed by code netd owns; the format is documented in PROTOCOL.md §15
  * ("Access control") and at the top of config.c. A policy is immutable once
  * loaded: SIGHUP loads a new one and swaps it in only if it parsed.
  */
