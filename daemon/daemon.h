@@ -79,6 +79,8 @@ struct netd_registry {
         size_t nbuckets;              /* a power of two */
         size_t count;
         uint64_t next_id; /* ids start at 1 and are never reused */
+        bool random_ids;  /* --handle-ids=random: ids are next_id through a keyed permutation */
+        uint64_t id_key[4];
 };
 
 TAILQ_HEAD(netd_conn_list, netd_conn);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@ static const char *arg_hosts_file = NULL;
 static const char *arg_config = NULL; /* NULL: NETD_CONFIG_PATH_DEFAULT, missing is fine */
 static mode_t arg_socket_mode = 0600;
 static gid_t arg_socket_group = (gid_t)-1;
+static bool arg_random_ids = false;
 
 #define NETD_CONFIG_PATH_DEFAULT "/etc/netd/netd.conf"
 
@@ -60,6 +62,8 @@ static void help(void)
                "                            SIGHUP re-reads it\n"
                "      --socket-mode=MODE    control socket file mode, octal (default 0600)\n"
                "      --socket-group=GROUP  control socket file group (name or gid)\n"
+               "      --handle-ids=KIND     sequential (default) or random: ids that tell a\n"
+               "                            client nothing of other clients' activity\n"
                "      --resolv-conf=PATH    resolver configuration (default /etc/resolv.conf)\n"
                "      --hosts-file=PATH     hosts file for name lookups (default /etc/hosts)\n"
                "      --ready-fd=FD         write \"READY=1\\n\" to FD once serving, then close "
@@ -164,6 +168,7 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                 ARG_CONFIG,
                 ARG_SOCKET_MODE,
                 ARG_SOCKET_GROUP,
+                ARG_HANDLE_IDS,
         };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -178,6 +183,7 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                 { "config", required_argument, NULL, ARG_CONFIG },
                 { "socket-mode", required_argument, NULL, ARG_SOCKET_MODE },
                 { "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
+                { "handle-ids", required_argument, NULL, ARG_HANDLE_IDS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
@@ -250,6 +256,13 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                         arg_socket_mode = (mode_t)m;
                         break;
                 }
+                case ARG_HANDLE_IDS:
+                        if (strcmp(optarg, "sequential") != 0 && strcmp(optarg, "random") != 0) {
+                                fprintf(stderr, "netd: --handle-ids takes sequential or random\n");
+                                return -EINVAL;
+                        }
+                        arg_random_ids = optarg[0] == 'r';
+                        break;
                 case ARG_SOCKET_GROUP: {
                         struct group *gr = getgrnam(optarg);
 
@@ -476,6 +489,16 @@ int main(int argc, char *argv[])
         if (load_policy(d, false) < 0) {
                 netd_daemon_free(d);
                 return 1;
+        }
+        if (arg_random_ids) {
+                if (getrandom(d->handles.id_key, sizeof(d->handles.id_key), 0) !=
+                    (ssize_t)sizeof(d->handles.id_key)) {
+                        log_error("Failed to read a key for --handle-ids=random: %s",
+                                  strerror(errno));
+                        netd_daemon_free(d);
+                        return 1;
+                }
+                d->handles.random_ids = true;
         }
         fd = systemd_listen_fds(d);
         if (fd >= 0) {

@@ -5,7 +5,8 @@
  * setpriv --reuid --regid --clear-groups would (SO_PEERCRED records the
  * credentials of connect()), and once through setpriv and netctl as a real
  * program. Without root they skip with a message. The control socket is
- * opened to them with --socket-mode=0666 and a 0711 test directory.
+ * opened to them with --socket-mode=0666 and a 0711 test directory; netd
+ * runs with --handle-ids=random, as netd-peruser.service does.
  *
  * Shown: a privileged port refused (listen and localPort), then granted by
  * a policy reload while existing connections keep working, an invalid
@@ -14,7 +15,8 @@
  * unreachable, socket files owned by the client); the symlink-swap race run
  * for two seconds never changes or deletes a root-owned file; relative
  * paths against the connecting process's directory, refused once it is
- * gone; foreign handles invisible and netd.info per user; reusePort not
+ * gone; foreign handles invisible, ids that do not count up, netd.info per
+ * user; reusePort not
  * shared across users; handle and connection quotas that leave other users
  * (and root's reserved slots) served, refused clients that write first
  * still reading the error line.
@@ -88,6 +90,7 @@ static void launch_with_policy(struct netd_test_daemon *t, const char *text,
         snprintf(config_arg, sizeof(config_arg), "--config=%s/netd.conf", t->dir);
         args[n++] = config_arg;
         args[n++] = "--socket-mode=0666";
+        args[n++] = "--handle-ids=random"; /* as netd-peruser.service runs it */
         for (; more && *more && n < 15; more++)
                 args[n++] = *more;
         args[n] = NULL;
@@ -682,6 +685,36 @@ static void test_reuse_port_per_user(struct netd_test_daemon *t)
         json_decref(err);
 }
 
+/*
+ * --handle-ids=random: ids are positive, below 2^53, never repeated, and do
+ * not count up: a client cannot read from its own ids how many handles
+ * other clients made in between.
+ */
+static void test_random_handle_ids(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a, *b;
+        uint64_t ids[200];
+        unsigned up = 0;
+
+        netd_test_require_root();
+        launch_with_policy(t, "", NULL);
+        a = netd_test_connect(t);
+        b = netd_test_connect_as(t, NOBODY);
+        for (size_t i = 0; i < 200; i++) {
+                ids[i] = netd_test_create_server(i % 2 ? b : a, NULL);
+                assert_true(ids[i] > 0 && ids[i] < (UINT64_C(1) << 53));
+                for (size_t j = 0; j < i; j++)
+                        assert_true(ids[j] != ids[i]);
+                if (i > 0 && ids[i] == ids[i - 1] + 1)
+                        up++;
+        }
+        /* Sequential ids would count up 199 times; a keyed permutation about never. */
+        assert_true(up < 5);
+        (void)netd_test_listen(a, ids[0], "127.0.0.1");
+        (void)netd_test_listen(b, ids[1], "127.0.0.1");
+        netd_test_call_true(b, "server.close", json_pack("{s:I}", "server", (json_int_t)ids[1]));
+}
+
 /* ---- Quotas -------------------------------------------------------------------------------- */
 
 /* A raw client of uid that writes a request first, then reads the refusal line and EOF. */
@@ -927,6 +960,7 @@ int main(void)
                 NETD_TEST_MANUAL(test_relative_paths),
                 NETD_TEST_MANUAL(test_foreign_handles_and_info),
                 NETD_TEST_MANUAL(test_reuse_port_per_user),
+                NETD_TEST_MANUAL(test_random_handle_ids),
                 NETD_TEST_MANUAL(test_quotas),
                 NETD_TEST_MANUAL(test_lookup_quota),
                 NETD_TEST_MANUAL(test_connect_allow_list),
