@@ -287,7 +287,7 @@ static void test_bad_policy_at_start(struct netd_test_daemon *t)
 static void test_setpriv_netctl(struct netd_test_daemon *t)
 {
         const char *netctl = getenv("NETCTL_BIN");
-        char port_arg[16], sock_arg[160], log_path[160];
+        char port_arg[16], sock_arg[160], log_path[160], copy[160], cmd[600];
         int status, fd;
         pid_t pid;
         char *log;
@@ -298,6 +298,10 @@ static void test_setpriv_netctl(struct netd_test_daemon *t)
                 skip();
         }
         launch_with_policy(t, "", NULL);
+        /* A copy nobody can run wherever the build tree is (a 0700 home, say). */
+        snprintf(copy, sizeof(copy), "%s/netctl", t->dir);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0755 '%s'", netctl, copy, copy);
+        assert_int_equal(system(cmd), 0);
         snprintf(port_arg, sizeof(port_arg), "%d", free_privileged_port());
         snprintf(sock_arg, sizeof(sock_arg), "--socket=%s", t->socket_path);
         snprintf(log_path, sizeof(log_path), "%s/netctl.log", t->dir);
@@ -312,7 +316,7 @@ static void test_setpriv_netctl(struct netd_test_daemon *t)
                 dup2(fd, 1);
                 dup2(fd, 2);
                 execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
-                      "--clear-groups", netctl, sock_arg, "listen", "127.0.0.1", port_arg,
+                      "--clear-groups", copy, sock_arg, "listen", "127.0.0.1", port_arg,
                       (char *)NULL);
                 _exit(127);
         }
