@@ -128,8 +128,7 @@ static bool section_applies(const struct netd_policy_section *s, const struct ne
         }
 }
 
-unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c,
-                         enum netd_quota q)
+unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c, enum netd_quota q)
 {
         const struct netd_policy *p = d->policy;
         int64_t user = -1, group = -1, dflt = -1;
@@ -184,8 +183,8 @@ unsigned netd_auth_unprivileged_port_start(void)
         return v;
 }
 
-json_t *netd_auth_deny(struct netd_conn *c, const char *rule, const char *syscall,
-                       const char *fmt, ...)
+json_t *netd_auth_deny(struct netd_conn *c, const char *rule, const char *syscall, const char *fmt,
+                       ...)
 {
         char msg[400];
         va_list ap;
@@ -197,7 +196,7 @@ json_t *netd_auth_deny(struct netd_conn *c, const char *rule, const char *syscal
         log_notice("conn#%llu uid=%u gid=%u pid=%d: Permission denied: %s (rule %s)",
                    (unsigned long long)c->id, (unsigned)c->cred.uid, (unsigned)c->cred.gid,
                    (int)c->cred.pid, msg, rule);
-        c->daemon->stats.permission_denied++;
+        c->daemon->stats.perm_denied++;
         err = json_pack("{s:s,s:s,s:s}", "message", msg, "code", "ERR_NETD_PERMISSION", "rule",
                         rule);
         if (err && syscall)
@@ -475,7 +474,7 @@ int netd_auth_handle_take(struct netd_conn *c)
         if (!u)
                 return -ENOMEM;
         if (u->handles >= quota) {
-                c->daemon->stats.handles_refused_uid++;
+                c->daemon->stats.handles_over_uid++;
                 log_notice("conn#%llu uid=%u: handle refused: the uid holds %u live handles "
                            "(handlesPerUid %u)",
                            (unsigned long long)c->id, (unsigned)c->cred.uid, u->handles, quota);

@@ -27,9 +27,9 @@ struct netd_daemon;
 struct netd_cred {
         uid_t uid; /* (uid_t)-1 when unknown: treated as nobody special */
         gid_t gid;
-        pid_t pid;         /* for logs only: never used to find the process */
-        int pidfd;         /* owned: before Linux 6.5 only (no SO_PEERPIDFD): the process */
-        gid_t *groups;     /* owned: supplementary groups */
+        pid_t pid;     /* for logs only: never used to find the process */
+        int pidfd;     /* owned: before Linux 6.5 only (no SO_PEERPIDFD): the process */
+        gid_t *groups; /* owned: supplementary groups */
         size_t n_groups;
 };
 
@@ -49,8 +49,7 @@ bool netd_auth_is_admin(const struct netd_daemon *d, const struct netd_cred *c);
  * The quota q for c: the policy's value or the --limit default. Root and
  * netd's own uid have no handle or lookup quota and the --limit client quota.
  */
-unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c,
-                         enum netd_quota q);
+unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c, enum netd_quota q);
 
 /* net.ipv4.ip_unprivileged_port_start, read now (1024 when it can't be read). */
 unsigned netd_auth_unprivileged_port_start(void);
@@ -74,8 +73,8 @@ int netd_auth_check_inherit(struct netd_conn *c, const char *name, json_t **ret_
  * Builds an ERR_NETD_PERMISSION error object {"message", "code", "rule"}
  * (plus "syscall" when given) and logs who, what and why.
  */
-json_t *netd_auth_deny(struct netd_conn *c, const char *rule, const char *syscall,
-                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+json_t *netd_auth_deny(struct netd_conn *c, const char *rule, const char *syscall, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
 
 /* Saved filesystem credentials, between netd_auth_fs_enter() and _leave(). */
 struct netd_fs_creds {
@@ -121,7 +120,7 @@ struct netd_uid_usage *netd_auth_usage(struct netd_daemon *d, uid_t uid);
 
 /*
  * Accounts for one more live handle of c's uid: 0, or -EDQUOT over its
- * handlesPerUid quota (counted in stats.handles_refused_uid).
+ * handlesPerUid quota (counted in stats.handles_over_uid).
  */
 int netd_auth_handle_take(struct netd_conn *c);
 

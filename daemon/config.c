@@ -166,8 +166,8 @@ static int parse_net_rules(char *value, struct netd_net_rule **rules, size_t *n,
         *ports++ = '\0';
         ports = trim(ports);
         if (parse_address(addr, &base) < 0)
-                return fail(err, errlen, line,
-                            "'%s' is not an IP address, ADDRESS/BITS or \"*\"", addr);
+                return fail(err, errlen, line, "'%s' is not an IP address, ADDRESS/BITS or \"*\"",
+                            addr);
         for (tok = strtok_r(ports, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
                 struct netd_net_rule r = base, *grown;
                 unsigned long long lo, hi;
@@ -189,8 +189,8 @@ static int parse_net_rules(char *value, struct netd_net_rule **rules, size_t *n,
                         if (!dash)
                                 hi = lo;
                         if (hi < lo)
-                                return fail(err, errlen, line, "port range %llu-%llu is empty",
-                                            lo, hi);
+                                return fail(err, errlen, line, "port range %llu-%llu is empty", lo,
+                                            hi);
                 }
                 r.port_lo = (uint16_t)lo;
                 r.port_hi = (uint16_t)hi;

@@ -23,9 +23,9 @@ struct netd_net_rule {
 
 /* The per-uid quotas a section may set; -1: not set there. */
 enum netd_quota {
-        NETD_QUOTA_HANDLES,     /* handlesPerUid: live servers and sockets of a uid */
-        NETD_QUOTA_CLIENTS,     /* maxClientsPerUid: control connections of a uid */
-        NETD_QUOTA_LOOKUPS,     /* lookupsPerUid: host name lookups in flight of a uid */
+        NETD_QUOTA_HANDLES, /* handlesPerUid: live servers and sockets of a uid */
+        NETD_QUOTA_CLIENTS, /* maxClientsPerUid: control connections of a uid */
+        NETD_QUOTA_LOOKUPS, /* lookupsPerUid: host name lookups in flight of a uid */
         _NETD_QUOTA_MAX,
         _NETD_QUOTA_INVALID = -22,
 };
@@ -43,8 +43,8 @@ enum netd_section_kind {
 
 struct netd_policy_section {
         enum netd_section_kind kind;
-        uint32_t id; /* uid or gid */
-        char *name;  /* owned: as written, for logs ("user:www-data") */
+        uint32_t id;                            /* uid or gid */
+        char *name;                             /* owned: as written, for logs ("user:www-data") */
         struct netd_net_rule *listen, *connect; /* owned */
         size_t n_listen, n_connect;
         char **unix_prefixes; /* owned: each ends in "/" or names one path exactly */

@@ -46,9 +46,9 @@ struct netd_conn {
         uint64_t id;                /* for logs: conn#<id> */
         struct netd_daemon *daemon; /* borrowed */
         int fd;                     /* owned */
-        uid_t uid;              /* = cred.uid, for logs */
-        pid_t pid;              /* = cred.pid, for logs */
-        struct netd_cred cred;  /* owned: the peer's credentials (auth.h) */
+        uid_t uid;                  /* = cred.uid, for logs */
+        pid_t pid;                  /* = cred.pid, for logs */
+        struct netd_cred cred;      /* owned: the peer's credentials (auth.h) */
         enum netd_conn_state state;
         struct event *ev_read;  /* owned */
         struct event *ev_write; /* owned */

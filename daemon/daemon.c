@@ -12,13 +12,13 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "config.h"
 #include "conn.h"
 #include "daemon.h"
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
 #include "rpc.h"
-#include "config.h"
 
 void netd_limits_init(struct netd_limits *l)
 {

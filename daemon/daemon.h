@@ -41,7 +41,7 @@ struct netd_limits {
         size_t parse_max_bytes;       /* heap one request's JSON parse may use */
         unsigned fd_reserve;          /* descriptors kept free under RLIMIT_NOFILE for control */
         unsigned listen_backlog;      /* server.listen default backlog (Node: 511) */
-        unsigned handles_per_uid;     /* live servers + sockets per peer uid (policy may override) */
+        unsigned handles_per_uid;     /* live servers + sockets per peer uid (policy: more/less) */
         unsigned reserved_clients;    /* of max_clients, kept for root and the adminGroup */
         unsigned lookups_per_uid;     /* host name lookups in flight per peer uid */
 };
@@ -65,13 +65,13 @@ struct netd_stats {
         uint64_t yields;             /* times a conn yielded after reqs_per_event lines */
         uint64_t handles_refused;    /* handles refused over handles_per_conn */
         uint64_t accept_paused;      /* times accepting paused on EMFILE/ENFILE/reserve */
+        uint64_t handles_over_uid;   /* handles refused over a uid's handlesPerUid */
+        uint64_t perm_denied;        /* requests refused with ERR_NETD_PERMISSION */
+        uint64_t lookups_over_uid;   /* lookups refused over a uid's lookupsPerUid */
         /* Which reader took each request line (PROTOCOL.md §4, "Fast shapes"): */
         uint64_t lines_fast_write;  /* the socket.write fast path */
         uint64_t lines_fast_reader; /* the fast reader (proto/fastjson.h) */
         uint64_t lines_general;     /* jansson: everything else, and every invalid line */
-        uint64_t handles_refused_uid; /* handles refused over a uid's handlesPerUid */
-        uint64_t permission_denied;   /* requests refused with ERR_NETD_PERMISSION */
-        uint64_t lookups_refused_uid; /* lookups refused over a uid's lookupsPerUid */
 };
 
 struct netd_registry {

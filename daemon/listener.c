@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,11 +25,11 @@
 #define LISTENER_ACCEPTS_PER_EVENT 32
 
 struct netd_listener {
-        struct netd_daemon *daemon; /* borrowed */
-        int fd;                     /* owned */
-        char *path;                 /* owned: the file to unlink, NULL if inherited */
-        struct event *ev_accept;    /* owned */
-        struct event *ev_backoff;   /* owned */
+        struct netd_daemon *daemon;            /* borrowed */
+        int fd;                                /* owned */
+        char *path;                            /* owned: the file to unlink, NULL if inherited */
+        struct event *ev_accept;               /* owned */
+        struct event *ev_backoff;              /* owned */
         TAILQ_HEAD(, listener_reject) rejects; /* owned: refused clients being read out */
         unsigned n_rejects;
 };
@@ -37,7 +37,7 @@ struct netd_listener {
 struct listener_reject;
 
 /* Refused clients kept open at most this long to read what they send (no EPIPE for them). */
-#define LISTENER_REJECT_LINGER_MS 2000
+#define LISTENER_REJECT_LINGER_MS  2000
 /* At most this many at once; beyond, a refused client is closed at once. */
 #define LISTENER_REJECT_LINGER_MAX 64
 
@@ -154,8 +154,9 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
         struct netd_daemon *d = l->daemon;
 
         for (int i = 0; i < LISTENER_ACCEPTS_PER_EVENT; i++) {
-                struct netd_cred cred = { .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = -1,
-                                          .pidfd = -1 };
+                struct netd_cred cred = {
+                        .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = -1, .pidfd = -1
+                };
                 unsigned quota;
                 struct netd_conn *c;
                 int fd;

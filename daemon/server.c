@@ -367,8 +367,8 @@ static void server_listen_addrs(struct netd_server *s, struct evutil_addrinfo *r
         }
         json_decref(s->deny);
         s->deny = deny;
-        server_listen_failed(s, server_bind_error(s, first_err ? first_err : -EADDRNOTAVAIL, host,
-                                                  s->port));
+        server_listen_failed(
+                s, server_bind_error(s, first_err ? first_err : -EADDRNOTAVAIL, host, s->port));
 }
 
 static void server_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
@@ -501,8 +501,8 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
         /* No unlink of an existing file first: Node reports EADDRINUSE, and so do we. */
         r = server_bind_path(s, addr, readable_all, writable_all, &deny);
         if (r < 0) {
-                json_t *err = deny ? deny
-                                   : netd_nerr_sys_path_uv(-r, "listen", s->path, s->path_len);
+                json_t *err =
+                        deny ? deny : netd_nerr_sys_path_uv(-r, "listen", s->path, s->path_len);
 
                 s->path = (free(s->path), NULL);
                 s->path_len = 0;

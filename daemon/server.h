@@ -48,7 +48,7 @@ struct netd_server {
         bool owns_path; /* netd created the IPC file: unlink it on close */
         dev_t path_dev; /* the IPC file netd bound: unlinked only if the path still names it */
         ino_t path_ino;
-        json_t *deny;   /* owned: the permission refusal of the bind being tried */
+        json_t *deny; /* owned: the permission refusal of the bind being tried */
         bool reuse_port;
         unsigned connections;    /* accepted and not yet closed */
         int64_t max_connections; /* -1: no limit */

@@ -6,9 +6,9 @@
 #include "conn.h"
 #include "daemon.h"
 #include "log.h"
-#include "server.h"
 #include "methods.h"
 #include "rpc.h"
+#include "server.h"
 
 struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
                                        enum netd_handle_type type, struct netd_done **ret_done)
@@ -82,7 +82,7 @@ int netd_method_lookup_check(struct netd_req *req, json_t **ret_err)
         }
         if (n < quota)
                 return 0;
-        d->stats.lookups_refused_uid++;
+        d->stats.lookups_over_uid++;
         log_notice("conn#%llu uid=%u: lookup refused: the uid has %u in flight (lookupsPerUid)",
                    (unsigned long long)req->conn->id, (unsigned)me->uid, n);
         *ret_err = netd_nerr(NETD_ERR_NETD_LIMIT,

@@ -221,8 +221,8 @@ static void connect_path_as_client(struct netd_req *req, struct netd_socket *s,
         }
         r = fs.granted ? netd_ipc_pin(addr) : 0;
         if (r < 0)
-                netd_socket_destroy(s, netd_nerr_sys_path(-r, "connect", addr->path,
-                                                          addr->path_len));
+                netd_socket_destroy(s,
+                                    netd_nerr_sys_path(-r, "connect", addr->path, addr->path_len));
         else
                 (void)netd_socket_connect_path(s, addr);
         netd_auth_fs_leave(&fs);

@@ -55,16 +55,14 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 (json_int_t)l->reserved_clients, "lookupsPerUid", (json_int_t)l->lookups_per_uid);
         user = json_pack("{s:I,s:I,s:b,s:I,s:I,s:I}", "uid", (json_int_t)me->uid, "gid",
                          (json_int_t)me->gid, "admin", admin, "handlesPerUid",
-                         (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_HANDLES),
-                         "maxClientsPerUid",
+                         (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_HANDLES), "maxClientsPerUid",
                          (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_CLIENTS), "lookupsPerUid",
                          (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_LOOKUPS));
         result = json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:s,s:o}", "version", NETD_VERSION,
                            "pid", (int)getpid(), "uptime",
-                           (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000,
-                           "connections", (int)conns, "handles", "servers", (int)servers,
-                           "sockets", (int)sockets, "limits", limits, "scope",
-                           admin ? "all" : "user", "user", user);
+                           (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000, "connections",
+                           (int)conns, "handles", "servers", (int)servers, "sockets", (int)sockets,
+                           "limits", limits, "scope", admin ? "all" : "user", "user", user);
         if (!admin || !result)
                 return netd_req_ok(req, result); /* the daemon's counters are everyone's */
         stats = json_pack(
@@ -85,17 +83,15 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 "acceptPaused", (json_int_t)st->accept_paused, "linesFastWrite",
                 (json_int_t)st->lines_fast_write, "linesFastReader",
                 (json_int_t)st->lines_fast_reader, "linesGeneral", (json_int_t)st->lines_general,
-                "handlesRefusedUid", (json_int_t)st->handles_refused_uid, "permissionDenied",
-                (json_int_t)st->permission_denied, "lookupsRefusedUid",
-                (json_int_t)st->lookups_refused_uid);
+                "handlesRefusedUid", (json_int_t)st->handles_over_uid, "permissionDenied",
+                (json_int_t)st->perm_denied, "lookupsRefusedUid", (json_int_t)st->lookups_over_uid);
         (void)json_object_set_new(result, "stats", stats);
         (void)json_object_set_new(
                 result, "policy",
                 json_pack("{s:o,s:i,s:i}", "path",
-                          d->policy && d->policy->path ? json_string(d->policy->path)
-                                                       : json_null(),
-                          "generation", d->policy ? (int)d->policy->generation : 0,
-                          "reloadErrors", (int)d->policy_errors));
+                          d->policy && d->policy->path ? json_string(d->policy->path) : json_null(),
+                          "generation", d->policy ? (int)d->policy->generation : 0, "reloadErrors",
+                          (int)d->policy_errors));
         return netd_req_ok(req, result);
 }
 

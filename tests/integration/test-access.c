@@ -41,7 +41,7 @@
 #include "netd-test.h"
 
 #define NOBODY NETD_TEST_UID_NOBODY
-#define OTHER NETD_TEST_UID_OTHER
+#define OTHER  NETD_TEST_UID_OTHER
 
 /* ---- Helpers ------------------------------------------------------------------------------- */
 
@@ -101,7 +101,8 @@ static void launch_with_policy(struct netd_test_daemon *t, const char *text,
 static int free_privileged_port(void)
 {
         for (int port = 1000; port > 600; port--) {
-                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+                struct sockaddr_in sa = { .sin_family = AF_INET,
+                                          .sin_port = htons(port),
                                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
                 int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
@@ -373,9 +374,9 @@ static void test_unix_paths_client_rights(struct netd_test_daemon *t)
 
         /* Root's socket, mode 0755 by netd's umask: nobody may not write it. */
         snprintf(root_sock, sizeof(root_sock), "%s/root.sock", t->dir);
-        res = netd_test_call(root, "server.listen",
-                             path_params("server", netd_test_create_server(root, NULL), root_sock,
-                                         NULL));
+        res = netd_test_call(
+                root, "server.listen",
+                path_params("server", netd_test_create_server(root, NULL), root_sock, NULL));
         json_decref(res);
         assert_int_equal(lstat(root_sock, &st), 0);
         assert_int_equal(st.st_uid, 0);
@@ -466,10 +467,10 @@ static void test_symlink_swap_race(struct netd_test_daemon *t)
                 int r;
 
                 iterations++;
-                r = netd_client_call_sync(nob->c, "server.listen",
-                                          path_params("server", srv, path,
-                                                      json_pack("{s:b}", "writableAll", 1)),
-                                          NETD_TEST_TIMEOUT_MS, NULL, &err);
+                r = netd_client_call_sync(
+                        nob->c, "server.listen",
+                        path_params("server", srv, path, json_pack("{s:b}", "writableAll", 1)),
+                        NETD_TEST_TIMEOUT_MS, NULL, &err);
                 if (r == 0)
                         listened++;
                 else if (r == -EREMOTEIO) {
@@ -566,7 +567,8 @@ static void test_relative_paths(struct netd_test_daemon *t)
                 snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", t->socket_path);
                 close(go[1]);
                 if (chdir(own_dir) < 0 || setgroups(0, NULL) < 0 ||
-                    setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0 ||
+                    setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+                    setresuid(NOBODY, NOBODY, NOBODY) < 0 ||
                     connect(raw.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                         _exit(1);
                 /* Dumpable, as a program started as nobody is (the setresuid() cleared it). */
@@ -626,8 +628,9 @@ static void test_foreign_handles_and_info(struct netd_test_daemon *t)
         (void)netd_test_create_server(root, NULL);
         nsrv = netd_test_create_server(nob2, NULL);
 
-        err = netd_test_call_fail(nob, "server.close", json_pack("{s:I}", "server", (json_int_t)rsrv),
-                                  -32001, "ERR_NETD_HANDLE_NOT_FOUND");
+        err = netd_test_call_fail(nob, "server.close",
+                                  json_pack("{s:I}", "server", (json_int_t)rsrv), -32001,
+                                  "ERR_NETD_HANDLE_NOT_FOUND");
         json_decref(err);
         err = netd_test_call_fail(nob, "server.get", json_pack("{s:I}", "server", (json_int_t)rsrv),
                                   -32001, "ERR_NETD_HANDLE_NOT_FOUND");
@@ -746,8 +749,7 @@ static void expect_refused_as(struct netd_test_daemon *t, uid_t uid, const char 
  */
 static void test_quotas(struct netd_test_daemon *t)
 {
-        static const char *const more[] = { "--limit=handlesPerUid=20", "--max-clients=12",
-                                             NULL };
+        static const char *const more[] = { "--limit=handlesPerUid=20", "--max-clients=12", NULL };
         struct netd_test_client *nob, *other, *root;
         json_t *err, *info;
         unsigned made = 0;
@@ -819,7 +821,8 @@ static void test_quotas(struct netd_test_daemon *t)
  */
 static void test_lookup_quota(struct netd_test_daemon *t)
 {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t len = sizeof(sa);
         char resolv[160], resolv_arg[200], line[64];
         const char *more[] = { resolv_arg, "--limit=lookupsPerUid=3", NULL };
@@ -921,9 +924,9 @@ static void test_unix_grant(struct netd_test_daemon *t)
         assert_int_equal(st.st_uid, NOBODY);
 
         snprintf(root_sock, sizeof(root_sock), "%s/root.sock", granted);
-        res = netd_test_call(root, "server.listen",
-                             path_params("server", netd_test_create_server(root, NULL), root_sock,
-                                         NULL));
+        res = netd_test_call(
+                root, "server.listen",
+                path_params("server", netd_test_create_server(root, NULL), root_sock, NULL));
         json_decref(res);
         assert_int_equal(chmod(root_sock, 0770), 0);
         res = netd_test_call(nob, "net.connect", path_params(NULL, 0, root_sock, NULL));
@@ -933,9 +936,9 @@ static void test_unix_grant(struct netd_test_daemon *t)
 
         /* A symlink in the granted directory to a socket elsewhere is not followed. */
         snprintf(target, sizeof(target), "%s/elsewhere.sock", t->dir);
-        res = netd_test_call(root, "server.listen",
-                             path_params("server", netd_test_create_server(root, NULL), target,
-                                         NULL));
+        res = netd_test_call(
+                root, "server.listen",
+                path_params("server", netd_test_create_server(root, NULL), target, NULL));
         json_decref(res);
         snprintf(link, sizeof(link), "%s/link.sock", granted);
         assert_int_equal(symlink(target, link), 0);

@@ -159,8 +159,7 @@ static void test_empty_and_missing(void **state)
         assert_int_equal(p->n_sections, 0);
         assert_false(p->listen_restricted || p->connect_restricted);
         netd_policy_free(p);
-        assert_int_equal(netd_policy_load("/nonexistent/netd.conf", true, &p, err, sizeof(err)),
-                         0);
+        assert_int_equal(netd_policy_load("/nonexistent/netd.conf", true, &p, err, sizeof(err)), 0);
         netd_policy_free(p);
         assert_true(netd_policy_load("/nonexistent/netd.conf", false, &p, err, sizeof(err)) < 0);
         assert_non_null(strstr(err, "No such file"));
