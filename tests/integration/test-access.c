@@ -97,10 +97,17 @@ static void launch_with_policy(struct netd_test_daemon *t, const char *text,
         netd_test_launch(t, args);
 }
 
-/* A port below ip_unprivileged_port_start that nothing listens on (as root, bound and freed). */
+/*
+ * A port in 600-999 (below ip_unprivileged_port_start) that nothing listens
+ * on (as root, bound and freed). integration/access and access-capped also
+ * hold a ctest RESOURCE_LOCK so they never race for it.
+ */
 static int free_privileged_port(void)
 {
-        for (int port = 1000; port > 600; port--) {
+        /* A start that differs between runs: two runs at once rarely pick the same port. */
+        int start = 600 + (int)((unsigned)getpid() * 7919u % 400u);
+
+        for (int i = 0, port = start; i < 400; i++, port = 600 + (port - 600 + 1) % 400) {
                 struct sockaddr_in sa = { .sin_family = AF_INET,
                                           .sin_port = htons(port),
                                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
