@@ -159,8 +159,10 @@ unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c,
                 return d->limits.handles_per_uid;
         case NETD_QUOTA_CLIENTS:
                 return d->limits.max_clients_per_uid;
-        default:
+        case NETD_QUOTA_LOOKUPS:
                 return d->limits.lookups_per_uid;
+        default:
+                return d->limits.buffered_per_uid;
         }
 }
 

@@ -7,7 +7,8 @@
  *   [default]                       # applies to every user but root
  *   listen  = ADDR[/BITS] PORTS     # repeatable; makes listening an allow list
  *   connect = ADDR[/BITS] PORTS     # repeatable; makes connecting an allow list
- *   handlesPerUid = 256             # quotas: handlesPerUid, maxClientsPerUid, lookupsPerUid
+ *   handlesPerUid = 256             # quotas: handlesPerUid, maxClientsPerUid, lookupsPerUid,
+ *                                   #   bufferedBytesPerUid
  *   [user:NAME] or [user:UID]       # grants for one user
  *   [group:NAME] or [group:GID]     # grants for members (primary or supplementary)
  *   listen = * 80,443               # ADDR "*" is any address; PORTS "*", "N", "N-M", lists
@@ -39,6 +40,7 @@ static const char *const quota_names[_NETD_QUOTA_MAX] = {
         [NETD_QUOTA_HANDLES] = "handlesPerUid",
         [NETD_QUOTA_CLIENTS] = "maxClientsPerUid",
         [NETD_QUOTA_LOOKUPS] = "lookupsPerUid",
+        [NETD_QUOTA_BUFFERED] = "bufferedBytesPerUid",
 };
 
 const char *netd_quota_to_string(enum netd_quota q)
@@ -311,16 +313,18 @@ static int parse_entry(struct netd_policy *p, char *key, char *value, char *err,
         if (strcmp(key, "inherit") == 0)
                 return push_string(&s->inherit, &s->n_inherit, value);
         for (int q = 0; q < _NETD_QUOTA_MAX; q++) {
+                unsigned long long max = q == NETD_QUOTA_BUFFERED ? UINT32_MAX - 1 : 10000000;
+
                 if (strcmp(key, quota_names[q]) != 0)
                         continue;
-                if (parse_uint(value, 10000000, &v) < 0 || v == 0)
-                        return fail(err, errlen, line, "%s takes 1 to 10000000", key);
+                if (parse_uint(value, max, &v) < 0 || v == 0)
+                        return fail(err, errlen, line, "%s takes 1 to %llu", key, max);
                 s->quota[q] = (int64_t)v;
                 return 0;
         }
         return fail(err, errlen, line,
                     "unknown key '%s' (listen, connect, unix, inherit, handlesPerUid, "
-                    "maxClientsPerUid, lookupsPerUid)",
+                    "maxClientsPerUid, lookupsPerUid, bufferedBytesPerUid)",
                     key);
 }
 

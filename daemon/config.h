@@ -23,9 +23,10 @@ struct netd_net_rule {
 
 /* The per-uid quotas a section may set; -1: not set there. */
 enum netd_quota {
-        NETD_QUOTA_HANDLES, /* handlesPerUid: live servers and sockets of a uid */
-        NETD_QUOTA_CLIENTS, /* maxClientsPerUid: control connections of a uid */
-        NETD_QUOTA_LOOKUPS, /* lookupsPerUid: host name lookups in flight of a uid */
+        NETD_QUOTA_HANDLES,  /* handlesPerUid: live servers and sockets of a uid */
+        NETD_QUOTA_CLIENTS,  /* maxClientsPerUid: control connections of a uid */
+        NETD_QUOTA_LOOKUPS,  /* lookupsPerUid: host name lookups in flight of a uid */
+        NETD_QUOTA_BUFFERED, /* bufferedBytesPerUid: bytes a uid's sockets hold unsent */
         _NETD_QUOTA_MAX,
         _NETD_QUOTA_INVALID = -22,
 };

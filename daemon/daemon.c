@@ -44,6 +44,7 @@ void netd_limits_init(struct netd_limits *l)
                 .handles_per_uid = 1024,
                 .reserved_clients = 8,
                 .lookups_per_uid = 64,
+                .buffered_per_uid = 256 * 1024 * 1024,
         };
 }
 

@@ -44,6 +44,7 @@ struct netd_limits {
         unsigned handles_per_uid;     /* live servers + sockets per peer uid (policy: more/less) */
         unsigned reserved_clients;    /* of max_clients, kept for root and the adminGroup */
         unsigned lookups_per_uid;     /* host name lookups in flight per peer uid */
+        unsigned buffered_per_uid;    /* bytes a peer uid's sockets hold unsent */
 };
 
 /* Counters reported by netd.info. */
@@ -68,6 +69,7 @@ struct netd_stats {
         uint64_t handles_over_uid;   /* handles refused over a uid's handlesPerUid */
         uint64_t perm_denied;        /* requests refused with ERR_NETD_PERMISSION */
         uint64_t lookups_over_uid;   /* lookups refused over a uid's lookupsPerUid */
+        uint64_t buffers_over_uid;   /* writes refused over a uid's bufferedBytesPerUid */
         /* Which reader took each request line (PROTOCOL.md §4, "Fast shapes"): */
         uint64_t lines_fast_write;  /* the socket.write fast path */
         uint64_t lines_fast_reader; /* the fast reader (proto/fastjson.h) */

@@ -90,6 +90,7 @@ static const struct limit_option {
                 n, offsetof(struct netd_limits, f), false, lo, hi \
         }
         LIMIT_UINT("batchMax", batch_max, 1, 100000),
+        LIMIT_UINT("bufferedBytesPerUid", buffered_per_uid, 4096, UINT32_MAX - 1),
         LIMIT_UINT("closedKeep", closed_keep, 0, 1000000),
         LIMIT_UINT("fdReserve", fd_reserve, 0, 100000),
         LIMIT_SIZE("frameMaxBytes", frame_max_bytes, 64, 1ULL << 30),

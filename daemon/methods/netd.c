@@ -40,7 +40,8 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 }
         }
         limits = json_pack(
-                "{s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}",
+                "{s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,"
+                "s:I}",
                 "frameMaxBytes", (json_int_t)l->frame_max_bytes, "reqsPerEvent",
                 (int)l->reqs_per_event, "batchMax", (int)l->batch_max, "inflightMax",
                 (int)l->inflight_max, "maxClients", (int)l->max_clients, "maxClientsPerUid",
@@ -52,12 +53,15 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 "highWaterMark", (json_int_t)l->write_high_bytes, "writeHardBytes",
                 (json_int_t)l->write_hard_bytes, "stallTimeoutMs", (int)l->stall_timeout_ms,
                 "handlesPerUid", (json_int_t)l->handles_per_uid, "reservedClients",
-                (json_int_t)l->reserved_clients, "lookupsPerUid", (json_int_t)l->lookups_per_uid);
-        user = json_pack("{s:I,s:I,s:b,s:I,s:I,s:I}", "uid", (json_int_t)me->uid, "gid",
+                (json_int_t)l->reserved_clients, "lookupsPerUid", (json_int_t)l->lookups_per_uid,
+                "bufferedBytesPerUid", (json_int_t)l->buffered_per_uid);
+        user = json_pack("{s:I,s:I,s:b,s:I,s:I,s:I,s:I}", "uid", (json_int_t)me->uid, "gid",
                          (json_int_t)me->gid, "admin", admin, "handlesPerUid",
                          (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_HANDLES), "maxClientsPerUid",
                          (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_CLIENTS), "lookupsPerUid",
-                         (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_LOOKUPS));
+                         (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_LOOKUPS),
+                         "bufferedBytesPerUid",
+                         (json_int_t)netd_auth_quota(d, me, NETD_QUOTA_BUFFERED));
         result = json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:s,s:o}", "version", NETD_VERSION,
                            "pid", (int)getpid(), "uptime",
                            (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000, "connections",
@@ -68,7 +72,7 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
         stats = json_pack(
                 "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
                 "s:I,"
-                "s:I,s:I,s:I,s:I}",
+                "s:I,s:I,s:I,s:I,s:I}",
                 "connsAccepted", (json_int_t)st->conns_accepted, "connsRejected",
                 (json_int_t)st->conns_rejected, "connsRejectedUid",
                 (json_int_t)st->conns_rejected_uid, "connsStalled", (json_int_t)st->conns_stalled,
@@ -84,7 +88,8 @@ struct netd_done *m_netd_info(struct netd_req *req, json_t *params)
                 (json_int_t)st->lines_fast_write, "linesFastReader",
                 (json_int_t)st->lines_fast_reader, "linesGeneral", (json_int_t)st->lines_general,
                 "handlesRefusedUid", (json_int_t)st->handles_over_uid, "permissionDenied",
-                (json_int_t)st->perm_denied, "lookupsRefusedUid", (json_int_t)st->lookups_over_uid);
+                (json_int_t)st->perm_denied, "lookupsRefusedUid", (json_int_t)st->lookups_over_uid,
+                "buffersOverUid", (json_int_t)st->buffers_over_uid);
         (void)json_object_set_new(result, "stats", stats);
         (void)json_object_set_new(
                 result, "policy",

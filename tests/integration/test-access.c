@@ -822,6 +822,76 @@ static void test_quotas(struct netd_test_daemon *t)
 }
 
 /*
+ * bufferedBytesPerUid 1 MiB: nobody writes fire-and-forget 64 KiB chunks to
+ * a peer that never reads; once its sockets would hold more than 1 MiB
+ * unsent in netd, the socket ends with socket.error ERR_NETD_LIMIT (no
+ * reply carries a notification's refusal, and nothing is dropped quietly),
+ * while another user's writes go on.
+ */
+static void test_buffer_quota(struct netd_test_daemon *t)
+{
+        static const char *const more[] = { "--limit=bufferedBytesPerUid=1048576", NULL };
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        struct netd_test_client *nob, *other;
+        int lfd, peer, rcvbuf = 4096, port, writes = 0;
+        uint64_t s, srv, o;
+        char *chunk;
+        json_t *ev, *info;
+
+        netd_test_require_root();
+        launch_with_policy(t, "", more);
+        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(lfd >= 0);
+        assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(lfd, 4), 0);
+        assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+        port = ntohs(sa.sin_port);
+
+        nob = netd_test_connect_as(t, NOBODY);
+        s = netd_test_connect_tcp(nob, port, "127.0.0.1", NULL);
+        (void)netd_test_wait_event(nob, "socket.connect", s, NETD_TEST_TIMEOUT_MS);
+        peer = netd_test_accept_peer(lfd); /* never read */
+        chunk = malloc(65537);
+        assert_non_null(chunk);
+        memset(chunk, 'x', 65536);
+        chunk[65536] = '\0';
+        while (!netd_test_find_event(nob, "socket.error", s)) {
+                assert_int_equal(netd_client_notify(nob->c, "socket.write",
+                                                    json_pack("{s:I,s:s}", "socket", (json_int_t)s,
+                                                              "data", chunk)),
+                                 0);
+                if (++writes % 8 == 0)
+                        netd_test_call_true(nob, "netd.sync", NULL);
+                if (writes > 1024)
+                        fail_msg("64 MiB written without reaching bufferedBytesPerUid");
+        }
+        free(chunk);
+        ev = netd_test_find_event(nob, "socket.error", s);
+        netd_test_assert_str(ev, "error.data.code", "ERR_NETD_LIMIT");
+        netd_test_assert_str(ev, "error.data.limit", "bufferedBytesPerUid");
+        (void)netd_test_wait_event(nob, "socket.close", s, NETD_TEST_TIMEOUT_MS);
+        fprintf(stderr, "netd-test: buffer quota: refused after %d writes of 64 KiB\n", writes);
+
+        /* Another user writes on. */
+        other = netd_test_connect_as(t, OTHER);
+        srv = netd_test_create_server(other, NULL);
+        o = netd_test_connect_tcp(other, netd_test_listen(other, srv, "127.0.0.1"), "127.0.0.1",
+                                  NULL);
+        (void)netd_test_wait_event(other, "socket.connect", o, NETD_TEST_TIMEOUT_MS);
+        netd_test_call_true(
+                other, "socket.write",
+                json_pack("{s:I,s:s}", "socket", (json_int_t)o, "data", "still served"));
+        info = netd_test_call(netd_test_connect(t), "netd.info", NULL);
+        assert_true(netd_test_int_at(info, "stats.buffersOverUid") >= 1);
+        json_decref(info);
+        close(peer);
+        close(lfd);
+}
+
+/*
  * lookupsPerUid 3: with a nameserver that never answers, nobody's fourth
  * lookup in flight fails at once (socket.error ERR_NETD_LIMIT), while
  * another user's lookup still starts.
@@ -977,6 +1047,7 @@ int main(void)
                 NETD_TEST_MANUAL(test_random_handle_ids),
                 NETD_TEST_MANUAL(test_quotas),
                 NETD_TEST_MANUAL(test_lookup_quota),
+                NETD_TEST_MANUAL(test_buffer_quota),
                 NETD_TEST_MANUAL(test_connect_allow_list),
                 NETD_TEST_MANUAL(test_unix_grant),
         };
