@@ -271,7 +271,7 @@ static json_t *server_bind_error(struct netd_server *s, int r, const char *host,
         if (err && r == -EACCES) {
                 if (host)
                         (void)json_object_set_new(err, "address", json_string(host));
-                if (port >= 0)
+                if (port > 0)
                         (void)json_object_set_new(err, "port", json_integer(port));
                 return err;
         }

@@ -39,11 +39,55 @@
 #include <netinet/in.h>
 
 #include "netd-test.h"
+#include "schema-check.h"
 
 #define NOBODY NETD_TEST_UID_NOBODY
 #define OTHER  NETD_TEST_UID_OTHER
 
 /* ---- Helpers ------------------------------------------------------------------------------- */
+
+/* proto/netd.openrpc.json, loaded once: the new errors and results must match it. */
+static json_t *schema_doc(void)
+{
+        static json_t *doc;
+        json_error_t jerr;
+
+        if (!doc) {
+                doc = json_load_file(NETD_OPENRPC_PATH, 0, &jerr);
+                if (!doc)
+                        fail_msg("%s: %s", NETD_OPENRPC_PATH, jerr.text);
+        }
+        return doc;
+}
+
+/* Checks an error reply's error object against the method's declared errors. */
+static void schema_error(const char *method, json_t *error)
+{
+        char err[300];
+
+        if (netd_schema_check_error(schema_doc(), netd_schema_method(schema_doc(), method), error,
+                                    err, sizeof(err)) < 0)
+                fail_msg("%s error does not match the schema: %s", method, err);
+}
+
+/* Checks a result, or an event's params, against the schema. */
+static void schema_result(const char *method, json_t *result)
+{
+        char err[300];
+
+        if (netd_schema_check_result(schema_doc(), netd_schema_method(schema_doc(), method), result,
+                                     err, sizeof(err)) < 0)
+                fail_msg("%s result does not match the schema: %s", method, err);
+}
+
+static void schema_event(const char *name, json_t *params)
+{
+        char err[300];
+
+        if (netd_schema_check_params(schema_doc(), netd_schema_notification(schema_doc(), name),
+                                     params, err, sizeof(err)) < 0)
+                fail_msg("%s does not match the schema: %s", name, err);
+}
 
 /* Lets other users reach the control socket: search on the test directory. */
 static void open_dir(struct netd_test_daemon *t)
@@ -212,9 +256,11 @@ static void test_privileged_port_then_granted(struct netd_test_daemon *t)
         err = netd_test_call_fail(nob, "server.listen", listen_params(srv, port, NULL), -32001,
                                   "ERR_NETD_PERMISSION");
         netd_test_assert_str(err, "data.rule", "privilegedPort");
+        schema_error("server.listen", err);
         json_decref(err);
         ev = netd_test_wait_event(nob, "server.error", srv, NETD_TEST_TIMEOUT_MS);
         netd_test_assert_str(ev, "error.data.code", "ERR_NETD_PERMISSION");
+        schema_event("server.error", ev);
         assert_log_has(t, "rule privilegedPort");
 
         sock = netd_test_connect_tcp(nob, early_port, "127.0.0.1",
@@ -223,6 +269,7 @@ static void test_privileged_port_then_granted(struct netd_test_daemon *t)
         netd_test_assert_str(ev, "error.data.code", "ERR_NETD_PERMISSION");
         netd_test_assert_str(ev, "error.data.rule", "privilegedPort");
         netd_test_assert_str(ev, "error.data.syscall", "bind");
+        schema_event("socket.error", ev);
 
         /* Root may, through the same netd. */
         rsrv = netd_test_create_server(root, NULL);
@@ -603,6 +650,7 @@ static void test_relative_paths(struct netd_test_daemon *t)
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         reply = raw_listen(&raw, 3, "gone.sock");
         netd_test_assert_str(reply, "error.data.code", "ESRCH");
+        schema_error("server.listen", json_object_get(reply, "error"));
         if (!strstr(json_string_value(netd_test_get(reply, "error.message")),
                     "use an absolute path"))
                 fail_msg("expected an explanation in the message");
@@ -654,12 +702,14 @@ static void test_foreign_handles_and_info(struct netd_test_daemon *t)
         assert_null(json_object_get(info, "stats"));
         assert_int_equal(netd_test_int_at(info, "user.uid"), NOBODY);
         assert_true(json_is_false(netd_test_get(info, "user.admin")));
+        schema_result("netd.info", info);
         json_decref(info);
         info = netd_test_call(root, "netd.info", NULL);
         netd_test_assert_str(info, "scope", "all");
         assert_int_equal(netd_test_int_at(info, "connections"), 3);
         netd_test_assert_json(json_object_get(info, "handles"), "{\"servers\":3,\"sockets\":0}");
         assert_non_null(json_object_get(info, "stats"));
+        schema_result("netd.info", info);
         json_decref(info);
 }
 
@@ -872,6 +922,7 @@ static void test_buffer_quota(struct netd_test_daemon *t)
         ev = netd_test_find_event(nob, "socket.error", s);
         netd_test_assert_str(ev, "error.data.code", "ERR_NETD_LIMIT");
         netd_test_assert_str(ev, "error.data.limit", "bufferedBytesPerUid");
+        schema_event("socket.error", ev);
         (void)netd_test_wait_event(nob, "socket.close", s, NETD_TEST_TIMEOUT_MS);
         fprintf(stderr, "netd-test: buffer quota: refused after %d writes of 64 KiB\n", writes);
 
