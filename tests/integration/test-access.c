@@ -781,7 +781,10 @@ static void test_random_handle_ids(struct netd_test_daemon *t)
 
 /* ---- Quotas -------------------------------------------------------------------------------- */
 
-/* A raw client of uid that writes a request first, then reads the refusal line and EOF. */
+/*
+ * A raw client of uid that writes a request first, reads the refusal line,
+ * writes again (accepted, read and dropped: no EPIPE), then sees EOF.
+ */
 static void expect_refused_as(struct netd_test_daemon *t, uid_t uid, const char *limit)
 {
         struct netd_test_raw r;
@@ -793,6 +796,8 @@ static void expect_refused_as(struct netd_test_daemon *t, uid_t uid, const char 
         netd_test_assert_str(line, "error.data.code", "ERR_NETD_LIMIT");
         netd_test_assert_str(line, "error.data.limit", limit);
         json_decref(line);
+        /* netd has refused it by now, and still takes what the client writes: no EPIPE. */
+        netd_test_raw_send_str(&r, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"netd.info\"}\n");
         netd_test_raw_expect_eof(&r);
         netd_test_raw_close(&r);
 }
