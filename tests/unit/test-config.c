@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include "auth.h"
 #include "config.h"
+#include "daemon.h"
 
 static struct netd_policy *parse_ok(const char *text)
 {
@@ -165,6 +167,44 @@ static void test_empty_and_missing(void **state)
         assert_non_null(strstr(err, "No such file"));
 }
 
+/*
+ * A quota comes from the user's section, else the highest of its groups',
+ * else [default], else the --limit value; root has none for handles.
+ * adminGroup makes a member an admin.
+ */
+static void test_quota_precedence(void **state)
+{
+        struct netd_daemon d = { .policy = NULL };
+        gid_t groups[] = { 4001, 4002 };
+        struct netd_cred user = {
+                .uid = 3000, .gid = 3000, .pidfd = -1, .groups = groups, .n_groups = 2
+        };
+        struct netd_cred other = { .uid = 3001, .gid = 3001, .pidfd = -1 };
+        struct netd_cred grouped = { .uid = 3002, .gid = 4002, .pidfd = -1 };
+        struct netd_cred root = { .uid = 0, .gid = 0, .pidfd = -1 };
+
+        netd_limits_init(&d.limits);
+        assert_int_equal(netd_auth_quota(&d, &other, NETD_QUOTA_HANDLES), 1024);
+        d.policy = parse_ok("[global]\nadminGroup = 4002\n"
+                            "[default]\nhandlesPerUid = 10\nlookupsPerUid = 5\n"
+                            "[group:4001]\nhandlesPerUid = 20\n"
+                            "[group:4002]\nhandlesPerUid = 30\nmaxClientsPerUid = 2\n"
+                            "[user:3000]\nlookupsPerUid = 7\n");
+        assert_int_equal(netd_auth_quota(&d, &user, NETD_QUOTA_HANDLES), 30);
+        assert_int_equal(netd_auth_quota(&d, &user, NETD_QUOTA_LOOKUPS), 7);
+        assert_int_equal(netd_auth_quota(&d, &user, NETD_QUOTA_CLIENTS), 2);
+        assert_int_equal(netd_auth_quota(&d, &other, NETD_QUOTA_HANDLES), 10);
+        assert_int_equal(netd_auth_quota(&d, &other, NETD_QUOTA_CLIENTS), 64);
+        assert_int_equal(netd_auth_quota(&d, &other, NETD_QUOTA_BUFFERED), 256 * 1024 * 1024);
+        assert_int_equal(netd_auth_quota(&d, &root, NETD_QUOTA_HANDLES), UINT32_MAX);
+        assert_int_equal(netd_auth_quota(&d, &root, NETD_QUOTA_CLIENTS), 64);
+        assert_true(netd_auth_is_admin(&d, &root));
+        assert_true(netd_auth_is_admin(&d, &user)); /* 4002 is a supplementary group */
+        assert_true(netd_auth_is_admin(&d, &grouped));
+        assert_false(netd_auth_is_admin(&d, &other));
+        netd_policy_free(d.policy);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -172,6 +212,7 @@ int main(void)
                 cmocka_unit_test(test_cidr_matching),
                 cmocka_unit_test(test_errors_name_the_line),
                 cmocka_unit_test(test_empty_and_missing),
+                cmocka_unit_test(test_quota_precedence),
         };
 
         return cmocka_run_group_tests_name("unit/config", tests, NULL, NULL);
