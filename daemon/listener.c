@@ -48,8 +48,8 @@ struct listener_reject {
         TAILQ_ENTRY(listener_reject) link;
 };
 
-/* Reads and discards what the client sent. Returns true at EOF or on an error. */
-static bool listener_reject_drain(int fd)
+/* Reads and discards what the client sent: 0 (more may come), 1 at EOF, -1 on an error. */
+static int listener_reject_drain(int fd)
 {
         char buf[4096];
 
@@ -57,11 +57,11 @@ static bool listener_reject_drain(int fd)
                 ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 
                 if (n == 0)
-                        return true;
+                        return 1;
                 if (n < 0)
-                        return errno != EAGAIN && errno != EINTR;
+                        return errno == EAGAIN || errno == EINTR ? 0 : -1;
         }
-        return false;
+        return 0;
 }
 
 static void listener_reject_free(struct listener_reject *rj)
@@ -77,7 +77,7 @@ static void listener_reject_cb(evutil_socket_t fd, short what, void *arg)
 {
         struct listener_reject *rj = arg;
 
-        if ((what & EV_TIMEOUT) || listener_reject_drain(rj->fd))
+        if ((what & EV_TIMEOUT) || listener_reject_drain(rj->fd) != 0)
                 listener_reject_free(rj);
 }
 
@@ -94,7 +94,7 @@ static void listener_reject(struct netd_listener *l, int fd, const char *limit)
                               (LISTENER_REJECT_LINGER_MS % 1000) * 1000 };
         struct listener_reject *rj;
         char line[256];
-        int n;
+        int n, r;
 
         d->stats.conns_rejected++;
         n = snprintf(line, sizeof(line),
@@ -102,13 +102,15 @@ static void listener_reject(struct netd_listener *l, int fd, const char *limit)
                      "\"message\":\"Too many control connections\",\"data\":{\"code\":"
                      "\"ERR_NETD_LIMIT\",\"limit\":\"%s\"}}}\n",
                      limit);
-        if (listener_reject_drain(fd)) {
+        r = listener_reject_drain(fd);
+        /* Best effort: a fresh socket's buffer always takes one short line. */
+        if (r >= 0 && n > 0 && (size_t)n < sizeof(line))
+                (void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r != 0) {
+                /* It sent everything (EOF) or is gone: nothing unread, so no reset. */
                 close(fd);
                 return;
         }
-        /* Best effort: a fresh socket's buffer always takes one short line. */
-        if (n > 0 && (size_t)n < sizeof(line))
-                (void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)shutdown(fd, SHUT_WR);
         rj = l->n_rejects < LISTENER_REJECT_LINGER_MAX ? calloc(1, sizeof(*rj)) : NULL;
         if (rj)

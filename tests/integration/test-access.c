@@ -857,6 +857,20 @@ static void test_quotas(struct netd_test_daemon *t)
         (void)netd_test_connect_as(t, NOBODY);
         (void)netd_test_connect_as(t, NOBODY);
         expect_refused_as(t, NOBODY, "max_clients_per_uid");
+        {
+                /* As `echo REQUEST | socat - UNIX:…` does: write, shut down, then read. */
+                struct netd_test_raw r;
+                json_t *line;
+
+                netd_test_raw_open_as(t, &r, NOBODY);
+                netd_test_raw_send_str(&r, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n");
+                assert_int_equal(shutdown(r.fd, SHUT_WR), 0);
+                line = netd_test_raw_recv(&r);
+                netd_test_assert_str(line, "error.data.limit", "max_clients_per_uid");
+                json_decref(line);
+                netd_test_raw_expect_eof(&r);
+                netd_test_raw_close(&r);
+        }
         (void)netd_test_connect_as(t, OTHER);
         (void)netd_test_connect_as(t, OTHER);
         /* 7 now; 65532 gets 2 more up to the 9 non-reserved slots, then none. */
