@@ -131,32 +131,38 @@ static bool section_applies(const struct netd_policy_section *s, const struct ne
 unsigned netd_auth_quota(const struct netd_daemon *d, const struct netd_cred *c, enum netd_quota q)
 {
         const struct netd_policy *p = d->policy;
-        int64_t user = -1, group = -1, dflt = -1;
+        int64_t user = -1, group = -1, dflt = -1, v;
 
         if (c->uid == 0 || c->uid == geteuid())
                 return q == NETD_QUOTA_CLIENTS ? d->limits.max_clients_per_uid : UINT32_MAX;
         for (size_t i = 0; p && i < p->n_sections; i++) {
                 const struct netd_policy_section *s = &p->sections[i];
-                int64_t v = s->quota[q];
+                int64_t set = s->quota[q];
 
-                if (v < 0 || !section_applies(s, c))
+                if (set < 0 || !section_applies(s, c))
                         continue;
                 if (s->kind == NETD_SECTION_USER)
-                        user = v;
+                        user = set;
                 else if (s->kind == NETD_SECTION_GROUP)
-                        group = v > group ? v : group;
+                        group = set > group ? set : group;
                 else
-                        dflt = v;
+                        dflt = set;
         }
-        if (user >= 0)
-                return (unsigned)user;
-        if (group >= 0)
-                return (unsigned)group;
-        if (dflt >= 0)
-                return (unsigned)dflt;
+        v = user >= 0 ? user : group >= 0 ? group : dflt;
+        if (q == NETD_QUOTA_HANDLES) {
+                /*
+                 * Every live handle may hold a descriptor: no one user may
+                 * take more than a quarter of what netd has, whatever the
+                 * settings (a shell's RLIMIT_NOFILE is often 1024).
+                 */
+                unsigned cap = d->fds_max ? d->fds_max / 4 : UINT32_MAX;
+                unsigned want = v >= 0 ? (unsigned)v : d->limits.handles_per_uid;
+
+                return want < cap ? want : cap;
+        }
+        if (v >= 0)
+                return (unsigned)v;
         switch (q) {
-        case NETD_QUOTA_HANDLES:
-                return d->limits.handles_per_uid;
         case NETD_QUOTA_CLIENTS:
                 return d->limits.max_clients_per_uid;
         case NETD_QUOTA_LOOKUPS:

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -891,6 +892,42 @@ static void test_quotas(struct netd_test_daemon *t)
 }
 
 /*
+ * With RLIMIT_NOFILE 256, a user's handle quota is a quarter of netd's
+ * descriptors (handlesPerUid stays 1024): nobody's listeners stop there with
+ * ERR_NETD_LIMIT, and another user and root still get theirs.
+ */
+static void test_descriptor_share(struct netd_test_daemon *t)
+{
+        struct netd_test_client *nob, *other, *root;
+        struct rlimit old, low;
+        json_int_t quota;
+        json_t *info, *err;
+
+        netd_test_require_root();
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+        low = (struct rlimit){ .rlim_cur = 256, .rlim_max = old.rlim_max };
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        launch_with_policy(t, "", NULL);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        nob = netd_test_connect_as(t, NOBODY);
+        other = netd_test_connect_as(t, OTHER);
+        root = netd_test_connect(t);
+        info = netd_test_call(nob, "netd.info", NULL);
+        quota = netd_test_int_at(info, "user.handlesPerUid");
+        json_decref(info);
+        assert_true(quota >= 32 && quota <= 64);
+        for (json_int_t i = 0; i < quota; i++) {
+                (void)netd_test_listen(nob, netd_test_create_server(nob, NULL), "127.0.0.1");
+                (void)netd_test_listen(other, netd_test_create_server(other, NULL), "127.0.0.1");
+        }
+        err = netd_test_call_fail(nob, "net.createServer", NULL, -32001, "ERR_NETD_LIMIT");
+        netd_test_assert_str(err, "data.limit", "handlesPerUid");
+        json_decref(err);
+        for (int i = 0; i < 40; i++)
+                (void)netd_test_listen(root, netd_test_create_server(root, NULL), "127.0.0.1");
+}
+
+/*
  * bufferedBytesPerUid 1 MiB: nobody writes fire-and-forget 64 KiB chunks to
  * a peer that never reads; once its sockets would hold more than 1 MiB
  * unsent in netd, the socket ends with socket.error ERR_NETD_LIMIT (no
@@ -1118,6 +1155,7 @@ int main(void)
                 NETD_TEST_MANUAL(test_quotas),
                 NETD_TEST_MANUAL(test_lookup_quota),
                 NETD_TEST_MANUAL(test_buffer_quota),
+                NETD_TEST_MANUAL(test_descriptor_share),
                 NETD_TEST_MANUAL(test_connect_allow_list),
                 NETD_TEST_MANUAL(test_unix_grant),
         };
