@@ -343,10 +343,9 @@ int netd_auth_fs_enter(struct netd_conn *c, const char *path, size_t path_len,
                        struct netd_fs_creds *saved, json_t **ret_err)
 {
         const struct netd_cred *cr = &c->cred;
-        int n;
-
         gid_t *groups = cr->groups, *lent = NULL;
         size_t n_groups = cr->n_groups;
+        int n;
 
         *saved = (struct netd_fs_creds){ .switched = false };
         if (path_len == 0 || path[0] == '\0' || cr->uid == geteuid())
