@@ -223,6 +223,10 @@ static void print_info(json_t *info)
                 printf("%-14s %" JSON_INTEGER_FORMAT " servers, %" JSON_INTEGER_FORMAT " sockets\n",
                        "handles:", json_integer_value(json_object_get(handles, "servers")),
                        json_integer_value(json_object_get(handles, "sockets")));
+        /* "user": the figures above are the caller's uid's own (PROTOCOL.md §8.25). */
+        if ((v = json_object_get(info, "scope")) && json_is_string(v))
+                printf("%-14s %s (uid %" JSON_INTEGER_FORMAT ")\n", "scope:", json_string_value(v),
+                       json_integer_value(json_object_get(json_object_get(info, "user"), "uid")));
         /* The stats are printed as netd names them, so new counters show up unchanged. */
         stats = json_object_get(info, "stats");
         if (!json_is_object(stats))

@@ -423,6 +423,7 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
         c->id = ++d->next_conn_id;
         c->uid = (uid_t)-1;
         c->pid = -1;
+        c->cred = (struct netd_cred){ .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = -1, .pidfd = -1 };
         c->n_line_fds = 0;
         TAILQ_INIT(&c->handles);
         TAILQ_INIT(&c->closed);
@@ -538,6 +539,7 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
         free(c->fds);
         if (c->fd >= 0)
                 close(c->fd);
+        netd_cred_done(&c->cred);
         free(c);
         return NULL;
 }

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "auth.h"
 #include "frame.h"
 #include "handle.h"
 
@@ -45,8 +46,9 @@ struct netd_conn {
         uint64_t id;                /* for logs: conn#<id> */
         struct netd_daemon *daemon; /* borrowed */
         int fd;                     /* owned */
-        uid_t uid;
-        pid_t pid;
+        uid_t uid;                  /* = cred.uid, for logs */
+        pid_t pid;                  /* = cred.pid, for logs */
+        struct netd_cred cred;      /* owned: the peer's credentials (auth.h) */
         enum netd_conn_state state;
         struct event *ev_read;  /* owned */
         struct event *ev_write; /* owned */

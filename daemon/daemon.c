@@ -13,6 +13,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "config.h"
 #include "conn.h"
 #include "daemon.h"
 #include "frame.h"
@@ -49,6 +50,10 @@ void netd_limits_init(struct netd_limits *l)
                 .parse_max_bytes = 16 * 1024 * 1024,
                 .fd_reserve = 16,
                 .listen_backlog = 511,
+                .handles_per_uid = 1024,
+                .reserved_clients = 8,
+                .lookups_per_uid = 64,
+                .buffered_per_uid = 256 * 1024 * 1024,
         };
 }
 
@@ -225,6 +230,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 event_free(d->sig_term);
         if (d->sig_int)
                 event_free(d->sig_int);
+        if (d->sig_hup)
+                event_free(d->sig_hup);
         if (d->base)
                 event_base_free(d->base);
         for (size_t i = 0; i < d->n_inherited; i++) {
@@ -233,6 +240,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 free(d->inherited[i].name);
         }
         free(d->inherited);
+        netd_policy_free(d->policy);
+        free(d->uids);
         free(d->handles.buckets);
         free(d->scratch);
         free(d);

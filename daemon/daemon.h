@@ -23,6 +23,8 @@ struct netd_handle;
 struct netd_listener;
 struct netd_req;
 struct netd_resolver;
+struct netd_policy;
+struct netd_uid_usage;
 
 /* Every limit netd enforces, with its unit. Defaults in netd_limits_init(). */
 struct netd_limits {
@@ -49,6 +51,10 @@ struct netd_limits {
         size_t parse_max_bytes;       /* heap one request's JSON parse may use */
         unsigned fd_reserve;          /* descriptors kept free under RLIMIT_NOFILE for control */
         unsigned listen_backlog;      /* server.listen default backlog (Node: 511) */
+        unsigned handles_per_uid;     /* live servers + sockets per peer uid (policy: more/less) */
+        unsigned reserved_clients;    /* of max_clients, kept for root and the adminGroup */
+        unsigned lookups_per_uid;     /* host name lookups in flight per peer uid */
+        unsigned buffered_per_uid;    /* bytes a peer uid's sockets hold unsent */
 };
 
 /* Counters reported by netd.info. */
@@ -75,6 +81,10 @@ struct netd_stats {
         uint64_t inflight_refused;   /* requests refused over inflight_max */
         uint64_t requests_dropped;   /* held requests freed unanswered (their conn was gone) */
         uint64_t lookups_queued;     /* lookups that waited for a slot (fairness) */
+        uint64_t handles_over_uid;   /* handles refused over a uid's handlesPerUid */
+        uint64_t perm_denied;        /* requests refused with ERR_NETD_PERMISSION */
+        uint64_t lookups_over_uid;   /* lookups refused over a uid's lookupsPerUid */
+        uint64_t buffers_over_uid;   /* writes refused over a uid's bufferedBytesPerUid */
 };
 
 struct netd_registry {
@@ -82,6 +92,8 @@ struct netd_registry {
         size_t nbuckets;              /* a power of two */
         size_t count;
         uint64_t next_id; /* ids start at 1 and are never reused */
+        bool random_ids;  /* --handle-ids=random: ids are next_id through a keyed permutation */
+        uint64_t id_key[4];
 };
 
 TAILQ_HEAD(netd_conn_list, netd_conn);
@@ -103,6 +115,7 @@ struct netd_daemon {
         struct netd_handle_list closing; /* handles whose close event is due (handle.c) */
         int64_t stop_deadline_ms;        /* CLOCK_MONOTONIC ms: the stop's grace ends */
         bool stop_sockets_done;          /* the stop closed every socket it could */
+        struct event *sig_hup;           /* owned: re-reads the policy */
         struct netd_conn_list conns;     /* owned */
         unsigned n_conns;
         uint64_t next_conn_id;
@@ -121,6 +134,10 @@ struct netd_daemon {
         unsigned fds_max; /* RLIMIT_NOFILE at start, less what the daemon itself holds */
         struct netd_inherited_fd *inherited; /* owned */
         size_t n_inherited;
+        struct netd_policy *policy;  /* owned: the policy file in force (config.h) */
+        struct netd_uid_usage *uids; /* owned: per-uid usage for the quotas (auth.h) */
+        size_t n_uids;
+        unsigned policy_errors; /* reloads refused because the file was invalid */
         bool stopping;
 };
 

@@ -1,6 +1,7 @@
 /*
  * The handle registry (see handle.h): a chained hash table from id to
- * handle, grown by doubling. The registry never owns a handle; the owner
+ * handle, grown by doubling. Ids are sequential, or with --handle-ids=random
+ * a keyed permutation of the sequence (registry_id()). The registry never owns a handle; the owner
  * connection's lists do, and netd_handle_free() takes a handle out of both.
  */
 #include <errno.h>
@@ -9,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "daemon.h"
 #include "handle.h"
@@ -57,6 +59,37 @@ static int registry_grow(struct netd_registry *r)
         return 0;
 }
 
+/* One round of the id permutation: 26 bits keyed by k (a 64-bit mixer, splitmix64's). */
+static uint64_t id_round(uint64_t x, uint64_t k)
+{
+        x ^= k;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+        return (x ^ (x >> 31)) & ((1ULL << 26) - 1);
+}
+
+/*
+ * The id of the n-th handle (n >= 1). Sequential by default; with
+ * random_ids a four-round Feistel permutation of n - 1 over 52 bits, keyed
+ * at start, plus 1: still never reused (a bijection) and below 2^53 (exact
+ * in JavaScript), but an id tells nothing of how many handles others made.
+ */
+static uint64_t registry_id(const struct netd_registry *r, uint64_t n)
+{
+        uint64_t left, right, t;
+
+        if (!r->random_ids)
+                return n;
+        left = ((n - 1) >> 26) & ((1ULL << 26) - 1);
+        right = (n - 1) & ((1ULL << 26) - 1);
+        for (int i = 0; i < 4; i++) {
+                t = right;
+                right = left ^ id_round(right, r->id_key[i]);
+                left = t;
+        }
+        return ((left << 26) | right) + 1;
+}
+
 int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_conn *owner,
                          enum netd_handle_type type, const struct netd_handle_ops *ops)
 {
@@ -73,7 +106,10 @@ int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct ne
                 if (ret < 0)
                         return ret;
         }
-        h->id = ++r->next_id;
+        ret = netd_auth_handle_take(owner);
+        if (ret < 0)
+                return ret;
+        h->id = registry_id(r, ++r->next_id);
         h->type = type;
         h->ops = ops;
         h->daemon = d;
@@ -210,6 +246,7 @@ void netd_handle_free(struct netd_handle *h)
                 } else {
                         TAILQ_REMOVE(&owner->handles, h, owner_link);
                         owner->n_handles--;
+                        netd_auth_handle_release(owner);
                 }
         }
         json_decref(h->held);
@@ -228,6 +265,7 @@ void netd_handle_finish(struct netd_handle *h)
         }
         TAILQ_REMOVE(&owner->handles, h, owner_link);
         owner->n_handles--;
+        netd_auth_handle_release(owner);
         h->closed = true;
         TAILQ_INSERT_TAIL(&owner->closed, h, owner_link);
         owner->n_closed++;
@@ -249,6 +287,8 @@ int netd_handle_reopen(struct netd_handle *h)
                 return 0;
         if (owner->n_handles >= h->daemon->limits.handles_per_conn)
                 return -EMFILE;
+        if (netd_auth_handle_take(owner) < 0)
+                return -EDQUOT;
         TAILQ_REMOVE(&owner->closed, h, owner_link);
         owner->n_closed--;
         h->closed = false;

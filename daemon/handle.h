@@ -63,7 +63,8 @@ const char *netd_handle_type_to_string(enum netd_handle_type t);
 /*
  * Registers h (embedded at the start of a server or socket) under a new id
  * and puts it on owner's live list. Returns 0, -EMFILE when the owner holds
- * limits.handles_per_conn live handles, or -ENOMEM.
+ * limits.handles_per_conn live handles, -EDQUOT when its uid holds its
+ * handlesPerUid quota (auth.h), or -ENOMEM.
  */
 int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_conn *owner,
                          enum netd_handle_type type, const struct netd_handle_ops *ops);
@@ -89,7 +90,8 @@ void netd_handle_finish(struct netd_handle *h);
 
 /*
  * Moves a closed handle back to its owner's live list (a socket connected
- * again after its close). Returns 0, or -EMFILE at limits.handles_per_conn.
+ * again after its close). Returns 0, -EMFILE at limits.handles_per_conn, or
+ * -EDQUOT at the uid's handlesPerUid.
  */
 int netd_handle_reopen(struct netd_handle *h);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,18 +25,76 @@
 #define LISTENER_ACCEPTS_PER_EVENT 32
 
 struct netd_listener {
-        struct netd_daemon *daemon; /* borrowed */
-        int fd;                     /* owned */
-        char *path;                 /* owned: the file to unlink, NULL if inherited */
-        struct event *ev_accept;    /* owned */
-        struct event *ev_backoff;   /* owned */
+        struct netd_daemon *daemon;            /* borrowed */
+        int fd;                                /* owned */
+        char *path;                            /* owned: the file to unlink, NULL if inherited */
+        struct event *ev_accept;               /* owned */
+        struct event *ev_backoff;              /* owned */
+        TAILQ_HEAD(, listener_reject) rejects; /* owned: refused clients being read out */
+        unsigned n_rejects;
 };
 
-/* Answers a refused client with one error line, then closes it. */
-static void listener_reject(struct netd_daemon *d, int fd, const char *limit)
+struct listener_reject;
+
+/* Refused clients kept open at most this long to read what they send (no EPIPE for them). */
+#define LISTENER_REJECT_LINGER_MS  2000
+/* At most this many at once; beyond, a refused client is closed at once. */
+#define LISTENER_REJECT_LINGER_MAX 64
+
+struct listener_reject {
+        struct netd_listener *l; /* borrowed */
+        int fd;                  /* owned */
+        struct event *ev;        /* owned */
+        TAILQ_ENTRY(listener_reject) link;
+};
+
+/* Reads and discards what the client sent: 0 (more may come), 1 at EOF, -1 on an error. */
+static int listener_reject_drain(int fd)
 {
+        char buf[4096];
+
+        for (int i = 0; i < 64; i++) {
+                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+                if (n == 0)
+                        return 1;
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        }
+        return 0;
+}
+
+static void listener_reject_free(struct listener_reject *rj)
+{
+        TAILQ_REMOVE(&rj->l->rejects, rj, link);
+        rj->l->n_rejects--;
+        event_free(rj->ev);
+        close(rj->fd);
+        free(rj);
+}
+
+static void listener_reject_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct listener_reject *rj = arg;
+
+        if ((what & EV_TIMEOUT) || listener_reject_drain(rj->fd) != 0)
+                listener_reject_free(rj);
+}
+
+/*
+ * Answers a refused client with one error line and closes it. What it sent
+ * first is read, the line sent, the sending side shut; the client is then
+ * read until it closes (or LISTENER_REJECT_LINGER_MS), so a client that
+ * writes first still reads the line, never EPIPE or ECONNRESET.
+ */
+static void listener_reject(struct netd_listener *l, int fd, const char *limit)
+{
+        struct netd_daemon *d = l->daemon;
+        struct timeval tv = { LISTENER_REJECT_LINGER_MS / 1000,
+                              (LISTENER_REJECT_LINGER_MS % 1000) * 1000 };
+        struct listener_reject *rj;
         char line[256];
-        int n;
+        int n, r;
 
         d->stats.conns_rejected++;
         n = snprintf(line, sizeof(line),
@@ -43,10 +102,30 @@ static void listener_reject(struct netd_daemon *d, int fd, const char *limit)
                      "\"message\":\"Too many control connections\",\"data\":{\"code\":"
                      "\"ERR_NETD_LIMIT\",\"limit\":\"%s\"}}}\n",
                      limit);
+        r = listener_reject_drain(fd);
         /* Best effort: a fresh socket's buffer always takes one short line. */
-        if (n > 0 && (size_t)n < sizeof(line))
+        if (r >= 0 && n > 0 && (size_t)n < sizeof(line))
                 (void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        close(fd);
+        if (r != 0) {
+                /* It sent everything (EOF) or is gone: nothing unread, so no reset. */
+                close(fd);
+                return;
+        }
+        (void)shutdown(fd, SHUT_WR);
+        rj = l->n_rejects < LISTENER_REJECT_LINGER_MAX ? calloc(1, sizeof(*rj)) : NULL;
+        if (rj)
+                rj->ev = event_new(d->base, fd, EV_READ | EV_PERSIST, listener_reject_cb, rj);
+        if (!rj || !rj->ev || event_add(rj->ev, &tv) < 0) {
+                if (rj && rj->ev)
+                        event_free(rj->ev);
+                free(rj);
+                close(fd);
+                return;
+        }
+        rj->l = l;
+        rj->fd = fd;
+        TAILQ_INSERT_TAIL(&l->rejects, rj, link);
+        l->n_rejects++;
 }
 
 static unsigned listener_uid_conns(struct netd_daemon *d, uid_t uid)
@@ -60,14 +139,27 @@ static unsigned listener_uid_conns(struct netd_daemon *d, uid_t uid)
         return n;
 }
 
+/* Control connections a client may take: root and the adminGroup also get the reserve. */
+static unsigned listener_cap(struct netd_daemon *d, const struct netd_cred *cred)
+{
+        unsigned max = d->limits.max_clients;
+        unsigned reserve = d->limits.reserved_clients;
+
+        if (reserve > max / 4)
+                reserve = max / 4;
+        return netd_auth_is_admin(d, cred) ? max : max - reserve;
+}
+
 static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
         struct netd_listener *l = arg;
         struct netd_daemon *d = l->daemon;
 
         for (int i = 0; i < LISTENER_ACCEPTS_PER_EVENT; i++) {
-                struct ucred cred = { .pid = -1, .uid = (uid_t)-1 };
-                socklen_t len = sizeof(cred);
+                struct netd_cred cred = {
+                        .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = -1, .pidfd = -1
+                };
+                unsigned quota;
                 struct netd_conn *c;
                 int fd;
 
@@ -77,28 +169,36 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
                                                          "Control socket");
                         return;
                 }
-                if (d->n_conns >= d->limits.max_clients) {
-                        log_notice("Control socket: %u clients already, refusing one", d->n_conns);
-                        listener_reject(d, fd, "max_clients");
+                if (netd_cred_read(fd, &cred) < 0)
+                        log_warning("Control socket: Failed to read the peer's credentials, "
+                                    "treating it as an unknown user");
+                if (d->n_conns >= listener_cap(d, &cred)) {
+                        log_notice("Control socket: %u clients already, refusing uid %u",
+                                   d->n_conns, (unsigned)cred.uid);
+                        netd_cred_done(&cred);
+                        listener_reject(l, fd, "max_clients");
                         continue;
                 }
-                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-                    listener_uid_conns(d, cred.uid) >= d->limits.max_clients_per_uid) {
+                quota = netd_auth_quota(d, &cred, NETD_QUOTA_CLIENTS);
+                if (listener_uid_conns(d, cred.uid) >= quota) {
                         log_notice("Control socket: uid %u has %u clients already, refusing one",
-                                   (unsigned)cred.uid, d->limits.max_clients_per_uid);
+                                   (unsigned)cred.uid, quota);
                         d->stats.conns_rejected_uid++;
-                        listener_reject(d, fd, "max_clients_per_uid");
+                        netd_cred_done(&cred);
+                        listener_reject(l, fd, "max_clients_per_uid");
                         continue;
                 }
                 if (netd_conn_new(d, fd, &c) < 0) {
                         log_error("Control socket: Failed to set up a client, out of memory");
+                        netd_cred_done(&cred);
                         continue;
                 }
+                c->cred = cred;
                 c->uid = cred.uid;
                 c->pid = cred.pid;
                 d->stats.conns_accepted++;
-                log_debug("conn#%llu uid=%u pid=%d: connected", (unsigned long long)c->id,
-                          (unsigned)c->uid, (int)c->pid);
+                log_debug("conn#%llu uid=%u gid=%u pid=%d: connected", (unsigned long long)c->id,
+                          (unsigned)c->uid, (unsigned)cred.gid, (int)c->pid);
         }
 }
 
@@ -117,6 +217,7 @@ static int listener_start(struct netd_daemon *d, int fd, char *path, struct netd
                 return -ENOMEM;
         l->daemon = d;
         l->fd = fd;
+        TAILQ_INIT(&l->rejects);
         l->path = path;
         l->ev_accept = event_new(d->base, fd, EV_READ | EV_PERSIST, listener_accept_cb, l);
         l->ev_backoff = evtimer_new(d->base, listener_backoff_cb, l);
@@ -174,7 +275,24 @@ static int listener_claim_path(const char *path, const struct sockaddr_un *sa)
         return 0;
 }
 
-int netd_listener_open(struct netd_daemon *d, const char *path, struct netd_listener **ret)
+/* Gives the socket file netd just bound to group, through an O_PATH descriptor (no symlink). */
+static int listener_chgrp(const char *path, gid_t group)
+{
+        struct stat st;
+        int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+                r = -EEXIST;
+        else if (fchownat(fd, "", (uid_t)-1, group, AT_EMPTY_PATH) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+int netd_listener_open(struct netd_daemon *d, const char *path, mode_t mode, gid_t group,
+                       struct netd_listener **ret)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         char *owned_path;
@@ -193,10 +311,18 @@ int netd_listener_open(struct netd_daemon *d, const char *path, struct netd_list
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        /* The umask makes bind() create the file 0600: no window with wider rights. */
-        old = umask(0177);
+        /* The umask makes bind() create the file with mode: no window with wider rights. */
+        old = umask(0777 & ~mode);
         r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
         umask(old);
+        if (r == 0 && group != (gid_t)-1) {
+                r = listener_chgrp(path, group);
+                if (r < 0) {
+                        (void)unlink(path);
+                        close(fd);
+                        return r;
+                }
+        }
         if (r < 0 || listen(fd, SOMAXCONN) < 0) {
                 r = -errno;
                 close(fd);
@@ -235,6 +361,8 @@ struct netd_listener *netd_listener_free(struct netd_listener *l)
                 event_free(l->ev_accept);
         if (l->ev_backoff)
                 event_free(l->ev_backoff);
+        while (!TAILQ_EMPTY(&l->rejects))
+                listener_reject_free(TAILQ_FIRST(&l->rejects));
         if (l->fd >= 0)
                 close(l->fd);
         if (l->path) {

@@ -1,20 +1,24 @@
 /*
- * The control socket: created with mode 0600 (a stale file from a dead
+ * The control socket: created with mode 0600 by default (a stale file from a dead
  * daemon is replaced, a live daemon's is left alone), or inherited from
  * systemd socket activation. Accepts clients up to limits.max_clients and
  * backs off instead of spinning when accept() runs out of descriptors.
  */
 #pragma once
 
+#include <sys/types.h>
+
 struct netd_daemon;
 struct netd_listener;
 
 /*
- * Binds path and starts accepting. Returns 0; -EADDRINUSE when a live
+ * Binds path (file mode mode, group group unless (gid_t)-1: --socket-mode,
+ * --socket-group) and starts accepting. Returns 0; -EADDRINUSE when a live
  * daemon answers on path; -EEXIST when path exists and is not a socket;
  * other -errno from mkdir/bind/listen.
  */
-int netd_listener_open(struct netd_daemon *d, const char *path, struct netd_listener **ret);
+int netd_listener_open(struct netd_daemon *d, const char *path, mode_t mode, gid_t group,
+                       struct netd_listener **ret);
 
 /* Accepts on fd, a listening UNIX socket netd did not create (systemd). */
 int netd_listener_adopt(struct netd_daemon *d, int fd, struct netd_listener **ret);

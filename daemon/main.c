@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -14,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "frame.h"
 #include "listener.h"
@@ -33,6 +36,12 @@ static bool arg_foreground = false;
 static int arg_ready_fd = -1;
 static const char *arg_resolv_conf = NULL;
 static const char *arg_hosts_file = NULL;
+static const char *arg_config = NULL; /* NULL: NETD_CONFIG_PATH_DEFAULT, missing is fine */
+static mode_t arg_socket_mode = 0600;
+static gid_t arg_socket_group = (gid_t)-1;
+static bool arg_random_ids = false;
+
+#define NETD_CONFIG_PATH_DEFAULT "/etc/netd/netd.conf"
 
 static void help(void)
 {
@@ -48,6 +57,13 @@ static void help(void)
                "      --max-clients=N       control connections at once (default 256)\n"
                "      --limit=NAME=VALUE    set any limit netd.info lists (repeatable), e.g.\n"
                "                            --limit=inflightMax=64 --limit=stallTimeoutMs=30000\n"
+               "      --config=PATH         policy file (default " NETD_CONFIG_PATH_DEFAULT
+               ", if present);\n"
+               "                            SIGHUP re-reads it\n"
+               "      --socket-mode=MODE    control socket file mode, octal (default 0600)\n"
+               "      --socket-group=GROUP  control socket file group (name or gid)\n"
+               "      --handle-ids=KIND     sequential (default) or random: ids that tell a\n"
+               "                            client nothing of other clients' activity\n"
                "      --resolv-conf=PATH    resolver configuration (default /etc/resolv.conf)\n"
                "      --hosts-file=PATH     hosts file for name lookups (default /etc/hosts)\n"
                "      --ready-fd=FD         write \"READY=1\\n\" to FD once serving, then close "
@@ -74,15 +90,18 @@ static const struct limit_option {
                 n, offsetof(struct netd_limits, f), false, lo, hi \
         }
         LIMIT_UINT("batchMax", batch_max, 1, 100000),
+        LIMIT_UINT("bufferedBytesPerUid", buffered_per_uid, 4096, UINT32_MAX - 1),
         LIMIT_UINT("closedKeep", closed_keep, 0, 1000000),
         LIMIT_SIZE("connWriteBytes", conn_write_bytes, 4096, 1ULL << 40),
         LIMIT_UINT("fdReserve", fd_reserve, 0, 100000),
         LIMIT_SIZE("frameMaxBytes", frame_max_bytes, 64, 1ULL << 30),
         LIMIT_UINT("handlesPerConn", handles_per_conn, 1, 10000000),
+        LIMIT_UINT("handlesPerUid", handles_per_uid, 1, 10000000),
         LIMIT_SIZE("highWaterMark", write_high_bytes, 1, 1ULL << 30),
         LIMIT_UINT("inflightMax", inflight_max, 1, 1000000),
         LIMIT_UINT("lookupsMax", lookups_max, 1, 10000),
         LIMIT_UINT("lookupsPerConn", lookups_per_conn, 1, 10000),
+        LIMIT_UINT("lookupsPerUid", lookups_per_uid, 1, 1000000),
         LIMIT_UINT("maxClients", max_clients, 1, 1000000),
         LIMIT_UINT("maxClientsPerUid", max_clients_per_uid, 1, 1000000),
         LIMIT_SIZE("outHardBytes", out_hard_bytes, 4096, 1ULL << 34),
@@ -90,6 +109,7 @@ static const struct limit_option {
         LIMIT_SIZE("outLowBytes", out_low_bytes, 0, 1ULL << 34),
         LIMIT_SIZE("parseMaxBytes", parse_max_bytes, 4096, 1ULL << 34),
         LIMIT_SIZE("readChunkBytes", read_chunk_bytes, 4096, 64ULL << 20),
+        LIMIT_UINT("reservedClients", reserved_clients, 0, 1000000),
         LIMIT_UINT("reqsPerEvent", reqs_per_event, 1, 1000000),
         LIMIT_UINT("stallTimeoutMs", stall_timeout_ms, 1, 86400000),
         LIMIT_UINT("stopGraceMs", stop_grace_ms, 0, 3600000),
@@ -151,6 +171,10 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                 ARG_RESOLV_CONF,
                 ARG_HOSTS_FILE,
                 ARG_LIMIT,
+                ARG_CONFIG,
+                ARG_SOCKET_MODE,
+                ARG_SOCKET_GROUP,
+                ARG_HANDLE_IDS,
         };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -162,6 +186,10 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                 { "resolv-conf", required_argument, NULL, ARG_RESOLV_CONF },
                 { "hosts-file", required_argument, NULL, ARG_HOSTS_FILE },
                 { "limit", required_argument, NULL, ARG_LIMIT },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "socket-mode", required_argument, NULL, ARG_SOCKET_MODE },
+                { "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
+                { "handle-ids", required_argument, NULL, ARG_HANDLE_IDS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
@@ -217,6 +245,44 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                         if (parse_limit(optarg, limits) < 0)
                                 return -EINVAL;
                         break;
+                case ARG_CONFIG:
+                        arg_config = optarg;
+                        break;
+                case ARG_SOCKET_MODE: {
+                        char *end;
+                        unsigned long m;
+
+                        errno = 0;
+                        m = strtoul(optarg, &end, 8);
+                        if (errno || end == optarg || *end || m > 0777) {
+                                fprintf(stderr, "netd: --socket-mode takes an octal mode, e.g. "
+                                                "0660\n");
+                                return -EINVAL;
+                        }
+                        arg_socket_mode = (mode_t)m;
+                        break;
+                }
+                case ARG_HANDLE_IDS:
+                        if (strcmp(optarg, "sequential") != 0 && strcmp(optarg, "random") != 0) {
+                                fprintf(stderr, "netd: --handle-ids takes sequential or random\n");
+                                return -EINVAL;
+                        }
+                        arg_random_ids = optarg[0] == 'r';
+                        break;
+                case ARG_SOCKET_GROUP: {
+                        struct group *gr = getgrnam(optarg);
+
+                        if (gr)
+                                arg_socket_group = gr->gr_gid;
+                        else if (parse_size(optarg, 0, UINT32_MAX - 1, &v) == 0)
+                                arg_socket_group = (gid_t)v;
+                        else {
+                                fprintf(stderr, "netd: --socket-group: no such group '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                }
                 case 'h':
                         help();
                         return 0;
@@ -318,6 +384,43 @@ static int systemd_listen_fds(struct netd_daemon *d)
         return control;
 }
 
+/*
+ * Loads the policy file into d. At start (reload false) a bad file stops
+ * netd; on SIGHUP it is reported and the policy in force stays.
+ */
+static int load_policy(struct netd_daemon *d, bool reload)
+{
+        const char *path = arg_config ? arg_config : NETD_CONFIG_PATH_DEFAULT;
+        struct netd_policy *p;
+        char err[300] = "";
+        int r;
+
+        r = netd_policy_load(path, !arg_config, &p, err, sizeof(err));
+        if (r < 0) {
+                if (reload)
+                        log_error("Failed to reload the policy %s: %s; keeping the policy in "
+                                  "force",
+                                  path, err);
+                else
+                        log_error("Failed to load the policy %s: %s", path, err);
+                return r;
+        }
+        p->generation = d->policy ? d->policy->generation + 1 : 1;
+        netd_policy_free(d->policy);
+        d->policy = p;
+        log_info("%s policy %s (%zu sections, generation %u)", reload ? "Reloaded" : "Loaded",
+                 p->path ? p->path : "(none: the default policy)", p->n_sections, p->generation);
+        return 0;
+}
+
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+        struct netd_daemon *d = arg;
+
+        if (load_policy(d, true) < 0)
+                d->policy_errors++;
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
         log_info("Received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -389,6 +492,20 @@ int main(int argc, char *argv[])
         }
         d->resolv_conf = arg_resolv_conf;
         d->hosts_file = arg_hosts_file;
+        if (load_policy(d, false) < 0) {
+                netd_daemon_free(d);
+                return 1;
+        }
+        if (arg_random_ids) {
+                if (getrandom(d->handles.id_key, sizeof(d->handles.id_key), 0) !=
+                    (ssize_t)sizeof(d->handles.id_key)) {
+                        log_error("Failed to read a key for --handle-ids=random: %s",
+                                  strerror(errno));
+                        netd_daemon_free(d);
+                        return 1;
+                }
+                d->handles.random_ids = true;
+        }
         fd = systemd_listen_fds(d);
         if (fd >= 0) {
                 r = netd_listener_adopt(d, fd, &d->listener);
@@ -401,7 +518,8 @@ int main(int argc, char *argv[])
                 else
                         r = netd_default_socket_path(path, sizeof(path));
                 if (r == 0)
-                        r = netd_listener_open(d, path, &d->listener);
+                        r = netd_listener_open(d, path, arg_socket_mode, arg_socket_group,
+                                               &d->listener);
         }
         if (r < 0) {
                 if (r == -EADDRINUSE)
@@ -415,8 +533,9 @@ int main(int argc, char *argv[])
         }
         d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
         d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
-        if (!d->sig_term || !d->sig_int || event_add(d->sig_term, NULL) < 0 ||
-            event_add(d->sig_int, NULL) < 0) {
+        d->sig_hup = evsignal_new(d->base, SIGHUP, sighup_cb, d);
+        if (!d->sig_term || !d->sig_int || !d->sig_hup || event_add(d->sig_term, NULL) < 0 ||
+            event_add(d->sig_int, NULL) < 0 || event_add(d->sig_hup, NULL) < 0) {
                 log_error("Failed to set up signal handling");
                 netd_daemon_free(d);
                 return 1;

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "daemon.h"
 #include "ipc.h"
@@ -205,12 +206,89 @@ static void server_listen_failed(struct netd_server *s, json_t *err)
                 json_decref(err);
 }
 
-/* Binds and listens on one address. Returns 0 or -errno. */
+/*
+ * A reusePort group never spans users: the kernel groups SO_REUSEPORT
+ * sockets by the uid that made them, and netd makes them all. Is port
+ * held with reusePort by a server of another uid?
+ */
+static bool server_port_shared_by_other_uid(struct netd_server *s, const struct sockaddr *sa)
+{
+        struct netd_addr want;
+        struct netd_conn *c;
+        struct netd_handle *h;
+
+        if (netd_addr_from_sockaddr(sa, &want) < 0 || want.port == 0)
+                return false;
+        TAILQ_FOREACH(c, &s->h.daemon->conns, link) {
+                if (c->cred.uid == s->h.owner->cred.uid)
+                        continue;
+                TAILQ_FOREACH(h, &c->handles, owner_link) {
+                        struct netd_server *o = (struct netd_server *)h;
+
+                        if (h->type == NETD_HANDLE_SERVER && o->listening && o->reuse_port &&
+                            !o->path && o->addr.port == want.port)
+                                return true;
+                }
+        }
+        return false;
+}
+
+/*
+ * What c may bind, checked before the socket is made (auth.h): privileged
+ * ports, the policy's listen list, reusePort across users. Returns 0 or
+ * -EACCES with s->deny set.
+ */
+static int server_check_bind(struct netd_server *s, const struct sockaddr *sa)
+{
+        struct netd_conn *c = s->h.owner;
+        json_t *err = NULL;
+
+        if (!c || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+                return 0;
+        if (netd_auth_check_bind(c, sa, true, &err) < 0) {
+                json_decref(s->deny);
+                s->deny = err;
+                return -EACCES;
+        }
+        if (s->reuse_port && server_port_shared_by_other_uid(s, sa)) {
+                struct netd_addr a = { .port = 0 };
+
+                (void)netd_addr_from_sockaddr(sa, &a);
+                json_decref(s->deny);
+                s->deny = netd_auth_deny(c, "reusePort", "listen",
+                                         "listen: port %d is held with reusePort by another "
+                                         "user; a reusePort group never spans users",
+                                         a.port);
+                return -EACCES;
+        }
+        return 0;
+}
+
+/* The error for a failed bind: the permission refusal if there was one, else the system error. */
+static json_t *server_bind_error(struct netd_server *s, int r, const char *host, int port)
+{
+        json_t *err = s->deny;
+
+        s->deny = NULL;
+        if (err && r == -EACCES) {
+                if (host)
+                        (void)json_object_set_new(err, "address", json_string(host));
+                if (port > 0)
+                        (void)json_object_set_new(err, "port", json_integer(port));
+                return err;
+        }
+        json_decref(err);
+        return netd_nerr_sys_uv(-r, "listen", host, port);
+}
+
+/* Binds and listens on one address. Returns 0 or -errno (-EACCES with s->deny: refused). */
 static int server_bind(struct netd_server *s, const struct sockaddr *sa, socklen_t len,
                        bool dual_stack)
 {
         int fd, one = 1, v6only = s->ipv6_only;
 
+        if (server_check_bind(s, sa) < 0)
+                return -EACCES;
         if (netd_daemon_fd_take(s->h.daemon) < 0)
                 return -EMFILE;
         fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -271,19 +349,28 @@ static void server_listen_addrs(struct netd_server *s, struct evutil_addrinfo *r
                                 const char *host)
 {
         int first_err = 0;
+        json_t *deny = NULL;
 
         for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
                 int r = server_bind(s, ai->ai_addr, ai->ai_addrlen, false);
 
                 if (r == 0) {
+                        json_decref(deny);
+                        json_decref(s->deny);
+                        s->deny = NULL;
                         server_listen_done(s);
                         return;
                 }
-                if (!first_err)
+                if (!first_err) {
                         first_err = r;
+                        deny = s->deny;
+                        s->deny = NULL;
+                }
         }
-        server_listen_failed(s, netd_nerr_sys_uv(first_err ? first_err : -EADDRNOTAVAIL, "listen",
-                                                 host, s->port));
+        json_decref(s->deny);
+        s->deny = deny;
+        server_listen_failed(
+                s, server_bind_error(s, first_err ? first_err : -EADDRNOTAVAIL, host, s->port));
 }
 
 static void server_lookup_cb(int result, struct evutil_addrinfo *res, void *arg)
@@ -317,9 +404,90 @@ static bool server_may_listen(struct netd_server *s, struct netd_req *req)
         return true;
 }
 
+/* The process umask, read without changing it for longer than the call. */
+static mode_t server_umask(void)
+{
+        mode_t m = umask(077);
+
+        umask(m);
+        return m;
+}
+
+/*
+ * Binds the UNIX socket with the client's rights (auth.h: its uid, gid and
+ * groups, plus netd's group under a unix grant), so the file is the
+ * client's, created with its final mode (umask around bind(): never a chmod
+ * by name), and records the file's dev/ino for the unlink on close.
+ */
+static int server_bind_path(struct netd_server *s, struct netd_ipc_addr *addr, bool readable_all,
+                            bool writable_all, json_t **ret_err)
+{
+        struct netd_conn *c = s->h.owner;
+        struct netd_fs_creds fs;
+        struct stat st;
+        mode_t mode, old;
+        int r;
+
+        if (c && netd_auth_fs_enter(c, s->path, s->path_len, &fs, ret_err) < 0)
+                return -EACCES;
+        /* As libuv's uv_pipe_chmod(): the bits are added to what the umask gives. */
+        mode = (0777 & ~server_umask()) | (readable_all ? 0444 : 0) | (writable_all ? 0222 : 0);
+        old = umask(0777 & ~mode);
+        r = server_bind(s, (struct sockaddr *)&addr->sa, addr->len, false);
+        umask(old);
+        if (r == 0 && s->path[0] != '\0') {
+                int pin = open(addr->sa.sun_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+                if (pin < 0 || fstat(pin, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+                        r = -EEXIST; /* swapped under us: never touch it again */
+                } else {
+                        s->path_dev = st.st_dev;
+                        s->path_ino = st.st_ino;
+                        s->owns_path = true;
+                }
+                if (pin >= 0)
+                        close(pin);
+                if (r < 0) {
+                        close(s->fd);
+                        netd_daemon_fd_release(s->h.daemon);
+                        s->fd = -1;
+                }
+        }
+        if (c)
+                netd_auth_fs_leave(&fs);
+        return r;
+}
+
+/*
+ * Unlinks the server's file if the path still names the inode it bound
+ * (checked without following links), with the same rights it was bound
+ * with: a file swapped in is never deleted.
+ */
+static void server_unlink_path(struct netd_server *s)
+{
+        struct netd_conn *c = s->h.owner;
+        struct netd_fs_creds fs;
+        json_t *err = NULL;
+        struct stat st;
+
+        if (c && netd_auth_fs_enter(c, s->path, s->path_len, &fs, &err) < 0) {
+                json_decref(err);
+                return;
+        }
+        if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == s->path_dev &&
+            st.st_ino == s->path_ino)
+                (void)unlink(s->path);
+        else
+                log_info("server %llu: %s no longer names the socket it bound, leaving it",
+                         (unsigned long long)s->h.id, s->path);
+        if (c)
+                netd_auth_fs_leave(&fs);
+}
+
 void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, int backlog,
                              bool readable_all, bool writable_all, struct netd_req *req)
 {
+        json_t *deny = NULL;
         int r;
 
         if (!server_may_listen(s, req))
@@ -331,29 +499,17 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
         free(s->path);
         s->path = addr->path;
         s->path_len = addr->path_len;
-        s->owns_path = true;
+        s->owns_path = false;
         addr->path = NULL;
         /* No unlink of an existing file first: Node reports EADDRINUSE, and so do we. */
-        r = server_bind(s, (struct sockaddr *)&addr->sa, addr->len, false);
-        if (r == 0 && (readable_all || writable_all)) {
-                /* As libuv's uv_pipe_chmod(): the bits are added to the file's mode. */
-                mode_t mode = (readable_all ? 0444 : 0) | (writable_all ? 0222 : 0);
-                struct stat st;
-
-                if (stat(s->path, &st) < 0 || chmod(s->path, (st.st_mode & 07777) | mode) < 0)
-                        r = -errno;
-                if (r < 0) {
-                        (void)unlink(s->path);
-                        close(s->fd);
-                        netd_daemon_fd_release(s->h.daemon);
-                        s->fd = -1;
-                }
-        }
+        r = server_bind_path(s, addr, readable_all, writable_all, &deny);
         if (r < 0) {
-                json_t *err = netd_nerr_sys_path_uv(-r, "listen", s->path, s->path_len);
+                json_t *err =
+                        deny ? deny : netd_nerr_sys_path_uv(-r, "listen", s->path, s->path_len);
 
                 s->path = (free(s->path), NULL);
                 s->path_len = 0;
+                s->owns_path = false;
                 server_listen_failed(s, err);
                 return;
         }
@@ -445,7 +601,7 @@ void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
                 if ((r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) && !s->ipv6_only)
                         r = server_bind(s, (struct sockaddr *)&in, sizeof(in), false);
                 if (r < 0)
-                        server_listen_failed(s, netd_nerr_sys_uv(-r, "listen", "::", port));
+                        server_listen_failed(s, server_bind_error(s, r, "::", port));
                 else
                         server_listen_done(s);
                 return;
@@ -460,7 +616,7 @@ void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
                 }
                 r = server_bind(s, (struct sockaddr *)&ss, len, false);
                 if (r < 0)
-                        server_listen_failed(s, netd_nerr_sys_uv(-r, "listen", host, port));
+                        server_listen_failed(s, server_bind_error(s, r, host, port));
                 else
                         server_listen_done(s);
                 return;
@@ -485,7 +641,7 @@ static void server_stop_listening(struct netd_server *s)
 {
         /* An IPC server removes its file (not an abstract name: there is none). */
         if (s->path && s->listening && s->owns_path && s->path[0] != '\0')
-                (void)unlink(s->path);
+                server_unlink_path(s);
         if (s->ev_accept)
                 event_free(s->ev_accept);
         s->ev_accept = NULL;
@@ -601,6 +757,7 @@ static void server_free(struct netd_handle *h)
                 event_free(s->ev_backoff);
         free(s->host);
         free(s->path);
+        json_decref(s->deny);
         free(s);
 }
 

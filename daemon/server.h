@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -45,6 +46,9 @@ struct netd_server {
         size_t path_len;
         bool ipv6_only; /* of the current or pending listen */
         bool owns_path; /* netd created the IPC file: unlink it on close */
+        dev_t path_dev; /* the IPC file netd bound: unlinked only if the path still names it */
+        ino_t path_ino;
+        json_t *deny; /* owned: the permission refusal of the bind being tried */
         bool reuse_port;
         unsigned connections;    /* accepted and not yet closed */
         int64_t max_connections; /* -1: no limit */
@@ -80,8 +84,9 @@ void netd_server_listen(struct netd_server *s, const struct netd_listen_opts *o,
 struct netd_ipc_addr;
 
 /*
- * server.listen {path}: binds the UNIX socket (taking addr's path), makes
- * the file readable/writable by all when asked, and unlinks it on close.
+ * server.listen {path}: binds the UNIX socket (taking addr's path) with the
+ * client's filesystem rights (auth.h), the file created readable/writable
+ * by all when asked, and unlinks it on close if the path still names it.
  * An existing file is EADDRINUSE, as in Node.
  */
 void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, int backlog,

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "daemon.h"
 #include "flow.h"
@@ -529,6 +530,14 @@ static void socket_connect_next(struct netd_socket *s)
 
                         (void)snprintf(text, sizeof(text), "%s:%d", s->remote.address, s->port);
                         (void)json_array_append_new(s->attempted, json_string(text));
+                }
+                if (s->h.owner) {
+                        json_t *deny = NULL; /* the policy's connect allow list (auth.h) */
+
+                        if (netd_auth_check_connect(s->h.owner, ai->ai_addr, &deny) < 0) {
+                                socket_record_error(s, deny);
+                                continue;
+                        }
                 }
                 fd = socket_open_fd(s, ai->ai_family);
                 if (fd < 0) {

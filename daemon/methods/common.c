@@ -1,9 +1,14 @@
 /* Helpers shared by the method handlers. */
+#include <errno.h>
 #include <stdio.h>
 
+#include "auth.h"
 #include "conn.h"
+#include "daemon.h"
+#include "log.h"
 #include "methods.h"
 #include "rpc.h"
+#include "server.h"
 
 struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
                                        enum netd_handle_type type, struct netd_done **ret_done)
@@ -40,4 +45,49 @@ struct netd_handle *netd_method_parse_handle(struct netd_req *req, struct netd_j
                 return NULL;
         }
         return netd_method_handle(req, *(uint64_t *)args, type, ret_done);
+}
+
+struct netd_done *netd_method_fail_handle_limit(struct netd_req *req, int r)
+{
+        json_t *err;
+
+        if (r != -EDQUOT)
+                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
+                                         "Too many handles on this connection");
+        err = netd_nerr(NETD_ERR_NETD_LIMIT, "Too many handles for this user (handlesPerUid)");
+        if (err)
+                (void)json_object_set_new(err, "limit", json_string("handlesPerUid"));
+        return netd_req_fail_node(req, err);
+}
+
+int netd_method_lookup_check(struct netd_req *req, json_t **ret_err)
+{
+        struct netd_daemon *d = req->daemon;
+        const struct netd_cred *me = &req->conn->cred;
+        unsigned quota = netd_auth_quota(d, me, NETD_QUOTA_LOOKUPS), n = 0;
+        struct netd_conn *c;
+        struct netd_handle *h;
+
+        if (quota == UINT32_MAX)
+                return 0;
+        TAILQ_FOREACH(c, &d->conns, link) {
+                if (c->cred.uid != me->uid)
+                        continue;
+                TAILQ_FOREACH(h, &c->handles, owner_link) {
+                        if (h->type == NETD_HANDLE_SOCKET)
+                                n += ((struct netd_socket *)h)->state == NETD_SOCKET_LOOKUP;
+                        else
+                                n += ((struct netd_server *)h)->lookup != NULL;
+                }
+        }
+        if (n < quota)
+                return 0;
+        d->stats.lookups_over_uid++;
+        log_notice("conn#%llu uid=%u: lookup refused: the uid has %u in flight (lookupsPerUid)",
+                   (unsigned long long)req->conn->id, (unsigned)me->uid, n);
+        *ret_err = netd_nerr(NETD_ERR_NETD_LIMIT,
+                             "Too many host name lookups in flight for this user (lookupsPerUid)");
+        if (*ret_err)
+                (void)json_object_set_new(*ret_err, "limit", json_string("lookupsPerUid"));
+        return -EDQUOT;
 }

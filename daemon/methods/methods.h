@@ -25,6 +25,19 @@ struct netd_req;
 struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
                                        enum netd_handle_type type, struct netd_done **ret_done);
 
+/*
+ * Completes req for a handle refused by netd_handle_register() or _reopen():
+ * r -EMFILE (handles_per_conn) or -EDQUOT (the uid's handlesPerUid), both
+ * ERR_NETD_LIMIT.
+ */
+struct netd_done *netd_method_fail_handle_limit(struct netd_req *req, int r);
+
+/*
+ * Before a host name lookup for req's client: 0, or -EDQUOT with *ret_err
+ * an ERR_NETD_LIMIT error object when its uid has lookupsPerUid in flight.
+ */
+int netd_method_lookup_check(struct netd_req *req, json_t **ret_err);
+
 struct netd_socket;
 
 /* socket.connect's options, also part of net.createConnection's. */

@@ -1,4 +1,6 @@
 /* Module-level methods: net.isIP*, net.createServer, net.createConnection (net.connect). */
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -6,6 +8,8 @@
 
 #include <event2/util.h>
 
+#include "addr.h"
+#include "auth.h"
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
@@ -90,9 +94,8 @@ struct netd_done *m_net_create_server(struct netd_req *req, struct netd_jv param
                 .high_water_mark = a.high_water_mark,
         };
         r = netd_server_new(req->daemon, req->conn, &o, &s);
-        if (r == -EMFILE)
-                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
-                                         "Too many handles on this connection");
+        if (r == -EMFILE || r == -EDQUOT)
+                return netd_method_fail_handle_limit(req, r);
         if (r < 0)
                 return netd_req_fail_errno(req, r, "createServer", NULL, -1);
         req->announces = s->h.id;
@@ -142,9 +145,8 @@ static struct netd_done *socket_create(struct netd_req *req, const struct socket
 {
         int r = netd_socket_new(req->daemon, req->conn, ret);
 
-        if (r == -EMFILE)
-                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
-                                         "Too many handles on this connection");
+        if (r == -EMFILE || r == -EDQUOT)
+                return netd_method_fail_handle_limit(req, r);
         if (r < 0)
                 return netd_req_fail_errno(req, r, "socket", NULL, -1);
         socket_apply_option_args(*ret, a);
@@ -202,10 +204,36 @@ int netd_method_connect_check(const struct netd_connect_args *c, struct netd_par
         return 0;
 }
 
+/*
+ * Connects s to the UNIX socket addr with the client's filesystem rights
+ * (auth.h); under a unix grant (netd's group lent) pinned to the inode the
+ * path names, without following a final symlink (ipc.h).
+ */
+static void connect_path_as_client(struct netd_req *req, struct netd_socket *s,
+                                   struct netd_ipc_addr *addr)
+{
+        struct netd_fs_creds fs;
+        json_t *deny = NULL;
+        int r;
+
+        if (netd_auth_fs_enter(req->conn, addr->path, addr->path_len, &fs, &deny) < 0) {
+                netd_socket_destroy(s, deny);
+                return;
+        }
+        r = fs.granted ? netd_ipc_pin(addr) : 0;
+        if (r < 0)
+                netd_socket_destroy(s,
+                                    netd_nerr_sys_path(-r, "connect", addr->path, addr->path_len));
+        else
+                (void)netd_socket_connect_path(s, addr);
+        netd_auth_fs_leave(&fs);
+}
+
 struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *s,
                                       const struct netd_connect_args *c, json_t *result)
 {
         struct netd_connect_opts opts;
+        const char *host;
         int r;
 
         r = netd_socket_reopen(s);
@@ -215,8 +243,7 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
         }
         if (r < 0) {
                 json_decref(result);
-                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
-                                         "Too many handles on this connection");
+                return netd_method_fail_handle_limit(req, r);
         }
         if (c->timeout > 0 && netd_socket_set_timeout(s, c->timeout) < 0)
                 log_warning("socket#%llu: No memory for its idle timer, ignoring the timeout",
@@ -227,13 +254,42 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
 
                 /* A path that can't be used fails the socket, as a connect failure would. */
                 r = netd_ipc_resolve(req->conn, c->path.s, c->path.len, &addr);
-                if (r < 0)
-                        netd_socket_destroy(
-                                s, netd_nerr_sys_path(-r, "connect", c->path.s, c->path.len));
-                else
-                        (void)netd_socket_connect_path(s, &addr);
+                if (r < 0) {
+                        json_t *err = netd_nerr_sys_path(-r, "connect", c->path.s, c->path.len);
+
+                        netd_ipc_explain(err, r);
+                        netd_socket_destroy(s, err);
+                } else {
+                        connect_path_as_client(req, s, &addr);
+                }
                 netd_ipc_addr_done(&addr);
                 return netd_req_ok(req, result);
+        }
+        if (c->local_port > 0) {
+                /* A privileged localPort needs root or a grant, as bind() would (auth.h). */
+                struct sockaddr_in6 any = { .sin6_family = AF_INET6,
+                                            .sin6_port = htons((uint16_t)c->local_port) };
+                struct sockaddr_storage ss;
+                socklen_t len;
+                json_t *deny = NULL;
+                const struct sockaddr *sa = (const struct sockaddr *)&any;
+
+                if (c->local_address.s &&
+                    netd_addr_to_sockaddr(c->local_address.s, c->local_port, &ss, &len) == 0)
+                        sa = (const struct sockaddr *)&ss;
+                if (netd_auth_check_bind(req->conn, sa, false, &deny) < 0) {
+                        netd_socket_destroy(s, deny);
+                        return netd_req_ok(req, result);
+                }
+        }
+        host = c->host.s ? c->host.s : "localhost";
+        if (!netd_isip(host, strlen(host))) {
+                json_t *err = NULL;
+
+                if (netd_method_lookup_check(req, &err) < 0) {
+                        netd_socket_destroy(s, err);
+                        return netd_req_ok(req, result);
+                }
         }
         netd_connect_opts_init(&opts);
         opts.family = (int)c->family;
@@ -245,7 +301,7 @@ struct netd_done *netd_method_connect(struct netd_req *req, struct netd_socket *
         opts.local_port = c->local_port;
         opts.auto_select_family = c->auto_select_family;
         opts.attempt_timeout_ms = c->attempt_timeout;
-        r = netd_socket_connect(s, c->host.s ? c->host.s : "localhost", c->port, &opts);
+        r = netd_socket_connect(s, host, c->port, &opts);
         if (r < 0)
                 netd_socket_destroy(s, netd_nerr_sys(-r, "connect", c->host.s, c->port));
         /* Sent at once: the outcome arrives as events, after this reply. */

@@ -7,7 +7,9 @@
 #include "daemon.h"
 
 #include "addr.h"
+#include "auth.h"
 #include "ipc.h"
+#include "isip.h"
 #include "methods.h"
 #include "params.h"
 #include "rpc.h"
@@ -72,6 +74,12 @@ static struct netd_done *listen_handle(struct netd_req *req, struct netd_server 
                         return netd_req_fail_params(req, &pe);
                 }
         } else {
+                json_t *deny = NULL;
+
+                if (netd_auth_check_inherit(req->conn, netd_jv_str(name), &deny) < 0) {
+                        netd_server_listen_fail(s, req, deny);
+                        return netd_req_pending(req);
+                }
                 fd = netd_daemon_take_inherited(req->daemon, netd_jv_str(name));
                 if (fd < 0) {
                         (void)snprintf(pe.message, sizeof(pe.message),
@@ -146,14 +154,24 @@ struct netd_done *m_server_listen(struct netd_req *req, struct netd_jv params)
                 }
                 r = netd_ipc_resolve(req->conn, a.path.s, a.path.len, &addr);
                 if (r < 0) {
-                        netd_server_listen_fail(
-                                s, req, netd_nerr_sys_path_uv(-r, "listen", a.path.s, a.path.len));
+                        json_t *err = netd_nerr_sys_path_uv(-r, "listen", a.path.s, a.path.len);
+
+                        netd_ipc_explain(err, r);
+                        netd_server_listen_fail(s, req, err);
                         return netd_req_pending(req);
                 }
                 netd_server_listen_path(s, &addr, (int)a.backlog, a.readable_all, a.writable_all,
                                         req);
                 netd_ipc_addr_done(&addr);
                 return netd_req_pending(req);
+        }
+        if (a.host.s && !netd_isip(a.host.s, a.host.len)) {
+                json_t *err = NULL;
+
+                if (netd_method_lookup_check(req, &err) < 0) {
+                        netd_server_listen_fail(s, req, err);
+                        return netd_req_pending(req);
+                }
         }
         netd_server_listen(s,
                            &(struct netd_listen_opts){ .host = a.host.s,

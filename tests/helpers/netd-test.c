@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -1446,4 +1447,55 @@ json_t *netd_test_handle_params(const char *key, uint64_t id, json_t *extra)
                 json_decref(extra);
         }
         return params;
+}
+
+/* ---- Other users --------------------------------------------------------------------------- */
+
+void netd_test_require_root(void)
+{
+        if (geteuid() == 0)
+                return;
+        fprintf(stderr, "netd-test: skipped: this test acts as other users and needs root "
+                        "(CI runs the suite as root)\n");
+        skip();
+}
+
+void netd_test_become(uid_t uid, gid_t gid)
+{
+        if (uid == 0) {
+                if (seteuid(0) < 0 || setegid(0) < 0 || setgroups(0, NULL) < 0)
+                        fail_msg("back to root: %s", strerror(errno));
+                return;
+        }
+        if (setgroups(0, NULL) < 0 || setegid(gid) < 0 || seteuid(uid) < 0)
+                fail_msg("become uid %u: %s", (unsigned)uid, strerror(errno));
+}
+
+struct netd_test_client *netd_test_connect_as(struct netd_test_daemon *t, uid_t uid)
+{
+        struct netd_test_client *tc = calloc(1, sizeof(*tc));
+        int r;
+
+        assert_non_null(tc);
+        tc->t = t;
+        netd_test_become(uid, (gid_t)uid);
+        r = netd_client_connect(t->socket_path, &tc->c);
+        netd_test_become(0, 0);
+        if (r < 0) {
+                free(tc);
+                fail_msg("netd_client_connect(%s) as uid %u: %s", t->socket_path, (unsigned)uid,
+                         strerror(-r));
+        }
+        (void)netd_client_on_event(tc->c, client_event_cb, tc);
+        (void)netd_client_on_disconnect(tc->c, client_disconnect_cb, tc);
+        tc->next = t->clients;
+        t->clients = tc;
+        return tc;
+}
+
+void netd_test_raw_open_as(struct netd_test_daemon *t, struct netd_test_raw *r, uid_t uid)
+{
+        netd_test_become(uid, (gid_t)uid);
+        netd_test_raw_open(t, r);
+        netd_test_become(0, 0);
 }

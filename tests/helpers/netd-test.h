@@ -443,3 +443,27 @@ long netd_test_daemon_nofile(struct netd_test_daemon *t);
 
 /* Accepts one connection on the listening socket lfd, waiting at most NETD_TEST_TIMEOUT_MS. */
 int netd_test_accept_peer(int lfd);
+
+/* ---- Other users (access control tests) ---------------------------------------------------- */
+
+/* The uid/gid of "nobody" and of a second unprivileged user the tests use. */
+#define NETD_TEST_UID_NOBODY 65534
+#define NETD_TEST_UID_OTHER 65533
+
+/*
+ * Skips the test with a message unless the suite runs as root (it needs to
+ * act as other users). Returns only when running as root.
+ */
+void netd_test_require_root(void);
+
+/*
+ * Takes on uid/gid as the effective ids with no supplementary groups (as
+ * setpriv --reuid --regid --clear-groups does for a child), or back to
+ * root with uid 0. Only for the moment of a connect(): SO_PEERCRED records
+ * the credentials of that call.
+ */
+void netd_test_become(uid_t uid, gid_t gid);
+
+/* netd_test_connect() / netd_test_raw_open() as uid/gid (gid = uid for the test users). */
+struct netd_test_client *netd_test_connect_as(struct netd_test_daemon *t, uid_t uid);
+void netd_test_raw_open_as(struct netd_test_daemon *t, struct netd_test_raw *r, uid_t uid);

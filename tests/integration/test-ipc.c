@@ -3,7 +3,7 @@
  * ("every part of the net API, with Node's semantics"). A netd IPC server and
  * a netd IPC client exchanging data (addresses null, as Node leaves them
  * undefined), server.drop on IPC; listen on a relative path (resolved against
- * the client's working directory, read by netd through SO_PEERCRED), on an
+ * the client's working directory, read by netd through the peer's pidfd), on an
  * abstract name (the address keeps its leading NUL; plain clients connect with
  * an address length covering exactly the name), readableAll/writableAll (the
  * file's mode), readableAll with an abstract name (Node's -32602), EADDRINUSE
@@ -203,7 +203,7 @@ static void test_ipc_relative_path(struct netd_test_daemon *t)
 
         assert_non_null(realpath(t->dir, real_dir));
         snprintf(want, sizeof(want), "%s/rel.sock", real_dir);
-        /* netd reads the cwd of the peer's pid (SO_PEERCRED) when the path is used. */
+        /* netd reads the peer process's cwd (through its pidfd) when the path is used. */
         assert_int_equal(chdir(t->dir), 0);
         a = netd_test_connect(t);
         srv = netd_test_create_server(a, NULL);

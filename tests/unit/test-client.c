@@ -940,7 +940,7 @@ static void test_large_write(void **state)
 
 /*
  * socket.write goes out in the compact shape the daemon's fast path reads
- * (daemon/fastpath.h), built without a JSON tree; an empty write too.
+ * (the compact shape), built without a JSON tree; an empty write too.
  */
 static void test_write_line_shape(void **state)
 {
