@@ -10,39 +10,41 @@
 #include "methods/methods.h"
 
 const struct netd_method netd_methods[] = {
-        { "net.Socket", m_net_socket },
-        { "net.connect", m_net_create_connection },
-        { "net.createConnection", m_net_create_connection },
-        { "net.createServer", m_net_create_server },
-        { "net.isIP", m_net_is_ip },
-        { "net.isIPv4", m_net_is_ipv4 },
-        { "net.isIPv6", m_net_is_ipv6 },
-        { "netd.info", m_netd_info },
-        { "netd.sync", m_netd_sync },
-        { "rpc.discover", m_rpc_discover },
-        { "server.address", m_server_address },
-        { "server.close", m_server_close },
-        { "server.get", m_server_get },
-        { "server.getConnections", m_server_get_connections },
-        { "server.listen", m_server_listen },
-        { "server.ref", m_server_ref },
-        { "server.set", m_server_set },
-        { "server.unref", m_server_unref },
-        { "socket.address", m_socket_address },
-        { "socket.connect", m_socket_connect },
-        { "socket.destroy", m_socket_destroy },
-        { "socket.end", m_socket_end },
-        { "socket.get", m_socket_get },
-        { "socket.pause", m_socket_pause },
-        { "socket.ref", m_socket_ref },
-        { "socket.resetAndDestroy", m_socket_reset_and_destroy },
-        { "socket.resume", m_socket_resume },
-        { "socket.setEncoding", m_socket_set_encoding },
-        { "socket.setKeepAlive", m_socket_set_keep_alive },
-        { "socket.setNoDelay", m_socket_set_no_delay },
-        { "socket.setTimeout", m_socket_set_timeout },
-        { "socket.unref", m_socket_unref },
-        { "socket.write", m_socket_write },
+        { "net.Socket", .fn = m_net_socket },
+        { "net.connect", .fn = m_net_create_connection },
+        { "net.createConnection", .fn = m_net_create_connection },
+        { "net.createServer", .fn = m_net_create_server },
+        { "net.isIP", .fn = m_net_is_ip },
+        { "net.isIPv4", .fn = m_net_is_ipv4 },
+        { "net.isIPv6", .fn = m_net_is_ipv6 },
+        { "netd.info", .fn = m_netd_info },
+        { "netd.sync", .fn = m_netd_sync },
+        { "rpc.discover", .fn = m_rpc_discover },
+        { "server.address", .on_handle = m_server_address, .type = NETD_HANDLE_SERVER },
+        { "server.close", .on_handle = m_server_close, .type = NETD_HANDLE_SERVER },
+        { "server.get", .on_handle = m_server_get, .type = NETD_HANDLE_SERVER },
+        { "server.getConnections", .on_handle = m_server_get_connections,
+          .type = NETD_HANDLE_SERVER },
+        { "server.listen", .fn = m_server_listen },
+        { "server.ref", .on_handle = m_server_ref, .type = NETD_HANDLE_SERVER },
+        { "server.set", .fn = m_server_set },
+        { "server.unref", .on_handle = m_server_unref, .type = NETD_HANDLE_SERVER },
+        { "socket.address", .on_handle = m_socket_address, .type = NETD_HANDLE_SOCKET },
+        { "socket.connect", .fn = m_socket_connect },
+        { "socket.destroy", .fn = m_socket_destroy },
+        { "socket.end", .fn = m_socket_end },
+        { "socket.get", .on_handle = m_socket_get, .type = NETD_HANDLE_SOCKET },
+        { "socket.pause", .on_handle = m_socket_pause, .type = NETD_HANDLE_SOCKET },
+        { "socket.ref", .on_handle = m_socket_ref, .type = NETD_HANDLE_SOCKET },
+        { "socket.resetAndDestroy", .on_handle = m_socket_reset_and_destroy,
+          .type = NETD_HANDLE_SOCKET },
+        { "socket.resume", .on_handle = m_socket_resume, .type = NETD_HANDLE_SOCKET },
+        { "socket.setEncoding", .fn = m_socket_set_encoding },
+        { "socket.setKeepAlive", .fn = m_socket_set_keep_alive },
+        { "socket.setNoDelay", .fn = m_socket_set_no_delay },
+        { "socket.setTimeout", .fn = m_socket_set_timeout },
+        { "socket.unref", .on_handle = m_socket_unref, .type = NETD_HANDLE_SOCKET },
+        { "socket.write", .fn = m_socket_write },
 };
 
 const size_t netd_methods_count = sizeof(netd_methods) / sizeof(netd_methods[0]);
@@ -55,4 +57,12 @@ static int method_cmp(const void *key, const void *elem)
 const struct netd_method *netd_dispatch_lookup(const char *name)
 {
         return bsearch(name, netd_methods, netd_methods_count, sizeof(netd_methods[0]), method_cmp);
+}
+
+struct netd_done *netd_dispatch_call(const struct netd_method *m, struct netd_req *req,
+                                     struct netd_jv params)
+{
+        if (m->fn)
+                return m->fn(req, params);
+        return netd_method_on_handle(req, params, NULL, NULL, m->type, m->on_handle);
 }

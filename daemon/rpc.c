@@ -417,7 +417,7 @@ static void rpc_dispatch(struct netd_conn *c, struct netd_req *req,
         if (rpc_refuse_inflight(c, req))
                 return;
         rpc_begin(c, req);
-        (void)method->fn(req, params);
+        (void)netd_dispatch_call(method, req, params);
         rpc_check_answered(c, req, method->name);
 }
 

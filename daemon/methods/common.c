@@ -91,3 +91,31 @@ int netd_method_lookup_check(struct netd_req *req, json_t **ret_err)
                 (void)json_object_set_new(*ret_err, "limit", json_string("lookupsPerUid"));
         return -EDQUOT;
 }
+
+struct handle_id_args {
+        uint64_t id;
+};
+
+struct netd_done *netd_method_on_handle(struct netd_req *req, struct netd_jv params,
+                                        const struct netd_param *spec, void *args,
+                                        enum netd_handle_type type, netd_handle_method_fn fn)
+{
+        static const struct netd_param socket_spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct handle_id_args, id),
+                {},
+        };
+        static const struct netd_param server_spec[] = {
+                NETD_PARAM_REQ("server", NETD_T_HANDLE, struct handle_id_args, id),
+                {},
+        };
+        struct handle_id_args id = { 0 };
+        struct netd_done *done;
+        struct netd_handle *h;
+
+        if (!spec) {
+                spec = type == NETD_HANDLE_SOCKET ? socket_spec : server_spec;
+                args = &id;
+        }
+        h = netd_method_parse_handle(req, params, spec, args, type, &done);
+        return h ? fn(req, h, args) : done;
+}

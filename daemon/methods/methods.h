@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "dispatch.h"
 #include "handle.h"
 #include "params.h"
 #include "socket.h"
@@ -82,6 +83,17 @@ struct netd_handle *netd_method_parse_handle(struct netd_req *req, struct netd_j
                                              enum netd_handle_type type,
                                              struct netd_done **ret_done);
 
+/*
+ * The preamble every method on one handle shares: parses params per spec
+ * into args (whose first member is the uint64_t id spec[0] names; NULL spec
+ * and args: the params are just {"socket":N} or {"server":N}), finds that
+ * handle as netd_method_handle() does and returns fn's result. On a
+ * failure req is completed and fn is not called.
+ */
+struct netd_done *netd_method_on_handle(struct netd_req *req, struct netd_jv params,
+                                        const struct netd_param *spec, void *args,
+                                        enum netd_handle_type type, netd_handle_method_fn fn);
+
 #define NETD_METHOD(fn) struct netd_done *fn(struct netd_req *req, struct netd_jv params)
 
 NETD_METHOD(m_net_create_connection);
@@ -93,26 +105,31 @@ NETD_METHOD(m_net_socket);
 NETD_METHOD(m_netd_info);
 NETD_METHOD(m_netd_sync);
 NETD_METHOD(m_rpc_discover);
-NETD_METHOD(m_server_address);
-NETD_METHOD(m_server_close);
-NETD_METHOD(m_server_get);
-NETD_METHOD(m_server_get_connections);
 NETD_METHOD(m_server_listen);
-NETD_METHOD(m_server_ref);
 NETD_METHOD(m_server_set);
-NETD_METHOD(m_server_unref);
-NETD_METHOD(m_socket_address);
 NETD_METHOD(m_socket_connect);
-NETD_METHOD(m_socket_ref);
-NETD_METHOD(m_socket_reset_and_destroy);
 NETD_METHOD(m_socket_set_timeout);
-NETD_METHOD(m_socket_unref);
 NETD_METHOD(m_socket_destroy);
 NETD_METHOD(m_socket_end);
-NETD_METHOD(m_socket_get);
-NETD_METHOD(m_socket_pause);
-NETD_METHOD(m_socket_resume);
 NETD_METHOD(m_socket_set_encoding);
 NETD_METHOD(m_socket_set_keep_alive);
 NETD_METHOD(m_socket_set_no_delay);
 NETD_METHOD(m_socket_write);
+
+/* Methods on one handle whose params are only {"socket":N} or {"server":N} (dispatch.c). */
+#define NETD_HANDLE_METHOD(fn) \
+        struct netd_done *fn(struct netd_req *req, struct netd_handle *h, const void *args)
+
+NETD_HANDLE_METHOD(m_server_address);
+NETD_HANDLE_METHOD(m_server_close);
+NETD_HANDLE_METHOD(m_server_get);
+NETD_HANDLE_METHOD(m_server_get_connections);
+NETD_HANDLE_METHOD(m_server_ref);
+NETD_HANDLE_METHOD(m_server_unref);
+NETD_HANDLE_METHOD(m_socket_address);
+NETD_HANDLE_METHOD(m_socket_get);
+NETD_HANDLE_METHOD(m_socket_pause);
+NETD_HANDLE_METHOD(m_socket_ref);
+NETD_HANDLE_METHOD(m_socket_reset_and_destroy);
+NETD_HANDLE_METHOD(m_socket_resume);
+NETD_HANDLE_METHOD(m_socket_unref);

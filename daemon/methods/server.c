@@ -15,25 +15,6 @@
 #include "rpc.h"
 #include "server.h"
 
-struct server_id_args {
-        uint64_t server;
-};
-
-static const struct netd_param server_id_spec[] = {
-        NETD_PARAM_REQ("server", NETD_T_HANDLE, struct server_id_args, server),
-        {},
-};
-
-/* Parses {"server":N} and finds it; on failure completes req and returns NULL. */
-static struct netd_server *server_from_params(struct netd_req *req, struct netd_jv params,
-                                              struct netd_done **ret_done)
-{
-        struct server_id_args a = {};
-
-        return (struct netd_server *)netd_method_parse_handle(req, params, server_id_spec, &a,
-                                                              NETD_HANDLE_SERVER, ret_done);
-}
-
 struct listen_args {
         uint64_t server;
         int port;
@@ -184,50 +165,51 @@ struct netd_done *m_server_listen(struct netd_req *req, struct netd_jv params)
         return netd_req_pending(req);
 }
 
-struct netd_done *m_server_close(struct netd_req *req, struct netd_jv params)
-{
-        struct netd_done *done;
-        struct netd_server *s = server_from_params(req, params, &done);
+/*
+ * Methods on one server that take only {"server":N}: the dispatch table
+ * finds the server (netd_dispatch_call) and calls them with it.
+ */
+#define SRV(h) ((struct netd_server *)(h))
 
-        if (!s)
-                return done;
-        netd_server_close(s, req);
+struct netd_done *m_server_close(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        netd_server_close(SRV(h), req);
         return netd_req_pending(req);
 }
 
-struct netd_done *m_server_address(struct netd_req *req, struct netd_jv params)
+struct netd_done *m_server_address(struct netd_req *req, struct netd_handle *h, const void *args)
 {
-        struct netd_done *done;
-        struct netd_server *s = server_from_params(req, params, &done);
-
-        if (!s)
-                return done;
-        return netd_req_ok(req, netd_server_address(s));
+        return netd_req_ok(req, netd_server_address(SRV(h)));
 }
 
-struct netd_done *m_server_get_connections(struct netd_req *req, struct netd_jv params)
+struct netd_done *m_server_get_connections(struct netd_req *req, struct netd_handle *h,
+                                           const void *args)
 {
-        struct netd_done *done;
-        struct netd_server *s = server_from_params(req, params, &done);
-
-        if (!s)
-                return done;
-        return netd_req_ok(req, json_integer(s->connections));
+        return netd_req_ok(req, json_integer(SRV(h)->connections));
 }
 
-struct netd_done *m_server_get(struct netd_req *req, struct netd_jv params)
+struct netd_done *m_server_get(struct netd_req *req, struct netd_handle *h, const void *args)
 {
-        struct netd_done *done;
-        struct netd_server *s = server_from_params(req, params, &done);
+        struct netd_server *s = SRV(h);
 
-        if (!s)
-                return done;
         return netd_req_ok(
                 req,
                 json_pack("{s:b,s:o,s:I,s:o,s:b}", "listening", s->listening, "maxConnections",
                           s->max_connections < 0 ? json_null() : json_integer(s->max_connections),
                           "connections", (json_int_t)s->connections, "address",
                           netd_server_address(s), "ref", !s->unref));
+}
+
+struct netd_done *m_server_ref(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        SRV(h)->unref = false;
+        return netd_req_ok_true(req);
+}
+
+struct netd_done *m_server_unref(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        SRV(h)->unref = true;
+        return netd_req_ok_true(req);
 }
 
 struct set_args {
@@ -262,25 +244,4 @@ struct netd_done *m_server_set(struct netd_req *req, struct netd_jv params)
                 req,
                 json_pack("{s:o}", "maxConnections",
                           s->max_connections < 0 ? json_null() : json_integer(s->max_connections)));
-}
-
-static struct netd_done *set_ref(struct netd_req *req, struct netd_jv params, bool ref)
-{
-        struct netd_done *done;
-        struct netd_server *s = server_from_params(req, params, &done);
-
-        if (!s)
-                return done;
-        s->unref = !ref;
-        return netd_req_ok_true(req);
-}
-
-struct netd_done *m_server_ref(struct netd_req *req, struct netd_jv params)
-{
-        return set_ref(req, params, true);
-}
-
-struct netd_done *m_server_unref(struct netd_req *req, struct netd_jv params)
-{
-        return set_ref(req, params, false);
 }

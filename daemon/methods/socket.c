@@ -17,23 +17,8 @@
 #include "rpc.h"
 #include "socket.h"
 
-struct socket_id_args {
-        uint64_t socket;
-};
-
-static const struct netd_param socket_id_spec[] = {
-        NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct socket_id_args, socket),
-        {},
-};
-
-static struct netd_socket *socket_from_params(struct netd_req *req, struct netd_jv params,
-                                              struct netd_done **ret_done)
-{
-        struct socket_id_args a = {};
-
-        return (struct netd_socket *)netd_method_parse_handle(req, params, socket_id_spec, &a,
-                                                              NETD_HANDLE_SOCKET, ret_done);
-}
+/* The socket a handle method was called on (netd_method_on_handle). */
+#define SOCK(h) ((struct netd_socket *)(h))
 
 struct write_args {
         uint64_t socket;
@@ -270,15 +255,12 @@ struct netd_done *m_socket_destroy(struct netd_req *req, struct netd_jv params)
         return netd_req_ok_true(req);
 }
 
-struct netd_done *m_socket_reset_and_destroy(struct netd_req *req, struct netd_jv params)
+struct netd_done *m_socket_reset_and_destroy(struct netd_req *req, struct netd_handle *h,
+                                             const void *args)
 {
-        struct netd_done *done;
-        struct netd_socket *s = socket_from_params(req, params, &done);
-        int r;
+        struct netd_socket *s = SOCK(h);
+        int r = netd_socket_reset(s);
 
-        if (!s)
-                return done;
-        r = netd_socket_reset(s);
         if (r == -EPROTOTYPE)
                 return netd_req_fail_err(req, NETD_ERR_INVALID_HANDLE_TYPE,
                                          "Invalid handle type: a UNIX socket cannot be reset");
@@ -332,6 +314,15 @@ struct timeout_args {
         int64_t timeout;
 };
 
+static struct netd_done *set_timeout(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        const struct timeout_args *a = args;
+
+        if (netd_socket_set_timeout(SOCK(h), a->timeout) < 0)
+                return netd_req_fail_errno(req, ENOMEM, "setTimeout", NULL, -1);
+        return netd_req_ok_true(req);
+}
+
 struct netd_done *m_socket_set_timeout(struct netd_req *req, struct netd_jv params)
 {
         static const struct netd_param spec[] = {
@@ -340,65 +331,53 @@ struct netd_done *m_socket_set_timeout(struct netd_req *req, struct netd_jv para
                 {},
         };
         struct timeout_args a = {};
-        struct netd_done *done;
-        struct netd_socket *s;
 
-        s = (struct netd_socket *)netd_method_parse_handle(req, params, spec, &a,
-                                                           NETD_HANDLE_SOCKET, &done);
-        if (!s)
-                return done;
-        if (netd_socket_set_timeout(s, a.timeout) < 0)
-                return netd_req_fail_errno(req, ENOMEM, "setTimeout", NULL, -1);
+        return netd_method_on_handle(req, params, spec, &a, NETD_HANDLE_SOCKET, set_timeout);
+}
+
+struct netd_done *m_socket_ref(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        SOCK(h)->unref = false;
         return netd_req_ok_true(req);
 }
 
-static struct netd_done *set_ref(struct netd_req *req, struct netd_jv params, bool ref)
+struct netd_done *m_socket_unref(struct netd_req *req, struct netd_handle *h, const void *args)
 {
-        struct netd_done *done;
-        struct netd_socket *s = socket_from_params(req, params, &done);
-
-        if (!s)
-                return done;
-        s->unref = !ref;
+        SOCK(h)->unref = true;
         return netd_req_ok_true(req);
 }
 
-struct netd_done *m_socket_ref(struct netd_req *req, struct netd_jv params)
+/* socket.pause and socket.resume: reading stops or restarts (with the owner's flow state). */
+static struct netd_done *set_paused(struct netd_req *req, struct netd_socket *s, bool paused)
 {
-        return set_ref(req, params, true);
-}
-
-struct netd_done *m_socket_unref(struct netd_req *req, struct netd_jv params)
-{
-        return set_ref(req, params, false);
-}
-
-static struct netd_done *set_paused(struct netd_req *req, struct netd_jv params, bool paused)
-{
-        struct netd_done *done;
-        struct netd_socket *s = socket_from_params(req, params, &done);
-
-        if (!s)
-                return done;
         s->user_paused = paused;
         netd_socket_update_reading(s);
         return netd_req_ok_true(req);
 }
 
-struct netd_done *m_socket_pause(struct netd_req *req, struct netd_jv params)
+struct netd_done *m_socket_pause(struct netd_req *req, struct netd_handle *h, const void *args)
 {
-        return set_paused(req, params, true);
+        return set_paused(req, SOCK(h), true);
 }
 
-struct netd_done *m_socket_resume(struct netd_req *req, struct netd_jv params)
+struct netd_done *m_socket_resume(struct netd_req *req, struct netd_handle *h, const void *args)
 {
-        return set_paused(req, params, false);
+        return set_paused(req, SOCK(h), false);
 }
 
 struct set_encoding_args {
         uint64_t socket;
         int encoding;
 };
+
+static struct netd_done *set_encoding(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        const struct set_encoding_args *a = args;
+
+        SOCK(h)->encoding = a->encoding;
+        netd_strdec_init(&SOCK(h)->dec, a->encoding);
+        return netd_req_ok_true(req);
+}
 
 struct netd_done *m_socket_set_encoding(struct netd_req *req, struct netd_jv params)
 {
@@ -408,22 +387,23 @@ struct netd_done *m_socket_set_encoding(struct netd_req *req, struct netd_jv par
                 {},
         };
         struct set_encoding_args a = { .encoding = NETD_ENC_UTF8 };
-        struct netd_done *done;
-        struct netd_socket *s;
 
-        s = (struct netd_socket *)netd_method_parse_handle(req, params, spec, &a,
-                                                           NETD_HANDLE_SOCKET, &done);
-        if (!s)
-                return done;
-        s->encoding = a.encoding;
-        netd_strdec_init(&s->dec, a.encoding);
-        return netd_req_ok_true(req);
+        return netd_method_on_handle(req, params, spec, &a, NETD_HANDLE_SOCKET, set_encoding);
 }
 
 struct no_delay_args {
         uint64_t socket;
         bool no_delay;
 };
+
+static struct netd_done *set_no_delay(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        const struct no_delay_args *a = args;
+
+        SOCK(h)->opt_no_delay = a->no_delay;
+        netd_socket_apply_options(SOCK(h));
+        return netd_req_ok_true(req);
+}
 
 struct netd_done *m_socket_set_no_delay(struct netd_req *req, struct netd_jv params)
 {
@@ -433,16 +413,8 @@ struct netd_done *m_socket_set_no_delay(struct netd_req *req, struct netd_jv par
                 {},
         };
         struct no_delay_args a = { .no_delay = true };
-        struct netd_done *done;
-        struct netd_socket *s;
 
-        s = (struct netd_socket *)netd_method_parse_handle(req, params, spec, &a,
-                                                           NETD_HANDLE_SOCKET, &done);
-        if (!s)
-                return done;
-        s->opt_no_delay = a.no_delay;
-        netd_socket_apply_options(s);
-        return netd_req_ok_true(req);
+        return netd_method_on_handle(req, params, spec, &a, NETD_HANDLE_SOCKET, set_no_delay);
 }
 
 struct keep_alive_args {
@@ -450,6 +422,20 @@ struct keep_alive_args {
         bool enable;
         int64_t initial_delay, interval, count;
 };
+
+static struct netd_done *set_keep_alive(struct netd_req *req, struct netd_handle *h,
+                                        const void *args)
+{
+        const struct keep_alive_args *a = args;
+        struct netd_socket *s = SOCK(h);
+
+        s->opt_keep_alive = a->enable;
+        s->opt_keep_alive_delay_ms = a->initial_delay;
+        s->opt_keep_alive_interval_ms = a->interval;
+        s->opt_keep_alive_count = a->count;
+        netd_socket_apply_options(s);
+        return netd_req_ok_true(req);
+}
 
 struct netd_done *m_socket_set_keep_alive(struct netd_req *req, struct netd_jv params)
 {
@@ -464,43 +450,26 @@ struct netd_done *m_socket_set_keep_alive(struct netd_req *req, struct netd_jv p
                 {},
         };
         struct keep_alive_args a = { .interval = 1000, .count = 10 };
-        struct netd_done *done;
-        struct netd_socket *s;
 
-        s = (struct netd_socket *)netd_method_parse_handle(req, params, spec, &a,
-                                                           NETD_HANDLE_SOCKET, &done);
-        if (!s)
-                return done;
-        s->opt_keep_alive = a.enable;
-        s->opt_keep_alive_delay_ms = a.initial_delay;
-        s->opt_keep_alive_interval_ms = a.interval;
-        s->opt_keep_alive_count = a.count;
-        netd_socket_apply_options(s);
-        return netd_req_ok_true(req);
+        return netd_method_on_handle(req, params, spec, &a, NETD_HANDLE_SOCKET, set_keep_alive);
 }
 
-struct netd_done *m_socket_address(struct netd_req *req, struct netd_jv params)
+struct netd_done *m_socket_address(struct netd_req *req, struct netd_handle *h, const void *args)
 {
-        struct netd_done *done;
-        struct netd_socket *s = socket_from_params(req, params, &done);
+        struct netd_socket *s = SOCK(h);
 
-        if (!s)
-                return done;
         /* Node returns {} when there is no handle. */
         if (s->state != NETD_SOCKET_OPEN || s->local.family == 0)
                 return netd_req_ok(req, json_object());
         return netd_req_ok(req, netd_addr_to_json(&s->local));
 }
 
-struct netd_done *m_socket_get(struct netd_req *req, struct netd_jv params)
+struct netd_done *m_socket_get(struct netd_req *req, struct netd_handle *h, const void *args)
 {
-        struct netd_done *done;
-        struct netd_socket *s = socket_from_params(req, params, &done);
+        struct netd_socket *s = SOCK(h);
         bool connecting, has_handle;
         json_t *o;
 
-        if (!s)
-                return done;
         connecting = s->state == NETD_SOCKET_LOOKUP || s->state == NETD_SOCKET_CONNECTING;
         has_handle = s->state == NETD_SOCKET_OPEN || connecting;
         o = json_pack("{s:I,s:I,s:o,s:b,s:b,s:b,s:s}", "bytesRead", (json_int_t)s->bytes_read,
