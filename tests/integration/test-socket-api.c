@@ -1082,7 +1082,8 @@ static void test_pause_resume(struct netd_test_daemon *t)
 {
         struct netd_test_client *a;
         uint64_t s;
-        size_t sent = 0, total = 4 * 1024 * 1024;
+        /* More than the loopback buffers can hold (tcp_rmem max 32 MiB + tcp_wmem max 4 MiB). */
+        size_t sent = 0, total = 40 * 1024 * 1024;
         uint8_t *all;
         json_t *g;
         int lfd, lport, peer;
