@@ -168,12 +168,20 @@ class Conn {
 
   fail(err) {
     if (this.failed) return;
-    const e = new Error(err
-      ? `netd: lost the control connection to ${this.path} (${err.message})`
-      : `netd: the daemon closed the control connection ${this.path}`);
-    e.code = err && err.code ? err.code : 'ECONNRESET';
-    if (err && err.errno !== undefined) e.errno = err.errno;
-    e.syscall = err && err.syscall ? err.syscall : 'read';
+    let e;
+    if (!this.connected && !fs.existsSync(this.path)) {
+      e = new Error(`netd: no daemon at ${this.path} (set NETD_SOCKET to its control socket)`);
+      e.code = 'ENOENT';
+    } else if (!this.connected) {
+      e = new Error(`netd: cannot reach the daemon at ${this.path}${err ? ` (${err.message})` : ''}`);
+      e.code = err && err.code ? err.code : 'ECONNREFUSED';
+    } else {
+      e = new Error(err
+        ? `netd: lost the control connection to ${this.path} (${err.message})`
+        : `netd: the daemon closed the control connection ${this.path}`);
+      e.code = err && err.code ? err.code : 'ECONNRESET';
+    }
+    e.syscall = this.connected ? 'read' : 'connect';
     e.address = this.path;
     this.failed = e;
     const calls = [...this.calls.values()];
@@ -592,6 +600,7 @@ Socket.prototype.connect = function(...args) {
   }
   if (cb !== null) this.once('connect', cb);
   this.connecting = true;
+  this._everConnecting = true;
   this._connected = false;
   this._netdClosed = false;
   const c = getConn();
@@ -831,7 +840,7 @@ Socket.prototype._destroy = function(exception, cb) {
   }
   if (this._netdClosed && !this._idPending) {
     cb(exception);
-    const bare = this._id === null; // never had a handle: Node emits 'close' with no argument
+    const bare = this._id === null && !this._everConnecting; // never had a handle: Node emits 'close' with no argument
     process.nextTick(() => this._emitClose(exception, bare));
     updateLive(this);
     return;
@@ -975,10 +984,6 @@ protoGetter('bytesWritten', function() {
   for (const el of wb) bytes += Buffer.isBuffer(el.chunk) ? el.chunk.length : Buffer.byteLength(el.chunk, el.encoding);
   return bytes;
 });
-protoGetter('_handle', function() {
-  // Programs test `socket._handle` for "still open"; give them a truthy stub.
-  return (this._id !== null || this._idPending) && !this._netdClosed ? this._handleStub || (this._handleStub = { netd: this._id }) : null;
-});
 
 Socket.prototype.ref = function() {
   this._refd = true; updateLive(this); return this;
@@ -1047,7 +1052,9 @@ Server.prototype._pushMax = function() {
   getConn().notify('server.set', { server: this._id, maxConnections: this._wireMax() });
 };
 
-Server.prototype._isActive = function() { return this._listening || this._listenPending; };
+Server.prototype._isActive = function() {
+  return this._listening || this._listenPending || this._netdClosing > 0;
+};
 
 Server.prototype._createHandle = function() {
   const o = this._serverOptions;
@@ -1216,7 +1223,13 @@ Server.prototype.close = function(cb) {
     }
   }
   if (this._id !== null && (this._listening || this._listenPending)) {
-    getConn().call('server.close', { server: this._id }, () => {});
+    // 'close' waits for netd too: then the IPC path is unlinked, as in Node.
+    this._netdClosing = (this._netdClosing || 0) + 1;
+    getConn().call('server.close', { server: this._id }, () => {
+      this._netdClosing--;
+      updateLive(this);
+      this._emitCloseIfDrained();
+    });
     this._id = null; // netd's server is closed for good; a later listen makes a new one
   }
   this._listening = false;
@@ -1228,7 +1241,7 @@ Server.prototype.close = function(cb) {
 };
 
 Server.prototype._emitCloseIfDrained = function() {
-  if (this._listening || this._listenPending || this._connections) return;
+  if (this._listening || this._listenPending || this._connections || this._netdClosing) return;
   process.nextTick(() => this.emit('close'));
 };
 

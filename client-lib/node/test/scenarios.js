@@ -245,7 +245,8 @@ module.exports = {
       R.watch('other', other, ['listening', 'error', 'close']);
       other.listen(p);
       const c = net.connect(p);
-      R.watch('client', c, SOCK_EVENTS);
+      R.watch('client', c, ['connect', 'ready', 'data', 'end', 'error', 'close']);
+      R.watch('client-w', c, ['finish']);
       c.setEncoding('utf8');
       c.end('over a UNIX socket');
       c.on('close', () => server.close(() => R.ev('server', 'file after close', fs.existsSync(p))));
@@ -358,7 +359,8 @@ module.exports = {
     R.ev('module', 'isIP', net.isIP('::ffff:1.2.3.4'), net.isIP('127.000.000.001'), net.isIPv4('1.2.3.4'), net.isIPv6('::1'));
     R.ev('module', 'exports', Object.keys(net).sort());
     R.ev('module', 'Server without new', net.Server() instanceof net.Server, net.Socket() instanceof net.Stream);
-    R.ev('module', 'autoselect', net.getDefaultAutoSelectFamily(), net.getDefaultAutoSelectFamilyAttemptTimeout());
+    R.ev('module', 'autoselect', typeof net.getDefaultAutoSelectFamily === 'function' && net.getDefaultAutoSelectFamily(),
+      typeof net.getDefaultAutoSelectFamilyAttemptTimeout === 'function' && net.getDefaultAutoSelectFamilyAttemptTimeout());
     R.ev('module', 'classes', new net.Socket() instanceof require('stream').Duplex,
       net.createServer() instanceof require('events').EventEmitter, typeof net.BlockList, typeof net.SocketAddress);
     const closed = net.createServer();
@@ -386,6 +388,23 @@ module.exports = {
       c.on('connect', () => c.end());
       c.resume();
       c.on('finish', () => R.ev('client', 'on finish', c.bufferSize, c.bytesWritten));
+    });
+  },
+
+  // http's agent opens its connections through require('net') (the drop-in
+  // under register.js); http.Server stays on Node's own net in both runs.
+  httpAgent(net, R) {
+    const http = require('http');
+    const server = http.createServer((req, res) => res.end(`hi ${req.method} ${req.url}`));
+    server.listen(0, '127.0.0.1', () => {
+      const req = http.get({ host: '127.0.0.1', port: server.address().port, path: '/x' }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => { R.ev('client', 'response', res.statusCode, body); server.close(); });
+      });
+      req.on('socket', (s) => R.ev('client', 'socket is net.Socket', s instanceof net.Socket));
+      req.on('error', (e) => R.ev('client', 'error', e));
     });
   },
 };
