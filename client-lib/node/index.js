@@ -14,11 +14,12 @@ const stream = require('stream');
 
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 const LINE_CHUNK = 512 * 1024; // raw bytes per socket.write line (base64 stays < 1 MiB)
+// Write callbacks run on netd's reply, once the bytes reached the kernel, as
+// Node's do. NETD_WRITE_WINDOW=N lets them run early while at most N bytes
+// are unacknowledged (measured slower, see README; default 0: exact).
 const WRITE_WINDOW = (() => {
-  const v = process.env.NETD_WRITE_WINDOW;
-  if (v === undefined || v === '') return 1024 * 1024;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : 1024 * 1024;
+  const n = Number(process.env.NETD_WRITE_WINDOW || 0);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
 })();
 
 // ---------------------------------------------------------------------------
@@ -127,6 +128,29 @@ function pauseBriefly(spins) {
   if (spins > 200) Atomics.wait(sleeper, 0, 0, spins > 2000 ? 1 : 0.05);
 }
 
+// socket.data lines (the bulk of the traffic) are taken apart without JSON.parse
+// or UTF-8 decoding; netd writes them in this one compact shape.
+const DATA_PREFIX = Buffer.from('{"jsonrpc":"2.0","method":"socket.data","params":{"socket":');
+const DATA_MID = Buffer.from(',"data":"');
+const DATA_TAIL = Buffer.from('","encoding":"base64"}}');
+function parseLine(line) {
+  if (line.length > DATA_PREFIX.length + DATA_MID.length + DATA_TAIL.length &&
+      line.compare(DATA_PREFIX, 0, DATA_PREFIX.length, 0, DATA_PREFIX.length) === 0) {
+    let i = DATA_PREFIX.length;
+    let id = 0;
+    while (i < line.length && line[i] >= 48 && line[i] <= 57) id = id * 10 + (line[i++] - 48);
+    const tailAt = line.length - DATA_TAIL.length;
+    if (i > DATA_PREFIX.length && line.compare(DATA_MID, 0, DATA_MID.length, i, i + DATA_MID.length) === 0 &&
+        line.compare(DATA_TAIL, 0, DATA_TAIL.length, tailAt, line.length) === 0) {
+      const a = i + DATA_MID.length;
+      if (line.indexOf(34, a) === tailAt) { // no other quote inside: plain base64
+        return { method: 'socket.data', params: { socket: id, b64: line.latin1Slice(a, tailAt) } };
+      }
+    }
+  }
+  try { return JSON.parse(line.toString('utf8')); } catch (e) { return null; }
+}
+
 class Conn {
   constructor() {
     this.sock = null;
@@ -196,11 +220,11 @@ class Conn {
     return JSON.stringify(obj) + '\n';
   }
 
-  writeLine(text) {
+  writeLine(text, ascii) {
     if (this.failed) return;
     this.ensure();
     if (!this.connected) this.preq.push(text);
-    else this.sock.write(text);
+    else this.sock.write(text, ascii ? 'latin1' : 'utf8');
   }
 
   // A request with an id; cb(err, result) on its reply.
@@ -221,7 +245,7 @@ class Conn {
     if (this.failed) { process.nextTick(cb, this.failed); return; }
     this.calls.set(id, cb);
     this.writeLine('{"jsonrpc":"2.0","id":' + id + ',"method":"socket.write","params":{"socket":' + sid +
-      ',"data":"' + buf.toString('base64') + '","encoding":"base64"}}\n');
+      ',"data":"' + buf.toString('base64') + '","encoding":"base64"}}\n', true);
   }
 
   canSync() {
@@ -289,18 +313,18 @@ class Conn {
     let start = 0;
     let nl;
     while ((nl = chunk.indexOf(10, start)) !== -1) {
-      let text;
+      let line;
       if (this.partial.length) {
         this.partial.push(chunk.subarray(start, nl));
-        text = Buffer.concat(this.partial).toString('utf8');
+        line = Buffer.concat(this.partial);
         this.partial = [];
       } else {
-        text = chunk.toString('utf8', start, nl);
+        line = chunk.subarray(start, nl);
       }
       start = nl + 1;
-      if (text.length === 0) continue;
-      let msg;
-      try { msg = JSON.parse(text); } catch (e) { continue; }
+      if (line.length === 0) continue;
+      const msg = parseLine(line);
+      if (msg === null) continue;
       if (this.syncId && msg.id === this.syncId && msg.method === undefined) { this.syncReply = msg; continue; }
       this.inbox.push(msg);
     }
@@ -552,6 +576,8 @@ Socket.prototype.connect = function(...args) {
     this._destroyCb = null;
     this._inflight = 0;
     this._waiting = null;
+    this._held = null;
+    this._preConnectWrites = 0;
   }
   const p = {};
   const { path: ipcPath } = options;
@@ -646,10 +672,24 @@ Socket.prototype.connect = function(...args) {
 };
 const kNormalized = Symbol('normalized');
 
+Socket.prototype._replayHeld = function() {
+  const held = this._held;
+  this._held = null;
+  for (const [ev, p] of held) this._onEvent(ev, p);
+};
+
 Socket.prototype._onEvent = function(ev, p) {
+  if (this._held) { this._held.push([ev, p]); return; }
+  if (ev === 'connect' && this._preConnectWrites > 0) {
+    // Node writes what was queued while connecting before 'connect' reaches
+    // the program (its write callbacks and 'drain' come first): hold the
+    // socket's events until netd has answered those writes.
+    this._held = [[ev, p]];
+    return;
+  }
   switch (ev) {
     case 'data': {
-      const buf = Buffer.from(p.data, p.encoding || 'base64');
+      const buf = p.b64 !== undefined ? Buffer.from(p.b64, 'base64') : Buffer.from(p.data, p.encoding || 'base64');
       if (buf.length === 0) return;
       this.bytesRead += buf.length;
       if (!this.push(buf) && !this._netdPaused && !this._netdClosed) {
@@ -733,9 +773,8 @@ Socket.prototype.resume = function() {
   return stream.Duplex.prototype.resume.call(this);
 };
 
-// Writes: each chunk goes out as socket.write lines; the write callback runs
-// on netd's reply (the bytes reached the kernel), or earlier while at most
-// WRITE_WINDOW bytes are unacknowledged (see README, "write window").
+// Writes: each chunk goes out as socket.write lines (at most LINE_CHUNK bytes
+// each); the write callback runs on netd's reply to the last of them.
 Socket.prototype._writeBuf = function(buf, cb) {
   const n = buf.length;
   this._bytesDispatched += n;
@@ -743,7 +782,8 @@ Socket.prototype._writeBuf = function(buf, cb) {
   const pieces = [];
   if (n === 0) pieces.push(buf);
   for (let off = 0; off < n; off += LINE_CHUNK) pieces.push(buf.subarray(off, Math.min(n, off + LINE_CHUNK)));
-  const w = { n, cb, called: false, left: pieces.length, err: null };
+  const w = { n, cb, called: false, left: pieces.length, err: null, pre: this.connecting || this._idPending };
+  if (w.pre) this._preConnectWrites = (this._preConnectWrites || 0) + 1;
   this._inflight += n;
   this._withId((id) => {
     for (const piece of pieces) {
@@ -754,6 +794,7 @@ Socket.prototype._writeBuf = function(buf, cb) {
           // Node fails writes that waited for a connection at 'close'.
           this._inflight -= n;
           updateLive(this);
+          if (w.pre && --this._preConnectWrites === 0 && this._held) this._replayHeld();
           return;
         }
         this._inflight -= n;
@@ -767,6 +808,7 @@ Socket.prototype._writeBuf = function(buf, cb) {
         }
         this._releaseWaiting();
         updateLive(this);
+        if (w.pre && --this._preConnectWrites === 0 && this._held) this._replayHeld();
       });
     }
   });
