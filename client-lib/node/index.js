@@ -353,6 +353,8 @@ class Conn {
       if (this.inboxHead === this.inbox.length) { this.inbox = []; this.inboxHead = 0; }
     } finally {
       this.draining = false;
+      // A listener threw (the exception goes on as in Node): the rest still comes.
+      if (this.inboxHead < this.inbox.length && !this.inSync) this.scheduleDrain();
     }
   }
 
@@ -504,6 +506,7 @@ function Socket(options) {
       this._sockname = { address: a.localAddress, family: a.remoteFamily, port: a.localPort };
     }
     getConn().handles.set(this._id, this);
+    if (a.pauseOnConnect) stream.Duplex.prototype.pause.call(this); // Node: isPaused() is true
     updateLive(this);
   }
   if (options.signal) addSignal(this, options.signal);

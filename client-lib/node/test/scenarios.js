@@ -407,4 +407,67 @@ module.exports = {
       req.on('error', (e) => R.ev('client', 'error', e));
     });
   },
+
+  // A net.Socket connects again after 'close' (Node reuses the object).
+  reconnect(net, R) {
+    let n = 0;
+    const server = net.createServer((s) => { s.end(`conn ${++n}`); });
+    server.listen(0, '127.0.0.1', () => {
+      const port = server.address().port;
+      const c = new net.Socket();
+      R.watch('client', c, ['connect', 'data', 'end', 'error', 'close']);
+      c.setEncoding('utf8');
+      let rounds = 0;
+      c.on('close', () => {
+        R.ev('client', 'state', c.destroyed, c.readyState);
+        if (++rounds < 2) c.connect(port, '127.0.0.1');
+        else server.close();
+      });
+      R.ev('client', 'connect returns', c.connect(port, '127.0.0.1') === c);
+    });
+  },
+
+  // pauseOnConnect: nothing is read until resume(); then everything arrives.
+  pauseOnConnect(net, R) {
+    const server = net.createServer({ pauseOnConnect: true }, (s) => {
+      R.ev('accepted', 'connection', s.isPaused(), s.bytesRead);
+      setTimeout(() => {
+        R.ev('accepted', 'before resume', s.bytesRead);
+        s.setEncoding('utf8');
+        R.watch('accepted', s, ['data', 'end', 'close']);
+        s.on('end', () => { s.end(); server.close(); });
+        s.resume();
+      }, 100);
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const c = net.connect(server.address().port, '127.0.0.1', () => c.end('early bytes'));
+      c.resume();
+      c.on('close', (h) => R.ev('client', 'close', h));
+    });
+  },
+
+  // server.close() keeps existing connections; 'close' waits for the last.
+  closeKeepsConnections(net, R) {
+    const server = net.createServer((s) => {
+      server.close(() => R.ev('server', 'close cb'));
+      R.ev('server', 'after close()', server.listening, server.address());
+      s.setEncoding('utf8');
+      s.on('data', (d) => { R.data('accepted', d); s.end('still here'); });
+      s.on('close', () => R.ev('accepted', 'close'));
+      const late = net.connect(port, '127.0.0.1');
+      late.on('error', (e) => R.ev('late', 'error', e.code));
+      late.on('close', () => R.ev('late', 'close'));
+    });
+    let port;
+    server.on('close', () => R.ev('server', 'close'));
+    server.listen(0, '127.0.0.1', () => {
+      port = server.address().port;
+      R.alias(port, 'PORT');
+      const c = net.connect(port, '127.0.0.1', () => setTimeout(() => c.write('hi'), 50));
+      c.setEncoding('utf8');
+      c.on('data', (d) => R.data('client', d));
+      c.on('close', () => R.ev('client', 'close'));
+    });
+  },
 };
+
