@@ -551,6 +551,7 @@ Socket.prototype._isActive = function() {
   if (this._netdClosed && !this._idPending) return false;
   if (this.connecting || this._idPending) return true;
   if (this.destroyed) return true; // waiting for netd's close
+  if (this._eof) return false; // libuv stops a stream's handle at EOF
   return !this._netdPaused;
 };
 
@@ -581,6 +582,7 @@ Socket.prototype.connect = function(...args) {
     this._waiting = null;
     this._held = null;
     this._preConnectWrites = 0;
+    this._eof = false;
   }
   const p = {};
   const { path: ipcPath } = options;
@@ -726,7 +728,12 @@ Socket.prototype._onEvent = function(ev, p) {
     case 'ready': return;
     case 'drain': return; // the stream's own 'drain' is emitted from write callbacks
     case 'timeout': this._onTimeout(); return;
-    case 'end': this.push(null); this.read(0); return;
+    case 'end':
+      this._eof = true;
+      updateLive(this);
+      this.push(null);
+      this.read(0);
+      return;
     case 'error': {
       const err = fromWire(p.error);
       this._netdErrored = true;
@@ -1212,7 +1219,8 @@ Server.prototype.listen = function(...args) {
 Server.prototype._onEvent = function(ev, p) {
   switch (ev) {
     case 'connection': {
-      if (!this._listening) { // closed locally meanwhile: Node would never have accepted it
+      if (!this._listening || p.server !== this._id) {
+        // closed locally meanwhile (or an earlier listen's): Node would never have accepted it
         getConn().notify('socket.destroy', { socket: p.socket });
         return;
       }
@@ -1240,7 +1248,7 @@ Server.prototype._onEvent = function(ev, p) {
       return;
     }
     case 'close':
-      getConn().handles.delete(this._id);
+      getConn().handles.delete(p.server);
       return;
     default: // listening/error: handled through the listen reply
   }

@@ -469,5 +469,20 @@ module.exports = {
       c.on('close', () => R.ev('client', 'close'));
     });
   },
+
+  // A half-open socket that got the peer's FIN stops counting as active
+  // (libuv stops the handle at EOF): with the rest unref'd, the process exits.
+  halfOpenExit(net, R) {
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on('end', () => R.ev('accepted', 'end', s.writable));
+      s.resume();
+    });
+    server.listen(0, '127.0.0.1', () => {
+      server.unref();
+      const c = net.connect({ port: server.address().port, host: '127.0.0.1', allowHalfOpen: true });
+      c.on('connect', () => c.end());
+      c.on('finish', () => { R.ev('client', 'finish'); c.unref(); });
+    });
+  },
 };
 
