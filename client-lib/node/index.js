@@ -1178,7 +1178,7 @@ Server.prototype.listen = function(...args) {
       return this;
     }
     this._listening = true;
-    this._address = r.result;
+    this._address = this._ipc ? p.path : r.result; // Node: the path as given, even relative
     updateLive(this);
     process.nextTick(() => { if (this._listening && this._listenGen === gen) this.emit('listening'); });
     return this;
@@ -1197,7 +1197,7 @@ Server.prototype.listen = function(...args) {
         return;
       }
       this._listening = true;
-      this._address = res;
+      this._address = this._ipc ? p.path : res;
       updateLive(this);
       this.emit('listening');
     });

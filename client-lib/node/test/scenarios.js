@@ -484,5 +484,18 @@ module.exports = {
       c.on('finish', () => { R.ev('client', 'finish'); c.unref(); });
     });
   },
+
+  // A relative IPC path is the program's (cwd-relative), not the daemon's.
+  ipcRelative(net, R) {
+    process.chdir(R.alias(R.dir, 'DIR'));
+    const server = net.createServer((s) => s.end('rel'));
+    server.listen('rel.sock', () => {
+      R.ev('server', 'address', server.address(), fs.existsSync(path.join(R.dir, 'rel.sock')));
+      const c = net.connect('rel.sock');
+      c.setEncoding('utf8');
+      c.on('data', (d) => R.data('client', d));
+      c.on('close', () => server.close(() => R.ev('server', 'unlinked', !fs.existsSync(path.join(R.dir, 'rel.sock')))));
+    });
+  },
 };
 
