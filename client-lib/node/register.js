@@ -18,4 +18,11 @@ try {
   http.Agent.prototype.createConnection = dropin.createConnection;
 } catch (e) { /* http unavailable: nothing to patch */ }
 
+// ES modules: `import net from 'node:net'` too, where Node has loader hooks.
+if (typeof Module.register === 'function') {
+  try {
+    Module.register('./esm-hooks.mjs', require('url').pathToFileURL(__filename));
+  } catch (e) { /* hooks unavailable: CommonJS only (README, deviations) */ }
+}
+
 module.exports = dropin;

@@ -497,5 +497,13 @@ module.exports = {
       c.on('close', () => server.close(() => R.ev('server', 'unlinked', !fs.existsSync(path.join(R.dir, 'rel.sock')))));
     });
   },
+
+  // import('node:net') gives what require('net') gives (ESM loader hooks).
+  esmImport(net, R) {
+    Promise.all([import('node:net'), import('net')]).then(([a, b]) => {
+      R.ev('esm', 'same as require', a.default === net, b.default === net,
+        a.createServer === net.createServer, b.Socket === net.Socket);
+    });
+  },
 };
 
