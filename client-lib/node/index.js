@@ -515,12 +515,17 @@ Object.setPrototypeOf(Socket.prototype, stream.Duplex.prototype);
 Object.setPrototypeOf(Socket, stream.Duplex);
 const kAccept = Symbol('netdAccept');
 
+class AbortError extends Error {
+  constructor(message = 'The operation was aborted', options = undefined) {
+    super(message, options);
+    this.code = 'ABORT_ERR';
+    this.name = 'AbortError';
+  }
+}
+
 function addSignal(sock, signal) {
   const onAbort = () => {
-    const e = new Error('The operation was aborted');
-    e.name = 'AbortError'; e.code = 'ABORT_ERR';
-    if (signal.reason !== undefined) e.cause = signal.reason;
-    sock.destroy(e);
+    sock.destroy(new AbortError(undefined, { cause: signal.reason }));
   };
   if (signal.aborted) process.nextTick(onAbort);
   else {

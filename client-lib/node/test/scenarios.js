@@ -505,5 +505,30 @@ module.exports = {
         a.createServer === net.createServer, b.Socket === net.Socket);
     });
   },
+
+  // resetAndDestroy: the peer sees ECONNRESET, the socket itself only 'close'.
+  resetAndDestroy(net, R) {
+    const server = net.createServer((s) => {
+      R.watch('accepted', s, ['data', 'end', 'error', 'close']);
+      s.on('close', () => server.close());
+      s.write('hello');
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const c = net.connect(server.address().port, '127.0.0.1');
+      R.watch('client', c, ['connect', 'error', 'close']);
+      c.once('data', () => R.ev('client', 'resetAndDestroy returns', c.resetAndDestroy() === c));
+    });
+  },
+
+  // An AbortSignal given to connect destroys the socket with an AbortError.
+  abortSignal(net, R) {
+    const server = net.createServer((s) => { s.resume(); s.on('close', () => server.close()); });
+    server.listen(0, '127.0.0.1', () => {
+      const ac = new AbortController();
+      const c = net.connect({ port: server.address().port, host: '127.0.0.1', signal: ac.signal });
+      R.watch('client', c, ['connect', 'error', 'close']);
+      c.on('connect', () => ac.abort());
+    });
+  },
 };
 
