@@ -6,7 +6,6 @@
 
 const realNet = require('net'); // captured before register.js patches the loader
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const util = require('util');
 const { EventEmitter } = require('events');
@@ -464,9 +463,7 @@ function Socket(options) {
   stream.Duplex.call(this, options);
 
   this.connecting = false;
-  this._hadError = false;
   this._host = null;
-  this._parent = null;
   this._pendingOps = [];
   this._id = null;
   this._idPending = false;
@@ -578,7 +575,6 @@ Socket.prototype.connect = function(...args) {
     this._peername = null;
     this._sockname = null;
     this._closeEmitted = false;
-    this._hadError = false;
     this.bytesRead = 0;
     this._bytesDispatched = 0;
     this._netdPaused = false;
@@ -673,6 +669,7 @@ Socket.prototype.connect = function(...args) {
   } else {
     p.socket = this._id;
     c.handles.set(this._id, this);
+    c.notify('socket.resume', { socket: this._id }); // a pause of the last lifecycle must not hold this one
     c.call('socket.connect', p, (err) => {
       if (err && !this.destroyed) this.destroy(err);
     });
@@ -1361,4 +1358,3 @@ Object.defineProperty(module.exports, '_netd', {
   value: { realNet, socketPath: defaultSocketPath, fromWire, get connection() { return conn; } },
   enumerable: false,
 });
-void os;
