@@ -530,5 +530,62 @@ module.exports = {
       c.on('connect', () => ac.abort());
     });
   },
+
+  // Many connections at once through the one control connection.
+  manyConnections(net, R) {
+    const N = 64;
+    const server = net.createServer((s) => s.pipe(s));
+    server.listen(0, '127.0.0.1', () => {
+      let done = 0; let ok = 0;
+      for (let i = 0; i < N; i++) {
+        const payload = crypto.randomBytes(10000 + i * 997);
+        const c = net.connect(server.address().port, '127.0.0.1', () => c.end(payload));
+        const parts = [];
+        c.on('data', (d) => parts.push(d));
+        c.on('close', (h) => {
+          if (!h && Buffer.concat(parts).equals(payload)) ok++;
+          if (++done === N) {
+            server.getConnections((err, n) => {
+              R.ev('server', 'all closed', ok, err, n);
+              server.close(() => R.ev('server', 'closed'));
+            });
+          }
+        });
+      }
+    });
+  },
+
+  // listen() on a host name resolves first: no address until 'listening'.
+  listenHostname(net, R) {
+    const server = net.createServer();
+    server.listen(0, 'localhost');
+    R.ev('server', 'right after listen', server.address(), server.listening);
+    server.on('listening', () => {
+      const a = server.address();
+      R.ev('server', 'listening', typeof a.port, a.port > 0, server.listening);
+      server.close();
+    });
+    server.on('close', () => R.ev('server', 'close'));
+  },
+
+  // setEncoding keeps multi-byte characters whole across chunks.
+  encodings(net, R) {
+    const text = 'héllo wörld ✓ 😀 '.repeat(5000);
+    const server = net.createServer((s) => {
+      const b = Buffer.from(text, 'utf8');
+      for (let i = 0; i < b.length; i += 7) s.write(b.subarray(i, i + 7));
+      s.end();
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const c = net.connect(server.address().port, '127.0.0.1');
+      c.setEncoding('utf8');
+      let got = ''; let bad = 0;
+      c.on('data', (d) => { if (d.includes('\ufffd')) bad++; got += d; });
+      c.on('end', () => { R.ev('client', 'text', got === text, bad, c.bytesRead); server.close(); });
+      c.write('ünïcödé', 'latin1');
+      c.write('6869', 'hex');
+      c.end(Buffer.from('!'), () => R.ev('client', 'bytesWritten', c.bytesWritten));
+    });
+  },
 };
 
