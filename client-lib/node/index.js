@@ -723,6 +723,7 @@ Socket.prototype._onEvent = function(ev, p) {
       if (!this._ipc && this._target) this._peername = this._target;
       updateLive(this);
       this._releaseWaiting();
+      if (this.destroyed) return; // destroyed while connecting: Node emits no 'connect'
       this.emit('connect');
       this.emit('ready');
       return;
