@@ -8,7 +8,8 @@
 //   node bench/node-dropin.js [--size 64M] [--runs 3] [--netd PATH-TO-netd]
 //
 // Starts a private netd (default build/daemon/netd) on a temporary socket.
-// Prints one line per run and the median MB/s (1 MB = 10^6 bytes) per variant.
+// Prints one line per run and the median MB/s (1 MB = 10^6 bytes) per variant,
+// then the median round-trip time of 2000 64-byte request/response exchanges.
 const { spawn, spawnSync } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
@@ -19,6 +20,29 @@ function parseSize(s) {
   const m = /^(\d+)([KMG]?)$/i.exec(s);
   if (!m) throw new Error(`bad size ${s}`);
   return Number(m[1]) * { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase()];
+}
+
+if (process.argv[2] === '--child-pingpong') {
+  // N request/response round trips of 64 bytes between a client and an echo server.
+  const n = Number(process.argv[3]);
+  const net = require('net');
+  const server = net.createServer((s) => s.on('data', (d) => s.write(d)));
+  server.listen(0, '127.0.0.1', () => {
+    const c = net.connect(server.address().port, '127.0.0.1');
+    const msg = Buffer.alloc(64, 'x');
+    let left = n; let have = 0; let t0;
+    c.on('connect', () => { t0 = process.hrtime.bigint(); c.write(msg); });
+    c.on('data', (d) => {
+      have += d.length;
+      if (have < msg.length) return;
+      have -= msg.length;
+      if (--left > 0) { c.write(msg); return; }
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      process.stdout.write(JSON.stringify({ ok: true, secs, rtt_us: secs / n * 1e6 }) + '\n');
+      c.destroy(); server.close();
+    });
+  });
+  return;
 }
 
 if (process.argv[2] === '--child') {
@@ -92,9 +116,24 @@ daemon.stdio[3].on('data', (d) => {
       console.log(`${variant} run ${r + 1}: ${size} bytes echoed in ${res.secs.toFixed(3)} s = ${mbs.toFixed(1)} MB/s`);
     }
   }
+  // Latency: 64-byte request/response round trips.
+  const rtts = { node: [], dropin: [] };
+  for (let r = 0; r < runs; r++) {
+    for (const variant of ['node', 'dropin']) {
+      const a = variant === 'dropin' ? ['-r', register] : [];
+      const p = spawnSync(process.execPath, [...a, __filename, '--child-pingpong', '2000'],
+        { env: { ...process.env, NETD_SOCKET: sock }, encoding: 'utf8', timeout: 120000 });
+      let res = null;
+      try { res = JSON.parse(p.stdout.trim()); } catch (e) { /* below */ }
+      if (!res) { failed = true; console.log(`${variant} ping-pong run ${r + 1}: FAILED ${p.stderr}`); continue; }
+      rtts[variant].push(res.rtt_us);
+      console.log(`${variant} ping-pong run ${r + 1}: 2000 round trips of 64 bytes, ${res.rtt_us.toFixed(1)} us each`);
+    }
+  }
   const median = (v) => { const s = [...v].sort((x, y) => x - y); return s.length ? s[(s.length - 1) >> 1] : NaN; };
   const mn = median(results.node); const md = median(results.dropin);
   console.log(`median: node net ${mn.toFixed(1)} MB/s, netd drop-in ${md.toFixed(1)} MB/s (${(md / mn * 100).toFixed(0)} % of node)`);
+  console.log(`median round trip: node net ${median(rtts.node).toFixed(1)} us, netd drop-in ${median(rtts.dropin).toFixed(1)} us`);
   daemon.kill('SIGTERM');
   fs.rmSync(tmp, { recursive: true, force: true });
   process.exitCode = failed ? 1 : 0;
