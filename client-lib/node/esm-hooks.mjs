@@ -1,5 +1,5 @@
 // ESM loader hooks (installed by register.js where Node has module.register,
-// 20.6+): `import net from 'node:net'` / `'net'` resolve to the drop-in.
+// 18.19+, 20.6+): `import net from 'node:net'` / `'net'` resolve to the drop-in.
 const dropin = new URL('./net.mjs', import.meta.url).href;
 
 export async function resolve(specifier, context, nextResolve) {
