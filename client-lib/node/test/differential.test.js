@@ -96,3 +96,32 @@ test.describe('node net drop-in vs Node\'s own net', { concurrency: 1 }, () => {
   }
 });
 
+// Not differential: with no daemon, servers and sockets fail with a clear
+// error instead of hanging, and the process still exits by itself.
+test.it('no daemon: a clear error, and the process exits', async () => {
+  const script = `
+    const net = require('net');
+    const out = [];
+    const s = net.createServer().listen(0);
+    s.on('error', (e) => out.push(['server', e.code, e.message]));
+    const c = net.connect(80, '127.0.0.1');
+    c.on('error', (e) => out.push(['client', e.code, e.message]));
+    c.on('close', (h) => out.push(['client close', h]));
+    process.on('exit', () => console.log(JSON.stringify(out)));`;
+  const missing = path.join(os.tmpdir(), `netd-none-${process.pid}.sock`);
+  const child = spawn(process.execPath, ['-r', register, '-e', script], {
+    env: { ...process.env, NETD_SOCKET: missing }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  const code = await new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 20000);
+    child.on('exit', (c, sig) => { clearTimeout(t); resolve(sig || c); });
+  });
+  assert.strictEqual(code, 0, `exit ${code}, output ${out}`);
+  const msg = `netd: no daemon at ${missing} (set NETD_SOCKET to its control socket)`;
+  assert.deepStrictEqual(JSON.parse(out), [
+    ['server', 'ENOENT', msg], ['client', 'ENOENT', msg], ['client close', true],
+  ]);
+});
+
