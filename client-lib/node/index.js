@@ -635,10 +635,54 @@ Socket.prototype.connect = function(...args) {
   this._everConnecting = true;
   this._connected = false;
   this._netdClosed = false;
-  const c = getConn();
   const first = this._id === null;
   this._idPending = first;
   updateLive(this);
+  if (!p.path && typeof options.lookup === 'function' && !realNet.isIP(p.host)) {
+    // A custom lookup runs here, as in Node; netd then gets the address.
+    this._lookupThenConnect(options.lookup, p, first);
+    return this;
+  }
+  this._startConnect(p, first);
+  return this;
+};
+
+Socket.prototype._lookupThenConnect = function(lookup, p, first) {
+  const host = p.host;
+  const dnsopts = { family: p.family || 0, hints: p.hints || 0 };
+  if (p.autoSelectFamily && dnsopts.family !== 4 && dnsopts.family !== 6 && !p.localAddress) dnsopts.all = true;
+  const gen = this._lookupGen = (this._lookupGen || 0) + 1;
+  const fail = (err) => {
+    this.emit('lookup', err, undefined, undefined, host);
+    process.nextTick(() => {
+      if (this._lookupGen !== gen || !this.connecting) return;
+      this._idPending = false;
+      this._netdClosed = true;
+      this.connecting = false;
+      updateLive(this);
+      this.destroy(err);
+    });
+  };
+  lookup(host, dnsopts, (err, ip, family) => {
+    if (this._lookupGen !== gen || !this.connecting || this.destroyed) return;
+    if (err) { fail(err); return; }
+    const list = Array.isArray(ip)
+      ? ip.map((a) => ({ address: a.address, family: a.family }))
+      : [{ address: ip, family }];
+    const bad = list.find((a) => !realNet.isIP(a.address));
+    if (list.length === 0 || bad) {
+      fail(E.INVALID_IP_ADDRESS(bad ? bad.address : undefined));
+      return;
+    }
+    for (const a of list) this.emit('lookup', null, a.address, a.family, host);
+    const chosen = list[0];
+    this._target = { address: chosen.address, family: familyOf(chosen.address), port: p.port };
+    this._startConnect({ ...p, host: chosen.address, autoSelectFamily: false }, first);
+  });
+};
+
+Socket.prototype._startConnect = function(p, first) {
+  const c = getConn();
   if (first) {
     if (this._opts.noDelay) p.noDelay = true;
     if (this._opts.keepAlive) {
@@ -651,11 +695,14 @@ Socket.prototype.connect = function(...args) {
     // 'end'. So netd always keeps it half open and the Duplex does Node's part.
     p.allowHalfOpen = true;
     if (this._timeoutMs) p.timeout = this._timeoutMs;
+    this._netdCallPending = true;
     c.call('net.createConnection', p, (err, res) => {
+      this._netdCallPending = false;
       this._idPending = false;
       if (err) {
         this._netdClosed = true;
         this.connecting = false;
+        this._dropPendingOps();
         updateLive(this);
         this.destroy(err);
         return;
@@ -675,7 +722,6 @@ Socket.prototype.connect = function(...args) {
     });
     if (this._timeoutMs) c.notify('socket.setTimeout', { socket: this._id, timeout: this._timeoutMs });
   }
-  return this;
 };
 const kNormalized = Symbol('normalized');
 
@@ -757,8 +803,18 @@ Socket.prototype._onEvent = function(ev, p) {
   }
 };
 
+// Operations that waited for a netd id that will never come: writes fail at
+// 'close' (their onClose hooks), an end just finishes.
+Socket.prototype._dropPendingOps = function() {
+  this._pendingOps = [];
+  this._inflight = 0;
+  this._preConnectWrites = 0;
+  this._finalPending = false;
+};
+
 Socket.prototype._ctlFailed = function(err) {
   this._netdClosed = true;
+  if (this._idPending) this._dropPendingOps();
   this._idPending = false;
   this.connecting = false;
   this._failWrites(err);
@@ -897,6 +953,17 @@ Socket.prototype._destroy = function(exception, cb) {
     cb(exception);
     const bare = this._id === null && !this._everConnecting; // never had a handle: Node emits 'close' with no argument
     process.nextTick(() => this._emitClose(exception, bare));
+    updateLive(this);
+    return;
+  }
+  if (this._idPending && !this._netdCallPending && this._id === null) {
+    // A custom lookup still runs: no netd handle exists yet.
+    this._lookupGen = (this._lookupGen || 0) + 1;
+    this._idPending = false;
+    this._netdClosed = true;
+    this._dropPendingOps();
+    cb(exception);
+    process.nextTick(() => this._emitClose(exception));
     updateLive(this);
     return;
   }

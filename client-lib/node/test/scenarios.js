@@ -160,12 +160,38 @@ module.exports = {
     });
   },
 
+  // A name that does not resolve (through a custom lookup, as Node's options
+  // allow: no network involved) and an IPC path that does not exist.
   notFound(net, R) {
-    const c = net.connect(80, 'nonexistent.invalid');
+    const lookup = (host, opts, cb) => {
+      const e = new Error(`getaddrinfo ENOTFOUND ${host}`);
+      Object.assign(e, { errno: -3008, code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: host });
+      cb(e);
+    };
+    const c = net.connect({ port: 80, host: 'nonexistent.invalid', lookup });
     R.watch('dns', c, ['lookup', 'connect', 'error', 'close']);
     c.on('close', () => {
       const p = net.connect(path.join(R.alias(R.dir, 'DIR'), 'no-such.sock'));
       R.watch('ipc', p, ['connect', 'error', 'close']);
+    });
+  },
+
+  // A custom lookup's address is the one connected to; 'lookup' per address.
+  customLookup(net, R) {
+    const server = net.createServer((s) => s.end('found'));
+    server.listen(0, '127.0.0.1', () => {
+      const seen = [];
+      const lookup = (host, opts, cb) => {
+        seen.push(host, Boolean(opts.all));
+        if (opts.all) cb(null, [{ address: '127.0.0.1', family: 4 }]);
+        else cb(null, '127.0.0.1', 4);
+      };
+      const c = net.connect({ port: server.address().port, host: 'my.service', lookup });
+      R.ev('client', 'lookup called', ...seen);
+      R.watch('client', c, ['lookup', 'connect', 'data', 'end', 'error', 'close']);
+      c.setEncoding('utf8');
+      c.on('connect', () => R.ev('client', 'remote', c.remoteAddress, c.remoteFamily));
+      c.on('close', () => server.close());
     });
   },
 
