@@ -4,7 +4,12 @@
 // JSON-RPC 2.0 lines both ways; see proto/PROTOCOL.md. Standard library only;
 // runs on Node 18 and later.
 
-const realNet = require('net'); // captured before register.js patches the loader
+// Node's own net: captured before register.js patches the loader (or, for a
+// second copy of this file loaded after it, taken from the first copy).
+const realNet = (() => {
+  const n = require('net');
+  return n._netd ? n._netd.realNet : n;
+})();
 const fs = require('fs');
 const path = require('path');
 const util = require('util');
