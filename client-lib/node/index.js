@@ -1159,7 +1159,8 @@ Object.setPrototypeOf(Server.prototype, EventEmitter.prototype);
 Object.setPrototypeOf(Server, EventEmitter);
 
 Object.defineProperty(Server.prototype, 'listening', {
-  get() { return this._listening; }, configurable: true, enumerable: true,
+  get() { return this._listening || Boolean(this._listenPending && this._provisional); },
+  configurable: true, enumerable: true,
 });
 Object.defineProperty(Server.prototype, 'maxConnections', {
   get() { return this._maxConnections; },
@@ -1259,6 +1260,17 @@ Server.prototype.listen = function(...args) {
     return this;
   }
   // A host name (or a busy control connection): the answer comes later.
+  // What can be known without netd is answered meanwhile, as Node would:
+  // the path, or an explicit port on the wildcard or an IP literal.
+  this._provisional = null;
+  if (!hostIsName) {
+    if (p.path) this._provisional = p.path;
+    else if (p.port) {
+      this._provisional = p.host !== undefined
+        ? { address: p.host, family: familyOf(p.host), port: p.port }
+        : { address: '::', family: 'IPv6', port: p.port };
+    }
+  }
   this._listenPending = true;
   updateLive(this);
   const doListen = () => {
@@ -1339,6 +1351,7 @@ Server.prototype._ctlFailed = function(err) {
 
 Server.prototype.address = function() {
   if (this._listening) return this._address;
+  if (this._listenPending && this._provisional) return this._provisional;
   return null;
 };
 

@@ -613,5 +613,39 @@ module.exports = {
       c.end(Buffer.from('!'), () => R.ev('client', 'bytesWritten', c.bytesWritten));
     });
   },
+
+  // listen() while 32 MiB of writes are on their way (for the drop-in: the
+  // control connection has unsent output, so the listen cannot be a
+  // synchronous round trip): the path, or an explicit port without host, is
+  // still the address right after listen().
+  listenWhileBusy(net, R) {
+    const probe = net.createServer();
+    probe.listen(0, () => {
+      const port = R.alias(probe.address().port, 'PORT');
+      probe.close(() => {
+        const sink = net.createServer((s) => {
+          let n = 0;
+          s.on('data', (d) => { n += d.length; });
+          s.on('end', () => { R.ev('sink', 'got', n); s.end(); sink.close(); });
+        });
+        sink.listen(0, '127.0.0.1', () => {
+          const c = net.connect(sink.address().port, '127.0.0.1', () => {
+            c.write(Buffer.alloc(32 * 1024 * 1024, 1));
+            const a = net.createServer();
+            a.listen(path.join(R.alias(R.dir, 'DIR'), 'busy.sock'));
+            R.ev('a', 'right after listen', a.address(), a.listening);
+            const b = net.createServer();
+            b.listen(port);
+            R.ev('b', 'right after listen', b.address(), b.listening);
+            let n = 0;
+            const both = () => { if (++n === 2) { a.close(); b.close(); c.end(); } };
+            a.on('listening', () => { R.ev('a', 'listening', a.address()); both(); });
+            b.on('listening', () => { R.ev('b', 'listening', b.address()); both(); });
+          });
+          c.on('close', () => R.ev('client', 'close'));
+        });
+      });
+    });
+  },
 };
 
