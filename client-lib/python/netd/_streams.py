@@ -144,6 +144,7 @@ class _SocketTransport(asyncio.Transport):
         self._dropped_writes = 0
         self._server = None
         client.watch("socket", sid, self._event)
+        client.watch_data(sid, self._data_b64)
         _registry(client).add(self)
 
     def __repr__(self):
@@ -175,6 +176,15 @@ class _SocketTransport(asyncio.Transport):
             self._exc = error_from_object(params.get("error"))
         elif method == "socket.close":
             self._connection_lost(self._exc)
+
+    def _data_b64(self, b64):
+        if not self._started:
+            return False
+        if not self._closing:
+            data = binascii.a2b_base64(b64)
+            if data:
+                self._protocol.data_received(data)
+        return True
 
     def _early_event(self, method, params):
         w = self._connect_waiter
