@@ -12,7 +12,7 @@ from ._client import Client, Event, EventStream, default_socket_path
 from ._errors import (NetdConnectionLost, NetdError, NetdGaiError,
                       NetdInvalidParamsError, NetdOSError, NetdUnavailableError)
 from ._streams import (Server, create_connection, create_server, create_unix_connection,
-                       create_unix_server, get_client, open_connection,
+                       create_unix_server, close_client, get_client, open_connection,
                        open_unix_connection, set_client, start_server, start_unix_server)
 from ._sync import SyncClient
 
@@ -24,5 +24,5 @@ __all__ = [
     "NetdUnavailableError", "NetdConnectionLost",
     "open_connection", "start_server", "open_unix_connection", "start_unix_server",
     "create_connection", "create_server", "create_unix_connection", "create_unix_server",
-    "Server", "get_client", "set_client",
+    "Server", "get_client", "set_client", "close_client",
 ]

@@ -31,7 +31,7 @@ from ._errors import NetdConnectionLost, NetdError, error_from_object
 
 __all__ = ["open_connection", "start_server", "open_unix_connection", "start_unix_server",
            "create_connection", "create_server", "create_unix_connection",
-           "create_unix_server", "get_client", "set_client", "Server"]
+           "create_unix_server", "get_client", "set_client", "close_client", "Server"]
 
 logger = logging.getLogger("netd")
 
@@ -65,6 +65,16 @@ async def get_client():
     _clients[loop] = client
     fut.set_result(client)
     return client
+
+
+async def close_client():
+    """Closes the running loop's shared client, if any (its handles are destroyed);
+    the next stream call makes a new one."""
+    entry = _clients.pop(asyncio.get_running_loop(), None)
+    if isinstance(entry, asyncio.Future):
+        entry = await asyncio.shield(entry)
+    if isinstance(entry, Client):
+        await entry.close()
 
 
 def set_client(client):

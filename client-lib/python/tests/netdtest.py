@@ -113,3 +113,43 @@ def stop():
         status = d.stop()
         if status != 0:
             raise AssertionError("netd exited with status %r (log above)" % status)
+
+
+import asyncio  # noqa: E402
+import functools  # noqa: E402
+
+import netd  # noqa: E402
+
+
+def timed(seconds):
+    """Bounds an async test: fails with TimeoutError after ``seconds`` (scaled)."""
+    def deco(fn):
+        @functools.wraps(fn)
+        async def wrapper(*a, **kw):
+            async with asyncio.timeout(seconds * TIMEOUT_SCALE):
+                return await fn(*a, **kw)
+        return wrapper
+    return deco
+
+
+class NetdTestCase(unittest.IsolatedAsyncioTestCase):
+    """Each test runs on a fresh event loop whose shared netd client is checked and
+    closed at the end: once the test has closed what it opened, netd must hold no
+    handle at all (nothing leaked, no socket left half-closed)."""
+
+    check_handles = True
+
+    async def asyncTearDown(self):
+        client = netd._streams._clients.get(asyncio.get_running_loop())
+        if isinstance(client, netd.Client) and not client.closed:
+            if self.check_handles and not self._outcome_failed():
+                await client.sync()
+                info = await client.call("netd.info")
+                self.assertEqual(info["handles"], {"servers": 0, "sockets": 0},
+                                 "handles left open at the end of the test")
+            await netd.close_client()
+
+    def _outcome_failed(self):
+        res = getattr(self, "_outcome", None)
+        r = getattr(res, "result", None)
+        return bool(r and (r.failures or r.errors))
