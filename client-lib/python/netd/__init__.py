@@ -10,7 +10,8 @@
 
 from ._client import Client, Event, EventStream, default_socket_path
 from ._errors import (NetdConnectionLost, NetdError, NetdGaiError,
-                      NetdInvalidParamsError, NetdOSError, NetdUnavailableError)
+                      NetdInvalidParamsError, NetdOSError, NetdUnavailableError,
+                      error_from_object)
 from ._streams import (Server, create_connection, create_server, create_unix_connection,
                        create_unix_server, close_client, get_client, open_connection,
                        open_unix_connection, set_client, start_server, start_unix_server)
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Client", "Event", "EventStream", "SyncClient", "default_socket_path",
     "NetdError", "NetdOSError", "NetdGaiError", "NetdInvalidParamsError",
-    "NetdUnavailableError", "NetdConnectionLost",
+    "NetdUnavailableError", "NetdConnectionLost", "error_from_object",
     "open_connection", "start_server", "open_unix_connection", "start_unix_server",
     "create_connection", "create_server", "create_unix_connection", "create_unix_server",
     "Server", "get_client", "set_client", "close_client",

@@ -746,7 +746,7 @@ def _listen_specs(host, port, family, reuse_port, backlog):
     elif isinstance(host, str):
         hosts = [host]
     else:
-        hosts = list(host)
+        hosts = list(dict.fromkeys(host))  # asyncio binds each distinct address once
     specs = []
     for h in hosts:
         base = {"port": port if port is not None else 0, "backlog": backlog}

@@ -65,7 +65,6 @@ class Daemon:
             self.proc.wait()
             raise RuntimeError("netd did not become ready (read %r); log:\n%s"
                                % (got, self.read_log()))
-        os.environ["NETD_SOCKET"] = self.socket
 
     def read_log(self):
         try:
@@ -102,6 +101,7 @@ def start():
     """setUpModule helper."""
     global _daemon
     _daemon = Daemon()
+    os.environ["NETD_SOCKET"] = _daemon.socket
     return _daemon
 
 
