@@ -299,6 +299,34 @@ class ErrorTest(NetdTestCase):
         server.close()
         await server.wait_closed()
 
+    @timed(30)
+    async def test_cancelled_connect_leaves_nothing_behind(self):
+        server = await netd.start_server(line_echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = await netd.get_client()
+        # Cancel after 0, 1, 2, ... loop iterations: before the reply, between the reply
+        # and socket.connect, during socket.get, ... until a connect completes first.
+        for steps in range(100):
+            task = asyncio.ensure_future(netd.open_connection("127.0.0.1", port))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            if task.done():
+                reader, writer = task.result()
+                writer.close()
+                await writer.wait_closed()
+                break
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+        else:
+            self.fail("open_connection never completed")
+        self.assertGreater(steps, 1)
+        server.close()
+        await server.wait_closed()  # every accepted socket closed: none was leaked
+        await client.sync()
+        info = await client.call("netd.info")
+        self.assertEqual(info["handles"], {"servers": 0, "sockets": 0})
+
     async def test_no_daemon(self):
         client = netd.Client("/nonexistent/netd.sock")
         with self.assertRaises(ConnectionError) as cm:
