@@ -14,6 +14,8 @@ behaves as asyncio's. What the transport does:
   full StreamReader (over twice its ``limit``) stops netd reading that socket.
 - ``write_eof()`` is ``socket.end`` once the buffered bytes are sent; ``close()`` flushes
   and then destroys the socket; ``abort()`` destroys it at once.
+- ``ssl=`` puts asyncio's own TLS protocol (``sslproto.SSLProtocol``, as the loop's
+  ``create_connection`` does) between the transport and the application protocol.
 """
 
 import asyncio
@@ -25,6 +27,12 @@ import os
 import socket
 import stat
 import weakref
+from asyncio import sslproto
+
+try:
+    import ssl as _ssl
+except ImportError:  # Python built without ssl
+    _ssl = None
 
 from ._client import Client
 from ._errors import NetdConnectionLost, NetdError, error_from_object
@@ -176,7 +184,7 @@ class _SocketTransport(asyncio.Transport):
             else:
                 data = data.encode("utf-8")
             if data:
-                self._protocol.data_received(data)
+                self._deliver(data)
         elif method == "socket.end":
             if self._closing:
                 return
@@ -187,13 +195,28 @@ class _SocketTransport(asyncio.Transport):
         elif method == "socket.close":
             self._connection_lost(self._exc)
 
+    def _deliver(self, data):
+        p = self._protocol
+        if not isinstance(p, asyncio.BufferedProtocol):
+            p.data_received(data)
+            return
+        view = memoryview(data)
+        while view:  # as asyncio feeds a BufferedProtocol (asyncio's TLS layer is one)
+            buf = memoryview(p.get_buffer(len(view))).cast("B")
+            if not buf:
+                raise RuntimeError("get_buffer() returned an empty buffer")
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            p.buffer_updated(n)
+            view = view[n:]
+
     def _data_b64(self, b64):
         if not self._started:
             return False
         if not self._closing:
             data = binascii.a2b_base64(b64)
             if data:
-                self._protocol.data_received(data)
+                self._deliver(data)
         return True
 
     def _early_event(self, method, params):
@@ -383,6 +406,17 @@ class _SocketTransport(asyncio.Transport):
             self._destroy()
         self._connection_lost(None)
 
+    def _force_close(self, exc):
+        """asyncio's SSLProtocol calls this on a fatal TLS error."""
+        if self._lost:
+            return
+        self._closing = True
+        self._buf.clear()
+        self._buf_size = 0
+        if not self._destroy_sent:
+            self._destroy()
+        self._connection_lost(exc)
+
     # reading --------------------------------------------------------------------
 
     def is_reading(self):
@@ -452,12 +486,40 @@ async def _connect(client, params, unix_path=None):
     return t
 
 
-def _no_ssl(ssl, sock):
-    if ssl:
-        raise NotImplementedError("netd streams do not support ssl= (TLS is not "
-                                  "implemented over netd sockets yet)")
+def _no_sock(sock):
     if sock is not None:
         raise ValueError("netd streams cannot take a sock=: netd owns the sockets")
+
+
+def _client_ssl_context(ssl):
+    if _ssl is None:
+        raise RuntimeError("Python ssl module is not available")
+    if isinstance(ssl, _ssl.SSLContext):
+        return ssl
+    return _ssl.create_default_context()
+
+
+async def _start_protocol(t, protocol, sslcontext=None, server_side=False,
+                          server_hostname=None, ssl_handshake_timeout=None,
+                          ssl_shutdown_timeout=None):
+    """Starts the transport with protocol, through asyncio's own TLS layer (the
+    SSLProtocol that loop.create_connection/create_server use) when sslcontext is
+    given; returns the transport the protocol sees once ready."""
+    if not sslcontext:
+        t._start(protocol)
+        return t
+    waiter = t._loop.create_future()
+    ssl_protocol = sslproto.SSLProtocol(
+        t._loop, protocol, sslcontext, waiter, server_side, server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout)
+    t._start(ssl_protocol)
+    try:
+        await waiter
+    except BaseException:
+        t.close()
+        raise
+    return ssl_protocol._get_app_transport()
 
 
 async def create_connection(protocol_factory, host=None, port=None, *, ssl=None,
@@ -466,9 +528,17 @@ async def create_connection(protocol_factory, host=None, port=None, *, ssl=None,
                             ssl_shutdown_timeout=None, happy_eyeballs_delay=None,
                             interleave=None, client=None):
     """``loop.create_connection()`` over netd: returns ``(transport, protocol)``."""
-    _no_ssl(ssl, sock)
-    if server_hostname is not None:
+    _no_sock(sock)
+    if server_hostname is not None and not ssl:
         raise ValueError("server_hostname is only meaningful with ssl")
+    if server_hostname is None and ssl:
+        if not host:
+            raise ValueError("You must set server_hostname when using ssl without a host")
+        server_hostname = host
+    if ssl_handshake_timeout is not None and not ssl:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if ssl_shutdown_timeout is not None and not ssl:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
     if host is None and port is None:
         raise ValueError("host and port was not specified and no sock specified")
     params = {"port": port, "allowHalfOpen": True}
@@ -486,24 +556,33 @@ async def create_connection(protocol_factory, host=None, port=None, *, ssl=None,
             params["localPort"] = lport
     if happy_eyeballs_delay is not None:
         params["autoSelectFamilyAttemptTimeout"] = max(10, int(happy_eyeballs_delay * 1000))
+    sslcontext = _client_ssl_context(ssl) if ssl else None
     t = await _connect(client, params)
     protocol = protocol_factory()
-    t._start(protocol)
-    return t, protocol
+    transport = await _start_protocol(t, protocol, sslcontext, False, server_hostname,
+                                      ssl_handshake_timeout, ssl_shutdown_timeout)
+    return transport, protocol
 
 
 async def create_unix_connection(protocol_factory, path=None, *, ssl=None, sock=None,
                                  server_hostname=None, ssl_handshake_timeout=None,
                                  ssl_shutdown_timeout=None, client=None):
     """``loop.create_unix_connection()`` over netd."""
-    _no_ssl(ssl, sock)
+    _no_sock(sock)
+    if ssl:
+        if server_hostname is None:
+            raise ValueError("you have to pass server_hostname when using ssl")
+    elif server_hostname is not None:
+        raise ValueError("server_hostname is only meaningful with ssl")
     if path is None:
         raise ValueError("no path and sock were specified")
+    sslcontext = _client_ssl_context(ssl) if ssl else None
     path = os.fsdecode(os.fspath(path))
     t = await _connect(client, {"path": path, "allowHalfOpen": True}, unix_path=path)
     protocol = protocol_factory()
-    t._start(protocol)
-    return t, protocol
+    transport = await _start_protocol(t, protocol, sslcontext, False, server_hostname,
+                                      ssl_handshake_timeout, ssl_shutdown_timeout)
+    return transport, protocol
 
 
 async def open_connection(host=None, port=None, *, limit=_DEFAULT_LIMIT, **kwds):
@@ -557,7 +636,15 @@ class Server(asyncio.AbstractServer):
     """A listening server whose sockets netd owns; the interface of
     ``asyncio.Server``."""
 
-    def __init__(self, client, protocol_factory, start_serving):
+    def __init__(self, client, protocol_factory, start_serving, ssl=None,
+                 ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+        if ssl is not None and (_ssl is None or not isinstance(ssl, _ssl.SSLContext)):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        if ssl is None and (ssl_handshake_timeout is not None or
+                            ssl_shutdown_timeout is not None):
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        self._ssl = ssl
+        self._ssl_timeouts = (ssl_handshake_timeout, ssl_shutdown_timeout)
         self._client = client
         self._loop = client._loop
         self._factory = protocol_factory
@@ -628,7 +715,19 @@ class Server(asyncio.AbstractServer):
             self._loop.call_exception_handler({
                 "message": "protocol factory failed", "exception": e, "transport": t})
             return
-        t._start(protocol)
+        if self._ssl is None:
+            t._start(protocol)
+            return
+
+        async def handshake():
+            try:
+                await _start_protocol(t, protocol, self._ssl, True, None, *self._ssl_timeouts)
+            except (asyncio.CancelledError, Exception) as e:
+                if self._loop.get_debug():
+                    self._loop.call_exception_handler({
+                        "message": "Error on transport creation for incoming connection",
+                        "exception": e, "protocol": protocol, "transport": t})
+        self._loop.create_task(handshake())
 
     def _detach(self, t):
         self._transports.discard(t)
@@ -772,9 +871,12 @@ async def create_server(protocol_factory, host=None, port=None, *, family=0,
                         reuse_address=None, reuse_port=None, ssl_handshake_timeout=None,
                         ssl_shutdown_timeout=None, start_serving=True, client=None):
     """``loop.create_server()`` over netd: returns a :class:`Server`."""
-    _no_ssl(ssl, sock)
+    _no_sock(sock)
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
     client = await _client_for(client)
-    server = Server(client, protocol_factory, start_serving)
+    server = Server(client, protocol_factory, start_serving, ssl, ssl_handshake_timeout,
+                    ssl_shutdown_timeout)
     try:
         for params, fam, optional in _listen_specs(host, port, family, reuse_port, backlog):
             try:
@@ -797,7 +899,9 @@ async def create_unix_server(protocol_factory, path=None, *, sock=None, backlog=
                              ssl=None, ssl_handshake_timeout=None,
                              ssl_shutdown_timeout=None, start_serving=True, client=None):
     """``loop.create_unix_server()`` over netd: returns a :class:`Server`."""
-    _no_ssl(ssl, sock)
+    _no_sock(sock)
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
     if path is None:
         raise ValueError("path was not specified, and no sock specified")
     path = os.fsdecode(os.fspath(path))
@@ -811,7 +915,8 @@ async def create_unix_server(protocol_factory, path=None, *, sock=None, backlog=
         except OSError as err:
             logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
     client = await _client_for(client)
-    server = Server(client, protocol_factory, start_serving)
+    server = Server(client, protocol_factory, start_serving, ssl, ssl_handshake_timeout,
+                    ssl_shutdown_timeout)
     try:
         await server._listen({"path": path, "backlog": backlog}, socket.AF_UNIX, unix=True)
     except BaseException:

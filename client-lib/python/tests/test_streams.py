@@ -335,11 +335,84 @@ class ErrorTest(NetdTestCase):
         self.assertEqual(cm.exception.errno, errno.ENOENT)
         self.assertIn("/nonexistent/netd.sock", str(cm.exception))
 
-    async def test_ssl_and_sock_are_refused_clearly(self):
-        with self.assertRaises(NotImplementedError):
-            await netd.open_connection("127.0.0.1", 1, ssl=True)
+    async def test_sock_and_bad_ssl_are_refused_clearly(self):
         with socket.socket() as s, self.assertRaises(ValueError):
             await netd.start_server(line_echo, sock=s)
+        with self.assertRaisesRegex(TypeError, "SSLContext"):
+            await netd.start_server(line_echo, "127.0.0.1", 0, ssl=True)
+        with self.assertRaisesRegex(ValueError, "only meaningful with ssl"):
+            await netd.open_connection("127.0.0.1", 1, server_hostname="x")
+
+
+class TlsTest(NetdTestCase):
+    """TLS through asyncio's own SSLProtocol on top of netd's sockets, against plain
+    asyncio TLS peers (a throwaway self-signed certificate made with openssl)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import shutil
+        import ssl
+        import subprocess
+        if not shutil.which("openssl"):
+            raise unittest.SkipTest("openssl not found: cannot make a test certificate")
+        cls.dir = tempfile.TemporaryDirectory()
+        cert, key = (os.path.join(cls.dir.name, n) for n in ("cert.pem", "key.pem"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
+                        cert, "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        cls.server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cls.server_ctx.load_cert_chain(cert, key)
+        cls.client_ctx = ssl.create_default_context(cafile=cert)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    async def echo_check(self, server_mod, client_mod):
+        async def chunk_echo(reader, writer):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        server = await server_mod.start_server(chunk_echo, "127.0.0.1", 0,
+                                               ssl=self.server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await client_mod.open_connection(
+            "127.0.0.1", port, ssl=self.client_ctx, server_hostname="localhost")
+        self.assertIsNotNone(writer.get_extra_info("ssl_object"))
+        self.assertEqual(writer.get_extra_info("peername"), ("127.0.0.1", port))
+        writer.write(b"tls hello\n")
+        self.assertEqual(await reader.readline(), b"tls hello\n")
+        blob = os.urandom(4 * 1024 * 1024)
+        writer.write(blob)
+        await writer.drain()
+        self.assertEqual(await reader.readexactly(len(blob)), blob)
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    @timed(40)
+    async def test_netd_client_asyncio_server(self):
+        await self.echo_check(asyncio, netd)
+
+    @timed(40)
+    async def test_asyncio_client_netd_server(self):
+        await self.echo_check(netd, asyncio)
+
+    @timed(40)
+    async def test_bad_certificate_fails_the_connect(self):
+        import ssl
+        server = await netd.start_server(line_echo, "127.0.0.1", 0, ssl=self.server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            await netd.open_connection("127.0.0.1", port, ssl=ssl.create_default_context(),
+                                       server_hostname="localhost")
+        server.close()
+        await server.wait_closed()
 
 
 class ServerTest(NetdTestCase):
