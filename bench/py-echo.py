@@ -10,11 +10,13 @@ both sides are checked by SHA-256. Variants:
   netd-client  netd.open_connection  -> plain asyncio echo server
   netd-server  plain asyncio client   -> netd.start_server echo server
   netd-both    netd client            -> netd server
-Prints MB/s (10^6 bytes/s) of echoed payload: size / (first write .. last byte back).
+Prints MB/s (10^6 bytes/s) of echoed payload: size / (first write .. last byte back),
+and the CPU seconds per run of this Python process (both ends) and of netd.
 """
 
 import argparse
 import asyncio
+import resource
 import hashlib
 import os
 import sys
@@ -72,6 +74,7 @@ async def run(variant, data):
     writer.close()
     server.close()
     await server.wait_closed()
+    await netd.close_client()
     if got != len(data) or h.hexdigest() != want:
         raise SystemExit("%s: echo mismatch (%d of %d bytes)" % (variant, got, len(data)))
     return len(data) / elapsed / 1e6
@@ -92,18 +95,37 @@ def main():
     if a.netd:
         os.environ["NETD_BIN"] = a.netd
     daemon = netdtest.Daemon()
+    os.environ["NETD_SOCKET"] = daemon.socket
     data = payload(parse_size(a.size))
     results = {}
+    cpu = {}
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def netd_cpu():
+        with open("/proc/%d/stat" % daemon.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def own_cpu():
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+
     try:
         for r in range(a.runs):
             for v in a.variants.split(","):
+                p0, n0 = own_cpu(), netd_cpu()
                 results.setdefault(v, []).append(asyncio.run(run(v, data)))
+                c = cpu.setdefault(v, [0.0, 0.0])
+                c[0] += own_cpu() - p0
+                c[1] += netd_cpu() - n0
     finally:
         daemon.stop()
     for v, xs in results.items():
         xs.sort()
-        print("%-12s median %7.1f MB/s  (min %.1f, max %.1f, %d runs)"
-              % (v, xs[len(xs) // 2], xs[0], xs[-1], len(xs)))
+        print("%-12s median %7.1f MB/s  (min %.1f, max %.1f, %d runs)  CPU per run: "
+              "python %.2f s, netd %.2f s"
+              % (v, xs[len(xs) // 2], xs[0], xs[-1], len(xs), cpu[v][0] / len(xs),
+                 cpu[v][1] / len(xs)))
 
 
 if __name__ == "__main__":
