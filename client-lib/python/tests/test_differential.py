@@ -151,7 +151,7 @@ async def errors(server_mod, client_mod):
     return rec
 
 
-async def unix_addresses(server_mod, client_mod):
+async def unix_addresses(server_mod, client_mod, abstract=False):
     rec = []
     seen = asyncio.get_running_loop().create_future()
 
@@ -162,15 +162,19 @@ async def unix_addresses(server_mod, client_mod):
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "s")
+        name = path
+        if abstract:  # a Linux abstract name: Python reports it as bytes
+            path = "\0" + path
+            name = os.fsencode(path)
         server = await server_mod.start_unix_server(handler, path)
-        rec.append([(s.family, s.getsockname() == path) for s in server.sockets])
+        rec.append([(s.family, s.getsockname() == name) for s in server.sockets])
         reader, writer = await client_mod.open_unix_connection(path)
-        rec.append((writer.get_extra_info("peername") == path,
+        rec.append((writer.get_extra_info("peername") == name,
                     writer.get_extra_info("sockname")))
         writer.write(b"unix data")
         writer.write_eof()
         peer, sock, data = await seen
-        rec.append((peer, sock == path, data))
+        rec.append((peer, sock == name, data))
         rec.append(await reader.read())
         writer.close()
         await writer.wait_closed()
@@ -223,7 +227,14 @@ class DifferentialTest(NetdTestCase):
     @timed(40)
     async def test_unix_addresses(self):
         ref = await self.run_everywhere(unix_addresses)
-        self.assertEqual(ref[2], ("", True, b"unix data"))
+        self.assertEqual(ref[:3], [[(socket.AF_UNIX, True)], (True, ""), ("", True, b"unix data")])
+
+    @timed(40)
+    async def test_unix_abstract_addresses(self):
+        async def abstract(server_mod, client_mod):
+            return await unix_addresses(server_mod, client_mod, abstract=True)
+        ref = await self.run_everywhere(abstract)
+        self.assertEqual(ref[:3], [[(socket.AF_UNIX, True)], (True, ""), ("", True, b"unix data")])
 
     @timed(40)
     async def test_listen_shapes(self):
