@@ -183,6 +183,44 @@ async def unix_addresses(server_mod, client_mod, abstract=False):
     return rec
 
 
+async def peer_goes_away(server_mod, client_mod):
+    """The peer reads one line and aborts: the writer's drain() must fail with a
+    connection error, and the reader must report it too."""
+    rec = []
+
+    async def handler(reader, writer):
+        await reader.readline()
+        writer.transport.abort()
+
+    server = await server_mod.start_server(handler, "127.0.0.1", 0)
+    reader, writer = await client_mod.open_connection(
+        "127.0.0.1", server.sockets[0].getsockname()[1])
+    writer.write(b"one line\n")
+    chunk = b"z" * 65536
+    try:
+        for _ in range(1024):  # 64 MiB at most: far more than any buffer in between
+            writer.write(chunk)
+            await writer.drain()
+        rec.append("drain never failed")
+    except ConnectionError as e:
+        rec.append(("drain", "ConnectionError"))
+    try:
+        await reader.read()
+        rec.append("read got EOF")
+    except ConnectionError:
+        rec.append(("read", "ConnectionError"))
+    rec.append(writer.is_closing())
+    writer.close()
+    try:
+        await writer.wait_closed()
+        rec.append("wait_closed returned")
+    except ConnectionError:
+        rec.append(("wait_closed", "ConnectionError"))
+    server.close()
+    await server.wait_closed()
+    return rec
+
+
 async def listen_shapes(server_mod, client_mod):
     rec = []
     for host in (None, "127.0.0.1", ["127.0.0.1", "127.0.0.1"]):
@@ -235,6 +273,12 @@ class DifferentialTest(NetdTestCase):
             return await unix_addresses(server_mod, client_mod, abstract=True)
         ref = await self.run_everywhere(abstract)
         self.assertEqual(ref[:3], [[(socket.AF_UNIX, True)], (True, ""), ("", True, b"unix data")])
+
+    @timed(40)
+    async def test_peer_goes_away(self):
+        ref = await self.run_everywhere(peer_goes_away)
+        self.assertEqual(ref, [("drain", "ConnectionError"), ("read", "ConnectionError"), True,
+                               ("wait_closed", "ConnectionError")])
 
     @timed(40)
     async def test_listen_shapes(self):
