@@ -242,11 +242,16 @@ class Client:
         """True once the connection is closed (by :meth:`close` or by netd)."""
         return self._closed
 
-    async def close(self):
-        """Closes the connection: netd destroys every handle it owns (§7.3)."""
+    async def close(self, *, abort=False):
+        """Closes the connection: netd destroys every handle it owns (§7.3). Requests
+        already written are delivered first, unless ``abort`` (then at once: use it when
+        netd may not be reading this connection, e.g. while it holds its input)."""
         self._user_closed = True
         if self._transport is not None and not self._closed:
-            self._transport.close()
+            if abort:
+                self._transport.abort()
+            else:
+                self._transport.close()
         if self._closed_fut is not None:
             await asyncio.shield(self._closed_fut)
 
@@ -281,16 +286,20 @@ class Client:
         self._transport.write(_dumps(msg).encode() + b"\n")
         return i
 
-    def _send_write(self, sid, b64, callback):
+    def _send_write(self, sid, b64, callback=None):
         """Sends ``socket.write`` of base64 bytes ``b64`` in netd's compact fast shape
-        (PROTOCOL.md §4) with a fresh id; ``callback(result, error)`` as send_request."""
+        (PROTOCOL.md §4): a notification, or with ``callback`` a request as
+        send_request makes it."""
         self._check_open()
-        i = self._new_id()
-        self._pending[i] = callback
-        self._transport.write(b"".join((
-            b'{"jsonrpc":"2.0","id":%d,"method":"socket.write","params":{"socket":%d,'
-            b'"encoding":"base64","data":"' % (i, sid), b64, b'"}}\n')))
-        return i
+        if callback is None:
+            head = (b'{"jsonrpc":"2.0","method":"socket.write","params":{"socket":%d,'
+                    b'"encoding":"base64","data":"' % sid)
+        else:
+            i = self._new_id()
+            self._pending[i] = callback
+            head = (b'{"jsonrpc":"2.0","id":%d,"method":"socket.write","params":'
+                    b'{"socket":%d,"encoding":"base64","data":"' % (i, sid))
+        self._transport.write(b"".join((head, b64, b'"}}\n')))
 
     def call_soon(self, method, params=None, on_reply=None):
         """Sends a request; returns a future for its result. ``on_reply(result)`` (if

@@ -6,8 +6,8 @@ netd, exactly as asyncio builds them on a selector transport, so every stream me
 behaves as asyncio's. What the transport does:
 
 - ``write()`` keeps the bytes locally and sends them to netd as ``socket.write``
-  requests (base64, at most 256 KiB each) while at most 1 MiB per socket waits for its
-  reply. A reply means netd handed the bytes to the kernel (PROTOCOL.md §10.3), so the
+  requests (base64, at most 512 KiB each), one per socket waiting for its reply at a
+  time. A reply means netd handed the bytes to the kernel (PROTOCOL.md §10.3), so the
   write buffer size (local + unanswered) is netd's backpressure; past the high-water mark
   the protocol is paused, which is what ``StreamWriter.drain()`` waits on.
 - ``pause_reading()``/``resume_reading()`` send ``socket.pause``/``socket.resume``, so a
@@ -44,8 +44,14 @@ __all__ = ["open_connection", "start_server", "open_unix_connection", "start_uni
 logger = logging.getLogger("netd")
 
 _DEFAULT_LIMIT = 2 ** 16  # asyncio.streams' default
-CHUNK = 256 * 1024        # bytes per socket.write (netd reads at most 256 KiB per event too)
-WINDOW = 1024 * 1024      # bytes per socket sent to netd and not yet answered
+# Bytes per socket.write: its line (base64, ~700 KB) stays well under netd's 1 MiB limit.
+CHUNK = 512 * 1024
+# Bytes per socket sent to netd and not yet answered: one write. Every write netd has
+# not yet handed to the kernel takes one of the 64 request slots of the control
+# connection (netd holds the connection's input when all are taken, §12), whether it
+# was sent with an id or as a notification; one per socket keeps that for 64 sockets
+# whose peers are all stalled at once.
+WINDOW = CHUNK
 
 # -- the default client of each event loop ----------------------------------------
 
@@ -75,14 +81,14 @@ async def get_client():
     return client
 
 
-async def close_client():
+async def close_client(*, abort=False):
     """Closes the running loop's shared client, if any (its handles are destroyed);
-    the next stream call makes a new one."""
+    the next stream call makes a new one. ``abort`` as for :meth:`Client.close`."""
     entry = _clients.pop(asyncio.get_running_loop(), None)
     if isinstance(entry, asyncio.Future):
         entry = await asyncio.shield(entry)
     if isinstance(entry, Client):
-        await entry.close()
+        await entry.close(abort=abort)
 
 
 def set_client(client):

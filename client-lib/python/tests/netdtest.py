@@ -142,12 +142,13 @@ class NetdTestCase(unittest.IsolatedAsyncioTestCase):
     async def asyncTearDown(self):
         client = netd._streams._clients.get(asyncio.get_running_loop())
         if isinstance(client, netd.Client) and not client.closed:
-            if self.check_handles and not self._outcome_failed():
+            failed = self._outcome_failed()
+            if self.check_handles and not failed:
                 await client.sync()
                 info = await client.call("netd.info")
                 self.assertEqual(info["handles"], {"servers": 0, "sockets": 0},
                                  "handles left open at the end of the test")
-            await netd.close_client()
+            await netd.close_client(abort=failed)
 
     def _outcome_failed(self):
         res = getattr(self, "_outcome", None)

@@ -4,6 +4,7 @@ full StreamReader pauses the netd socket so that memory stays bounded at every h
 import asyncio
 import hashlib
 import os
+import tempfile
 import unittest
 
 import netdtest
@@ -16,7 +17,7 @@ MIB = 1024 * 1024
 TOTAL = int(os.environ.get("NETD_PY_FLOW_BYTES", 48 * MIB))
 # What may sit between a writer and a peer that reads nothing: the peer's StreamReader
 # (2 x 64 KiB), both kernel socket buffers (tcp_wmem max 4 MiB, the receive window) and
-# what netd holds for the socket (at most our 1 MiB window). Far below TOTAL.
+# what netd holds for the socket (one write of at most 512 KiB). Far below TOTAL.
 STALL_BOUND = 24 * MIB
 STALL_MS = 300  # no progress for this long while netd holds bytes: the writer is held
 
@@ -167,6 +168,76 @@ class FlowTest(NetdTestCase):
         writer.close()
         await writer.wait_closed()
         server.close()
+
+    @timed(90)
+    async def test_slow_peers_do_not_hold_the_control_connection(self):
+        # netd holds a control connection's input while 64 of its requests wait (§12),
+        # and every write it has not yet handed to the kernel is one. 40 sockets whose
+        # peers read nothing must not get there: each has one write waiting, and a fast
+        # socket on the same connection still echoes at once.
+        n = 40
+        per_socket = 2 * MIB
+        gate = asyncio.Event()
+        received = []
+
+        async def sleepy_peer(reader, writer):  # plain asyncio, reads only after the gate
+            await gate.wait()
+            got = 0
+            while data := await reader.read(1 << 20):
+                got += len(data)
+            received.append(got)
+            writer.close()
+
+        async def echo(reader, writer):
+            while line := await reader.readline():
+                writer.write(line)
+                await writer.drain()
+            writer.close()
+
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "sleepy.sock")  # UNIX sockets: small fixed buffers
+            sleepy = await asyncio.start_unix_server(sleepy_peer, path)
+            fast = await asyncio.start_server(echo, "127.0.0.1", 0)
+            client = await netd.get_client()
+            before = (await client.call("netd.info"))["stats"]["inputHeld"]
+            writers = []
+            progress = [0] * n
+
+            async def stuff(i, writer):
+                # All at once: the transport, not the application, decides how much
+                # goes to netd.
+                writer.write(memoryview(PAYLOAD)[:per_socket])
+                await writer.drain()
+                progress[i] = per_socket
+                writer.write_eof()
+
+            for i in range(n):
+                writers.append((await netd.open_unix_connection(path))[1])
+            tasks = [asyncio.create_task(stuff(i, w)) for i, w in enumerate(writers)]
+            everyone = asyncio.ensure_future(asyncio.gather(*tasks))
+            await wait_stalled(lambda: sum(w.transport.get_write_buffer_size()
+                                           for w in writers), everyone, "the stalled writers")
+            self.assertTrue(all(p < per_socket for p in progress))
+
+            reader, writer = await netd.open_connection("127.0.0.1",
+                                                        fast.sockets[0].getsockname()[1])
+            writer.write(b"still here\n")
+            self.assertEqual(await asyncio.wait_for(reader.readline(), 10), b"still here\n")
+            info = await client.call("netd.info")
+            self.assertEqual(info["stats"]["inputHeld"], before)
+            writer.close()
+
+            gate.set()
+            await everyone
+            for w in writers:
+                w.close()
+            sleepy.close()
+            fast.close()
+            for _ in range(1000):
+                if len(received) == n:
+                    break
+                await asyncio.sleep(0.01)
+            self.assertEqual(received, [per_socket] * n)
 
 
 if __name__ == "__main__":
