@@ -332,7 +332,10 @@ class _SocketTransport(asyncio.Transport):
     def _maybe_finish(self):
         if self._buf or self._lost:
             return
-        if self._eof and not self._end_sent and not self._destroy_sent:
+        if self._eof and not self._end_sent and not self._destroy_sent and \
+                self._inflight == 0:
+            # Once netd's queue is empty the FIN goes out at once: the request does not
+            # sit in one of netd's request slots behind a slow peer.
             self._end_sent = True
             self._client.send_request("socket.end", {"socket": self._sid}, _ignore)
         if self._closing and self._inflight == 0 and not self._destroy_sent:
