@@ -12,7 +12,7 @@ from ._client import Client, Event, EventStream, default_socket_path
 from ._errors import (NetdConnectionLost, NetdError, NetdGaiError,
                       NetdInvalidParamsError, NetdOSError, NetdUnavailableError,
                       error_from_object)
-from ._streams import (Server, create_connection, create_server, create_unix_connection,
+from ._streams import (Server, SocketInfo, create_connection, create_server, create_unix_connection,
                        create_unix_server, close_client, get_client, open_connection,
                        open_unix_connection, set_client, start_server, start_unix_server)
 from ._sync import SyncClient
@@ -25,5 +25,5 @@ __all__ = [
     "NetdUnavailableError", "NetdConnectionLost", "error_from_object",
     "open_connection", "start_server", "open_unix_connection", "start_unix_server",
     "create_connection", "create_server", "create_unix_connection", "create_unix_server",
-    "Server", "get_client", "set_client", "close_client",
+    "Server", "SocketInfo", "get_client", "set_client", "close_client",
 ]

@@ -21,6 +21,7 @@ behaves as asyncio's. What the transport does:
 import asyncio
 import binascii
 import collections
+import errno
 import functools
 import logging
 import os
@@ -39,7 +40,8 @@ from ._errors import NetdConnectionLost, NetdError, error_from_object
 
 __all__ = ["open_connection", "start_server", "open_unix_connection", "start_unix_server",
            "create_connection", "create_server", "create_unix_connection",
-           "create_unix_server", "get_client", "set_client", "close_client", "Server"]
+           "create_unix_server", "get_client", "set_client", "close_client", "Server",
+           "SocketInfo"]
 
 logger = logging.getLogger("netd")
 
@@ -452,6 +454,57 @@ class _SocketTransport(asyncio.Transport):
         return self._protocol
 
 
+class SocketInfo:
+    """What ``get_extra_info("socket")`` returns: a stand-in for asyncio's
+    ``TransportSocket``, since the descriptor lives in netd. It answers ``family``,
+    ``type``, ``proto``, ``getsockname()``, ``getpeername()``, and maps the options
+    programs commonly set to netd's methods: ``setsockopt(IPPROTO_TCP, TCP_NODELAY, v)``
+    (``socket.setNoDelay``) and ``setsockopt(SOL_SOCKET, SO_KEEPALIVE, v)``
+    (``socket.setKeepAlive``); other options raise ``OSError(ENOPROTOOPT)``.
+    ``fileno()`` is -1."""
+
+    type = socket.SOCK_STREAM
+    proto = 0
+
+    def __init__(self, transport, family=None):
+        self._t = transport
+        if family is None:
+            peer = transport._extra.get("peername")
+            family = socket.AF_INET6 if isinstance(peer, tuple) and len(peer) == 4 \
+                else socket.AF_INET
+        self.family = family
+
+    def fileno(self):
+        return -1
+
+    def getsockname(self):
+        return self._t._extra.get("sockname")
+
+    def getpeername(self):
+        return self._t._extra.get("peername")
+
+    def setsockopt(self, level, option, value, *rest):
+        on = bool(int.from_bytes(value, "little") if isinstance(value, (bytes, bytearray))
+                  else value)
+        if self.family != socket.AF_UNIX and level == socket.IPPROTO_TCP and \
+                option == socket.TCP_NODELAY:
+            method, params = "socket.setNoDelay", {"noDelay": on}
+        elif self.family != socket.AF_UNIX and level == socket.SOL_SOCKET and \
+                option == socket.SO_KEEPALIVE:
+            method, params = "socket.setKeepAlive", {"enable": on}
+        else:
+            raise OSError(errno.ENOPROTOOPT, "netd streams can only set TCP_NODELAY and "
+                          "SO_KEEPALIVE on their sockets")
+        t = self._t
+        if not t._lost and not t._client.closed:
+            t._client.notify(method, dict(params, socket=t._sid))
+
+    def __repr__(self):
+        return "<netd.SocketInfo socket=%d family=%s laddr=%r raddr=%r>" % (
+            self._t._sid, socket.AddressFamily(self.family).name, self.getsockname(),
+            self.getpeername())
+
+
 # -- connecting -------------------------------------------------------------------
 
 async def _connect(client, params, unix_path=None):
@@ -489,7 +542,7 @@ async def _connect(client, params, unix_path=None):
             t._destroy()
             t._connection_lost(None)
         raise
-    t._extra["socket"] = None
+    t._extra["socket"] = SocketInfo(t, socket.AF_UNIX if unix_path is not None else None)
     t._extra["netd_socket"] = t._sid
     t._extra["netd_client"] = client
     return t
@@ -550,7 +603,8 @@ async def create_connection(protocol_factory, host=None, port=None, *, ssl=None,
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
     if host is None and port is None:
         raise ValueError("host and port was not specified and no sock specified")
-    params = {"port": port, "allowHalfOpen": True}
+    # asyncio sets TCP_NODELAY on every TCP socket it makes; so do we.
+    params = {"port": port, "allowHalfOpen": True, "noDelay": True}
     if host is not None:
         params["host"] = host
     if family == socket.AF_INET:
@@ -673,9 +727,10 @@ class Server(asyncio.AbstractServer):
         return "<%s sockets=%r>" % (self.__class__.__name__, self.sockets)
 
     async def _listen(self, params, family, unix=False):
-        srv = (await self._client.call(
-            "net.createServer", {"allowHalfOpen": True,
-                                 "pauseOnConnect": self._pause_on_connect}))["server"]
+        opts = {"allowHalfOpen": True, "pauseOnConnect": self._pause_on_connect}
+        if not unix:
+            opts["noDelay"] = True  # as asyncio, on every accepted TCP socket
+        srv = (await self._client.call("net.createServer", opts))["server"]
         self._handles.append(srv)
         self._client.watch("server", srv, self._event)
         params = dict(params, server=srv)
@@ -702,7 +757,9 @@ class Server(asyncio.AbstractServer):
                                              params.get("remotePort"), lf)
             t._extra["sockname"] = _sockaddr(params.get("localAddress"),
                                              params.get("localPort"), lf)
-        t._extra["socket"] = None
+        t._extra["socket"] = SocketInfo(
+            t, socket.AF_UNIX if self._sockets and self._sockets[0].family == socket.AF_UNIX
+            else None)
         t._extra["netd_socket"] = sid
         t._extra["netd_client"] = self._client
         t._server = self

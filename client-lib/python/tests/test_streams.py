@@ -67,6 +67,16 @@ class EchoTest(NetdTestCase):
         self.assertEqual(sock[0], "127.0.0.1")
         # The server saw the same connection from the other end.
         self.assertEqual(seen, [(sock, peer)])
+        sock_info = writer.get_extra_info("socket")
+        self.assertEqual((sock_info.family, sock_info.type), (socket.AF_INET, socket.SOCK_STREAM))
+        self.assertEqual((sock_info.getsockname(), sock_info.getpeername()), (sock, peer))
+        sock_info.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock_info.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+        with self.assertRaises(OSError) as cm:
+            sock_info.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.assertEqual(cm.exception.errno, errno.ENOPROTOOPT)
+        writer.write(b"after setsockopt\n")
+        self.assertEqual(await reader.readline(), b"after setsockopt\n")
         self.assertIsInstance(writer.transport, asyncio.Transport)
         self.assertTrue(writer.can_write_eof())
         writer.close()
