@@ -36,7 +36,7 @@ except ImportError:  # Python built without ssl
     _ssl = None
 
 from ._client import Client
-from ._errors import NetdConnectionLost, NetdError, error_from_object
+from ._errors import NetdConnectionLost, error_from_object
 
 __all__ = ["open_connection", "start_server", "open_unix_connection", "start_unix_server",
            "create_connection", "create_server", "create_unix_connection",

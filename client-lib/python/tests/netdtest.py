@@ -1,7 +1,10 @@
 """Test harness: starts the real netd (``$NETD_BIN``, set by ctest) on a temporary
 socket with a private resolver, and points ``NETD_SOCKET`` at it."""
 
+import asyncio
+import functools
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -12,6 +15,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the netd package next to tests/
+
+import netd  # noqa: E402  (from the line above)
 
 TIMEOUT_SCALE = float(os.environ.get("NETD_TEST_TIMEOUT_SCALE", "1"))
 
@@ -50,7 +55,6 @@ class Daemon:
         os.close(w)
         got = b""
         deadline = time.monotonic() + 10 * TIMEOUT_SCALE
-        import select
         while len(got) < 8 and time.monotonic() < deadline:
             rl, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
             if not rl:
@@ -114,11 +118,6 @@ def stop():
         if status != 0:
             raise AssertionError("netd exited with status %r (log above)" % status)
 
-
-import asyncio  # noqa: E402
-import functools  # noqa: E402
-
-import netd  # noqa: E402
 
 
 def timed(seconds):
