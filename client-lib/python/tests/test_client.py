@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import errno
+import shutil
 import socket
 import unittest
 
@@ -167,8 +168,10 @@ class ClientTest(NetdTestCase):
                 await c.call("netd.info")
             await srv.wait_closed()
         finally:
+            other.proc.kill()
             other.proc.wait()
             other.log.close()
+            shutil.rmtree(other.dir, ignore_errors=True)
 
 
 class SyncClientTest(unittest.TestCase):
