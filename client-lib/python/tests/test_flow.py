@@ -34,15 +34,17 @@ PAYLOAD = hashlib.shake_256(b"netd python flow test").digest(TOTAL)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-async def wait_stalled(progress, task, what):
-    """Waits until progress() stops moving for STALL_MS; fails if task finishes first
-    (the data must not all get through while nobody reads it)."""
+async def wait_stalled(progress, task, what, confirm=None):
+    """Waits until progress() stops moving for STALL_MS (and, if given, the coroutine
+    function confirm() agrees that the data is held where it should be: a busy machine
+    can starve a process for that long); fails if task finishes first (the data must
+    not all get through while nobody reads it)."""
     for _ in range(400):  # bounded: 400 x 0.3 s
         before = progress()
         done, _ = await asyncio.wait({task}, timeout=STALL_MS / 1000 * netdtest.TIMEOUT_SCALE)
         if done:
             raise AssertionError("%s finished although nobody read the data" % what)
-        if progress() == before:
+        if progress() == before and (confirm is None or await confirm()):
             return
     raise AssertionError("%s never stalled" % what)
 
@@ -94,10 +96,16 @@ class FlowTest(NetdTestCase):
 
         producer = asyncio.create_task(produce())
         try:
-            await wait_stalled(lambda: sent, producer, "the writer")
+            client = await netd.get_client()
+
+            async def netd_holds_bytes():
+                info = await client.call("socket.get",
+                                         {"socket": writer.get_extra_info("netd_socket")})
+                return info["bufferSize"] > 0
+
+            await wait_stalled(lambda: sent, producer, "the writer", netd_holds_bytes)
             # drain() really waits: netd holds bytes the kernel would not take, no more
             # than our window, and the writer got nowhere near the end.
-            client = await netd.get_client()
             info = await client.call("socket.get",
                                      {"socket": writer.get_extra_info("netd_socket")})
             self.assertGreater(info["bufferSize"], 0)
@@ -140,14 +148,20 @@ class FlowTest(NetdTestCase):
         server = await asyncio.start_server(fast_peer, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await netd.open_connection("127.0.0.1", port, limit=limit)
-        await wait_stalled(lambda: state["sent"], peer_done, "the peer")
+        client = await netd.get_client()
+
+        async def netd_paused_it():
+            info = await client.call("socket.get",
+                                     {"socket": writer.get_extra_info("netd_socket")})
+            return info["paused"]
+
+        await wait_stalled(lambda: state["sent"], peer_done, "the peer", netd_paused_it)
         # Bounded on our side: the StreamReader holds its 2 x limit plus what netd had
         # already read when the pause reached it; netd paused the socket; the peer is
         # held by TCP.
         buffered = len(reader._buffer)
         self.assertGreater(buffered, 2 * limit)
         self.assertLess(buffered, 2 * limit + 2 * MIB)
-        client = await netd.get_client()
         info = await client.call("socket.get", {"socket": writer.get_extra_info("netd_socket")})
         self.assertTrue(info["paused"])
         self.assertLess(state["sent"], STALL_BOUND)
