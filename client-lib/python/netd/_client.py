@@ -390,6 +390,10 @@ class Client:
         self._streams.add(s)
         return s
 
+    def __aiter__(self):
+        """``async for ev in client:`` iterates a fresh :meth:`events` stream."""
+        return self.events()
+
     def _pause_input(self, who):
         if not self._paused_by and self._transport is not None and not self._closed:
             self._transport.pause_reading()

@@ -101,6 +101,8 @@ class ClientTest(NetdTestCase):
     @timed(20)
     async def test_event_stream_filter_and_get(self):
         c = self.client
+        everything = aiter(c)  # the same as c.events()
+        self.assertIsInstance(everything, netd.EventStream)
         stream = c.events("server.close")
         srv = (await c.call("net.createServer"))["server"]
         with self.assertRaises(netd.NetdError):
@@ -110,6 +112,8 @@ class ClientTest(NetdTestCase):
         with self.assertRaises(TimeoutError):
             await stream.get(timeout=0.05)
         stream.close()
+        self.assertEqual((await anext(everything)).method, "server.close")
+        everything.close()
 
     @timed(20)
     async def test_connection_errors_as_exceptions(self):
