@@ -125,6 +125,18 @@ def _ignore(result, error):
     pass
 
 
+def _port(port):
+    """A service name ("http") as getaddrinfo() takes it, as its number; the rest is
+    netd's to check."""
+    if isinstance(port, str) and port and not port.isdigit():
+        try:
+            return socket.getservbyname(port, "tcp")
+        except OSError:
+            raise socket.gaierror(getattr(socket, "EAI_SERVICE", -8),
+                                  "Servname not supported for ai_socktype") from None
+    return port
+
+
 def _sockaddr(address, port, family):
     if address is None:
         return None
@@ -604,7 +616,7 @@ async def create_connection(protocol_factory, host=None, port=None, *, ssl=None,
     if host is None and port is None:
         raise ValueError("host and port was not specified and no sock specified")
     # asyncio sets TCP_NODELAY on every TCP socket it makes; so do we.
-    params = {"port": port, "allowHalfOpen": True, "noDelay": True}
+    params = {"port": _port(port), "allowHalfOpen": True, "noDelay": True}
     if host is not None:
         params["host"] = host
     if family == socket.AF_INET:
@@ -914,7 +926,7 @@ def _listen_specs(host, port, family, reuse_port, backlog):
         hosts = list(dict.fromkeys(host))  # asyncio binds each distinct address once
     specs = []
     for h in hosts:
-        base = {"port": port if port is not None else 0, "backlog": backlog}
+        base = {"port": _port(port) if port is not None else 0, "backlog": backlog}
         if reuse_port:
             base["reusePort"] = True
         if h is None or h == "":

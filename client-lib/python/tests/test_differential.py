@@ -126,6 +126,10 @@ async def errors(server_mod, client_mod):
         except OSError as e:
             rec.append(("in use", kind(e), e.errno))
     try:
+        await client_mod.open_connection("127.0.0.1", "no-such-service")
+    except OSError as e:
+        rec.append(("bad service", kind(e), e.errno))
+    try:
         await client_mod.open_unix_connection("/nonexistent/differential.sock")
     except OSError as e:
         rec.append(("no path", kind(e), e.errno))
