@@ -227,6 +227,7 @@ class Client:
             await self._loop.create_unix_connection(lambda: _ControlProtocol(self),
                                                     self.path)
         except OSError as e:
+            self._closed_fut = None  # nothing to wait for in close()
             raise NetdUnavailableError(e.errno, "cannot reach netd at %s: %s"
                                        % (self.path, e.strerror or e)) from e
         return self

@@ -344,6 +344,7 @@ class ErrorTest(NetdTestCase):
         self.assertIsInstance(cm.exception, netd.NetdUnavailableError)
         self.assertEqual(cm.exception.errno, errno.ENOENT)
         self.assertIn("/nonexistent/netd.sock", str(cm.exception))
+        await client.close()  # nothing to close: returns at once
 
     async def test_sock_and_bad_ssl_are_refused_clearly(self):
         with socket.socket() as s, self.assertRaises(ValueError):
