@@ -29,6 +29,17 @@ def find_netd():
     return guess if os.access(guess, os.X_OK) else None
 
 
+def _die_with_parent():
+    """In the child before exec: netd gets SIGKILL when the test process dies, however it
+    dies (as tests/helpers/netd-test.c does with PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class Daemon:
     """One netd process on a temporary socket."""
 
@@ -51,7 +62,7 @@ class Daemon:
                 "--hosts-file=" + os.path.join(self.dir, "hosts"), *extra_args]
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     pass_fds=(w,))
+                                     pass_fds=(w,), preexec_fn=_die_with_parent)
         os.close(w)
         got = b""
         deadline = time.monotonic() + 10 * TIMEOUT_SCALE
