@@ -6,6 +6,8 @@ set -eu
 pkgs="build-essential cmake pkg-config libevent-dev libjansson-dev libcmocka-dev socat"
 # The Node.js drop-in's differential tests (client-lib/node); Debian 12's nodejs (18) is enough.
 pkgs="$pkgs nodejs"
+# The Python client's tests (client-lib/python) need python3 >= 3.11 (Debian 12's).
+pkgs="$pkgs python3"
 # CI also fuzzes with clang's libFuzzer: NETD_FUZZ_DEPS=1 adds its packages.
 [ "${NETD_FUZZ_DEPS:-0}" = 1 ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=""
