@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -47,7 +48,9 @@ static inline uint64_t word_special(uint64_t x)
  * too. Returns p itself without either; the word loop follows.
  */
 #ifdef __x86_64__
-__attribute__((target("avx2"))) static size_t skip_plain_avx2(const char *s, size_t len, size_t p)
+/* 64 bytes a step while 64 remain: the special byte's offset, or where fewer than 64 remain. */
+__attribute__((target("avx2"))) static size_t skip_plain_avx2(const char *s, size_t len, size_t p,
+                                                              bool *ret_found)
 {
         const __m256i quote = _mm256_set1_epi8('"'), bslash = _mm256_set1_epi8('\\');
         const __m256i space = _mm256_set1_epi8(0x20);
@@ -66,14 +69,23 @@ __attribute__((target("avx2"))) static size_t skip_plain_avx2(const char *s, siz
                 if (!_mm256_testz_si256(any, any)) {
                         unsigned b0 = (unsigned)_mm256_movemask_epi8(m0);
 
+                        *ret_found = true;
                         if (b0)
                                 return p + (size_t)__builtin_ctz(b0);
                         return p + 32 + (size_t)__builtin_ctz((unsigned)_mm256_movemask_epi8(m1));
                 }
                 p += 64;
         }
+        *ret_found = false;
         return p;
 }
+#endif
+
+/* What skip_plain() leaves for the word loop: fewer than this many bytes. */
+#ifdef __SSE2__
+#define SKIP_PLAIN_MIN 16
+#else
+#define SKIP_PLAIN_MIN SIZE_MAX
 #endif
 
 static size_t skip_plain(const char *s, size_t len, size_t p)
@@ -83,8 +95,13 @@ static size_t skip_plain(const char *s, size_t len, size_t p)
         const __m128i space = _mm_set1_epi8(0x20);
 
 #ifdef __x86_64__
-        if (len - p >= 64 && __builtin_cpu_supports("avx2"))
-                p = skip_plain_avx2(s, len, p);
+        if (len - p >= 64 && __builtin_cpu_supports("avx2")) {
+                bool found = false;
+
+                p = skip_plain_avx2(s, len, p, &found);
+                if (found)
+                        return p;
+        }
 #endif
         while (len - p >= 16) {
                 __m128i x = _mm_loadu_si128((const __m128i *)(s + p));
@@ -140,8 +157,8 @@ static int scan_string(const char *s, size_t len, size_t p, bool key, size_t *re
                 uint32_t cp, lo;
 
                 p = skip_plain(s, len, p);
-                /* Eight bytes a step to the first byte that needs a look. */
-                while (len - p >= 8) {
+                /* Eight bytes a step over what the SIMD scan left (its tail, or all without it). */
+                while (len - p >= 8 && len - p < SKIP_PLAIN_MIN) {
                         uint64_t x, m;
 
                         memcpy(&x, s + p, 8);
