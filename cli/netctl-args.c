@@ -184,3 +184,123 @@ int netctl_exit_for_error(int r, const struct netd_client_error *err)
                         return NETCTL_EXIT_UNREACHABLE;
         return NETCTL_EXIT_ERROR;
 }
+
+int netctl_parse_duration(const char *s, int *ret_ms)
+{
+        static const struct {
+                const char *suffix;
+                double ms;
+        } units[] = { { "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+        const char *p = s;
+        double v;
+        char *end;
+
+        if (!s || *s < '0' || *s > '9')
+                return -EINVAL; /* no sign, no blank, no "inf" */
+        errno = 0;
+        v = strtod(p, &end);
+        if (errno != 0 || end == p || !isfinite(v))
+                return -EINVAL;
+        for (size_t i = 0; i < sizeof(units) / sizeof(*units); i++) {
+                double ms;
+
+                if (strcmp(end, units[i].suffix) != 0)
+                        continue;
+                ms = ceil(v * units[i].ms);
+                if (ms <= 0)
+                        return -EINVAL;
+                if (ms > INT_MAX)
+                        return -ERANGE;
+                *ret_ms = (int)ms;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static bool is_digits(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
+int netctl_parse_endpoint(int argc, char *argv[], bool for_listen, struct netctl_endpoint *ret,
+                          char *errbuf, size_t errlen)
+{
+        struct netctl_endpoint e = { .port = -1 };
+        const char *port = NULL;
+        size_t n;
+
+        if (argc == 2) {
+                e.host = argv[0];
+                port = argv[1];
+                if (!*e.host) {
+                        (void)snprintf(errbuf, errlen, "empty host");
+                        return -EINVAL;
+                }
+        } else if (argc == 1 && argv[0][0] == '@') {
+                /* Linux abstract names, written "@name" as ss(8) and systemd do. */
+                n = strlen(argv[0] + 1);
+                if (n == 0 || n > sizeof(e.path) - 2) {
+                        (void)snprintf(errbuf, errlen, "abstract name must be 1 to %zu bytes",
+                                       sizeof(e.path) - 2);
+                        return -EINVAL;
+                }
+                e.path[0] = '\0';
+                memcpy(e.path + 1, argv[0] + 1, n);
+                e.path_len = n + 1;
+        } else if (argc == 1 && strchr(argv[0], '/')) {
+                n = strlen(argv[0]);
+                if (n > sizeof(e.path) - 2) {
+                        (void)snprintf(errbuf, errlen, "socket path is longer than %zu bytes",
+                                       sizeof(e.path) - 2);
+                        return -EINVAL;
+                }
+                memcpy(e.path, argv[0], n + 1);
+                e.path_len = n;
+        } else if (argc == 1 && for_listen && is_digits(argv[0])) {
+                port = argv[0];
+        } else {
+                (void)snprintf(
+                        errbuf, errlen,
+                        "expected %sHOST PORT, a socket path containing '/' or @NAME, got '%s'",
+                        for_listen ? "[HOST] PORT, " : "", argc > 0 ? argv[0] : "");
+                return -EINVAL;
+        }
+        if (port) {
+                if (netctl_parse_port(port, &e.port) < 0 || (!for_listen && e.port == 0)) {
+                        (void)snprintf(errbuf, errlen, "invalid port '%s' (%s)", port,
+                                       for_listen ? "0 to 65535" : "1 to 65535");
+                        return -EINVAL;
+                }
+        }
+        *ret = e;
+        return 0;
+}
+
+int netctl_format_endpoint(const struct netctl_endpoint *e, char *buf, size_t len)
+{
+        if (e->path_len > 0 && e->path[0] == '\0')
+                return format(buf, len, "@%.*s", (int)(e->path_len - 1), e->path + 1);
+        if (e->path_len > 0)
+                return format(buf, len, "%s", e->path);
+        if (e->host && strchr(e->host, ':'))
+                return format(buf, len, "[%s]:%d", e->host, e->port);
+        return format(buf, len, "%s:%d", e->host ? e->host : "*", e->port);
+}
+
+int netctl_format_bytes(unsigned long long n, char *buf, size_t len)
+{
+        static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+        double v = (double)n;
+        size_t i;
+
+        if (n < 1024)
+                return format(buf, len, "%llu B", n);
+        for (i = 0, v /= 1024; v >= 1024 && i + 1 < sizeof(units) / sizeof(*units); i++)
+                v /= 1024;
+        return format(buf, len, "%.1f %s", v, units[i]);
+}

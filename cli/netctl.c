@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,20 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "netctl-args.h"
+#include "netctl-stream.h"
 #include "netd/netd.h"
 
 /* Each reply of the RPC tier is awaited this long unless --timeout says otherwise. */
 #define NETCTL_TIMEOUT_DEFAULT_MS     30000
-/* connect/listen: stdin bytes sent with socket.write and not answered yet, at most. */
-#define NETCTL_INFLIGHT_MAX_BYTES     (1024 * 1024)
-/* connect/listen: one read() of stdin, and so one socket.write, at most. */
-#define NETCTL_STDIN_CHUNK_BYTES      (64 * 1024)
 /* call/notify "-": the largest params document read from stdin. */
 #define NETCTL_STDIN_PARAMS_MAX_BYTES (64 * 1024 * 1024)
 
@@ -43,6 +38,17 @@ static const char *arg_socket_path = NULL; /* NULL: netd_client_default_path() *
 static bool arg_json = false;
 static int arg_timeout_ms = NETCTL_TIMEOUT_DEFAULT_MS; /* -1: no limit */
 static bool arg_quiet = false;
+static bool arg_help = false;
+/* connect and listen (netctl-stream.h) */
+static bool arg_family4 = false, arg_family6 = false;
+static bool arg_keep_open = false;
+static int arg_max_conns = 0;
+static const char *arg_exec = NULL, *arg_sh_exec = NULL;
+static char *arg_exec_copy = NULL; /* owned: arg_exec split into arg_exec_argv */
+static char *arg_exec_argv[64];
+static bool arg_send_only = false, arg_recv_only = false;
+static int arg_idle_timeout_ms = -1, arg_connect_timeout_ms = -1;
+static bool arg_verbose = false, arg_progress = false;
 
 /* Prints "netctl: <message>" and then suffix on stderr. */
 static void print_error(const char *suffix, const char *fmt, va_list ap)
@@ -127,14 +133,6 @@ static int open_client(struct netd_client **ret)
                   strerror(-r), strerrorname_np(-r) ?: "UNKNOWN");
         free(def);
         return NETCTL_EXIT_UNREACHABLE;
-}
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads all of stdin, NUL-terminated. Returns 0, -EFBIG, -ENOMEM or -errno. */
@@ -359,421 +357,91 @@ static int verb_isip(int argc, char *argv[])
 
 /* ---- Data-plane tier: connect and listen --------------------------------------------------- */
 
-/* One stdio <-> netd socket pipe, on the stack of verb_connect()/verb_listen(). */
-struct pipe {
-        struct netd_client *c; /* borrowed */
-        uint64_t server;       /* listen: the server; else 0 */
-        bool listening;        /* listen: server.listen has succeeded (it reports its own errors) */
-        uint64_t socket;       /* 0 until known (listen: until the connection) */
-        size_t inflight_bytes; /* sent with socket.write, reply not in yet */
-        bool stdin_done;       /* stdin is at EOF, or the peer ended: socket.end sent */
-        bool done;             /* leave the loop with exit_code */
-        int exit_code;
-        int64_t deadline_ms; /* connect: when to give up on net.connect's reply; -1: never */
-        char *write_error;   /* owned: first unexpected socket.write/end failure, or NULL */
-};
-
-/* Tracks one socket.write or socket.end until its reply. */
-struct pipe_write {
-        struct pipe *pipe; /* borrowed */
-        size_t len;
-};
-
-static void pipe_finish(struct pipe *p, int exit_code)
+/* Checks the options of connect/listen and fills *o. Returns 0 or NETCTL_EXIT_USAGE. */
+static int stream_options(bool listen, struct netctl_stream_opts *o)
 {
-        p->done = true;
-        p->exit_code = exit_code;
-}
-
-/*
- * A socket.write or socket.end failed. Failures caused by the socket
- * closing are reported by socket.error, or are expected (writes cut off by
- * a close); the loop handles a lost connection. Anything else is kept for
- * the exit status.
- */
-static void pipe_write_cb(struct netd_client *c, json_t *result,
-                          const struct netd_client_error *err, void *userdata)
-{
-        static const char *const expected[] = {
-                "ERR_SOCKET_CLOSED",          "ERR_SOCKET_CLOSED_BEFORE_CONNECTION",
-                "ERR_STREAM_DESTROYED",       "ERR_STREAM_WRITE_AFTER_END",
-                NETD_CLIENT_ERR_DISCONNECTED,
+        if (arg_family4 && arg_family6)
+                return usage_error("-4 and -6 exclude each other");
+        if (arg_send_only && arg_recv_only)
+                return usage_error("--send-only and --recv-only exclude each other");
+        if (arg_exec && arg_sh_exec)
+                return usage_error("--exec and --sh-exec exclude each other");
+        if (!listen && (arg_keep_open || arg_max_conns > 0))
+                return usage_error("--keep-open and --max-conns are for listen only");
+        *o = (struct netctl_stream_opts){
+                .setup_timeout_ms = arg_timeout_ms,
+                .connect_timeout_ms = arg_connect_timeout_ms,
+                .idle_timeout_ms = arg_idle_timeout_ms,
+                .family = arg_family4   ? 4
+                          : arg_family6 ? 6
+                                        : 0,
+                .send_only = arg_send_only,
+                .recv_only = arg_recv_only,
+                .keep_open = arg_keep_open,
+                .max_conns = arg_max_conns,
+                .verbose = arg_verbose,
+                .progress = arg_progress,
+                .quiet = arg_quiet,
         };
-        struct pipe_write *w = userdata;
-        struct pipe *p = w->pipe;
-        char line[1024];
+        if (arg_sh_exec) {
+                arg_exec_argv[0] = (char *)"/bin/sh";
+                arg_exec_argv[1] = (char *)"-c";
+                arg_exec_argv[2] = (char *)arg_sh_exec;
+                arg_exec_argv[3] = NULL;
+                o->exec_argv = arg_exec_argv;
+        } else if (arg_exec) {
+                /* As ncat: the command is split at blanks, with no shell and no quoting. */
+                size_t n = 0;
 
-        p->inflight_bytes -= w->len;
-        free(w);
-        if (!err || p->write_error || err->code == -32000)
-                return;
-        for (size_t i = 0; i < ELEMENTSOF(expected); i++)
-                if (err->data_code && strcmp(err->data_code, expected[i]) == 0)
-                        return;
-        (void)netctl_format_error(err, line, sizeof(line));
-        p->write_error = strdup(line);
+                arg_exec_copy = strdup(arg_exec);
+                if (!arg_exec_copy)
+                        return usage_error("out of memory");
+                for (char *save = NULL, *w = strtok_r(arg_exec_copy, " \t\n", &save); w;
+                     w = strtok_r(NULL, " \t\n", &save)) {
+                        if (n + 1 >= ELEMENTSOF(arg_exec_argv))
+                                return usage_error("--exec: more than %zu words",
+                                                   ELEMENTSOF(arg_exec_argv) - 1);
+                        arg_exec_argv[n++] = w;
+                }
+                if (n == 0)
+                        return usage_error("--exec needs a command");
+                arg_exec_argv[n] = NULL;
+                o->exec_argv = arg_exec_argv;
+        }
+        return 0;
 }
 
-/* Queues socket.write (len > 0) or socket.end (len 0). Returns 0 or -errno. */
-static int pipe_send(struct pipe *p, const void *data, size_t len)
+static int verb_stream(int argc, char *argv[], bool listen)
 {
-        struct pipe_write *w;
+        struct netctl_stream_opts o;
+        struct netctl_endpoint e;
+        struct netd_client *c = NULL;
+        char err[256];
         int r;
 
-        w = malloc(sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        *w = (struct pipe_write){ .pipe = p, .len = len };
-        if (len > 0)
-                r = netd_client_socket_write(p->c, p->socket, data, len, pipe_write_cb, w);
-        else
-                r = netd_client_socket_end(p->c, p->socket, pipe_write_cb, w);
-        if (r < 0) {
-                free(w); /* the callback is not called when queueing fails */
+        if (netctl_parse_endpoint(argc, argv, listen, &e, err, sizeof(err)) < 0)
+                return usage_error("%s", err);
+        r = stream_options(listen, &o);
+        if (r > 0)
                 return r;
-        }
-        p->inflight_bytes += len;
-        return 0;
-}
-
-/* Ends our side once: after stdin's EOF, or after the peer's (we asked for allowHalfOpen). */
-static void pipe_end(struct pipe *p)
-{
-        int r;
-
-        if (p->stdin_done)
-                return;
-        p->stdin_done = true;
-        r = pipe_send(p, NULL, 0);
-        if (r < 0 && netd_client_is_connected(p->c)) {
-                log_error("cannot end the socket: %s", strerror(-r));
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-        }
-}
-
-/* Writes all of buf to stdout, waiting while a non-blocking stdout is full. */
-static int write_stdout(const char *buf, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(STDOUT_FILENO, buf, len);
-
-                if (n < 0) {
-                        struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
-
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN && errno != EWOULDBLOCK)
-                                return -errno;
-                        (void)poll(&pfd, 1, -1);
-                        continue;
-                }
-                buf += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
-static void pipe_on_data(struct pipe *p, json_t *params)
-{
-        void *buf = NULL;
-        size_t len;
-        int r;
-
-        r = netd_client_decode_data(params, &buf, &len);
-        if (r < 0) {
-                log_error("cannot decode socket.data: %s", strerror(-r));
-                pipe_finish(p, NETCTL_EXIT_UNREACHABLE); /* netd broke the protocol */
-                return;
-        }
-        /*
-         * A blocking write: while stdout is slow, netctl reads no more events,
-         * so netd stops reading the socket and TCP pushes back on the peer.
-         */
-        r = write_stdout(buf, len);
-        free(buf);
-        if (r < 0) {
-                log_error("cannot write to stdout: %s", strerror(-r));
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-        }
-}
-
-/* server.connection: the first one is ours; the server closes, stragglers are destroyed. */
-static void pipe_on_connection(struct pipe *p, json_t *params)
-{
-        const char *host = json_string_value(json_object_get(params, "remoteAddress"));
-        json_t *port = json_object_get(params, "remotePort");
-        uint64_t id;
-
-        if (netd_client_get_handle(params, "socket", &id) < 0)
-                return;
-        if (p->socket) {
-                (void)netd_client_notify(p->c, "socket.destroy",
-                                         json_pack("{s:I}", "socket", (json_int_t)id));
-                return;
-        }
-        p->socket = id;
-        /* The reply of server.close waits for our connection to end: nobody waits for it. */
-        (void)netd_client_server_close(p->c, p->server, NULL, NULL);
-        if (!arg_quiet && host && json_is_integer(port))
-                fprintf(stderr,
-                        strchr(host, ':') ? "connection from [%s]:%" JSON_INTEGER_FORMAT "\n"
-                                          : "connection from %s:%" JSON_INTEGER_FORMAT "\n",
-                        host, json_integer_value(port));
-}
-
-static void pipe_on_close(struct pipe *p, json_t *params)
-{
-        if (json_is_true(json_object_get(params, "hadError"))) {
-                pipe_finish(p, NETCTL_EXIT_ERROR); /* socket.error said why */
-                return;
-        }
-        if (p->write_error) {
-                log_error("%s", p->write_error);
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-                return;
-        }
-        pipe_finish(p, NETCTL_EXIT_OK);
-}
-
-/* Prints the error of a server.error or socket.error event. */
-static void pipe_report_error_event(json_t *params)
-{
-        json_t *e = json_object_get(params, "error");
-        json_t *code = json_object_get(e, "code");
-        struct netd_client_error err = {
-                .code = (int)json_integer_value(code),
-                .message = json_string_value(json_object_get(e, "message")),
-                .data_code = json_string_value(code),
-        };
-        char line[1024];
-
-        /* Node's error fields ({message, code: "ECONNREFUSED", ...}), or a JSON-RPC error. */
-        if (!err.data_code)
-                err.data_code =
-                        json_string_value(json_object_get(json_object_get(e, "data"), "code"));
-        if (!err.message)
-                err.message = "the socket failed";
-        (void)netctl_format_error(&err, line, sizeof(line));
-        log_error("%s", line);
-}
-
-static void pipe_event_cb(struct netd_client *c, const char *method, json_t *params, void *userdata)
-{
-        struct pipe *p = userdata;
-        uint64_t id;
-
-        if (p->done)
-                return;
-        if (strncmp(method, "server.", 7) == 0) {
-                if (!p->server || netd_client_get_handle(params, "server", &id) < 0 ||
-                    id != p->server)
-                        return;
-                if (strcmp(method, "server.connection") == 0) {
-                        pipe_on_connection(p, params);
-                } else if (strcmp(method, "server.error") == 0 && p->listening && !p->socket) {
-                        pipe_report_error_event(params);
-                        pipe_finish(p, NETCTL_EXIT_ERROR);
-                }
-                return;
-        }
-        if (!p->socket || netd_client_get_handle(params, "socket", &id) < 0 || id != p->socket)
-                return;
-        if (strcmp(method, "socket.data") == 0)
-                pipe_on_data(p, params);
-        else if (strcmp(method, "socket.end") == 0)
-                pipe_end(p); /* the peer is done: so are we, as Node's allowHalfOpen: false */
-        else if (strcmp(method, "socket.error") == 0)
-                pipe_report_error_event(params);
-        else if (strcmp(method, "socket.close") == 0)
-                pipe_on_close(p, params);
-}
-
-/* stdin is readable: one chunk becomes one socket.write; EOF becomes socket.end. */
-static void pipe_read_stdin(struct pipe *p, char *buf)
-{
-        ssize_t n;
-        int r;
-
-        n = read(STDIN_FILENO, buf, NETCTL_STDIN_CHUNK_BYTES);
-        if (n < 0) {
-                if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-                        return;
-                log_error("cannot read stdin: %s", strerror(errno));
-                pipe_end(p);
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-                return;
-        }
-        if (n == 0) {
-                pipe_end(p);
-                return;
-        }
-        r = pipe_send(p, buf, (size_t)n);
-        if (r < 0 && netd_client_is_connected(p->c)) {
-                log_error("cannot send to the socket: %s", strerror(-r));
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-        }
-}
-
-/*
- * Runs the pipe until the socket closes (or netctl gives up). stdin is
- * read only once the socket is known, and only while fewer than
- * NETCTL_INFLIGHT_MAX_BYTES wait for their write replies, which bounds
- * netctl's memory and lets netd push back on a fast stdin.
- */
-static int pipe_run(struct pipe *p)
-{
-        char *buf;
-        int r;
-
-        buf = malloc(NETCTL_STDIN_CHUNK_BYTES);
-        if (!buf) {
-                log_error("out of memory");
-                return NETCTL_EXIT_ERROR;
-        }
-        while (!p->done) {
-                bool want_stdin = p->socket && !p->stdin_done &&
-                                  p->inflight_bytes < NETCTL_INFLIGHT_MAX_BYTES;
-                struct pollfd pfd[2] = {
-                        { .fd = netd_client_fd(p->c),
-                          .events = POLLIN | (netd_client_wants_write(p->c) ? POLLOUT : 0) },
-                        { .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN },
-                };
-                int timeout = -1;
-
-                if (!p->socket && p->deadline_ms >= 0) {
-                        int64_t left = p->deadline_ms - now_ms();
-
-                        if (left <= 0) {
-                                log_error("Timed out waiting for netd (%s)",
-                                          NETD_CLIENT_ERR_TIMEOUT);
-                                pipe_finish(p, NETCTL_EXIT_UNREACHABLE);
-                                break;
-                        }
-                        timeout = left > INT_MAX ? INT_MAX : (int)left;
-                }
-                r = poll(pfd, ELEMENTSOF(pfd), timeout);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        log_error("poll: %s", strerror(errno));
-                        pipe_finish(p, NETCTL_EXIT_ERROR);
-                        break;
-                }
-                if (pfd[0].revents) {
-                        r = netd_client_process(p->c);
-                        if (r < 0 && !p->done) {
-                                log_error("lost the connection to netd: %s (%s)", strerror(-r),
-                                          strerrorname_np(-r) ?: "UNKNOWN");
-                                pipe_finish(p, NETCTL_EXIT_UNREACHABLE);
-                        }
-                }
-                /* POLLHUP or POLLNVAL (stdin closed) also reach read(), which sees the EOF. */
-                if (!p->done && pfd[1].revents) {
-                        if (pfd[1].revents & POLLNVAL)
-                                pipe_end(p);
-                        else
-                                pipe_read_stdin(p, buf);
-                }
-        }
-        free(buf);
-        return p->exit_code;
-}
-
-/* The reply of net.connect: from here on, events name our socket. */
-static void pipe_connect_cb(struct netd_client *c, json_t *result,
-                            const struct netd_client_error *err, void *userdata)
-{
-        struct pipe *p = userdata;
-
-        if (p->done)
-                return; /* netctl gave up waiting, and is freeing the client */
-        if (err) {
-                /* No -EREMOTEIO here: the error's data.code tells a lost netd from its errors. */
-                pipe_finish(p, report_error(0, err));
-                return;
-        }
-        if (netd_client_get_handle(result, "socket", &p->socket) < 0) {
-                log_error("netd sent no socket for net.connect (%s)", NETD_CLIENT_ERR_PROTOCOL);
-                pipe_finish(p, NETCTL_EXIT_UNREACHABLE);
-        }
+        if (e.path_len > 0 && o.family)
+                return usage_error("-4 and -6 are for TCP, not UNIX sockets");
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = listen ? netctl_stream_listen(c, &e, &o) : netctl_stream_connect(c, &e, &o);
+        free(arg_exec_copy);
+        return r;
 }
 
 static int verb_connect(int argc, char *argv[])
 {
-        struct pipe p = { .deadline_ms = -1 };
-        int r, port;
-
-        if (netctl_parse_port(argv[1], &port) < 0)
-                return usage_error("invalid port '%s'", argv[1]);
-        r = open_client(&p.c);
-        if (r > 0)
-                return r;
-        /*
-         * Asynchronously: the socket's first events may share a read with the
-         * reply, and pipe_event_cb() must see them in order, after it.
-         * allowHalfOpen: netctl ends its side itself when the peer ends, after
-         * the writes already on their way, where Node's automatic end would
-         * fail them with EPIPE.
-         */
-        netd_client_on_event(p.c, pipe_event_cb, &p);
-        r = netd_client_call(
-                p.c, "net.connect",
-                json_pack("{s:i,s:s,s:b}", "port", port, "host", argv[0], "allowHalfOpen", 1),
-                pipe_connect_cb, &p);
-        if (r < 0) {
-                p.c = netd_client_free(p.c);
-                if (r == -EINVAL)
-                        return usage_error("HOST must be valid UTF-8");
-                log_error("cannot send net.connect: %s", strerror(-r));
-                return NETCTL_EXIT_ERROR;
-        }
-        if (arg_timeout_ms >= 0)
-                p.deadline_ms = now_ms() + arg_timeout_ms;
-        r = pipe_run(&p);
-        p.c = netd_client_free(p.c); /* runs the last write callbacks, which use p */
-        free(p.write_error);
-        return r;
+        return verb_stream(argc, argv, false);
 }
 
 static int verb_listen(int argc, char *argv[])
 {
-        struct netd_client_error err;
-        struct pipe p = { .deadline_ms = -1 };
-        json_t *addr = NULL;
-        const char *host = argc > 1 ? argv[0] : NULL;
-        char where[512];
-        int r, port;
-
-        if (netctl_parse_port(argv[argc - 1], &port) < 0)
-                return usage_error("invalid port '%s'", argv[argc - 1]);
-        r = open_client(&p.c);
-        if (r > 0)
-                return r;
-        r = netd_client_net_create_server_sync(p.c, json_pack("{s:b}", "allowHalfOpen", 1),
-                                               arg_timeout_ms, &p.server, &err);
-        /*
-         * The events of the server follow the reply above; a connection may
-         * even come in before server.listen's reply has been read.
-         */
-        netd_client_on_event(p.c, pipe_event_cb, &p);
-        if (r >= 0)
-                r = netd_client_server_listen_sync(p.c, p.server, port, host, -1, arg_timeout_ms,
-                                                   &addr, &err);
-        if (r < 0) {
-                p.c = netd_client_free(p.c);
-                return fail_call(r, &err);
-        }
-        p.listening = true;
-        if (!arg_quiet) {
-                if (netctl_format_address(addr, where, sizeof(where)) < 0)
-                        snprintf(where, sizeof(where), "port %d", port);
-                fprintf(stderr, "listening on %s\n", where);
-        }
-        json_decref(addr);
-        r = pipe_run(&p);
-        p.c = netd_client_free(p.c);
-        free(p.write_error);
-        return r;
+        return verb_stream(argc, argv, true);
 }
 
 /* ---- Help, version, argv ------------------------------------------------------------------- */
@@ -789,23 +457,65 @@ static int verb_version(int argc, char *argv[])
         return NETCTL_EXIT_OK;
 }
 
+#define STREAM_HELP_COMMON                                                                     \
+        "Both directions end on their own: stdin's end half-closes the socket and the\n"       \
+        "peer's data is copied to stdout until the peer ends; netctl exits once both\n"        \
+        "have ended. A byte not delivered, an error or a signal is a non-zero exit.\n\n"       \
+        "  -4, -6                  TCP over IPv4 / IPv6 only\n"                                \
+        "  -e, --exec=CMD          wire each connection to CMD's stdin and stdout (split at\n" \
+        "                          blanks, no shell)\n"                                        \
+        "  -c, --sh-exec=CMD       the same through /bin/sh -c CMD\n"                          \
+        "      --send-only         only send: data from the peer is read and dropped\n"        \
+        "      --recv-only         only receive: stdin is not read; our side ends after\n"     \
+        "                          the peer's\n"                                               \
+        "  -w, --idle-timeout=T    fail after T without data either way (30, 500ms, 2m)\n"     \
+        "  -v, --verbose           say who connected and the bytes moved each way\n"           \
+        "      --progress          bytes and rate on stderr every second\n"
+
+static const char connect_help[] =
+        "Usage: netctl connect [OPTION]... HOST PORT | PATH | @NAME\n"
+        "Connect through netd to HOST:PORT, to the UNIX socket PATH (it must contain a\n"
+        "'/') or to the abstract UNIX name NAME, and pipe stdin and stdout to "
+        "it.\n" STREAM_HELP_COMMON
+        "      --connect-timeout=T fail if the connection is not made within T\n";
+
+static const char listen_help[] =
+        "Usage: netctl listen [OPTION]... [HOST] PORT | PATH | @NAME\n"
+        "Listen through netd on HOST:PORT (port 0: any free port; no HOST: all\n"
+        "addresses), on the UNIX socket PATH or the abstract name NAME, print\n"
+        "\"listening on ADDR\" on stderr, accept one connection and pipe stdin and stdout\n"
+        "to it.\n" STREAM_HELP_COMMON
+        "  -k, --keep-open         serve connection after connection (with --exec, at the\n"
+        "                          same time; else one after the other, in turn)\n"
+        "      --max-conns=N       refuse connections beyond N open ones\n";
+
 /* Sorted by name for netctl_verb_lookup(); "help" lists them in this order. */
 static const struct netctl_verb verbs[] = {
         { "call", "METHOD [JSON|-]", "call METHOD with JSON params (\"-\": read them from stdin)",
-          1, 2, verb_call },
-        { "connect", "HOST PORT", "connect to HOST:PORT via netd and pipe stdin/stdout to it", 2, 2,
-          verb_connect },
-        { "help", "", "show this help", 0, 0, verb_help },
+          1, 2, verb_call, NULL },
+        { "connect", "HOST PORT|PATH|@NAME", "connect via netd and pipe stdin/stdout to it", 1, 2,
+          verb_connect, connect_help },
+        { "help", "", "show this help", 0, 0, verb_help, NULL },
         { "info", "", "show netd's version, uptime, connections, handles and stats", 0, 0,
-          verb_info },
+          verb_info, NULL },
         { "isip", "ADDR", "print 4 or 6 if ADDR is an IPv4 or IPv6 address, else 0", 1, 1,
-          verb_isip },
-        { "listen", "[HOST] PORT", "accept one connection via netd and pipe stdin/stdout to it", 1,
-          2, verb_listen },
+          verb_isip, NULL },
+        { "listen", "[HOST] PORT|PATH|@NAME", "accept connections via netd, piped to stdin/stdout",
+          1, 2, verb_listen, listen_help },
         { "notify", "METHOD [JSON|-]", "send METHOD as a notification (netd sends no reply)", 1, 2,
-          verb_notify },
-        { "version", "", "show netctl's version", 0, 0, verb_version },
+          verb_notify, NULL },
+        { "version", "", "show netctl's version", 0, 0, verb_version, NULL },
 };
+
+/* "netctl VERB --help". */
+static void verb_usage(const struct netctl_verb *v)
+{
+        if (v->help)
+                fputs(v->help, stdout);
+        else
+                printf("Usage: netctl [OPTION]... %s %s\n%s.\n", v->name, v->args, v->summary);
+        printf("\nGlobal options (--socket, --json, --timeout, --quiet): netctl --help.\n");
+}
 
 static void help(void)
 {
@@ -829,16 +539,18 @@ static void help(void)
                "  -t, --timeout=MS    wait at most MS milliseconds for each reply (default %d;\n"
                "                      0: no limit); connect and listen then wait for ever\n"
                "  -q, --quiet         print no results and no progress messages, only errors\n"
-               "  -h, --help          show this help and exit\n"
-               "  -V, --version       show the version and exit\n\n"
+               "  -h, --help          show this help (after a command: its own) and exit\n"
+               "  -V, --version       show the version and exit\n"
+               "Options of connect and listen: netctl connect --help, netctl listen --help.\n\n"
                "Errors are printed as \"netctl: MESSAGE (CODE)\" on stderr, CODE being the\n"
                "error's data.code (or its JSON-RPC code). call also prints netd's error object.\n\n"
                "Exit status:\n"
-               "  0  success; connect, listen: the connection closed without an error\n"
-               "  1  netd returned an error, or the connection had one\n"
+               "  0  success; connect, listen: every byte was delivered both ways\n"
+               "  1  netd returned an error, or the connection had one, or bytes were lost\n"
                "  2  cannot reach netd: connecting to the control socket failed, the\n"
                "     connection was lost, or no reply came within --timeout\n"
-               "  3  usage error\n",
+               "  3  usage error\n"
+               "  connect and listen die by the signal (128+N) after SIGINT/SIGTERM/SIGHUP.\n",
                def ? def : "?", NETCTL_TIMEOUT_DEFAULT_MS);
         free(def);
 }
@@ -849,7 +561,15 @@ static int verb_help(int argc, char *argv[])
         return NETCTL_EXIT_OK;
 }
 
-/* Returns 1 to go on, 0 to exit with success (--help, --version), -EINVAL on a usage error. */
+enum {
+        ARG_MAX_CONNS = 0x100,
+        ARG_SEND_ONLY,
+        ARG_RECV_ONLY,
+        ARG_CONNECT_TIMEOUT,
+        ARG_PROGRESS,
+};
+
+/* Returns 1 to go on, 0 to exit with success (--version), -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[])
 {
         static const struct option options[] = {
@@ -859,6 +579,16 @@ static int parse_argv(int argc, char *argv[])
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
+                { "keep-open", no_argument, NULL, 'k' },
+                { "max-conns", required_argument, NULL, ARG_MAX_CONNS },
+                { "exec", required_argument, NULL, 'e' },
+                { "sh-exec", required_argument, NULL, 'c' },
+                { "send-only", no_argument, NULL, ARG_SEND_ONLY },
+                { "recv-only", no_argument, NULL, ARG_RECV_ONLY },
+                { "idle-timeout", required_argument, NULL, 'w' },
+                { "connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT },
+                { "verbose", no_argument, NULL, 'v' },
+                { "progress", no_argument, NULL, ARG_PROGRESS },
                 {},
         };
         int c;
@@ -869,7 +599,7 @@ static int parse_argv(int argc, char *argv[])
          * name "netctl" rather than argv[0].
          */
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":s:jt:qhV", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":s:jt:qhV46ke:c:w:v", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         if (!*optarg) {
@@ -891,8 +621,54 @@ static int parse_argv(int argc, char *argv[])
                         arg_quiet = true;
                         break;
                 case 'h':
-                        help();
-                        return 0;
+                        arg_help = true; /* after the loop: the command's help, if one is named */
+                        break;
+                case '4':
+                        arg_family4 = true;
+                        break;
+                case '6':
+                        arg_family6 = true;
+                        break;
+                case 'k':
+                        arg_keep_open = true;
+                        break;
+                case ARG_MAX_CONNS: {
+                        int n;
+
+                        if (netctl_parse_timeout(optarg, &n) < 0 || n <= 0) {
+                                usage_error("--max-conns takes a number from 1 to %d", INT32_MAX);
+                                return -EINVAL;
+                        }
+                        arg_max_conns = n;
+                        break;
+                }
+                case 'e':
+                        arg_exec = optarg;
+                        break;
+                case 'c':
+                        arg_sh_exec = optarg;
+                        break;
+                case ARG_SEND_ONLY:
+                        arg_send_only = true;
+                        break;
+                case ARG_RECV_ONLY:
+                        arg_recv_only = true;
+                        break;
+                case 'w':
+                case ARG_CONNECT_TIMEOUT:
+                        if (netctl_parse_duration(optarg, c == 'w' ? &arg_idle_timeout_ms
+                                                                   : &arg_connect_timeout_ms) < 0) {
+                                usage_error("%s takes a duration such as 30, 2.5s, 500ms or 1m",
+                                            c == 'w' ? "--idle-timeout" : "--connect-timeout");
+                                return -EINVAL;
+                        }
+                        break;
+                case 'v':
+                        arg_verbose = true;
+                        break;
+                case ARG_PROGRESS:
+                        arg_progress = true;
+                        break;
                 case 'V':
                         (void)verb_version(0, NULL);
                         return 0;
@@ -918,11 +694,22 @@ int main(int argc, char *argv[])
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? NETCTL_EXIT_USAGE : NETCTL_EXIT_OK;
+        if (arg_help && optind >= argc) {
+                help();
+                return NETCTL_EXIT_OK;
+        }
         if (optind >= argc)
                 return usage_error("missing command");
         v = netctl_verb_lookup(verbs, ELEMENTSOF(verbs), argv[optind]);
         if (!v)
                 return usage_error("unknown command '%s'", argv[optind]);
+        if (arg_help) {
+                if (v->run == verb_help)
+                        help();
+                else
+                        verb_usage(v);
+                return NETCTL_EXIT_OK;
+        }
         nargs = argc - optind - 1;
         if (nargs < v->min_args || nargs > v->max_args)
                 return usage_error("usage: netctl %s %s", v->name, v->args);

@@ -24,10 +24,10 @@ static int run_nothing(int argc, char *argv[])
 }
 
 static const struct netctl_verb sorted[] = {
-        { "call", "METHOD", "", 1, 2, run_nothing },
-        { "connect", "HOST PORT", "", 2, 2, run_nothing },
-        { "help", "", "", 0, 0, run_nothing },
-        { "info", "", "", 0, 0, run_nothing },
+        { "call", "METHOD", "", 1, 2, run_nothing, NULL },
+        { "connect", "HOST PORT", "", 2, 2, run_nothing, NULL },
+        { "help", "", "", 0, 0, run_nothing, NULL },
+        { "info", "", "", 0, 0, run_nothing, NULL },
 };
 
 static void test_verb_lookup(void **state)
@@ -48,12 +48,12 @@ static void test_verb_lookup(void **state)
 static void test_verbs_are_sorted(void **state)
 {
         const struct netctl_verb unsorted[] = {
-                { "info", "", "", 0, 0, run_nothing },
-                { "call", "", "", 0, 0, run_nothing },
+                { "info", "", "", 0, 0, run_nothing, NULL },
+                { "call", "", "", 0, 0, run_nothing, NULL },
         };
         const struct netctl_verb duplicate[] = {
-                { "call", "", "", 0, 0, run_nothing },
-                { "call", "", "", 0, 0, run_nothing },
+                { "call", "", "", 0, 0, run_nothing, NULL },
+                { "call", "", "", 0, 0, run_nothing, NULL },
         };
 
         assert_false(netctl_verbs_are_sorted(unsorted, 2));
