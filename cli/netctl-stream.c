@@ -67,6 +67,7 @@ struct session {
         bool peer_ended;      /* socket.end came */
         bool closed;          /* socket.close came */
         bool failed;          /* an error was reported for it */
+        bool child_failed;    /* the child exited with a failure: an error, yet the bytes flow */
         bool paused;          /* socket.pause sent for a full output */
         size_t inflight;      /* socket.write bytes without a reply */
         unsigned pending;     /* socket.write/socket.end calls without a reply */
@@ -681,7 +682,7 @@ static void stream_reap(struct stream *st)
                         s->child = 0;
                         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                                 break;
-                        if (!s->failed) {
+                        if (!s->failed && !s->child_failed) {
                                 if (WIFEXITED(status))
                                         log_error("'%s' exited with status %d", st->o->exec_argv[0],
                                                   WEXITSTATUS(status));
@@ -690,7 +691,7 @@ static void stream_reap(struct stream *st)
                                                   st->o->exec_argv[0],
                                                   sigabbrev_np(WTERMSIG(status)) ?: "?");
                         }
-                        s->failed = true;
+                        s->child_failed = true;
                         break;
                 }
         }
@@ -796,6 +797,8 @@ static void stream_collect(struct stream *st)
                                   s->own_fds ? "the command's output" : "stdin");
                         s->failed = true;
                 }
+                if (s->child_failed)
+                        s->failed = true;
                 if (st->o->verbose)
                         fprintf(stderr, "%s %s closed%s: %llu bytes sent, %llu received\n",
                                 session_what(s), s->peer, s->failed ? " with an error" : "",

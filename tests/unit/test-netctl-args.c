@@ -257,6 +257,95 @@ static void test_exit_for_error(void **state)
         assert_int_equal(netctl_exit_for_error(-ENOMEM, NULL), NETCTL_EXIT_ERROR);
 }
 
+static void test_parse_duration(void **state)
+{
+        int ms = -1;
+
+        assert_int_equal(netctl_parse_duration("30", &ms), 0);
+        assert_int_equal(ms, 30000);
+        assert_int_equal(netctl_parse_duration("500ms", &ms), 0);
+        assert_int_equal(ms, 500);
+        assert_int_equal(netctl_parse_duration("2.5s", &ms), 0);
+        assert_int_equal(ms, 2500);
+        assert_int_equal(netctl_parse_duration("1m", &ms), 0);
+        assert_int_equal(ms, 60000);
+        assert_int_equal(netctl_parse_duration("0.0001", &ms), 0);
+        assert_int_equal(ms, 1);
+        ms = 7;
+        assert_int_equal(netctl_parse_duration("0", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration("", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration("-1", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration("5x", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration(" 5", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration("1000h", &ms), -ERANGE);
+        assert_int_equal(ms, 7);
+}
+
+static void test_parse_endpoint(void **state)
+{
+        struct netctl_endpoint e;
+        char err[256], text[128];
+
+        assert_int_equal(
+                netctl_parse_endpoint(2, (char *[]){ "::1", "80" }, false, &e, err, sizeof(err)),
+                0);
+        assert_string_equal(e.host, "::1");
+        assert_int_equal(e.port, 80);
+        assert_int_equal(e.path_len, 0);
+        assert_int_equal(netctl_format_endpoint(&e, text, sizeof(text)), 0);
+        assert_string_equal(text, "[::1]:80");
+
+        assert_int_equal(netctl_parse_endpoint(1, (char *[]){ "/run/app.sock" }, false, &e, err,
+                                               sizeof(err)),
+                         0);
+        assert_int_equal(e.path_len, strlen("/run/app.sock"));
+        assert_string_equal(e.path, "/run/app.sock");
+
+        assert_int_equal(
+                netctl_parse_endpoint(1, (char *[]){ "@name" }, true, &e, err, sizeof(err)), 0);
+        assert_int_equal(e.path_len, 5);
+        assert_memory_equal(e.path, "\0name", 5);
+        assert_int_equal(netctl_format_endpoint(&e, text, sizeof(text)), 0);
+        assert_string_equal(text, "@name");
+
+        /* listen alone takes a bare port; 0 only for listen. */
+        assert_int_equal(netctl_parse_endpoint(1, (char *[]){ "0" }, true, &e, err, sizeof(err)),
+                         0);
+        assert_null(e.host);
+        assert_int_equal(e.port, 0);
+        assert_int_equal(netctl_parse_endpoint(1, (char *[]){ "80" }, false, &e, err, sizeof(err)),
+                         -EINVAL);
+        assert_int_equal(
+                netctl_parse_endpoint(2, (char *[]){ "h", "0" }, false, &e, err, sizeof(err)),
+                -EINVAL);
+        assert_non_null(strstr(err, "invalid port '0'"));
+        assert_int_equal(
+                netctl_parse_endpoint(2, (char *[]){ "h", "65536" }, true, &e, err, sizeof(err)),
+                -EINVAL);
+        assert_int_equal(netctl_parse_endpoint(1, (char *[]){ "@" }, true, &e, err, sizeof(err)),
+                         -EINVAL);
+        assert_int_equal(
+                netctl_parse_endpoint(1, (char *[]){ "app.sock" }, true, &e, err, sizeof(err)),
+                -EINVAL);
+        assert_non_null(strstr(err, "containing '/'"));
+}
+
+static void test_format_bytes(void **state)
+{
+        char b[32];
+
+        assert_int_equal(netctl_format_bytes(0, b, sizeof(b)), 0);
+        assert_string_equal(b, "0 B");
+        assert_int_equal(netctl_format_bytes(1023, b, sizeof(b)), 0);
+        assert_string_equal(b, "1023 B");
+        assert_int_equal(netctl_format_bytes(10 * 1024 * 1024, b, sizeof(b)), 0);
+        assert_string_equal(b, "10.0 MiB");
+        assert_int_equal(netctl_format_bytes(3ULL << 30, b, sizeof(b)), 0);
+        assert_string_equal(b, "3.0 GiB");
+        assert_int_equal(netctl_format_bytes(1ULL << 62, b, sizeof(b)), 0);
+        assert_string_equal(b, "4194304.0 TiB");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -264,7 +353,8 @@ int main(void)
                 cmocka_unit_test(test_parse_port),      cmocka_unit_test(test_parse_timeout),
                 cmocka_unit_test(test_parse_params),    cmocka_unit_test(test_format_address),
                 cmocka_unit_test(test_format_duration), cmocka_unit_test(test_format_error),
-                cmocka_unit_test(test_exit_for_error),
+                cmocka_unit_test(test_exit_for_error),  cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_endpoint),  cmocka_unit_test(test_format_bytes),
         };
 
         return cmocka_run_group_tests_name("netctl-args", tests, NULL, NULL);
