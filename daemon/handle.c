@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "handle.h"
 #include "log.h"
+#include "observe.h"
 
 static const char *const handle_type_names[_NETD_HANDLE_TYPE_MAX] = {
         [NETD_HANDLE_SERVER] = "server",
@@ -116,6 +117,7 @@ static void registry_remove(struct netd_registry *r, struct netd_handle *h)
 
 void netd_handle_emit(struct netd_handle *h, const char *method, json_t *params)
 {
+        netd_observe_emit(h, method, params); /* observers get a copy, never hold it up */
         if (!h->owner) {
                 json_decref(params);
                 return;

@@ -25,6 +25,7 @@
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
+#include "observe.h"
 #include "resolve.h"
 #include "rpc.h"
 #include "server.h"
@@ -152,6 +153,7 @@ static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t l
                 free(text);
                 return;
         }
+        netd_observe_data(&s->h, buf, len); /* observers (netd.subscribe) get a copy */
         out = netd_conn_output(c);
         evbuffer_add_printf(out,
                             "{\"jsonrpc\":\"2.0\",\"method\":\"socket.data\",\"params\":"
