@@ -136,3 +136,20 @@ int netctl_format_endpoint(const struct netctl_endpoint *e, char *buf, size_t le
  * Returns 0 or -ENOBUFS.
  */
 int netctl_format_bytes(unsigned long long n, char *buf, size_t len);
+
+/*
+ * The method named name in an OpenRPC document (rpc.discover's result,
+ * borrowed), or NULL. Returns a borrowed pointer.
+ */
+json_t *netctl_schema_method(json_t *doc, const char *name);
+
+/*
+ * Builds the params of a call from "key=value" words, typed by the method's
+ * schema in doc: integers, numbers, booleans and null from their text,
+ * objects and arrays from JSON, strings as they are ($ref and oneOf are
+ * followed). A key the method does not have is an error; so is a value
+ * that fits none of the key's types. Returns 0 and a new object in *ret,
+ * or -EINVAL with a message for humans in errbuf.
+ */
+int netctl_params_from_words(json_t *doc, const char *method, int argc, char *argv[], json_t **ret,
+                             char *errbuf, size_t errlen);

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -49,6 +51,13 @@ static char *arg_exec_argv[64];
 static bool arg_send_only = false, arg_recv_only = false;
 static int arg_idle_timeout_ms = -1, arg_connect_timeout_ms = -1;
 static bool arg_verbose = false, arg_progress = false;
+/* ls, monitor, methods */
+static const char *arg_kind = NULL; /* "server" or "socket" */
+static long arg_owner = -1;         /* uid */
+static const char *arg_events[32];
+static size_t arg_n_events = 0;
+static bool arg_names = false;
+static volatile sig_atomic_t arg_stop = 0; /* monitor, shell: SIGINT/SIGTERM seen */
 
 /* Prints "netctl: <message>" and then suffix on stderr. */
 static void print_error(const char *suffix, const char *fmt, va_list ap)
@@ -257,20 +266,52 @@ static int verb_info(int argc, char *argv[])
         return NETCTL_EXIT_OK;
 }
 
+static int fetch_schema(struct netd_client *c, json_t **ret);
+
+/* True if the words after the method are KEY=VALUE pairs (not one JSON text or "-"). */
+static bool words_are_pairs(int argc, char *argv[])
+{
+        if (argc < 2)
+                return false;
+        if (argc == 2 && (strcmp(argv[1], "-") == 0 || argv[1][0] == '{' || argv[1][0] == '['))
+                return false;
+        return true;
+}
+
 static int verb_call(int argc, char *argv[])
 {
         struct netd_client_error err;
         struct netd_client *c = NULL;
-        json_t *params, *result = NULL;
+        json_t *params = NULL, *result = NULL;
         int r;
 
-        r = parse_params_arg(argc, argv, &params);
-        if (r > 0)
-                return r;
+        if (!words_are_pairs(argc, argv)) {
+                r = parse_params_arg(argc, argv, &params);
+                if (r > 0)
+                        return r;
+        }
         r = open_client(&c);
         if (r > 0) {
                 json_decref(params);
                 return r;
+        }
+        if (words_are_pairs(argc, argv)) {
+                /* KEY=VALUE: the method's schema (rpc.discover) types each value. */
+                json_t *doc = NULL;
+                char msg[512];
+
+                r = fetch_schema(c, &doc);
+                if (r > 0) {
+                        c = netd_client_free(c);
+                        return r;
+                }
+                r = netctl_params_from_words(doc, argv[0], argc - 1, argv + 1, &params, msg,
+                                             sizeof(msg));
+                json_decref(doc);
+                if (r < 0) {
+                        c = netd_client_free(c);
+                        return usage_error("%s", msg);
+                }
         }
         r = netd_client_call_sync(c, argv[0], params, arg_timeout_ms, &result, &err);
         c = netd_client_free(c);
@@ -353,6 +394,599 @@ static int verb_isip(int argc, char *argv[])
         if (!arg_quiet)
                 printf("%d\n", family);
         return NETCTL_EXIT_OK;
+}
+
+/* ---- Seeing and calling: ls, monitor, close, methods, help METHOD, shell -----------------------
+ */
+
+/* Fetches rpc.discover's document on c. Returns 0 or an exit code after saying why. */
+static int fetch_schema(struct netd_client *c, json_t **ret)
+{
+        struct netd_client_error err;
+        int r;
+
+        r = netd_client_call_sync(c, "rpc.discover", NULL, arg_timeout_ms, ret, &err);
+        return r < 0 ? fail_call(r, &err) : 0;
+}
+
+/* An address of netd.handles ({address,family,port}, a path or null) for the table. */
+static void format_cell_address(json_t *a, char *buf, size_t len)
+{
+        if (json_is_string(a) && json_string_length(a) > 0 && json_string_value(a)[0] == '\0')
+                (void)snprintf(buf, len, "@%s", json_string_value(a) + 1);
+        else if (netctl_format_address(a, buf, len) < 0)
+                (void)snprintf(buf, len, "-");
+}
+
+static bool handle_wanted(json_t *row, int argc, char *argv[])
+{
+        json_int_t id = json_integer_value(json_object_get(row, "id"));
+        json_int_t srv = json_integer_value(json_object_get(row, "server"));
+        bool named = argc == 0;
+
+        if (arg_kind && strcmp(json_string_value(json_object_get(row, "kind")) ?: "", arg_kind))
+                return false;
+        if (arg_owner >= 0 &&
+            json_integer_value(json_object_get(json_object_get(row, "owner"), "uid")) != arg_owner)
+                return false;
+        /* A server named on the command line brings the sockets it accepted. */
+        for (int i = 0; i < argc && !named; i++)
+                named = atoll(argv[i]) == id || (srv && atoll(argv[i]) == srv);
+        return named;
+}
+
+static int parse_handle_args(int argc, char *argv[])
+{
+        for (int i = 0; i < argc; i++) {
+                unsigned long v;
+                char *end;
+
+                errno = 0;
+                v = strtoul(argv[i], &end, 10);
+                if (errno || *end || !*argv[i] || v == 0 || argv[i][0] == '-')
+                        return usage_error("'%s' is not a handle id (a positive integer)", argv[i]);
+        }
+        return 0;
+}
+
+static int check_kind(void)
+{
+        if (arg_kind && strcmp(arg_kind, "server") != 0 && strcmp(arg_kind, "socket") != 0)
+                return usage_error("--kind is server or socket");
+        return 0;
+}
+
+static int verb_ls(int argc, char *argv[])
+{
+        struct netd_client_error err;
+        struct netd_client *c = NULL;
+        json_t *res = NULL, *rows, *row, *out;
+        size_t i;
+        int r;
+
+        r = parse_handle_args(argc, argv);
+        if (r == 0)
+                r = check_kind();
+        if (r > 0)
+                return r;
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = netd_client_call_sync(c, "netd.handles", NULL, arg_timeout_ms, &res, &err);
+        c = netd_client_free(c);
+        if (r < 0)
+                return fail_call(r, &err);
+        rows = json_object_get(res, "handles");
+        out = json_array();
+        json_array_foreach(rows, i, row)
+                if (handle_wanted(row, argc, argv))
+                        (void)json_array_append(out, row);
+        if (arg_json) {
+                print_json(out, stdout);
+        } else if (!arg_quiet) {
+                printf("%-6s %-6s %-10s %-24s %-24s %10s %10s %8s %s\n", "ID", "KIND", "STATE",
+                       "LOCAL", "REMOTE", "RECV", "SENT", "BUFFERED", "OWNER");
+                json_array_foreach(out, i, row) {
+                        json_t *o = json_object_get(row, "owner");
+                        char local[128], remote[128];
+
+                        format_cell_address(json_object_get(row, "local"), local, sizeof(local));
+                        format_cell_address(json_object_get(row, "remote"), remote, sizeof(remote));
+                        if (json_object_get(row, "connections"))
+                                (void)snprintf(
+                                        remote, sizeof(remote),
+                                        "%" JSON_INTEGER_FORMAT " open, %" JSON_INTEGER_FORMAT
+                                        " accepted",
+                                        json_integer_value(json_object_get(row, "connections")),
+                                        json_integer_value(json_object_get(row, "accepted")));
+                        printf("%-6" JSON_INTEGER_FORMAT
+                               " %-6s %-10s %-24s %-24s %10" JSON_INTEGER_FORMAT
+                               " %10" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
+                               " uid=%" JSON_INTEGER_FORMAT " pid=%" JSON_INTEGER_FORMAT
+                               " conn#%" JSON_INTEGER_FORMAT "\n",
+                               json_integer_value(json_object_get(row, "id")),
+                               json_string_value(json_object_get(row, "kind")) ?: "?",
+                               json_string_value(json_object_get(row, "state")) ?: "?", local,
+                               remote, json_integer_value(json_object_get(row, "bytesRead")),
+                               json_integer_value(json_object_get(row, "bytesWritten")),
+                               json_integer_value(json_object_get(row, "bufferSize")),
+                               json_integer_value(json_object_get(o, "uid")),
+                               json_integer_value(json_object_get(o, "pid")),
+                               json_integer_value(json_object_get(o, "conn")));
+                }
+        }
+        json_decref(out);
+        json_decref(res);
+        return NETCTL_EXIT_OK;
+}
+
+static void stop_cb(int signo)
+{
+        arg_stop = signo;
+}
+
+/* SIGINT/SIGTERM end monitor and shell cleanly: poll() returns EINTR and the loop stops. */
+static void catch_stop_signals(void)
+{
+        struct sigaction sa = { .sa_handler = stop_cb };
+
+        (void)sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGINT, &sa, NULL);
+        (void)sigaction(SIGTERM, &sa, NULL);
+}
+
+/* One line for a netd.event: time, handle, event, the gist of its params, owner. */
+static void print_observed(json_t *p)
+{
+        json_t *ev = json_object_get(p, "params"), *o = json_object_get(p, "owner"), *v;
+        const char *name = json_string_value(json_object_get(p, "event")) ?: "?";
+        const char *kind = json_string_value(json_object_get(p, "kind")) ?: "?";
+        struct timespec ts;
+        struct tm tm;
+        const char *key;
+        char when[32];
+
+        (void)clock_gettime(CLOCK_REALTIME, &ts);
+        (void)localtime_r(&ts.tv_sec, &tm);
+        (void)strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        printf("%s.%03ld %s#%" JSON_INTEGER_FORMAT " %s", when, ts.tv_nsec / 1000000, kind,
+               json_integer_value(json_object_get(p, "handle")), name);
+        if (strcmp(name, "socket.data") == 0) {
+                void *buf = NULL;
+                size_t len = 0;
+
+                if (netd_client_decode_data(ev, &buf, &len) == 0)
+                        printf(" %zu bytes", len);
+                free(buf);
+        } else {
+                json_object_foreach(ev, key, v) {
+                        char *text;
+
+                        if (strcmp(key, kind) == 0)
+                                continue; /* the handle itself, already shown */
+                        text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+                        printf(" %s=%s", key, text ? text : "?");
+                        free(text);
+                }
+        }
+        printf(" (uid %" JSON_INTEGER_FORMAT " pid %" JSON_INTEGER_FORMAT ")\n",
+               json_integer_value(json_object_get(o, "uid")),
+               json_integer_value(json_object_get(o, "pid")));
+}
+
+static void monitor_event_cb(struct netd_client *c, const char *method, json_t *params,
+                             void *userdata)
+{
+        if (arg_json) {
+                json_t *n = json_pack("{s:s,s:O}", "method", method, "params", params);
+
+                if (n)
+                        print_json(n, stdout);
+                json_decref(n);
+        } else if (strcmp(method, "netd.event") == 0) {
+                print_observed(params);
+        } else if (strcmp(method, "netd.missed") == 0) {
+                printf("netd.missed: %" JSON_INTEGER_FORMAT
+                       " events were dropped: this monitor fell behind\n",
+                       json_integer_value(json_object_get(params, "missed")));
+        }
+        (void)fflush(stdout);
+}
+
+static int verb_monitor(int argc, char *argv[])
+{
+        struct netd_client_error err;
+        struct netd_client *c = NULL;
+        json_t *filter, *a;
+        int r;
+
+        r = parse_handle_args(argc, argv);
+        if (r == 0)
+                r = check_kind();
+        if (r > 0)
+                return r;
+        filter = json_object();
+        if (argc > 0) {
+                a = json_array();
+                for (int i = 0; i < argc; i++)
+                        (void)json_array_append_new(a, json_integer(atoll(argv[i])));
+                json_object_set_new(filter, "handles", a);
+        }
+        if (arg_kind)
+                json_object_set_new(filter, "kinds", json_pack("[s]", arg_kind));
+        if (arg_n_events > 0) {
+                a = json_array();
+                for (size_t i = 0; i < arg_n_events; i++)
+                        (void)json_array_append_new(a, json_string(arg_events[i]));
+                json_object_set_new(filter, "events", a);
+        }
+        r = open_client(&c);
+        if (r > 0) {
+                json_decref(filter);
+                return r;
+        }
+        netd_client_on_event(c, monitor_event_cb, NULL);
+        r = netd_client_call_sync(c, "netd.subscribe", filter, arg_timeout_ms, NULL, &err);
+        if (r < 0) {
+                c = netd_client_free(c);
+                return fail_call(r, &err);
+        }
+        if (!arg_quiet && !arg_json)
+                fprintf(stderr, "monitoring; Ctrl-C ends\n");
+        catch_stop_signals();
+        while (!arg_stop) {
+                struct pollfd pfd = { .fd = netd_client_fd(c),
+                                      .events =
+                                              POLLIN | (netd_client_wants_write(c) ? POLLOUT : 0) };
+
+                if (poll(&pfd, 1, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error("poll: %s", strerror(errno));
+                        c = netd_client_free(c);
+                        return NETCTL_EXIT_ERROR;
+                }
+                r = netd_client_process(c);
+                if (r < 0) {
+                        log_error("lost the connection to netd: %s", strerror(-r));
+                        c = netd_client_free(c);
+                        return NETCTL_EXIT_UNREACHABLE;
+                }
+        }
+        c = netd_client_free(c);
+        return NETCTL_EXIT_OK;
+}
+
+static int verb_close(int argc, char *argv[])
+{
+        struct netd_client_error err;
+        struct netd_client *c = NULL;
+        int r, ret = NETCTL_EXIT_OK;
+
+        r = parse_handle_args(argc, argv);
+        if (r > 0)
+                return r;
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        for (int i = 0; i < argc; i++) {
+                r = netd_client_call_sync(c, "netd.close",
+                                          json_pack("{s:I}", "handle", (json_int_t)atoll(argv[i])),
+                                          arg_timeout_ms, NULL, &err);
+                if (r < 0) {
+                        ret = fail_call(r, &err);
+                        break;
+                }
+        }
+        c = netd_client_free(c);
+        return ret;
+}
+
+static int verb_methods(int argc, char *argv[])
+{
+        struct netd_client *c = NULL;
+        json_t *doc = NULL, *m;
+        size_t i;
+        int r;
+
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = fetch_schema(c, &doc);
+        c = netd_client_free(c);
+        if (r > 0)
+                return r;
+        json_array_foreach(json_object_get(doc, "methods"), i, m) {
+                const char *name = json_string_value(json_object_get(m, "name")) ?: "?";
+
+                if (arg_names)
+                        printf("%s\n", name);
+                else if (arg_json)
+                        print_json(
+                                json_pack("{s:s,s:s}", "name", name, "summary",
+                                          json_string_value(json_object_get(m, "summary")) ?: ""),
+                                stdout);
+                else
+                        printf("%-24s %s\n", name,
+                               json_string_value(json_object_get(m, "summary")) ?: "");
+        }
+        json_decref(doc);
+        return NETCTL_EXIT_OK;
+}
+
+/* A short type name for a parameter's schema: "integer", "string", "HandleId", ... */
+static void schema_type(json_t *schema, char *buf, size_t len)
+{
+        const char *ref = json_string_value(json_object_get(schema, "$ref"));
+        json_t *t = json_object_get(schema, "type");
+
+        if (ref && strrchr(ref, '/'))
+                (void)snprintf(buf, len, "%s", strrchr(ref, '/') + 1);
+        else if (json_is_string(t))
+                (void)snprintf(buf, len, "%s", json_string_value(t));
+        else if (json_object_get(schema, "enum")) {
+                char *e = json_dumps(json_object_get(schema, "enum"), JSON_COMPACT);
+
+                (void)snprintf(buf, len, "one of %s", e ? e : "?");
+                free(e);
+        } else if (json_object_get(schema, "oneOf"))
+                (void)snprintf(buf, len, "several types");
+        else
+                (void)snprintf(buf, len, "any");
+}
+
+static int method_help(const char *name)
+{
+        struct netd_client *c = NULL;
+        json_t *doc = NULL, *m, *p, *e;
+        char type[128];
+        size_t i;
+        int r;
+
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = fetch_schema(c, &doc);
+        c = netd_client_free(c);
+        if (r > 0)
+                return r;
+        m = netctl_schema_method(doc, name);
+        if (!m) {
+                json_decref(doc);
+                return usage_error("netd has no method '%s' (netctl methods lists them)", name);
+        }
+        if (arg_json) {
+                print_json(m, stdout);
+                json_decref(doc);
+                return NETCTL_EXIT_OK;
+        }
+        printf("%s: %s\n", name, json_string_value(json_object_get(m, "summary")) ?: "");
+        if (json_object_get(m, "description"))
+                printf("\n%s\n", json_string_value(json_object_get(m, "description")));
+        printf("\nParams (netctl call %s KEY=VALUE ...):\n", name);
+        if (json_array_size(json_object_get(m, "params")) == 0)
+                printf("  none\n");
+        json_array_foreach(json_object_get(m, "params"), i, p) {
+                schema_type(json_object_get(p, "schema"), type, sizeof(type));
+                printf("  %-22s %-10s %s%s\n", json_string_value(json_object_get(p, "name")) ?: "?",
+                       type, json_is_true(json_object_get(p, "required")) ? "(required) " : "",
+                       json_string_value(json_object_get(p, "description")) ?: "");
+        }
+        p = json_object_get(m, "result");
+        printf("\nResult: %s\n", json_string_value(json_object_get(p, "description")) ?: "");
+        if (json_array_size(json_object_get(m, "errors")) > 0)
+                printf("\nErrors:\n");
+        json_array_foreach(json_object_get(m, "errors"), i, e)
+                printf("  %-7" JSON_INTEGER_FORMAT " %-36s %s\n",
+                       json_integer_value(json_object_get(e, "code")),
+                       json_string_value(json_object_get(json_object_get(e, "data"), "code")) ?: "",
+                       json_string_value(json_object_get(e, "message")) ?: "");
+        json_decref(doc);
+        return NETCTL_EXIT_OK;
+}
+
+/* ---- shell ------------------------------------------------------------------------------------
+ */
+
+struct shell {
+        struct netd_client *c; /* borrowed */
+        json_t *doc;           /* owned: rpc.discover, fetched at start */
+        unsigned pending;      /* calls without a reply yet */
+        bool tty;
+};
+
+static void shell_prompt(void)
+{
+        printf("netd> ");
+        (void)fflush(stdout);
+}
+
+static void shell_print(const char *prefix, json_t *v)
+{
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+        printf("%s%s\n", prefix, text ? text : "?");
+        free(text);
+        (void)fflush(stdout);
+}
+
+static void shell_reply_cb(struct netd_client *c, json_t *result,
+                           const struct netd_client_error *err, void *userdata)
+{
+        struct shell *sh = userdata;
+        json_t *e;
+
+        sh->pending--;
+        if (result) {
+                shell_print("< ", result);
+        } else {
+                e = json_pack("{s:i,s:s,s:O*}", "code", err->code, "message", err->message, "data",
+                              err->data);
+                shell_print("< error ", e);
+                json_decref(e);
+        }
+        if (sh->tty && sh->pending == 0)
+                shell_prompt();
+}
+
+static void shell_event_cb(struct netd_client *c, const char *method, json_t *params,
+                           void *userdata)
+{
+        json_t *n = json_pack("{s:s,s:O*}", "method", method, "params", params);
+
+        shell_print("< event ", n);
+        json_decref(n);
+}
+
+/* Splits line at blanks into words (in place). Returns the count. */
+static int split_words(char *line, char **words, int max)
+{
+        int n = 0;
+
+        for (char *save = NULL, *w = strtok_r(line, " \t\r\n", &save); w && n < max;
+             w = strtok_r(NULL, " \t\r\n", &save))
+                words[n++] = w;
+        return n;
+}
+
+static void shell_line(struct shell *sh, char *line)
+{
+        char errbuf[512], *words[64], *method;
+        json_t *params = NULL;
+        int n, r;
+
+        while (*line == ' ' || *line == '\t')
+                line++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!*line || *line == '#')
+                return;
+        if (*line == '{') {
+                /* A whole JSON-RPC request: its method and params are sent (netctl sets the id). */
+                json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+
+                method = (char *)json_string_value(json_object_get(req, "method"));
+                if (!json_is_object(req) || !method) {
+                        printf("! a JSON line must be a request object with a method\n");
+                        json_decref(req);
+                        return;
+                }
+                params = json_incref(json_object_get(req, "params"));
+                r = netd_client_call(sh->c, method, params, shell_reply_cb, sh);
+                json_decref(req);
+                if (r < 0)
+                        printf("! cannot send: %s\n", strerror(-r));
+                else
+                        sh->pending++;
+                return;
+        }
+        /* "method {json}" or "method key=value ..." */
+        method = line;
+        line += strcspn(line, " \t");
+        if (*line)
+                *line++ = '\0';
+        while (*line == ' ' || *line == '\t')
+                line++;
+        if (strcmp(method, "help") == 0) {
+                printf("Type a request per line: METHOD KEY=VALUE ... (typed by the schema),\n"
+                       "METHOD {JSON params}, or a JSON-RPC request object. Replies (\"< \") and\n"
+                       "events (\"< event \") print as they come. Handles live until the shell\n"
+                       "ends. \"methods\" lists the methods; \"quit\" or end of input leaves.\n");
+                return;
+        }
+        if (strcmp(method, "methods") == 0) {
+                json_t *m;
+                size_t i;
+
+                json_array_foreach(json_object_get(sh->doc, "methods"), i, m)
+                        printf("%-24s %s\n", json_string_value(json_object_get(m, "name")) ?: "",
+                               json_string_value(json_object_get(m, "summary")) ?: "");
+                return;
+        }
+        if (*line == '{' || *line == '[') {
+                if (netctl_parse_params(line, strlen(line), &params, errbuf, sizeof(errbuf)) < 0) {
+                        printf("! %s\n", errbuf);
+                        return;
+                }
+        } else {
+                n = split_words(line, words, 64);
+                if (netctl_params_from_words(sh->doc, method, n, words, &params, errbuf,
+                                             sizeof(errbuf)) < 0) {
+                        printf("! %s\n", errbuf);
+                        return;
+                }
+        }
+        r = netd_client_call(sh->c, method, params, shell_reply_cb, sh);
+        if (r < 0)
+                printf("! cannot send %s: %s\n", method, strerror(-r));
+        else
+                sh->pending++;
+}
+
+static int verb_shell(int argc, char *argv[])
+{
+        struct shell sh = { .tty = isatty(STDIN_FILENO) };
+        char *line = NULL;
+        size_t cap = 0;
+        int r, ret = NETCTL_EXIT_OK;
+        bool eof = false;
+
+        r = open_client(&sh.c);
+        if (r > 0)
+                return r;
+        r = fetch_schema(sh.c, &sh.doc);
+        if (r > 0) {
+                sh.c = netd_client_free(sh.c);
+                return r;
+        }
+        netd_client_on_event(sh.c, shell_event_cb, &sh);
+        catch_stop_signals();
+        if (sh.tty) {
+                printf("netd shell: \"help\" for help, \"quit\" or Ctrl-D to leave.\n");
+                shell_prompt();
+        }
+        (void)setvbuf(stdin, NULL, _IONBF, 0);
+        while (!arg_stop && !(eof && sh.pending == 0)) {
+                struct pollfd pfd[2] = {
+                        { .fd = netd_client_fd(sh.c),
+                          .events = POLLIN | (netd_client_wants_write(sh.c) ? POLLOUT : 0) },
+                        { .fd = eof ? -1 : STDIN_FILENO, .events = POLLIN },
+                };
+
+                if (poll(pfd, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error("poll: %s", strerror(errno));
+                        ret = NETCTL_EXIT_ERROR;
+                        break;
+                }
+                if (pfd[0].revents) {
+                        r = netd_client_process(sh.c);
+                        if (r < 0) {
+                                log_error("lost the connection to netd: %s", strerror(-r));
+                                ret = NETCTL_EXIT_UNREACHABLE;
+                                break;
+                        }
+                }
+                if (pfd[1].revents) {
+                        /* One line per wake-up; the terminal delivers whole lines. */
+                        if (getline(&line, &cap, stdin) < 0) {
+                                eof = true;
+                                continue;
+                        }
+                        if (strncmp(line, "quit", 4) == 0 || strncmp(line, "exit", 4) == 0) {
+                                eof = true;
+                                continue;
+                        }
+                        shell_line(&sh, line);
+                        if (sh.tty && sh.pending == 0)
+                                shell_prompt();
+                        (void)fflush(stdout);
+                }
+        }
+        free(line);
+        json_decref(sh.doc);
+        sh.c = netd_client_free(sh.c);
+        return ret;
 }
 
 /* ---- Data-plane tier: connect and listen --------------------------------------------------- */
@@ -491,19 +1125,31 @@ static const char listen_help[] =
 
 /* Sorted by name for netctl_verb_lookup(); "help" lists them in this order. */
 static const struct netctl_verb verbs[] = {
-        { "call", "METHOD [JSON|-]", "call METHOD with JSON params (\"-\": read them from stdin)",
-          1, 2, verb_call, NULL },
+        { "call", "METHOD [JSON|-|KEY=VALUE...]",
+          "call METHOD with params: JSON, \"-\" (stdin) or KEY=VALUE typed by the schema", 1, 64,
+          verb_call, NULL },
+        { "close", "HANDLE...", "close servers or sockets of any client of yours (root: any)", 1,
+          64, verb_close, NULL },
         { "connect", "HOST PORT|PATH|@NAME", "connect via netd and pipe stdin/stdout to it", 1, 2,
           verb_connect, connect_help },
-        { "help", "", "show this help", 0, 0, verb_help, NULL },
+        { "help", "[METHOD]", "show this help, or METHOD's params, result and errors", 0, 1,
+          verb_help, NULL },
         { "info", "", "show netd's version, uptime, connections, handles and stats", 0, 0,
           verb_info, NULL },
         { "isip", "ADDR", "print 4 or 6 if ADDR is an IPv4 or IPv6 address, else 0", 1, 1,
           verb_isip, NULL },
         { "listen", "[HOST] PORT|PATH|@NAME", "accept connections via netd, piped to stdin/stdout",
           1, 2, verb_listen, listen_help },
+        { "ls", "[HANDLE...]", "list servers and sockets (--kind, --owner=UID, --json)", 0, 64,
+          verb_ls, NULL },
+        { "methods", "", "list netd's methods with a summary each (--names: names only)", 0, 0,
+          verb_methods, NULL },
+        { "monitor", "[HANDLE...]", "follow events live (--event=NAME, --kind, --json)", 0, 64,
+          verb_monitor, NULL },
         { "notify", "METHOD [JSON|-]", "send METHOD as a notification (netd sends no reply)", 1, 2,
           verb_notify, NULL },
+        { "shell", "", "one control connection: requests typed per line, replies and events", 0, 0,
+          verb_shell, NULL },
         { "version", "", "show netctl's version", 0, 0, verb_version, NULL },
 };
 
@@ -557,6 +1203,8 @@ static void help(void)
 
 static int verb_help(int argc, char *argv[])
 {
+        if (argc == 1)
+                return method_help(argv[0]);
         help();
         return NETCTL_EXIT_OK;
 }
@@ -567,6 +1215,10 @@ enum {
         ARG_RECV_ONLY,
         ARG_CONNECT_TIMEOUT,
         ARG_PROGRESS,
+        ARG_KIND,
+        ARG_OWNER,
+        ARG_EVENT,
+        ARG_NAMES,
 };
 
 /* Returns 1 to go on, 0 to exit with success (--version), -EINVAL on a usage error. */
@@ -589,6 +1241,10 @@ static int parse_argv(int argc, char *argv[])
                 { "connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT },
                 { "verbose", no_argument, NULL, 'v' },
                 { "progress", no_argument, NULL, ARG_PROGRESS },
+                { "kind", required_argument, NULL, ARG_KIND },
+                { "owner", required_argument, NULL, ARG_OWNER },
+                { "event", required_argument, NULL, ARG_EVENT },
+                { "names", no_argument, NULL, ARG_NAMES },
                 {},
         };
         int c;
@@ -668,6 +1324,29 @@ static int parse_argv(int argc, char *argv[])
                         break;
                 case ARG_PROGRESS:
                         arg_progress = true;
+                        break;
+                case ARG_KIND:
+                        arg_kind = optarg;
+                        break;
+                case ARG_OWNER: {
+                        int uid;
+
+                        if (netctl_parse_timeout(optarg, &uid) < 0) {
+                                usage_error("--owner takes a uid");
+                                return -EINVAL;
+                        }
+                        arg_owner = uid < 0 ? 0 : uid;
+                        break;
+                }
+                case ARG_EVENT:
+                        if (arg_n_events >= ELEMENTSOF(arg_events)) {
+                                usage_error("at most %zu --event options", ELEMENTSOF(arg_events));
+                                return -EINVAL;
+                        }
+                        arg_events[arg_n_events++] = optarg;
+                        break;
+                case ARG_NAMES:
+                        arg_names = true;
                         break;
                 case 'V':
                         (void)verb_version(0, NULL);
