@@ -85,6 +85,9 @@ struct stream {
         bool listen;
         bool unix_socket;
         uint64_t server;
+        bool server_closing;      /* we asked for server.close */
+        bool server_closed;       /* server.close came: no more connections */
+        unsigned served;          /* connections accepted */
         struct session *sessions; /* owned */
         bool stdin_eof;           /* stdin reached EOF: later sessions start with it ended */
         bool stdin_busy;          /* a session is wired to stdin/stdout */
@@ -520,8 +523,11 @@ static void stream_on_connection(struct stream *st, json_t *params)
                                .connected = true };
         format_remote(params, s->peer, sizeof(s->peer));
         *tail = s;
-        if (!st->o->keep_open)
+        st->served++;
+        if (!st->o->keep_open) {
+                st->server_closing = true;
                 (void)netd_client_server_close(st->c, st->server, NULL, NULL);
+        }
         if (!st->o->quiet || st->o->verbose)
                 fprintf(stderr, "connection from %s\n", s->peer);
         if (st->o->idle_timeout_ms > 0)
@@ -605,6 +611,12 @@ static void stream_event_cb(struct netd_client *c, const char *method, json_t *p
                         if (st->o->verbose)
                                 fprintf(stderr, "dropped a connection from %s (--max-conns %d)\n",
                                         line, st->o->max_conns);
+                } else if (strcmp(method, "server.close") == 0) {
+                        /* Closed by someone else (netctl close): serve what is open, then stop. */
+                        st->server_closed = true;
+                        if (!st->server_closing)
+                                log_error("the server was closed in netd (netctl close?)%s",
+                                          st->sessions ? "; finishing the open connections" : "");
                 } else if (strcmp(method, "server.error") == 0) {
                         format_error_event(params, line, sizeof(line));
                         log_error("%s", line);
@@ -810,6 +822,8 @@ static void stream_collect(struct stream *st)
                         stream_finish(st, s->failed ? NETCTL_EXIT_ERROR : NETCTL_EXIT_OK);
                 session_free(s);
         }
+        if (st->listen && st->server_closed && !st->sessions && !st->done)
+                stream_finish(st, st->server_closing ? st->exit_code : NETCTL_EXIT_ERROR);
         if (st->o->keep_open && !st->o->exec_argv && !st->stdin_busy) {
                 for (s = st->sessions; s; s = s->next) {
                         if (!s->active && !s->closed) {

@@ -631,7 +631,8 @@ static int verb_monitor(int argc, char *argv[])
                 c = netd_client_free(c);
                 return fail_call(r, &err);
         }
-        if (!arg_quiet && !arg_json)
+        /* On stderr, so that --json output stays JSON; scripts wait for it. */
+        if (!arg_quiet)
                 fprintf(stderr, "monitoring; Ctrl-C ends\n");
         catch_stop_signals();
         while (!arg_stop) {

@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "conn.h"
 #include "daemon.h"
@@ -36,16 +37,22 @@ struct observer {
         unsigned kinds; /* 1 << enum netd_handle_type; 0: all */
         char **events;  /* owned: only these event names; NULL: all */
         size_t n_events;
-        uint64_t missed; /* events dropped since the last netd.missed */
+        uint64_t missed;         /* events dropped since the last netd.missed */
+        struct event *ev_missed; /* owned: checks when a lagging observer has caught up */
         LIST_ENTRY(observer) link;
 };
 
 static LIST_HEAD(, observer) observers = LIST_HEAD_INITIALIZER(observers);
 static uint64_t next_observer_id;
 
+/* How often a lagging observer's queue is checked, to send netd.missed once it has drained. */
+#define OBSERVE_MISSED_CHECK_MS 50
+
 static void observer_free(struct observer *o)
 {
         LIST_REMOVE(o, link);
+        if (o->ev_missed)
+                event_free(o->ev_missed);
         for (size_t i = 0; i < o->n_events; i++)
                 free(o->events[i]);
         free(o->events);
@@ -61,6 +68,34 @@ static struct netd_conn *conn_by_id(struct netd_daemon *d, uint64_t id)
                 if (c->id == id)
                         return c;
         return NULL;
+}
+
+/* Sends netd.missed to c for o, and starts counting again. */
+static void observer_send_missed(struct observer *o, struct netd_conn *c)
+{
+        netd_conn_notify(c, "netd.missed",
+                         json_pack("{s:I,s:I}", "subscription", (json_int_t)o->id, "missed",
+                                   (json_int_t)o->missed));
+        o->missed = 0;
+}
+
+/*
+ * The timer of a lagging observer: once its queue is down to the low mark,
+ * it hears how many events it missed even if no other event comes.
+ */
+static void observer_missed_cb(evutil_socket_t fd, short what, void *arg)
+{
+        struct observer *o = arg;
+        struct netd_conn *c = conn_by_id(o->daemon, o->conn_id);
+        struct timeval tv = { 0, OBSERVE_MISSED_CHECK_MS * 1000 };
+
+        if (!c || !netd_conn_is_open(c) || o->missed == 0)
+                return; /* freed with the subscription, or at the next walk of the list */
+        if (evbuffer_get_length(netd_conn_output(c)) > o->daemon->limits.out_low_bytes) {
+                event_add(o->ev_missed, &tv);
+                return;
+        }
+        observer_send_missed(o, c);
 }
 
 bool netd_observe_allowed(const struct netd_conn *c, const struct netd_handle *h)
@@ -253,17 +288,21 @@ static void observe_each(struct netd_handle *h, const char *method, json_t *(*ma
                 if (c == h->owner || !netd_conn_is_open(c) || !netd_observe_allowed(c, h) ||
                     !observer_matches(o, h, method))
                         continue;
-                /* Lagging: its queue is past the low mark, so its copy is dropped. */
-                if (evbuffer_get_length(netd_conn_output(c)) > h->daemon->limits.out_low_bytes) {
-                        o->missed++;
+                /* Lagging: its queue is past the high mark, so its copy is dropped. */
+                if (evbuffer_get_length(netd_conn_output(c)) > h->daemon->limits.out_high_bytes) {
+                        struct timeval tv = { 0, OBSERVE_MISSED_CHECK_MS * 1000 };
+
+                        if (o->missed++ == 0) {
+                                if (!o->ev_missed)
+                                        o->ev_missed =
+                                                evtimer_new(h->daemon->base, observer_missed_cb, o);
+                                if (o->ev_missed)
+                                        evtimer_add(o->ev_missed, &tv);
+                        }
                         continue;
                 }
-                if (o->missed) {
-                        netd_conn_notify(c, "netd.missed",
-                                         json_pack("{s:I,s:I}", "subscription", (json_int_t)o->id,
-                                                   "missed", (json_int_t)o->missed));
-                        o->missed = 0;
-                }
+                if (o->missed)
+                        observer_send_missed(o, c);
                 if (!params) {
                         params = make(ctx);
                         if (!params)

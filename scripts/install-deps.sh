@@ -3,7 +3,7 @@
 # missing. Only root can install; anyone else gets the apt-get line to run.
 set -eu
 
-pkgs="build-essential cmake pkg-config libevent-dev libjansson-dev libcmocka-dev socat go-md2man"
+pkgs="build-essential cmake pkg-config libevent-dev libjansson-dev libcmocka-dev socat go-md2man python3"
 # CI also fuzzes with clang's libFuzzer: NETD_FUZZ_DEPS=1 adds its packages.
 [ "${NETD_FUZZ_DEPS:-0}" = 1 ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=""
