@@ -137,6 +137,32 @@ t_lagging_monitor() {
 	pass "a lagging monitor is told it missed $n events; the 10 MiB transfer was unaffected"
 }
 
+# Another user sees none of root's handles, and may neither observe nor close them.
+t_permission() {
+	if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null; then
+		echo "skipped: permissions (needs root and setpriv)"
+		return
+	fi
+	local srv out
+	start_listen perm 127.0.0.1 0 || return
+	srv=$("$N" --json ls --kind server | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
+	chmod 755 "$T"
+	chmod 666 "$NETD_SOCKET"
+	nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$N" "$@"; }
+	out=$(nobody --json ls)
+	[ "$out" = "[]" ] || { fail "permission: nobody's ls shows $out"; return; }
+	nobody close "$srv" 2>"$T/perm.err"
+	expect_rc "permission: close by another user" 1 $? || return
+	grep -q ERR_NETD_PERMISSION "$T/perm.err" || { fail "permission: close said $(cat "$T/perm.err")"; return; }
+	nobody monitor "$srv" 2>"$T/perm.err"
+	expect_rc "permission: monitor by another user" 1 $? || return
+	grep -q ERR_NETD_PERMISSION "$T/perm.err" || { fail "permission: monitor said $(cat "$T/perm.err")"; return; }
+	chmod 700 "$T"
+	"$N" close "$srv"
+	wait "$LPID"
+	pass "another user sees nothing of root's, and may not observe or close it"
+}
+
 t_methods_help_call() {
 	local out
 	"$N" methods | grep -q "^netd.handles  *List" || { fail "methods: $("$N" methods | head -3)"; return; }
@@ -173,7 +199,7 @@ t_completion() {
 	pass "bash completion: commands, methods, options"
 }
 
-for t in ${@:-t_ls t_close t_monitor t_lagging_monitor t_methods_help_call t_completion}; do
+for t in ${@:-t_ls t_close t_monitor t_lagging_monitor t_permission t_methods_help_call t_completion}; do
 	$t
 done
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }

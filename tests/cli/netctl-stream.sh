@@ -203,6 +203,56 @@ t_options() {
 	pass "--idle-timeout, --send-only, --recv-only"
 }
 
+# 9b. --progress, --max-conns and --connect-timeout.
+t_more_options() {
+	local line got
+	start_listen prog 127.0.0.1 0 || return
+	"$N" connect --progress 127.0.0.1 "$PORT" <"$T/b.bin" 2>"$T/progress.log"
+	expect_rc "progress: connect" 0 $? || return
+	wait "$LPID"
+	grep -q "3.0 MiB sent, 0 B received" "$T/progress.log" ||
+		{ fail "progress: stderr was '$(cat "$T/progress.log")'"; return; }
+	# --max-conns 1: while one connection is open, the next is refused.
+	rm -f "$T/mc.in"
+	mkfifo "$T/mc.in"
+	exec 6<>"$T/mc.in"
+	LISTEN_OUT=/dev/null start_listen mc -k -v --max-conns 1 --exec cat 127.0.0.1 0 6>&- || return
+	"$N" connect 127.0.0.1 "$PORT" <"$T/mc.in" >/dev/null 6>&- &
+	local held=$!
+	read -r -t 10 -u 3 line # connection from
+	echo refused | "$N" connect 127.0.0.1 "$PORT" >"$T/mc.got" 2>/dev/null
+	while read -r -t 10 -u 3 line; do
+		case $line in "dropped a connection"*) got=1; break ;; esac
+	done
+	exec 6>&-
+	wait "$held"
+	kill -TERM "$LPID"
+	wait "$LPID"
+	[ -n "${got:-}" ] || { fail "max-conns: no 'dropped' line"; return; }
+	[ -s "$T/mc.got" ] && { fail "max-conns: the refused client got an echo"; return; }
+	# --connect-timeout: a listener whose accept queue is full drops the SYN.
+	if command -v python3 >/dev/null; then
+		rm -f "$T/full.port"
+		mkfifo "$T/full.port"
+		python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+fill = socket.create_connection(s.getsockname())  # the accept queue (backlog 0) is full
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()' <"$T/mc.in" >"$T/full.port" 6>&- &
+		local py=$!
+		exec 6>"$T/mc.in"
+		read -r -t 10 got <"$T/full.port"
+		"$N" connect --connect-timeout 300ms 127.0.0.1 "$got" </dev/null 2>"$T/ct.err"
+		expect_rc "connect-timeout" 1 $? || { exec 6>&-; return; }
+		exec 6>&-
+		wait "$py"
+		grep -q "timed out after 300 ms (ETIMEDOUT)" "$T/ct.err" ||
+			{ fail "connect-timeout: '$(cat "$T/ct.err")'"; return; }
+	fi
+	pass "--progress, --max-conns, --connect-timeout"
+}
+
 # 10. Exit codes: 0 success, 1 an error from netd or the connection, 2 netd
 # unreachable, 3 usage.
 t_exit_codes() {
@@ -234,7 +284,7 @@ t_exit_codes() {
 
 # Arguments name tests to run alone (t_exec ...); none: all of them.
 for t in ${@:-t_background_listen t_devnull_connect t_both_ways t_unix t_killed_sender \
-	t_killed_receiver t_keep_open t_exec t_options t_exit_codes}; do
+	t_killed_receiver t_keep_open t_exec t_options t_more_options t_exit_codes}; do
 	$t
 done
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }

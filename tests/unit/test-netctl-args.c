@@ -346,15 +346,67 @@ static void test_format_bytes(void **state)
         assert_string_equal(b, "4194304.0 TiB");
 }
 
+static void test_params_from_words(void **state)
+{
+        json_t *doc = json_loads(
+                "{\"methods\":[{\"name\":\"m\",\"params\":["
+                "{\"name\":\"port\",\"schema\":{\"$ref\":\"#/components/schemas/Port\"}},"
+                "{\"name\":\"host\",\"schema\":{\"type\":\"string\"}},"
+                "{\"name\":\"on\",\"schema\":{\"type\":\"boolean\"}},"
+                "{\"name\":\"kinds\",\"schema\":{\"type\":\"array\"}},"
+                "{\"name\":\"mode\",\"schema\":{\"enum\":[\"a\",\"b\"]}}]}],"
+                "\"components\":{\"schemas\":{\"Port\":{\"oneOf\":[{\"type\":\"integer\"},"
+                "{\"type\":\"string\"}]}}}}",
+                0, NULL);
+        char err[256];
+        json_t *p = NULL;
+
+        assert_non_null(doc);
+        assert_int_equal(netctl_params_from_words(doc, "m", 5,
+                                                  (char *[]){ "port=80", "host=80", "on=true",
+                                                              "kinds=[\"x\"]", "mode=b" },
+                                                  &p, err, sizeof(err)),
+                         0);
+        assert_true(json_is_integer(json_object_get(p, "port")));
+        assert_string_equal(json_string_value(json_object_get(p, "host")), "80");
+        assert_true(json_is_true(json_object_get(p, "on")));
+        assert_true(json_is_array(json_object_get(p, "kinds")));
+        assert_string_equal(json_string_value(json_object_get(p, "mode")), "b");
+        json_decref(p);
+        /* A port that is not a number falls back to the string branch of oneOf. */
+        assert_int_equal(netctl_params_from_words(doc, "m", 1, (char *[]){ "port=http" }, &p, err,
+                                                  sizeof(err)),
+                         0);
+        assert_string_equal(json_string_value(json_object_get(p, "port")), "http");
+        json_decref(p);
+        assert_int_equal(
+                netctl_params_from_words(doc, "m", 1, (char *[]){ "on=yes" }, &p, err, sizeof(err)),
+                -EINVAL);
+        assert_int_equal(
+                netctl_params_from_words(doc, "m", 1, (char *[]){ "mode=c" }, &p, err, sizeof(err)),
+                -EINVAL);
+        assert_int_equal(
+                netctl_params_from_words(doc, "m", 1, (char *[]){ "nope=1" }, &p, err, sizeof(err)),
+                -EINVAL);
+        assert_non_null(strstr(err, "m has no parameter 'nope'; port host on kinds mode"));
+        assert_int_equal(
+                netctl_params_from_words(doc, "m", 1, (char *[]){ "port" }, &p, err, sizeof(err)),
+                -EINVAL);
+        assert_int_equal(netctl_params_from_words(doc, "x", 0, NULL, &p, err, sizeof(err)),
+                         -EINVAL);
+        json_decref(doc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_verb_lookup),     cmocka_unit_test(test_verbs_are_sorted),
-                cmocka_unit_test(test_parse_port),      cmocka_unit_test(test_parse_timeout),
-                cmocka_unit_test(test_parse_params),    cmocka_unit_test(test_format_address),
-                cmocka_unit_test(test_format_duration), cmocka_unit_test(test_format_error),
-                cmocka_unit_test(test_exit_for_error),  cmocka_unit_test(test_parse_duration),
-                cmocka_unit_test(test_parse_endpoint),  cmocka_unit_test(test_format_bytes),
+                cmocka_unit_test(test_verb_lookup),       cmocka_unit_test(test_verbs_are_sorted),
+                cmocka_unit_test(test_parse_port),        cmocka_unit_test(test_parse_timeout),
+                cmocka_unit_test(test_parse_params),      cmocka_unit_test(test_format_address),
+                cmocka_unit_test(test_format_duration),   cmocka_unit_test(test_format_error),
+                cmocka_unit_test(test_exit_for_error),    cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_endpoint),    cmocka_unit_test(test_format_bytes),
+                cmocka_unit_test(test_params_from_words),
         };
 
         return cmocka_run_group_tests_name("netctl-args", tests, NULL, NULL);
