@@ -208,7 +208,16 @@ static void session_write_cb(struct netd_client *c, json_t *result,
          * session fails in any case (stream_collect()).
          */
         free(w);
-        if (err->code == -32000 || s->st->done)
+        /*
+         * Writes cut off by the socket closing: the close (socket.error, or
+         * a close before both ends) says why, and the unsent bytes are
+         * counted when the session ends.
+         */
+        if (err->code == -32000 || s->st->done ||
+            (err->data_code &&
+             (strcmp(err->data_code, "ERR_SOCKET_CLOSED_BEFORE_CONNECTION") == 0 ||
+              strcmp(err->data_code, "ERR_STREAM_DESTROYED") == 0 ||
+              strcmp(err->data_code, "ERR_SOCKET_CLOSED") == 0)))
                 return;
         if (!s->failed) {
                 (void)netctl_format_error(err, line, sizeof(line));

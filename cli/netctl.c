@@ -1127,7 +1127,7 @@ static const char listen_help[] =
 /* Sorted by name for netctl_verb_lookup(); "help" lists them in this order. */
 static const struct netctl_verb verbs[] = {
         { "call", "METHOD [JSON|-|KEY=VALUE...]",
-          "call METHOD with params: JSON, \"-\" (stdin) or KEY=VALUE typed by the schema", 1, 64,
+          "call METHOD; params: JSON, \"-\" (stdin), or KEY=VALUE typed by the schema", 1, 64,
           verb_call, NULL },
         { "close", "HANDLE...", "close servers or sockets of any client of yours (root: any)", 1,
           64, verb_close, NULL },
@@ -1149,7 +1149,7 @@ static const struct netctl_verb verbs[] = {
           verb_monitor, NULL },
         { "notify", "METHOD [JSON|-]", "send METHOD as a notification (netd sends no reply)", 1, 2,
           verb_notify, NULL },
-        { "shell", "", "one control connection: requests typed per line, replies and events", 0, 0,
+        { "shell", "", "one connection; requests typed per line, replies and events as they come", 0, 0,
           verb_shell, NULL },
         { "version", "", "show netctl's version", 0, 0, verb_version, NULL },
 };
@@ -1176,7 +1176,10 @@ static void help(void)
                 char left[64];
 
                 snprintf(left, sizeof(left), "%s %s", verbs[i].name, verbs[i].args);
-                printf("  %-24s %s\n", left, verbs[i].summary);
+                if (strlen(left) > 24)
+                        printf("  %s\n  %-24s %s\n", left, "", verbs[i].summary);
+                else
+                        printf("  %-24s %s\n", left, verbs[i].summary);
         }
         printf("\nOptions:\n"
                "  -s, --socket=PATH   netd's control socket (default: $NETD_SOCKET, else\n"
