@@ -8,6 +8,7 @@
  * error paths need not clean up on the daemon's side.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1397,6 +1398,14 @@ int main(int argc, char *argv[])
         if (nargs < v->min_args || nargs > v->max_args)
                 return usage_error("usage: netctl %s %s", v->name, v->args);
 
+        /*
+         * A closed stdin/stdout/stderr (<&-) is /dev/null instead, so that
+         * the control socket can never take fd 0-2 and be read as stdin.
+         */
+        for (int fd = 0; fd <= 2; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+                    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+                        return NETCTL_EXIT_ERROR;
         /* A closed stdout is reported as EPIPE by write(), not by a fatal signal. */
         (void)signal(SIGPIPE, SIG_IGN);
         /*
