@@ -17,6 +17,7 @@
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
+#include "observe.h"
 #include "rpc.h"
 
 void netd_limits_init(struct netd_limits *l)
@@ -134,6 +135,7 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 event_free(d->sig_term);
         if (d->sig_int)
                 event_free(d->sig_int);
+        netd_observe_release(d); /* their timers are on d->base */
         if (d->base)
                 event_base_free(d->base);
         for (size_t i = 0; i < d->n_inherited; i++) {

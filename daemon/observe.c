@@ -360,3 +360,12 @@ void netd_observe_data(struct netd_handle *h, const uint8_t *buf, size_t len)
 
         observe_each(h, "socket.data", make_data, &d);
 }
+
+void netd_observe_release(struct netd_daemon *d)
+{
+        struct observer *o, *next;
+
+        LIST_FOREACH_SAFE(o, &observers, link, next)
+        if (o->daemon == d)
+                observer_free(o);
+}

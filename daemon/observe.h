@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 struct netd_conn;
+struct netd_daemon;
 struct netd_handle;
 
 /* Most subscriptions one connection may hold. */
@@ -50,3 +51,6 @@ void netd_observe_emit(struct netd_handle *h, const char *method, json_t *params
 
 /* The same for len bytes of socket data sent on the fast path (base64 for observers). */
 void netd_observe_data(struct netd_handle *h, const uint8_t *buf, size_t len);
+
+/* Frees every subscription of daemon d (which is being freed). */
+void netd_observe_release(struct netd_daemon *d);
