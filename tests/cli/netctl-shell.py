@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,7 +102,9 @@ def main():
         if t.proc.poll() is None:
             t.proc.kill()
         netd.terminate()
-        assert netd.wait(timeout=WAIT_S) == 0, "netd exit status"
+        status = netd.wait(timeout=WAIT_S)
+        shutil.rmtree(tmp, ignore_errors=True)
+        assert status == 0, "netd exit status"
     return 0
 
 
