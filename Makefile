@@ -1,12 +1,14 @@
-# Thin wrapper over CMake: the two commands of the README.
-#   make run   install missing build packages (as root), build, run netd in the foreground
-#   make test  the same set-up, then every test through ctest
+# Thin wrapper over CMake: the commands of the README.
+#   make run      install missing build packages (as root), build, run netd in the foreground
+#   make test     the same set-up, then every test through ctest
+#   make install  build, then install under PREFIX (default /usr/local; DESTDIR is honoured)
 BUILD      ?= build
 CMAKE_ARGS ?=
 NETD_ARGS  ?=
+PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure build run test clean
+.PHONY: all deps configure build run test install clean
 
 all: build
 
@@ -27,6 +29,11 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The prefix is applied at install time (cmake --install --prefix): paths in
+# netdclient.pc and netd.service's ExecStart name PREFIX, whatever the build used.
+install: build
+	cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 clean:
 	rm -rf $(BUILD)

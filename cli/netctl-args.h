@@ -36,6 +36,7 @@ struct netctl_verb {
         int min_args;
         int max_args;
         netctl_verb_fn run;
+        const char *help; /* "netctl VERB --help": the verb's own options, or NULL */
 };
 
 /* Finds name in the sorted table verbs[0..n). Returns a borrowed pointer, or NULL if absent. */
@@ -95,3 +96,60 @@ int netctl_format_error(const struct netd_client_error *err, char *buf, size_t l
  * NETCTL_EXIT_UNREACHABLE; anything else (-ENOMEM, -EINVAL) NETCTL_EXIT_ERROR.
  */
 int netctl_exit_for_error(int r, const struct netd_client_error *err);
+
+/*
+ * Parses a duration for -w/--idle-timeout and --connect-timeout: a decimal
+ * number (fractions allowed) with an optional unit "ms", "s" (the default,
+ * as ncat), "m" or "h". Returns 0 and sets *ret_ms (at least 1 for a
+ * positive value), -EINVAL for bad text or a zero duration, -ERANGE beyond
+ * INT_MAX ms.
+ */
+int netctl_parse_duration(const char *s, int *ret_ms);
+
+/* Where connect goes or listen listens: a TCP host and port, a UNIX path or an abstract name. */
+struct netctl_endpoint {
+        const char *host; /* borrowed from argv; NULL: listen's default host */
+        int port;         /* TCP; -1 for a UNIX socket */
+        /* UNIX: the path, or for an abstract name a leading NUL then the name (path_len bytes). */
+        char path[109];
+        size_t path_len; /* 0 for TCP */
+};
+
+/*
+ * Parses the endpoint arguments of connect (for_listen false) or listen:
+ * "HOST PORT", a path containing '/', "@NAME" for a Linux abstract name,
+ * and for listen also "PORT" alone. connect needs a port 1-65535, listen
+ * allows 0 (any free port). Returns 0, or -EINVAL with a message for
+ * humans in errbuf (errlen bytes).
+ */
+int netctl_parse_endpoint(int argc, char *argv[], bool for_listen, struct netctl_endpoint *ret,
+                          char *errbuf, size_t errlen);
+
+/*
+ * Formats an endpoint for messages: "HOST:PORT" ("[HOST]:PORT" for an IPv6
+ * literal), the path, or "@NAME". Returns 0 or -ENOBUFS.
+ */
+int netctl_format_endpoint(const struct netctl_endpoint *e, char *buf, size_t len);
+
+/*
+ * Formats a byte count for humans: "512 B", "10.0 KiB", "3.2 MiB", "1.5 GiB".
+ * Returns 0 or -ENOBUFS.
+ */
+int netctl_format_bytes(unsigned long long n, char *buf, size_t len);
+
+/*
+ * The method named name in an OpenRPC document (rpc.discover's result,
+ * borrowed), or NULL. Returns a borrowed pointer.
+ */
+json_t *netctl_schema_method(json_t *doc, const char *name);
+
+/*
+ * Builds the params of a call from "key=value" words, typed by the method's
+ * schema in doc: integers, numbers, booleans and null from their text,
+ * objects and arrays from JSON, strings as they are ($ref and oneOf are
+ * followed). A key the method does not have is an error; so is a value
+ * that fits none of the key's types. Returns 0 and a new object in *ret,
+ * or -EINVAL with a message for humans in errbuf.
+ */
+int netctl_params_from_words(json_t *doc, const char *method, int argc, char *argv[], json_t **ret,
+                             char *errbuf, size_t errlen);

@@ -8,6 +8,7 @@
  * error paths need not clean up on the daemon's side.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -26,14 +27,11 @@
 #include <jansson.h>
 
 #include "netctl-args.h"
+#include "netctl-stream.h"
 #include "netd/netd.h"
 
 /* Each reply of the RPC tier is awaited this long unless --timeout says otherwise. */
 #define NETCTL_TIMEOUT_DEFAULT_MS     30000
-/* connect/listen: stdin bytes sent with socket.write and not answered yet, at most. */
-#define NETCTL_INFLIGHT_MAX_BYTES     (1024 * 1024)
-/* connect/listen: one read() of stdin, and so one socket.write, at most. */
-#define NETCTL_STDIN_CHUNK_BYTES      (64 * 1024)
 /* call/notify "-": the largest params document read from stdin. */
 #define NETCTL_STDIN_PARAMS_MAX_BYTES (64 * 1024 * 1024)
 
@@ -43,6 +41,24 @@ static const char *arg_socket_path = NULL; /* NULL: netd_client_default_path() *
 static bool arg_json = false;
 static int arg_timeout_ms = NETCTL_TIMEOUT_DEFAULT_MS; /* -1: no limit */
 static bool arg_quiet = false;
+static bool arg_help = false;
+/* connect and listen (netctl-stream.h) */
+static bool arg_family4 = false, arg_family6 = false;
+static bool arg_keep_open = false;
+static int arg_max_conns = 0;
+static const char *arg_exec = NULL, *arg_sh_exec = NULL;
+static char *arg_exec_copy = NULL; /* owned: arg_exec split into arg_exec_argv */
+static char *arg_exec_argv[64];
+static bool arg_send_only = false, arg_recv_only = false;
+static int arg_idle_timeout_ms = -1, arg_connect_timeout_ms = -1;
+static bool arg_verbose = false, arg_progress = false;
+/* ls, monitor, methods */
+static const char *arg_kind = NULL; /* "server" or "socket" */
+static long arg_owner = -1;         /* uid */
+static const char *arg_events[32];
+static size_t arg_n_events = 0;
+static bool arg_names = false;
+static volatile sig_atomic_t arg_stop = 0; /* monitor, shell: SIGINT/SIGTERM seen */
 
 /* Prints "netctl: <message>" and then suffix on stderr. */
 static void print_error(const char *suffix, const char *fmt, va_list ap)
@@ -127,14 +143,6 @@ static int open_client(struct netd_client **ret)
                   strerror(-r), strerrorname_np(-r) ?: "UNKNOWN");
         free(def);
         return NETCTL_EXIT_UNREACHABLE;
-}
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads all of stdin, NUL-terminated. Returns 0, -EFBIG, -ENOMEM or -errno. */
@@ -263,20 +271,52 @@ static int verb_info(int argc, char *argv[])
         return NETCTL_EXIT_OK;
 }
 
+static int fetch_schema(struct netd_client *c, json_t **ret);
+
+/* True if the words after the method are KEY=VALUE pairs (not one JSON text or "-"). */
+static bool words_are_pairs(int argc, char *argv[])
+{
+        if (argc < 2)
+                return false;
+        if (argc == 2 && (strcmp(argv[1], "-") == 0 || argv[1][0] == '{' || argv[1][0] == '['))
+                return false;
+        return true;
+}
+
 static int verb_call(int argc, char *argv[])
 {
         struct netd_client_error err;
         struct netd_client *c = NULL;
-        json_t *params, *result = NULL;
+        json_t *params = NULL, *result = NULL;
         int r;
 
-        r = parse_params_arg(argc, argv, &params);
-        if (r > 0)
-                return r;
+        if (!words_are_pairs(argc, argv)) {
+                r = parse_params_arg(argc, argv, &params);
+                if (r > 0)
+                        return r;
+        }
         r = open_client(&c);
         if (r > 0) {
                 json_decref(params);
                 return r;
+        }
+        if (words_are_pairs(argc, argv)) {
+                /* KEY=VALUE: the method's schema (rpc.discover) types each value. */
+                json_t *doc = NULL;
+                char msg[512];
+
+                r = fetch_schema(c, &doc);
+                if (r > 0) {
+                        c = netd_client_free(c);
+                        return r;
+                }
+                r = netctl_params_from_words(doc, argv[0], argc - 1, argv + 1, &params, msg,
+                                             sizeof(msg));
+                json_decref(doc);
+                if (r < 0) {
+                        c = netd_client_free(c);
+                        return usage_error("%s", msg);
+                }
         }
         r = netd_client_call_sync(c, argv[0], params, arg_timeout_ms, &result, &err);
         c = netd_client_free(c);
@@ -361,423 +401,687 @@ static int verb_isip(int argc, char *argv[])
         return NETCTL_EXIT_OK;
 }
 
-/* ---- Data-plane tier: connect and listen --------------------------------------------------- */
-
-/* One stdio <-> netd socket pipe, on the stack of verb_connect()/verb_listen(). */
-struct pipe {
-        struct netd_client *c; /* borrowed */
-        uint64_t server;       /* listen: the server; else 0 */
-        bool listening;        /* listen: server.listen has succeeded (it reports its own errors) */
-        uint64_t socket;       /* 0 until known (listen: until the connection) */
-        size_t inflight_bytes; /* sent with socket.write, reply not in yet */
-        bool stdin_done;       /* stdin is at EOF, or the peer ended: socket.end sent */
-        bool done;             /* leave the loop with exit_code */
-        int exit_code;
-        int64_t deadline_ms; /* connect: when to give up on net.connect's reply; -1: never */
-        char *write_error;   /* owned: first unexpected socket.write/end failure, or NULL */
-};
-
-/* Tracks one socket.write or socket.end until its reply. */
-struct pipe_write {
-        struct pipe *pipe; /* borrowed */
-        size_t len;
-};
-
-static void pipe_finish(struct pipe *p, int exit_code)
-{
-        p->done = true;
-        p->exit_code = exit_code;
-}
-
-/*
- * A socket.write or socket.end failed. Failures caused by the socket
- * closing are reported by socket.error, or are expected (writes cut off by
- * a close); the loop handles a lost connection. Anything else is kept for
- * the exit status.
+/* ---- Seeing and calling: ls, monitor, close, methods, help METHOD, shell -----------------------
  */
-static void pipe_write_cb(struct netd_client *c, json_t *result,
-                          const struct netd_client_error *err, void *userdata)
-{
-        static const char *const expected[] = {
-                "ERR_SOCKET_CLOSED",          "ERR_SOCKET_CLOSED_BEFORE_CONNECTION",
-                "ERR_STREAM_DESTROYED",       "ERR_STREAM_WRITE_AFTER_END",
-                NETD_CLIENT_ERR_DISCONNECTED,
-        };
-        struct pipe_write *w = userdata;
-        struct pipe *p = w->pipe;
-        char line[1024];
 
-        p->inflight_bytes -= w->len;
-        free(w);
-        if (!err || p->write_error || err->code == -32000)
-                return;
-        for (size_t i = 0; i < ELEMENTSOF(expected); i++)
-                if (err->data_code && strcmp(err->data_code, expected[i]) == 0)
-                        return;
-        (void)netctl_format_error(err, line, sizeof(line));
-        p->write_error = strdup(line);
-}
-
-/* Queues socket.write (len > 0) or socket.end (len 0). Returns 0 or -errno. */
-static int pipe_send(struct pipe *p, const void *data, size_t len)
+/* Fetches rpc.discover's document on c. Returns 0 or an exit code after saying why. */
+static int fetch_schema(struct netd_client *c, json_t **ret)
 {
-        struct pipe_write *w;
+        struct netd_client_error err;
         int r;
 
-        w = malloc(sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        *w = (struct pipe_write){ .pipe = p, .len = len };
-        if (len > 0)
-                r = netd_client_socket_write(p->c, p->socket, data, len, pipe_write_cb, w);
-        else
-                r = netd_client_socket_end(p->c, p->socket, pipe_write_cb, w);
-        if (r < 0) {
-                free(w); /* the callback is not called when queueing fails */
+        r = netd_client_call_sync(c, "rpc.discover", NULL, arg_timeout_ms, ret, &err);
+        return r < 0 ? fail_call(r, &err) : 0;
+}
+
+/* An address of netd.handles ({address,family,port}, a path or null) for the table. */
+static void format_cell_address(json_t *a, char *buf, size_t len)
+{
+        if (json_is_string(a) && json_string_length(a) > 0 && json_string_value(a)[0] == '\0')
+                (void)snprintf(buf, len, "@%s", json_string_value(a) + 1);
+        else if (netctl_format_address(a, buf, len) < 0)
+                (void)snprintf(buf, len, "-");
+}
+
+static bool handle_wanted(json_t *row, int argc, char *argv[])
+{
+        json_int_t id = json_integer_value(json_object_get(row, "id"));
+        json_int_t srv = json_integer_value(json_object_get(row, "server"));
+        bool named = argc == 0;
+
+        if (arg_kind && strcmp(json_string_value(json_object_get(row, "kind")) ?: "", arg_kind))
+                return false;
+        if (arg_owner >= 0 &&
+            json_integer_value(json_object_get(json_object_get(row, "owner"), "uid")) != arg_owner)
+                return false;
+        /* A server named on the command line brings the sockets it accepted. */
+        for (int i = 0; i < argc && !named; i++)
+                named = atoll(argv[i]) == id || (srv && atoll(argv[i]) == srv);
+        return named;
+}
+
+static int parse_handle_args(int argc, char *argv[])
+{
+        for (int i = 0; i < argc; i++) {
+                unsigned long v;
+                char *end;
+
+                errno = 0;
+                v = strtoul(argv[i], &end, 10);
+                if (errno || *end || !*argv[i] || v == 0 || argv[i][0] == '-')
+                        return usage_error("'%s' is not a handle id (a positive integer)", argv[i]);
+        }
+        return 0;
+}
+
+static int check_kind(void)
+{
+        if (arg_kind && strcmp(arg_kind, "server") != 0 && strcmp(arg_kind, "socket") != 0)
+                return usage_error("--kind is server or socket");
+        return 0;
+}
+
+static int verb_ls(int argc, char *argv[])
+{
+        struct netd_client_error err;
+        struct netd_client *c = NULL;
+        json_t *res = NULL, *rows, *row, *out;
+        size_t i;
+        int r;
+
+        r = parse_handle_args(argc, argv);
+        if (r == 0)
+                r = check_kind();
+        if (r > 0)
+                return r;
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = netd_client_call_sync(c, "netd.handles", NULL, arg_timeout_ms, &res, &err);
+        c = netd_client_free(c);
+        if (r < 0)
+                return fail_call(r, &err);
+        rows = json_object_get(res, "handles");
+        out = json_array();
+        json_array_foreach(rows, i, row)
+                if (handle_wanted(row, argc, argv))
+                        (void)json_array_append(out, row);
+        if (arg_json) {
+                print_json(out, stdout);
+        } else if (!arg_quiet) {
+                printf("%-6s %-6s %-10s %-24s %-24s %10s %10s %8s %s\n", "ID", "KIND", "STATE",
+                       "LOCAL", "REMOTE", "RECV", "SENT", "BUFFERED", "OWNER");
+                json_array_foreach(out, i, row) {
+                        json_t *o = json_object_get(row, "owner");
+                        char local[128], remote[128];
+
+                        format_cell_address(json_object_get(row, "local"), local, sizeof(local));
+                        format_cell_address(json_object_get(row, "remote"), remote, sizeof(remote));
+                        if (json_object_get(row, "connections"))
+                                (void)snprintf(
+                                        remote, sizeof(remote),
+                                        "%" JSON_INTEGER_FORMAT " open, %" JSON_INTEGER_FORMAT
+                                        " accepted",
+                                        json_integer_value(json_object_get(row, "connections")),
+                                        json_integer_value(json_object_get(row, "accepted")));
+                        printf("%-6" JSON_INTEGER_FORMAT
+                               " %-6s %-10s %-24s %-24s %10" JSON_INTEGER_FORMAT
+                               " %10" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
+                               " uid=%" JSON_INTEGER_FORMAT " pid=%" JSON_INTEGER_FORMAT
+                               " conn#%" JSON_INTEGER_FORMAT "\n",
+                               json_integer_value(json_object_get(row, "id")),
+                               json_string_value(json_object_get(row, "kind")) ?: "?",
+                               json_string_value(json_object_get(row, "state")) ?: "?", local,
+                               remote, json_integer_value(json_object_get(row, "bytesRead")),
+                               json_integer_value(json_object_get(row, "bytesWritten")),
+                               json_integer_value(json_object_get(row, "bufferSize")),
+                               json_integer_value(json_object_get(o, "uid")),
+                               json_integer_value(json_object_get(o, "pid")),
+                               json_integer_value(json_object_get(o, "conn")));
+                }
+        }
+        json_decref(out);
+        json_decref(res);
+        return NETCTL_EXIT_OK;
+}
+
+static void stop_cb(int signo)
+{
+        arg_stop = signo;
+}
+
+/* SIGINT/SIGTERM end monitor and shell cleanly: poll() returns EINTR and the loop stops. */
+static void catch_stop_signals(void)
+{
+        struct sigaction sa = { .sa_handler = stop_cb };
+
+        (void)sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGINT, &sa, NULL);
+        (void)sigaction(SIGTERM, &sa, NULL);
+}
+
+/* One line for a netd.event: time, handle, event, the gist of its params, owner. */
+static void print_observed(json_t *p)
+{
+        json_t *ev = json_object_get(p, "params"), *o = json_object_get(p, "owner"), *v;
+        const char *name = json_string_value(json_object_get(p, "event")) ?: "?";
+        const char *kind = json_string_value(json_object_get(p, "kind")) ?: "?";
+        struct timespec ts;
+        struct tm tm;
+        const char *key;
+        char when[32];
+
+        (void)clock_gettime(CLOCK_REALTIME, &ts);
+        (void)localtime_r(&ts.tv_sec, &tm);
+        (void)strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        printf("%s.%03ld %s#%" JSON_INTEGER_FORMAT " %s", when, ts.tv_nsec / 1000000, kind,
+               json_integer_value(json_object_get(p, "handle")), name);
+        if (strcmp(name, "socket.data") == 0) {
+                void *buf = NULL;
+                size_t len = 0;
+
+                if (netd_client_decode_data(ev, &buf, &len) == 0)
+                        printf(" %zu bytes", len);
+                free(buf);
+        } else {
+                json_object_foreach(ev, key, v) {
+                        char *text;
+
+                        if (strcmp(key, kind) == 0)
+                                continue; /* the handle itself, already shown */
+                        text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+                        printf(" %s=%s", key, text ? text : "?");
+                        free(text);
+                }
+        }
+        printf(" (uid %" JSON_INTEGER_FORMAT " pid %" JSON_INTEGER_FORMAT ")\n",
+               json_integer_value(json_object_get(o, "uid")),
+               json_integer_value(json_object_get(o, "pid")));
+}
+
+static void monitor_event_cb(struct netd_client *c, const char *method, json_t *params,
+                             void *userdata)
+{
+        if (arg_json) {
+                json_t *n = json_pack("{s:s,s:O}", "method", method, "params", params);
+
+                if (n)
+                        print_json(n, stdout);
+                json_decref(n);
+        } else if (strcmp(method, "netd.event") == 0) {
+                print_observed(params);
+        } else if (strcmp(method, "netd.missed") == 0) {
+                printf("netd.missed: %" JSON_INTEGER_FORMAT
+                       " events were dropped: this monitor fell behind\n",
+                       json_integer_value(json_object_get(params, "missed")));
+        }
+        (void)fflush(stdout);
+}
+
+static int verb_monitor(int argc, char *argv[])
+{
+        struct netd_client_error err;
+        struct netd_client *c = NULL;
+        json_t *filter, *a;
+        int r;
+
+        r = parse_handle_args(argc, argv);
+        if (r == 0)
+                r = check_kind();
+        if (r > 0)
+                return r;
+        filter = json_object();
+        if (argc > 0) {
+                a = json_array();
+                for (int i = 0; i < argc; i++)
+                        (void)json_array_append_new(a, json_integer(atoll(argv[i])));
+                json_object_set_new(filter, "handles", a);
+        }
+        if (arg_kind)
+                json_object_set_new(filter, "kinds", json_pack("[s]", arg_kind));
+        if (arg_n_events > 0) {
+                a = json_array();
+                for (size_t i = 0; i < arg_n_events; i++)
+                        (void)json_array_append_new(a, json_string(arg_events[i]));
+                json_object_set_new(filter, "events", a);
+        }
+        r = open_client(&c);
+        if (r > 0) {
+                json_decref(filter);
                 return r;
         }
-        p->inflight_bytes += len;
-        return 0;
-}
-
-/* Ends our side once: after stdin's EOF, or after the peer's (we asked for allowHalfOpen). */
-static void pipe_end(struct pipe *p)
-{
-        int r;
-
-        if (p->stdin_done)
-                return;
-        p->stdin_done = true;
-        r = pipe_send(p, NULL, 0);
-        if (r < 0 && netd_client_is_connected(p->c)) {
-                log_error("cannot end the socket: %s", strerror(-r));
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-        }
-}
-
-/* Writes all of buf to stdout, waiting while a non-blocking stdout is full. */
-static int write_stdout(const char *buf, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(STDOUT_FILENO, buf, len);
-
-                if (n < 0) {
-                        struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
-
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN && errno != EWOULDBLOCK)
-                                return -errno;
-                        (void)poll(&pfd, 1, -1);
-                        continue;
-                }
-                buf += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
-static void pipe_on_data(struct pipe *p, json_t *params)
-{
-        void *buf = NULL;
-        size_t len;
-        int r;
-
-        r = netd_client_decode_data(params, &buf, &len);
+        netd_client_on_event(c, monitor_event_cb, NULL);
+        r = netd_client_call_sync(c, "netd.subscribe", filter, arg_timeout_ms, NULL, &err);
         if (r < 0) {
-                log_error("cannot decode socket.data: %s", strerror(-r));
-                pipe_finish(p, NETCTL_EXIT_UNREACHABLE); /* netd broke the protocol */
-                return;
+                c = netd_client_free(c);
+                return fail_call(r, &err);
         }
-        /*
-         * A blocking write: while stdout is slow, netctl reads no more events,
-         * so netd stops reading the socket and TCP pushes back on the peer.
-         */
-        r = write_stdout(buf, len);
-        free(buf);
-        if (r < 0) {
-                log_error("cannot write to stdout: %s", strerror(-r));
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-        }
-}
+        /* On stderr, so that --json output stays JSON; scripts wait for it. */
+        if (!arg_quiet)
+                fprintf(stderr, "monitoring; Ctrl-C ends\n");
+        catch_stop_signals();
+        while (!arg_stop) {
+                struct pollfd pfd = { .fd = netd_client_fd(c),
+                                      .events =
+                                              POLLIN | (netd_client_wants_write(c) ? POLLOUT : 0) };
 
-/* server.connection: the first one is ours; the server closes, stragglers are destroyed. */
-static void pipe_on_connection(struct pipe *p, json_t *params)
-{
-        const char *host = json_string_value(json_object_get(params, "remoteAddress"));
-        json_t *port = json_object_get(params, "remotePort");
-        uint64_t id;
-
-        if (netd_client_get_handle(params, "socket", &id) < 0)
-                return;
-        if (p->socket) {
-                (void)netd_client_notify(p->c, "socket.destroy",
-                                         json_pack("{s:I}", "socket", (json_int_t)id));
-                return;
-        }
-        p->socket = id;
-        /* The reply of server.close waits for our connection to end: nobody waits for it. */
-        (void)netd_client_server_close(p->c, p->server, NULL, NULL);
-        if (!arg_quiet && host && json_is_integer(port))
-                fprintf(stderr,
-                        strchr(host, ':') ? "connection from [%s]:%" JSON_INTEGER_FORMAT "\n"
-                                          : "connection from %s:%" JSON_INTEGER_FORMAT "\n",
-                        host, json_integer_value(port));
-}
-
-static void pipe_on_close(struct pipe *p, json_t *params)
-{
-        if (json_is_true(json_object_get(params, "hadError"))) {
-                pipe_finish(p, NETCTL_EXIT_ERROR); /* socket.error said why */
-                return;
-        }
-        if (p->write_error) {
-                log_error("%s", p->write_error);
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-                return;
-        }
-        pipe_finish(p, NETCTL_EXIT_OK);
-}
-
-/* Prints the error of a server.error or socket.error event. */
-static void pipe_report_error_event(json_t *params)
-{
-        json_t *e = json_object_get(params, "error");
-        json_t *code = json_object_get(e, "code");
-        struct netd_client_error err = {
-                .code = (int)json_integer_value(code),
-                .message = json_string_value(json_object_get(e, "message")),
-                .data_code = json_string_value(code),
-        };
-        char line[1024];
-
-        /* Node's error fields ({message, code: "ECONNREFUSED", ...}), or a JSON-RPC error. */
-        if (!err.data_code)
-                err.data_code =
-                        json_string_value(json_object_get(json_object_get(e, "data"), "code"));
-        if (!err.message)
-                err.message = "the socket failed";
-        (void)netctl_format_error(&err, line, sizeof(line));
-        log_error("%s", line);
-}
-
-static void pipe_event_cb(struct netd_client *c, const char *method, json_t *params, void *userdata)
-{
-        struct pipe *p = userdata;
-        uint64_t id;
-
-        if (p->done)
-                return;
-        if (strncmp(method, "server.", 7) == 0) {
-                if (!p->server || netd_client_get_handle(params, "server", &id) < 0 ||
-                    id != p->server)
-                        return;
-                if (strcmp(method, "server.connection") == 0) {
-                        pipe_on_connection(p, params);
-                } else if (strcmp(method, "server.error") == 0 && p->listening && !p->socket) {
-                        pipe_report_error_event(params);
-                        pipe_finish(p, NETCTL_EXIT_ERROR);
-                }
-                return;
-        }
-        if (!p->socket || netd_client_get_handle(params, "socket", &id) < 0 || id != p->socket)
-                return;
-        if (strcmp(method, "socket.data") == 0)
-                pipe_on_data(p, params);
-        else if (strcmp(method, "socket.end") == 0)
-                pipe_end(p); /* the peer is done: so are we, as Node's allowHalfOpen: false */
-        else if (strcmp(method, "socket.error") == 0)
-                pipe_report_error_event(params);
-        else if (strcmp(method, "socket.close") == 0)
-                pipe_on_close(p, params);
-}
-
-/* stdin is readable: one chunk becomes one socket.write; EOF becomes socket.end. */
-static void pipe_read_stdin(struct pipe *p, char *buf)
-{
-        ssize_t n;
-        int r;
-
-        n = read(STDIN_FILENO, buf, NETCTL_STDIN_CHUNK_BYTES);
-        if (n < 0) {
-                if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-                        return;
-                log_error("cannot read stdin: %s", strerror(errno));
-                pipe_end(p);
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-                return;
-        }
-        if (n == 0) {
-                pipe_end(p);
-                return;
-        }
-        r = pipe_send(p, buf, (size_t)n);
-        if (r < 0 && netd_client_is_connected(p->c)) {
-                log_error("cannot send to the socket: %s", strerror(-r));
-                pipe_finish(p, NETCTL_EXIT_ERROR);
-        }
-}
-
-/*
- * Runs the pipe until the socket closes (or netctl gives up). stdin is
- * read only once the socket is known, and only while fewer than
- * NETCTL_INFLIGHT_MAX_BYTES wait for their write replies, which bounds
- * netctl's memory and lets netd push back on a fast stdin.
- */
-static int pipe_run(struct pipe *p)
-{
-        char *buf;
-        int r;
-
-        buf = malloc(NETCTL_STDIN_CHUNK_BYTES);
-        if (!buf) {
-                log_error("out of memory");
-                return NETCTL_EXIT_ERROR;
-        }
-        while (!p->done) {
-                bool want_stdin = p->socket && !p->stdin_done &&
-                                  p->inflight_bytes < NETCTL_INFLIGHT_MAX_BYTES;
-                struct pollfd pfd[2] = {
-                        { .fd = netd_client_fd(p->c),
-                          .events = POLLIN | (netd_client_wants_write(p->c) ? POLLOUT : 0) },
-                        { .fd = want_stdin ? STDIN_FILENO : -1, .events = POLLIN },
-                };
-                int timeout = -1;
-
-                if (!p->socket && p->deadline_ms >= 0) {
-                        int64_t left = p->deadline_ms - now_ms();
-
-                        if (left <= 0) {
-                                log_error("Timed out waiting for netd (%s)",
-                                          NETD_CLIENT_ERR_TIMEOUT);
-                                pipe_finish(p, NETCTL_EXIT_UNREACHABLE);
-                                break;
-                        }
-                        timeout = left > INT_MAX ? INT_MAX : (int)left;
-                }
-                r = poll(pfd, ELEMENTSOF(pfd), timeout);
-                if (r < 0) {
+                if (poll(&pfd, 1, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         log_error("poll: %s", strerror(errno));
-                        pipe_finish(p, NETCTL_EXIT_ERROR);
+                        c = netd_client_free(c);
+                        return NETCTL_EXIT_ERROR;
+                }
+                r = netd_client_process(c);
+                if (r < 0) {
+                        log_error("lost the connection to netd: %s", strerror(-r));
+                        c = netd_client_free(c);
+                        return NETCTL_EXIT_UNREACHABLE;
+                }
+        }
+        c = netd_client_free(c);
+        return NETCTL_EXIT_OK;
+}
+
+static int verb_close(int argc, char *argv[])
+{
+        struct netd_client_error err;
+        struct netd_client *c = NULL;
+        int r, ret = NETCTL_EXIT_OK;
+
+        r = parse_handle_args(argc, argv);
+        if (r > 0)
+                return r;
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        for (int i = 0; i < argc; i++) {
+                r = netd_client_call_sync(c, "netd.close",
+                                          json_pack("{s:I}", "handle", (json_int_t)atoll(argv[i])),
+                                          arg_timeout_ms, NULL, &err);
+                if (r < 0) {
+                        ret = fail_call(r, &err);
+                        break;
+                }
+        }
+        c = netd_client_free(c);
+        return ret;
+}
+
+static int verb_methods(int argc, char *argv[])
+{
+        struct netd_client *c = NULL;
+        json_t *doc = NULL, *m;
+        size_t i;
+        int r;
+
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = fetch_schema(c, &doc);
+        c = netd_client_free(c);
+        if (r > 0)
+                return r;
+        json_array_foreach(json_object_get(doc, "methods"), i, m) {
+                const char *name = json_string_value(json_object_get(m, "name")) ?: "?";
+
+                if (arg_names)
+                        printf("%s\n", name);
+                else if (arg_json)
+                        print_json(
+                                json_pack("{s:s,s:s}", "name", name, "summary",
+                                          json_string_value(json_object_get(m, "summary")) ?: ""),
+                                stdout);
+                else
+                        printf("%-24s %s\n", name,
+                               json_string_value(json_object_get(m, "summary")) ?: "");
+        }
+        json_decref(doc);
+        return NETCTL_EXIT_OK;
+}
+
+/* A short type name for a parameter's schema: "integer", "string", "HandleId", ... */
+static void schema_type(json_t *schema, char *buf, size_t len)
+{
+        const char *ref = json_string_value(json_object_get(schema, "$ref"));
+        json_t *t = json_object_get(schema, "type");
+
+        if (ref && strrchr(ref, '/'))
+                (void)snprintf(buf, len, "%s", strrchr(ref, '/') + 1);
+        else if (json_is_string(t))
+                (void)snprintf(buf, len, "%s", json_string_value(t));
+        else if (json_object_get(schema, "enum")) {
+                char *e = json_dumps(json_object_get(schema, "enum"), JSON_COMPACT);
+
+                (void)snprintf(buf, len, "one of %s", e ? e : "?");
+                free(e);
+        } else if (json_object_get(schema, "oneOf"))
+                (void)snprintf(buf, len, "several types");
+        else
+                (void)snprintf(buf, len, "any");
+}
+
+static int method_help(const char *name)
+{
+        struct netd_client *c = NULL;
+        json_t *doc = NULL, *m, *p, *e;
+        char type[128];
+        size_t i;
+        int r;
+
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = fetch_schema(c, &doc);
+        c = netd_client_free(c);
+        if (r > 0)
+                return r;
+        m = netctl_schema_method(doc, name);
+        if (!m) {
+                json_decref(doc);
+                return usage_error("netd has no method '%s' (netctl methods lists them)", name);
+        }
+        if (arg_json) {
+                print_json(m, stdout);
+                json_decref(doc);
+                return NETCTL_EXIT_OK;
+        }
+        printf("%s: %s\n", name, json_string_value(json_object_get(m, "summary")) ?: "");
+        if (json_object_get(m, "description"))
+                printf("\n%s\n", json_string_value(json_object_get(m, "description")));
+        printf("\nParams (netctl call %s KEY=VALUE ...):\n", name);
+        if (json_array_size(json_object_get(m, "params")) == 0)
+                printf("  none\n");
+        json_array_foreach(json_object_get(m, "params"), i, p) {
+                schema_type(json_object_get(p, "schema"), type, sizeof(type));
+                printf("  %-22s %-10s %s%s\n", json_string_value(json_object_get(p, "name")) ?: "?",
+                       type, json_is_true(json_object_get(p, "required")) ? "(required) " : "",
+                       json_string_value(json_object_get(p, "description")) ?: "");
+        }
+        p = json_object_get(m, "result");
+        printf("\nResult: %s\n", json_string_value(json_object_get(p, "description")) ?: "");
+        if (json_array_size(json_object_get(m, "errors")) > 0)
+                printf("\nErrors:\n");
+        json_array_foreach(json_object_get(m, "errors"), i, e)
+                printf("  %-7" JSON_INTEGER_FORMAT " %-36s %s\n",
+                       json_integer_value(json_object_get(e, "code")),
+                       json_string_value(json_object_get(json_object_get(e, "data"), "code")) ?: "",
+                       json_string_value(json_object_get(e, "message")) ?: "");
+        json_decref(doc);
+        return NETCTL_EXIT_OK;
+}
+
+/* ---- shell ------------------------------------------------------------------------------------
+ */
+
+struct shell {
+        struct netd_client *c; /* borrowed */
+        json_t *doc;           /* owned: rpc.discover, fetched at start */
+        unsigned pending;      /* calls without a reply yet */
+        bool tty;
+};
+
+static void shell_prompt(void)
+{
+        printf("netd> ");
+        (void)fflush(stdout);
+}
+
+static void shell_print(const char *prefix, json_t *v)
+{
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+        printf("%s%s\n", prefix, text ? text : "?");
+        free(text);
+        (void)fflush(stdout);
+}
+
+static void shell_reply_cb(struct netd_client *c, json_t *result,
+                           const struct netd_client_error *err, void *userdata)
+{
+        struct shell *sh = userdata;
+        json_t *e;
+
+        sh->pending--;
+        if (result) {
+                shell_print("< ", result);
+        } else {
+                e = json_pack("{s:i,s:s,s:O*}", "code", err->code, "message", err->message, "data",
+                              err->data);
+                shell_print("< error ", e);
+                json_decref(e);
+        }
+        if (sh->tty && sh->pending == 0)
+                shell_prompt();
+}
+
+static void shell_event_cb(struct netd_client *c, const char *method, json_t *params,
+                           void *userdata)
+{
+        json_t *n = json_pack("{s:s,s:O*}", "method", method, "params", params);
+
+        shell_print("< event ", n);
+        json_decref(n);
+}
+
+/* Splits line at blanks into words (in place). Returns the count. */
+static int split_words(char *line, char **words, int max)
+{
+        int n = 0;
+
+        for (char *save = NULL, *w = strtok_r(line, " \t\r\n", &save); w && n < max;
+             w = strtok_r(NULL, " \t\r\n", &save))
+                words[n++] = w;
+        return n;
+}
+
+static void shell_line(struct shell *sh, char *line)
+{
+        char errbuf[512], *words[64], *method;
+        json_t *params = NULL;
+        int n, r;
+
+        while (*line == ' ' || *line == '\t')
+                line++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!*line || *line == '#')
+                return;
+        if (*line == '{') {
+                /* A whole JSON-RPC request: its method and params are sent (netctl sets the id). */
+                json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+
+                method = (char *)json_string_value(json_object_get(req, "method"));
+                if (!json_is_object(req) || !method) {
+                        printf("! a JSON line must be a request object with a method\n");
+                        json_decref(req);
+                        return;
+                }
+                params = json_incref(json_object_get(req, "params"));
+                r = netd_client_call(sh->c, method, params, shell_reply_cb, sh);
+                json_decref(req);
+                if (r < 0)
+                        printf("! cannot send: %s\n", strerror(-r));
+                else
+                        sh->pending++;
+                return;
+        }
+        /* "method {json}" or "method key=value ..." */
+        method = line;
+        line += strcspn(line, " \t");
+        if (*line)
+                *line++ = '\0';
+        while (*line == ' ' || *line == '\t')
+                line++;
+        if (strcmp(method, "help") == 0) {
+                printf("Type a request per line: METHOD KEY=VALUE ... (typed by the schema),\n"
+                       "METHOD {JSON params}, or a JSON-RPC request object. Replies (\"< \") and\n"
+                       "events (\"< event \") print as they come. Handles live until the shell\n"
+                       "ends. \"methods\" lists the methods; \"quit\" or end of input leaves.\n");
+                return;
+        }
+        if (strcmp(method, "methods") == 0) {
+                json_t *m;
+                size_t i;
+
+                json_array_foreach(json_object_get(sh->doc, "methods"), i, m)
+                        printf("%-24s %s\n", json_string_value(json_object_get(m, "name")) ?: "",
+                               json_string_value(json_object_get(m, "summary")) ?: "");
+                return;
+        }
+        if (*line == '{' || *line == '[') {
+                if (netctl_parse_params(line, strlen(line), &params, errbuf, sizeof(errbuf)) < 0) {
+                        printf("! %s\n", errbuf);
+                        return;
+                }
+        } else {
+                n = split_words(line, words, 64);
+                if (netctl_params_from_words(sh->doc, method, n, words, &params, errbuf,
+                                             sizeof(errbuf)) < 0) {
+                        printf("! %s\n", errbuf);
+                        return;
+                }
+        }
+        r = netd_client_call(sh->c, method, params, shell_reply_cb, sh);
+        if (r < 0)
+                printf("! cannot send %s: %s\n", method, strerror(-r));
+        else
+                sh->pending++;
+}
+
+static int verb_shell(int argc, char *argv[])
+{
+        struct shell sh = { .tty = isatty(STDIN_FILENO) };
+        char *line = NULL;
+        size_t cap = 0;
+        int r, ret = NETCTL_EXIT_OK;
+        bool eof = false;
+
+        r = open_client(&sh.c);
+        if (r > 0)
+                return r;
+        r = fetch_schema(sh.c, &sh.doc);
+        if (r > 0) {
+                sh.c = netd_client_free(sh.c);
+                return r;
+        }
+        netd_client_on_event(sh.c, shell_event_cb, &sh);
+        catch_stop_signals();
+        if (sh.tty) {
+                printf("netd shell: \"help\" for help, \"quit\" or Ctrl-D to leave.\n");
+                shell_prompt();
+        }
+        (void)setvbuf(stdin, NULL, _IONBF, 0);
+        while (!arg_stop && !(eof && sh.pending == 0)) {
+                struct pollfd pfd[2] = {
+                        { .fd = netd_client_fd(sh.c),
+                          .events = POLLIN | (netd_client_wants_write(sh.c) ? POLLOUT : 0) },
+                        { .fd = eof ? -1 : STDIN_FILENO, .events = POLLIN },
+                };
+
+                if (poll(pfd, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error("poll: %s", strerror(errno));
+                        ret = NETCTL_EXIT_ERROR;
                         break;
                 }
                 if (pfd[0].revents) {
-                        r = netd_client_process(p->c);
-                        if (r < 0 && !p->done) {
-                                log_error("lost the connection to netd: %s (%s)", strerror(-r),
-                                          strerrorname_np(-r) ?: "UNKNOWN");
-                                pipe_finish(p, NETCTL_EXIT_UNREACHABLE);
+                        r = netd_client_process(sh.c);
+                        if (r < 0) {
+                                log_error("lost the connection to netd: %s", strerror(-r));
+                                ret = NETCTL_EXIT_UNREACHABLE;
+                                break;
                         }
                 }
-                /* POLLHUP or POLLNVAL (stdin closed) also reach read(), which sees the EOF. */
-                if (!p->done && pfd[1].revents) {
-                        if (pfd[1].revents & POLLNVAL)
-                                pipe_end(p);
-                        else
-                                pipe_read_stdin(p, buf);
+                if (pfd[1].revents) {
+                        /* One line per wake-up; the terminal delivers whole lines. */
+                        if (getline(&line, &cap, stdin) < 0) {
+                                eof = true;
+                                continue;
+                        }
+                        if (strncmp(line, "quit", 4) == 0 || strncmp(line, "exit", 4) == 0) {
+                                eof = true;
+                                continue;
+                        }
+                        shell_line(&sh, line);
+                        if (sh.tty && sh.pending == 0)
+                                shell_prompt();
+                        (void)fflush(stdout);
                 }
         }
-        free(buf);
-        return p->exit_code;
+        free(line);
+        json_decref(sh.doc);
+        sh.c = netd_client_free(sh.c);
+        return ret;
 }
 
-/* The reply of net.connect: from here on, events name our socket. */
-static void pipe_connect_cb(struct netd_client *c, json_t *result,
-                            const struct netd_client_error *err, void *userdata)
-{
-        struct pipe *p = userdata;
+/* ---- Data-plane tier: connect and listen --------------------------------------------------- */
 
-        if (p->done)
-                return; /* netctl gave up waiting, and is freeing the client */
-        if (err) {
-                /* No -EREMOTEIO here: the error's data.code tells a lost netd from its errors. */
-                pipe_finish(p, report_error(0, err));
-                return;
+/* Checks the options of connect/listen and fills *o. Returns 0 or NETCTL_EXIT_USAGE. */
+static int stream_options(bool listen, struct netctl_stream_opts *o)
+{
+        if (arg_family4 && arg_family6)
+                return usage_error("-4 and -6 exclude each other");
+        if (arg_send_only && arg_recv_only)
+                return usage_error("--send-only and --recv-only exclude each other");
+        if (arg_exec && arg_sh_exec)
+                return usage_error("--exec and --sh-exec exclude each other");
+        if (!listen && (arg_keep_open || arg_max_conns > 0))
+                return usage_error("--keep-open and --max-conns are for listen only");
+        *o = (struct netctl_stream_opts){
+                .setup_timeout_ms = arg_timeout_ms,
+                .connect_timeout_ms = arg_connect_timeout_ms,
+                .idle_timeout_ms = arg_idle_timeout_ms,
+                .family = arg_family4   ? 4
+                          : arg_family6 ? 6
+                                        : 0,
+                .send_only = arg_send_only,
+                .recv_only = arg_recv_only,
+                .keep_open = arg_keep_open,
+                .max_conns = arg_max_conns,
+                .verbose = arg_verbose,
+                .progress = arg_progress,
+                .quiet = arg_quiet,
+        };
+        if (arg_sh_exec) {
+                arg_exec_argv[0] = (char *)"/bin/sh";
+                arg_exec_argv[1] = (char *)"-c";
+                arg_exec_argv[2] = (char *)arg_sh_exec;
+                arg_exec_argv[3] = NULL;
+                o->exec_argv = arg_exec_argv;
+        } else if (arg_exec) {
+                /* As ncat: the command is split at blanks, with no shell and no quoting. */
+                size_t n = 0;
+
+                arg_exec_copy = strdup(arg_exec);
+                if (!arg_exec_copy)
+                        return usage_error("out of memory");
+                for (char *save = NULL, *w = strtok_r(arg_exec_copy, " \t\n", &save); w;
+                     w = strtok_r(NULL, " \t\n", &save)) {
+                        if (n + 1 >= ELEMENTSOF(arg_exec_argv))
+                                return usage_error("--exec: more than %zu words",
+                                                   ELEMENTSOF(arg_exec_argv) - 1);
+                        arg_exec_argv[n++] = w;
+                }
+                if (n == 0)
+                        return usage_error("--exec needs a command");
+                arg_exec_argv[n] = NULL;
+                o->exec_argv = arg_exec_argv;
         }
-        if (netd_client_get_handle(result, "socket", &p->socket) < 0) {
-                log_error("netd sent no socket for net.connect (%s)", NETD_CLIENT_ERR_PROTOCOL);
-                pipe_finish(p, NETCTL_EXIT_UNREACHABLE);
-        }
+        return 0;
+}
+
+static int verb_stream(int argc, char *argv[], bool listen)
+{
+        struct netctl_stream_opts o;
+        struct netctl_endpoint e;
+        struct netd_client *c = NULL;
+        char err[256];
+        int r;
+
+        if (netctl_parse_endpoint(argc, argv, listen, &e, err, sizeof(err)) < 0)
+                return usage_error("%s", err);
+        r = stream_options(listen, &o);
+        if (r > 0)
+                return r;
+        if (e.path_len > 0 && o.family)
+                return usage_error("-4 and -6 are for TCP, not UNIX sockets");
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = listen ? netctl_stream_listen(c, &e, &o) : netctl_stream_connect(c, &e, &o);
+        free(arg_exec_copy);
+        return r;
 }
 
 static int verb_connect(int argc, char *argv[])
 {
-        struct pipe p = { .deadline_ms = -1 };
-        int r, port;
-
-        if (netctl_parse_port(argv[1], &port) < 0)
-                return usage_error("invalid port '%s'", argv[1]);
-        r = open_client(&p.c);
-        if (r > 0)
-                return r;
-        /*
-         * Asynchronously: the socket's first events may share a read with the
-         * reply, and pipe_event_cb() must see them in order, after it.
-         * allowHalfOpen: netctl ends its side itself when the peer ends, after
-         * the writes already on their way, where Node's automatic end would
-         * fail them with EPIPE.
-         */
-        netd_client_on_event(p.c, pipe_event_cb, &p);
-        r = netd_client_call(
-                p.c, "net.connect",
-                json_pack("{s:i,s:s,s:b}", "port", port, "host", argv[0], "allowHalfOpen", 1),
-                pipe_connect_cb, &p);
-        if (r < 0) {
-                p.c = netd_client_free(p.c);
-                if (r == -EINVAL)
-                        return usage_error("HOST must be valid UTF-8");
-                log_error("cannot send net.connect: %s", strerror(-r));
-                return NETCTL_EXIT_ERROR;
-        }
-        if (arg_timeout_ms >= 0)
-                p.deadline_ms = now_ms() + arg_timeout_ms;
-        r = pipe_run(&p);
-        p.c = netd_client_free(p.c); /* runs the last write callbacks, which use p */
-        free(p.write_error);
-        return r;
+        return verb_stream(argc, argv, false);
 }
 
 static int verb_listen(int argc, char *argv[])
 {
-        struct netd_client_error err;
-        struct pipe p = { .deadline_ms = -1 };
-        json_t *addr = NULL;
-        const char *host = argc > 1 ? argv[0] : NULL;
-        char where[512];
-        int r, port;
-
-        if (netctl_parse_port(argv[argc - 1], &port) < 0)
-                return usage_error("invalid port '%s'", argv[argc - 1]);
-        r = open_client(&p.c);
-        if (r > 0)
-                return r;
-        r = netd_client_net_create_server_sync(p.c, json_pack("{s:b}", "allowHalfOpen", 1),
-                                               arg_timeout_ms, &p.server, &err);
-        /*
-         * The events of the server follow the reply above; a connection may
-         * even come in before server.listen's reply has been read.
-         */
-        netd_client_on_event(p.c, pipe_event_cb, &p);
-        if (r >= 0)
-                r = netd_client_server_listen_sync(p.c, p.server, port, host, -1, arg_timeout_ms,
-                                                   &addr, &err);
-        if (r < 0) {
-                p.c = netd_client_free(p.c);
-                return fail_call(r, &err);
-        }
-        p.listening = true;
-        if (!arg_quiet) {
-                if (netctl_format_address(addr, where, sizeof(where)) < 0)
-                        snprintf(where, sizeof(where), "port %d", port);
-                fprintf(stderr, "listening on %s\n", where);
-        }
-        json_decref(addr);
-        r = pipe_run(&p);
-        p.c = netd_client_free(p.c);
-        free(p.write_error);
-        return r;
+        return verb_stream(argc, argv, true);
 }
 
 /* ---- Help, version, argv ------------------------------------------------------------------- */
@@ -793,23 +1097,77 @@ static int verb_version(int argc, char *argv[])
         return NETCTL_EXIT_OK;
 }
 
+#define STREAM_HELP_COMMON                                                                     \
+        "Both directions end on their own: stdin's end half-closes the socket and the\n"       \
+        "peer's data is copied to stdout until the peer ends; netctl exits once both\n"        \
+        "have ended. A byte not delivered, an error or a signal is a non-zero exit.\n\n"       \
+        "  -4, -6                  TCP over IPv4 / IPv6 only\n"                                \
+        "  -e, --exec=CMD          wire each connection to CMD's stdin and stdout (split at\n" \
+        "                          blanks, no shell)\n"                                        \
+        "  -c, --sh-exec=CMD       the same through /bin/sh -c CMD\n"                          \
+        "      --send-only         only send: data from the peer is read and dropped\n"        \
+        "      --recv-only         only receive: stdin is not read; our side ends after\n"     \
+        "                          the peer's\n"                                               \
+        "  -w, --idle-timeout=T    fail after T without data either way (30, 500ms, 2m)\n"     \
+        "  -v, --verbose           say who connected and the bytes moved each way\n"           \
+        "      --progress          bytes and rate on stderr every second\n"
+
+static const char connect_help[] =
+        "Usage: netctl connect [OPTION]... HOST PORT | PATH | @NAME\n"
+        "Connect through netd to HOST:PORT, to the UNIX socket PATH (it must contain a\n"
+        "'/') or to the abstract UNIX name NAME, and pipe stdin and stdout to "
+        "it.\n" STREAM_HELP_COMMON
+        "      --connect-timeout=T fail if the connection is not made within T\n";
+
+static const char listen_help[] =
+        "Usage: netctl listen [OPTION]... [HOST] PORT | PATH | @NAME\n"
+        "Listen through netd on HOST:PORT (port 0: any free port; no HOST: all\n"
+        "addresses), on the UNIX socket PATH or the abstract name NAME, print\n"
+        "\"listening on ADDR\" on stderr, accept one connection and pipe stdin and stdout\n"
+        "to it.\n" STREAM_HELP_COMMON
+        "  -k, --keep-open         serve connection after connection (with --exec, at the\n"
+        "                          same time; else one after the other, in turn)\n"
+        "      --max-conns=N       refuse connections beyond N open ones\n";
+
 /* Sorted by name for netctl_verb_lookup(); "help" lists them in this order. */
 static const struct netctl_verb verbs[] = {
-        { "call", "METHOD [JSON|-]", "call METHOD with JSON params (\"-\": read them from stdin)",
-          1, 2, verb_call },
-        { "connect", "HOST PORT", "connect to HOST:PORT via netd and pipe stdin/stdout to it", 2, 2,
-          verb_connect },
-        { "help", "", "show this help", 0, 0, verb_help },
+        { "call", "METHOD [JSON|-|KEY=VALUE...]",
+          "call METHOD; params: JSON, \"-\" (stdin), or KEY=VALUE typed by the schema", 1, 64,
+          verb_call, NULL },
+        { "close", "HANDLE...", "close servers or sockets of any client of yours (root: any)", 1,
+          64, verb_close, NULL },
+        { "connect", "HOST PORT|PATH|@NAME", "connect via netd and pipe stdin/stdout to it", 1, 2,
+          verb_connect, connect_help },
+        { "help", "[METHOD]", "show this help, or METHOD's params, result and errors", 0, 1,
+          verb_help, NULL },
         { "info", "", "show netd's version, uptime, connections, handles and stats", 0, 0,
-          verb_info },
+          verb_info, NULL },
         { "isip", "ADDR", "print 4 or 6 if ADDR is an IPv4 or IPv6 address, else 0", 1, 1,
-          verb_isip },
-        { "listen", "[HOST] PORT", "accept one connection via netd and pipe stdin/stdout to it", 1,
-          2, verb_listen },
+          verb_isip, NULL },
+        { "listen", "[HOST] PORT|PATH|@NAME", "accept connections via netd, piped to stdin/stdout",
+          1, 2, verb_listen, listen_help },
+        { "ls", "[HANDLE...]", "list servers and sockets (--kind, --owner=UID, --json)", 0, 64,
+          verb_ls, NULL },
+        { "methods", "", "list netd's methods with a summary each (--names: names only)", 0, 0,
+          verb_methods, NULL },
+        { "monitor", "[HANDLE...]", "follow events live (--event=NAME, --kind, --json)", 0, 64,
+          verb_monitor, NULL },
         { "notify", "METHOD [JSON|-]", "send METHOD as a notification (netd sends no reply)", 1, 2,
-          verb_notify },
-        { "version", "", "show netctl's version", 0, 0, verb_version },
+          verb_notify, NULL },
+        { "shell", "", "one connection; requests typed per line, replies and events as they come", 0, 0,
+          verb_shell, NULL },
+        { "version", "", "show netctl's version", 0, 0, verb_version, NULL },
 };
+
+/* "netctl VERB --help". */
+static void verb_usage(const struct netctl_verb *v)
+{
+        if (v->help)
+                fputs(v->help, stdout);
+        else
+                printf("Usage: netctl [OPTION]... %s %s\n%s.\n", v->name, v->args, v->summary);
+        printf("\nGlobal options (--socket, --json, --timeout, --quiet): netctl --help.\n");
+}
 
 static void help(void)
 {
@@ -823,7 +1181,10 @@ static void help(void)
                 char left[64];
 
                 snprintf(left, sizeof(left), "%s %s", verbs[i].name, verbs[i].args);
-                printf("  %-24s %s\n", left, verbs[i].summary);
+                if (strlen(left) > 24)
+                        printf("  %s\n  %-24s %s\n", left, "", verbs[i].summary);
+                else
+                        printf("  %-24s %s\n", left, verbs[i].summary);
         }
         printf("\nOptions:\n"
                "  -s, --socket=PATH   netd's control socket (default: $NETD_SOCKET, else\n"
@@ -833,27 +1194,43 @@ static void help(void)
                "  -t, --timeout=MS    wait at most MS milliseconds for each reply (default %d;\n"
                "                      0: no limit); connect and listen then wait for ever\n"
                "  -q, --quiet         print no results and no progress messages, only errors\n"
-               "  -h, --help          show this help and exit\n"
-               "  -V, --version       show the version and exit\n\n"
+               "  -h, --help          show this help (after a command: its own) and exit\n"
+               "  -V, --version       show the version and exit\n"
+               "Options of connect and listen: netctl connect --help, netctl listen --help.\n\n"
                "Errors are printed as \"netctl: MESSAGE (CODE)\" on stderr, CODE being the\n"
                "error's data.code (or its JSON-RPC code). call also prints netd's error object.\n\n"
                "Exit status:\n"
-               "  0  success; connect, listen: the connection closed without an error\n"
-               "  1  netd returned an error, or the connection had one\n"
+               "  0  success; connect, listen: every byte was delivered both ways\n"
+               "  1  netd returned an error, or the connection had one, or bytes were lost\n"
                "  2  cannot reach netd: connecting to the control socket failed, the\n"
                "     connection was lost, or no reply came within --timeout\n"
-               "  3  usage error\n",
+               "  3  usage error\n"
+               "  connect and listen die by the signal (128+N) after SIGINT/SIGTERM/SIGHUP.\n",
                def ? def : "?", NETCTL_TIMEOUT_DEFAULT_MS);
         free(def);
 }
 
 static int verb_help(int argc, char *argv[])
 {
+        if (argc == 1)
+                return method_help(argv[0]);
         help();
         return NETCTL_EXIT_OK;
 }
 
-/* Returns 1 to go on, 0 to exit with success (--help, --version), -EINVAL on a usage error. */
+enum {
+        ARG_MAX_CONNS = 0x100,
+        ARG_SEND_ONLY,
+        ARG_RECV_ONLY,
+        ARG_CONNECT_TIMEOUT,
+        ARG_PROGRESS,
+        ARG_KIND,
+        ARG_OWNER,
+        ARG_EVENT,
+        ARG_NAMES,
+};
+
+/* Returns 1 to go on, 0 to exit with success (--version), -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[])
 {
         static const struct option options[] = {
@@ -863,6 +1240,20 @@ static int parse_argv(int argc, char *argv[])
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
+                { "keep-open", no_argument, NULL, 'k' },
+                { "max-conns", required_argument, NULL, ARG_MAX_CONNS },
+                { "exec", required_argument, NULL, 'e' },
+                { "sh-exec", required_argument, NULL, 'c' },
+                { "send-only", no_argument, NULL, ARG_SEND_ONLY },
+                { "recv-only", no_argument, NULL, ARG_RECV_ONLY },
+                { "idle-timeout", required_argument, NULL, 'w' },
+                { "connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT },
+                { "verbose", no_argument, NULL, 'v' },
+                { "progress", no_argument, NULL, ARG_PROGRESS },
+                { "kind", required_argument, NULL, ARG_KIND },
+                { "owner", required_argument, NULL, ARG_OWNER },
+                { "event", required_argument, NULL, ARG_EVENT },
+                { "names", no_argument, NULL, ARG_NAMES },
                 {},
         };
         int c;
@@ -873,7 +1264,7 @@ static int parse_argv(int argc, char *argv[])
          * name "netctl" rather than argv[0].
          */
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":s:jt:qhV", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":s:jt:qhV46ke:c:w:v", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         if (!*optarg) {
@@ -895,8 +1286,77 @@ static int parse_argv(int argc, char *argv[])
                         arg_quiet = true;
                         break;
                 case 'h':
-                        help();
-                        return 0;
+                        arg_help = true; /* after the loop: the command's help, if one is named */
+                        break;
+                case '4':
+                        arg_family4 = true;
+                        break;
+                case '6':
+                        arg_family6 = true;
+                        break;
+                case 'k':
+                        arg_keep_open = true;
+                        break;
+                case ARG_MAX_CONNS: {
+                        int n;
+
+                        if (netctl_parse_timeout(optarg, &n) < 0 || n <= 0) {
+                                usage_error("--max-conns takes a number from 1 to %d", INT32_MAX);
+                                return -EINVAL;
+                        }
+                        arg_max_conns = n;
+                        break;
+                }
+                case 'e':
+                        arg_exec = optarg;
+                        break;
+                case 'c':
+                        arg_sh_exec = optarg;
+                        break;
+                case ARG_SEND_ONLY:
+                        arg_send_only = true;
+                        break;
+                case ARG_RECV_ONLY:
+                        arg_recv_only = true;
+                        break;
+                case 'w':
+                case ARG_CONNECT_TIMEOUT:
+                        if (netctl_parse_duration(optarg, c == 'w' ? &arg_idle_timeout_ms
+                                                                   : &arg_connect_timeout_ms) < 0) {
+                                usage_error("%s takes a duration such as 30, 2.5s, 500ms or 1m",
+                                            c == 'w' ? "--idle-timeout" : "--connect-timeout");
+                                return -EINVAL;
+                        }
+                        break;
+                case 'v':
+                        arg_verbose = true;
+                        break;
+                case ARG_PROGRESS:
+                        arg_progress = true;
+                        break;
+                case ARG_KIND:
+                        arg_kind = optarg;
+                        break;
+                case ARG_OWNER: {
+                        int uid;
+
+                        if (netctl_parse_timeout(optarg, &uid) < 0) {
+                                usage_error("--owner takes a uid");
+                                return -EINVAL;
+                        }
+                        arg_owner = uid < 0 ? 0 : uid;
+                        break;
+                }
+                case ARG_EVENT:
+                        if (arg_n_events >= ELEMENTSOF(arg_events)) {
+                                usage_error("at most %zu --event options", ELEMENTSOF(arg_events));
+                                return -EINVAL;
+                        }
+                        arg_events[arg_n_events++] = optarg;
+                        break;
+                case ARG_NAMES:
+                        arg_names = true;
+                        break;
                 case 'V':
                         (void)verb_version(0, NULL);
                         return 0;
@@ -922,15 +1382,34 @@ int main(int argc, char *argv[])
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? NETCTL_EXIT_USAGE : NETCTL_EXIT_OK;
+        if (arg_help && optind >= argc) {
+                help();
+                return NETCTL_EXIT_OK;
+        }
         if (optind >= argc)
                 return usage_error("missing command");
         v = netctl_verb_lookup(verbs, ELEMENTSOF(verbs), argv[optind]);
         if (!v)
                 return usage_error("unknown command '%s'", argv[optind]);
+        if (arg_help) {
+                if (v->run == verb_help)
+                        help();
+                else
+                        verb_usage(v);
+                return NETCTL_EXIT_OK;
+        }
         nargs = argc - optind - 1;
         if (nargs < v->min_args || nargs > v->max_args)
                 return usage_error("usage: netctl %s %s", v->name, v->args);
 
+        /*
+         * A closed stdin/stdout/stderr (<&-) is /dev/null instead, so that
+         * the control socket can never take fd 0-2 and be read as stdin.
+         */
+        for (int fd = 0; fd <= 2; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+                    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+                        return NETCTL_EXIT_ERROR;
         /* A closed stdout is reported as EPIPE by write(), not by a fatal signal. */
         (void)signal(SIGPIPE, SIG_IGN);
         /*

@@ -622,7 +622,10 @@ static void test_help_version(void **state)
 
 /* ---- Data-plane tier ----------------------------------------------------------------------- */
 
-/* stdin stays open: netctl exits once the peer has closed. */
+/*
+ * The peer ends first: netctl still owns its direction, so it exits only
+ * once its stdin has ended too (each direction half-closes on its own).
+ */
 static void test_connect(void **state)
 {
         struct buf out = { 0 }, err = { 0 }, got = { 0 };
@@ -643,6 +646,7 @@ static void test_connect(void **state)
         close(fd);
 
         read_until(ch.out, &out, "world\n", deadline);
+        close_fd(&ch.in);
         drain_child(&ch, &out, &err, deadline);
         if (wait_child(&ch) != 0)
                 fail_msg("netctl connect failed: %s", err.data ? err.data : "");

@@ -60,6 +60,11 @@ static void conn_set_state(struct netd_conn *c, enum netd_conn_state s)
         c->state = s;
 }
 
+size_t netd_conn_output_length(const struct netd_conn *c)
+{
+        return evbuffer_get_length(c->out);
+}
+
 bool netd_conn_is_open(const struct netd_conn *c)
 {
         return c->state == NETD_CONN_OPEN;

@@ -125,6 +125,9 @@ int netd_conn_send_data(struct netd_conn *c, uint64_t socket, const uint8_t *byt
  */
 int netd_conn_take_fd(struct netd_conn *c, size_t index);
 
+/* Bytes of output queued for the client and not yet written. */
+size_t netd_conn_output_length(const struct netd_conn *c);
+
 /* True when c can take more output (not closing). */
 bool netd_conn_is_open(const struct netd_conn *c);
 

@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "resolve.h"
+#include "observe.h"
 #include "rpc.h"
 #include "server.h"
 #include "socket.h"
@@ -232,6 +233,7 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 event_free(d->sig_int);
         if (d->sig_hup)
                 event_free(d->sig_hup);
+        netd_observe_release(d); /* their timers are on d->base */
         if (d->base)
                 event_base_free(d->base);
         for (size_t i = 0; i < d->n_inherited; i++) {

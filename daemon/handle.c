@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "handle.h"
 #include "log.h"
+#include "observe.h"
 
 static const char *const handle_type_names[_NETD_HANDLE_TYPE_MAX] = {
         [NETD_HANDLE_SERVER] = "server",
@@ -154,6 +155,7 @@ static void registry_remove(struct netd_registry *r, struct netd_handle *h)
 
 void netd_handle_emit(struct netd_handle *h, const char *method, json_t *params)
 {
+        netd_observe_emit(h, method, params); /* observers get a copy, never hold it up */
         if (!h->owner) {
                 json_decref(params);
                 return;

@@ -29,6 +29,7 @@
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
+#include "observe.h"
 #include "resolve.h"
 #include "rpc.h"
 #include "server.h"
@@ -193,6 +194,7 @@ static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t l
                 free(text);
                 return;
         }
+        netd_observe_data(&s->h, buf, len); /* observers (netd.subscribe) get a copy */
         r = netd_conn_send_data(c, s->h.id, buf, len, text, tlen, enc);
         free(text);
         if (r < 0) {

@@ -753,3 +753,8 @@ json_t *netd_jtok_tree(const struct netd_jdoc *d)
 {
         return d->n > 0 ? tree_of(d, 0) : NULL;
 }
+
+json_t *netd_jv_tree(struct netd_jv v)
+{
+        return v.i >= 0 ? tree_of(v.doc, (uint32_t)v.i) : NULL;
+}

@@ -110,3 +110,7 @@ double netd_jv_number(struct netd_jv v);
 
 /* What a token is, for messages: "an object", "a string", "a number"... */
 const char *netd_jv_type_name(struct netd_jv v);
+
+/* The jansson tree of one value (NULL when absent): for the few handlers that read a nested shape.
+ */
+struct json_t *netd_jv_tree(struct netd_jv v);

@@ -3,7 +3,7 @@
 # missing. Only root can install; anyone else gets the apt-get line to run.
 set -eu
 
-pkgs="build-essential cmake pkg-config libevent-dev libjansson-dev libcmocka-dev socat"
+pkgs="build-essential cmake pkg-config libevent-dev libjansson-dev libcmocka-dev socat go-md2man"
 # The Node.js drop-in's differential tests (client-lib/node); Debian 12's nodejs (18) is enough.
 pkgs="$pkgs nodejs"
 # The Python client's tests (client-lib/python) need python3 >= 3.11 (Debian 12's).

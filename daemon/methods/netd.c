@@ -1,4 +1,9 @@
-/* Daemon methods: netd.info and netd.sync. */
+/*
+ * Daemon methods: netd.info, netd.sync, rpc.discover, and for netctl's ls
+ * and monitor netd.handles (a listing) and netd.subscribe/netd.unsubscribe
+ * (observers, observe.c).
+ */
+#include <errno.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -6,8 +11,11 @@
 #include "conn.h"
 #include "daemon.h"
 #include "methods.h"
+#include "observe.h"
 #include "params.h"
 #include "rpc.h"
+#include "server.h"
+#include "socket.h"
 
 struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
 {
@@ -150,5 +158,201 @@ struct netd_done *m_netd_sync(struct netd_req *req, struct netd_jv params)
         if (netd_params_parse(params, none, NULL, NULL, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
         /* Every notification already queued precedes this reply in the one output queue. */
+        return netd_req_ok_true(req);
+}
+
+/* ---- netd.handles, netd.subscribe, netd.unsubscribe (netctl ls / monitor) ---------------- */
+
+/* A path (maybe abstract: a leading NUL) as JSON, or null. */
+static json_t *path_json(const char *path, size_t len)
+{
+        return path ? json_stringn(path, len) : json_null();
+}
+
+/* One row of netd.handles for h, whose owner is c. */
+static json_t *handle_row(struct netd_handle *h, struct netd_conn *c)
+{
+        json_t *row = json_pack("{s:I,s:s,s:{s:i,s:i,s:I}}", "id", (json_int_t)h->id, "kind",
+                                netd_handle_type_to_string(h->type), "owner", "uid", (int)c->uid,
+                                "pid", (int)c->pid, "conn", (json_int_t)c->id);
+
+        if (!row)
+                return NULL;
+        if (h->type == NETD_HANDLE_SERVER) {
+                struct netd_server *s = (struct netd_server *)h;
+                json_t *addr = netd_server_address(s);
+
+                json_object_set_new(row, "state",
+                                    json_string(s->listening ? "listening"
+                                                : s->closing ? "closing"
+                                                             : "idle"));
+                json_object_set_new(row, "local", addr ? addr : json_null());
+                json_object_set_new(row, "remote", json_null());
+                json_object_set_new(row, "connections", json_integer(s->connections));
+                json_object_set_new(row, "accepted", json_integer((json_int_t)s->accepted));
+                json_object_set_new(row, "bytesRead", json_integer(0));
+                json_object_set_new(row, "bytesWritten", json_integer(0));
+                json_object_set_new(row, "bufferSize", json_integer(0));
+                json_object_set_new(row, "server", json_null());
+        } else {
+                struct netd_socket *s = (struct netd_socket *)h;
+                bool ipc = s->path != NULL;
+
+                json_object_set_new(row, "state", json_string(netd_socket_ready_state(s)));
+                json_object_set_new(row, "local",
+                                    ipc || s->local.family == 0 ? json_null()
+                                                                : netd_addr_to_json(&s->local));
+                json_object_set_new(row, "remote",
+                                    ipc                     ? path_json(s->path, s->path_len)
+                                    : s->remote.family == 0 ? json_null()
+                                                            : netd_addr_to_json(&s->remote));
+                json_object_set_new(row, "bytesRead", json_integer((json_int_t)s->bytes_read));
+                json_object_set_new(row, "bytesWritten", json_integer((json_int_t)s->queued));
+                json_object_set_new(row, "bufferSize",
+                                    json_integer((json_int_t)(s->queued - s->flushed)));
+                json_object_set_new(row, "server",
+                                    s->server ? json_integer((json_int_t)s->server) : json_null());
+        }
+        return row;
+}
+
+struct netd_done *m_netd_handles(struct netd_req *req, struct netd_jv params)
+{
+        static const struct netd_param none[] = { {} };
+        struct netd_param_error pe;
+        struct netd_handle *h;
+        struct netd_conn *c;
+        json_t *rows;
+
+        if (netd_params_parse(params, none, NULL, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        rows = json_array();
+        if (!rows)
+                return netd_req_fail_errno(req, ENOMEM, "handles", NULL, -1);
+        /* Every live handle the caller may see: its own uid's, or all for root. */
+        TAILQ_FOREACH(c, &req->daemon->conns, link)
+                TAILQ_FOREACH(h, &c->handles, owner_link) {
+                        json_t *row;
+
+                        if (!req->conn || !netd_observe_allowed(req->conn, h))
+                                continue;
+                        row = handle_row(h, c);
+                        if (!row || json_array_append_new(rows, row) < 0) {
+                                json_decref(rows);
+                                return netd_req_fail_errno(req, ENOMEM, "handles", NULL, -1);
+                        }
+                }
+        return netd_req_ok(req, json_pack("{s:o}", "handles", rows));
+}
+
+static struct netd_done *fail_field(struct netd_req *req, const char *code, const char *field,
+                                    const char *message)
+{
+        return netd_req_fail_rpc(req, NETD_RPC_INVALID_PARAMS, message,
+                                 json_pack("{s:s,s:s}", "code", code, "field", field));
+}
+
+/* The reply to netd.subscribe once netd_observe_add() said r (field: the bad member's name). */
+static struct netd_done *subscribe_reply(struct netd_req *req, int64_t r, const char *field)
+{
+        switch (r) {
+        case -EINVAL:
+                return fail_field(req, "ERR_INVALID_ARG_VALUE", field ? field : "params",
+                                  "Invalid params: handles is an array of ids, kinds of \"server\" "
+                                  "or \"socket\", events of server.* or socket.* names");
+        case -ENOENT:
+                return netd_req_fail_err(req, NETD_ERR_NETD_HANDLE_NOT_FOUND, NULL);
+        case -EPERM:
+                return netd_req_fail_err(req, NETD_ERR_NETD_PERMISSION,
+                                         "Only the handle owner's user or root may observe it");
+        case -EMFILE:
+                return netd_req_fail_err(req, NETD_ERR_NETD_LIMIT,
+                                         "Too many subscriptions on this connection");
+        default:
+                break;
+        }
+        if (r < 0)
+                return netd_req_fail_errno(req, (int)-r, "subscribe", NULL, -1);
+        return netd_req_ok(req, json_pack("{s:I}", "subscription", (json_int_t)r));
+}
+
+struct netd_done *m_netd_subscribe(struct netd_req *req, struct netd_jv params)
+{
+        const char *field = NULL;
+        struct netd_done *done;
+        json_t *filters;
+
+        if (params.i >= 0 && !netd_jv_is(params, NETD_JTOK_OBJECT))
+                return fail_field(req, "ERR_INVALID_ARG_TYPE", "params",
+                                  "Invalid params: an object is expected");
+        if (!req->conn)
+                return netd_req_fail_errno(req, ENOTCONN, "subscribe", NULL, -1);
+        /* The filters as a tree, read by observe.c (never echoed or copied back). */
+        filters = netd_jv_tree(params);
+        if (params.i >= 0 && !filters)
+                return netd_req_fail_errno(req, ENOMEM, "subscribe", NULL, -1);
+        /* field may point into filters: the reply is made before they go. */
+        done = subscribe_reply(req, netd_observe_add(req->conn, filters, &field), field);
+        json_decref(filters);
+        return done;
+}
+
+struct unsubscribe_args {
+        uint64_t subscription;
+};
+
+struct netd_done *m_netd_unsubscribe(struct netd_req *req, struct netd_jv params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("subscription", NETD_T_HANDLE, struct unsubscribe_args,
+                               subscription),
+                {},
+        };
+        struct unsubscribe_args a = { 0 };
+        struct netd_param_error pe;
+        int64_t missed;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        missed = req->conn ? netd_observe_remove(req->conn, a.subscription) : -ENOENT;
+        if (missed < 0)
+                return netd_req_fail_err(req, NETD_ERR_NETD_HANDLE_NOT_FOUND,
+                                         "No such subscription on this connection");
+        return netd_req_ok(req, json_pack("{s:I}", "missed", (json_int_t)missed));
+}
+
+struct close_args {
+        uint64_t handle;
+};
+
+/*
+ * netd.close {handle}: netctl close. Closes a handle of any connection of
+ * the caller's user (root: any): a socket is destroyed at once (its owner
+ * gets socket.close), a server closes as by server.close, whose reply this
+ * is (once its last connection has closed).
+ */
+struct netd_done *m_netd_close(struct netd_req *req, struct netd_jv params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("handle", NETD_T_HANDLE, struct close_args, handle),
+                {},
+        };
+        struct close_args a = { 0 };
+        struct netd_param_error pe;
+        struct netd_handle *h;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        h = netd_handle_lookup(req->daemon, a.handle);
+        if (!h || !h->owner || h->closed)
+                return netd_req_fail_err(req, NETD_ERR_NETD_HANDLE_NOT_FOUND, NULL);
+        if (!req->conn || !netd_observe_allowed(req->conn, h))
+                return netd_req_fail_err(req, NETD_ERR_NETD_PERMISSION,
+                                         "Only the handle owner's user or root may close it");
+        if (h->type == NETD_HANDLE_SERVER) {
+                netd_server_close((struct netd_server *)h, req);
+                return netd_req_pending(req);
+        }
+        netd_socket_destroy((struct netd_socket *)h, NULL);
         return netd_req_ok_true(req);
 }

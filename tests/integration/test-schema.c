@@ -529,6 +529,24 @@ static void test_session(struct netd_test_daemon *t)
         (void)wait_event(&s, "server.close", "server", srv);
         call_err(&s, "server.listen", json_pack("{s:I,s:i}", "server", srv, "port", 0), -32001,
                  "ERR_SERVER_NOT_RUNNING");
+        /* The observer and listing methods (netctl ls, monitor, close). */
+        r = call_ok(&s, "net.createServer", json_object());
+        x = int_member(r, "server");
+        json_decref(r);
+        call_err(&s, "netd.close", H("handle", x), -32001, "ERR_SERVER_NOT_RUNNING");
+        r = call_ok(&s, "net.Socket", json_object());
+        x = int_member(r, "socket");
+        json_decref(r);
+        call_true(&s, "netd.close", H("handle", x));
+        r = call_ok(&s, "netd.handles", NULL);
+        json_decref(r);
+        r = call_ok(&s, "netd.subscribe", json_pack("{s:[s]}", "kinds", "socket"));
+        x = int_member(r, "subscription");
+        json_decref(r);
+        r = call_ok(&s, "netd.unsubscribe", json_pack("{s:I}", "subscription", (json_int_t)x));
+        json_decref(r);
+        call_err(&s, "netd.unsubscribe", json_pack("{s:I}", "subscription", (json_int_t)x), -32001,
+                 "ERR_NETD_HANDLE_NOT_FOUND");
         call_true(&s, "netd.sync", NULL);
 
         /* Every method answered successfully at least once, every event came. */

@@ -24,10 +24,10 @@ static int run_nothing(int argc, char *argv[])
 }
 
 static const struct netctl_verb sorted[] = {
-        { "call", "METHOD", "", 1, 2, run_nothing },
-        { "connect", "HOST PORT", "", 2, 2, run_nothing },
-        { "help", "", "", 0, 0, run_nothing },
-        { "info", "", "", 0, 0, run_nothing },
+        { "call", "METHOD", "", 1, 2, run_nothing, NULL },
+        { "connect", "HOST PORT", "", 2, 2, run_nothing, NULL },
+        { "help", "", "", 0, 0, run_nothing, NULL },
+        { "info", "", "", 0, 0, run_nothing, NULL },
 };
 
 static void test_verb_lookup(void **state)
@@ -48,12 +48,12 @@ static void test_verb_lookup(void **state)
 static void test_verbs_are_sorted(void **state)
 {
         const struct netctl_verb unsorted[] = {
-                { "info", "", "", 0, 0, run_nothing },
-                { "call", "", "", 0, 0, run_nothing },
+                { "info", "", "", 0, 0, run_nothing, NULL },
+                { "call", "", "", 0, 0, run_nothing, NULL },
         };
         const struct netctl_verb duplicate[] = {
-                { "call", "", "", 0, 0, run_nothing },
-                { "call", "", "", 0, 0, run_nothing },
+                { "call", "", "", 0, 0, run_nothing, NULL },
+                { "call", "", "", 0, 0, run_nothing, NULL },
         };
 
         assert_false(netctl_verbs_are_sorted(unsorted, 2));
@@ -257,14 +257,156 @@ static void test_exit_for_error(void **state)
         assert_int_equal(netctl_exit_for_error(-ENOMEM, NULL), NETCTL_EXIT_ERROR);
 }
 
+static void test_parse_duration(void **state)
+{
+        int ms = -1;
+
+        assert_int_equal(netctl_parse_duration("30", &ms), 0);
+        assert_int_equal(ms, 30000);
+        assert_int_equal(netctl_parse_duration("500ms", &ms), 0);
+        assert_int_equal(ms, 500);
+        assert_int_equal(netctl_parse_duration("2.5s", &ms), 0);
+        assert_int_equal(ms, 2500);
+        assert_int_equal(netctl_parse_duration("1m", &ms), 0);
+        assert_int_equal(ms, 60000);
+        assert_int_equal(netctl_parse_duration("0.0001", &ms), 0);
+        assert_int_equal(ms, 1);
+        ms = 7;
+        assert_int_equal(netctl_parse_duration("0", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration("", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration("-1", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration("5x", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration(" 5", &ms), -EINVAL);
+        assert_int_equal(netctl_parse_duration("1000h", &ms), -ERANGE);
+        assert_int_equal(ms, 7);
+}
+
+static void test_parse_endpoint(void **state)
+{
+        struct netctl_endpoint e;
+        char err[256], text[128];
+
+        assert_int_equal(
+                netctl_parse_endpoint(2, (char *[]){ "::1", "80" }, false, &e, err, sizeof(err)),
+                0);
+        assert_string_equal(e.host, "::1");
+        assert_int_equal(e.port, 80);
+        assert_int_equal(e.path_len, 0);
+        assert_int_equal(netctl_format_endpoint(&e, text, sizeof(text)), 0);
+        assert_string_equal(text, "[::1]:80");
+
+        assert_int_equal(netctl_parse_endpoint(1, (char *[]){ "/run/app.sock" }, false, &e, err,
+                                               sizeof(err)),
+                         0);
+        assert_int_equal(e.path_len, strlen("/run/app.sock"));
+        assert_string_equal(e.path, "/run/app.sock");
+
+        assert_int_equal(
+                netctl_parse_endpoint(1, (char *[]){ "@name" }, true, &e, err, sizeof(err)), 0);
+        assert_int_equal(e.path_len, 5);
+        assert_memory_equal(e.path, "\0name", 5);
+        assert_int_equal(netctl_format_endpoint(&e, text, sizeof(text)), 0);
+        assert_string_equal(text, "@name");
+
+        /* listen alone takes a bare port; 0 only for listen. */
+        assert_int_equal(netctl_parse_endpoint(1, (char *[]){ "0" }, true, &e, err, sizeof(err)),
+                         0);
+        assert_null(e.host);
+        assert_int_equal(e.port, 0);
+        assert_int_equal(netctl_parse_endpoint(1, (char *[]){ "80" }, false, &e, err, sizeof(err)),
+                         -EINVAL);
+        assert_int_equal(
+                netctl_parse_endpoint(2, (char *[]){ "h", "0" }, false, &e, err, sizeof(err)),
+                -EINVAL);
+        assert_non_null(strstr(err, "invalid port '0'"));
+        assert_int_equal(
+                netctl_parse_endpoint(2, (char *[]){ "h", "65536" }, true, &e, err, sizeof(err)),
+                -EINVAL);
+        assert_int_equal(netctl_parse_endpoint(1, (char *[]){ "@" }, true, &e, err, sizeof(err)),
+                         -EINVAL);
+        assert_int_equal(
+                netctl_parse_endpoint(1, (char *[]){ "app.sock" }, true, &e, err, sizeof(err)),
+                -EINVAL);
+        assert_non_null(strstr(err, "containing '/'"));
+}
+
+static void test_format_bytes(void **state)
+{
+        char b[32];
+
+        assert_int_equal(netctl_format_bytes(0, b, sizeof(b)), 0);
+        assert_string_equal(b, "0 B");
+        assert_int_equal(netctl_format_bytes(1023, b, sizeof(b)), 0);
+        assert_string_equal(b, "1023 B");
+        assert_int_equal(netctl_format_bytes(10 * 1024 * 1024, b, sizeof(b)), 0);
+        assert_string_equal(b, "10.0 MiB");
+        assert_int_equal(netctl_format_bytes(3ULL << 30, b, sizeof(b)), 0);
+        assert_string_equal(b, "3.0 GiB");
+        assert_int_equal(netctl_format_bytes(1ULL << 62, b, sizeof(b)), 0);
+        assert_string_equal(b, "4194304.0 TiB");
+}
+
+static void test_params_from_words(void **state)
+{
+        json_t *doc = json_loads(
+                "{\"methods\":[{\"name\":\"m\",\"params\":["
+                "{\"name\":\"port\",\"schema\":{\"$ref\":\"#/components/schemas/Port\"}},"
+                "{\"name\":\"host\",\"schema\":{\"type\":\"string\"}},"
+                "{\"name\":\"on\",\"schema\":{\"type\":\"boolean\"}},"
+                "{\"name\":\"kinds\",\"schema\":{\"type\":\"array\"}},"
+                "{\"name\":\"mode\",\"schema\":{\"enum\":[\"a\",\"b\"]}}]}],"
+                "\"components\":{\"schemas\":{\"Port\":{\"oneOf\":[{\"type\":\"integer\"},"
+                "{\"type\":\"string\"}]}}}}",
+                0, NULL);
+        char err[256];
+        json_t *p = NULL;
+
+        assert_non_null(doc);
+        assert_int_equal(netctl_params_from_words(doc, "m", 5,
+                                                  (char *[]){ "port=80", "host=80", "on=true",
+                                                              "kinds=[\"x\"]", "mode=b" },
+                                                  &p, err, sizeof(err)),
+                         0);
+        assert_true(json_is_integer(json_object_get(p, "port")));
+        assert_string_equal(json_string_value(json_object_get(p, "host")), "80");
+        assert_true(json_is_true(json_object_get(p, "on")));
+        assert_true(json_is_array(json_object_get(p, "kinds")));
+        assert_string_equal(json_string_value(json_object_get(p, "mode")), "b");
+        json_decref(p);
+        /* A port that is not a number falls back to the string branch of oneOf. */
+        assert_int_equal(netctl_params_from_words(doc, "m", 1, (char *[]){ "port=http" }, &p, err,
+                                                  sizeof(err)),
+                         0);
+        assert_string_equal(json_string_value(json_object_get(p, "port")), "http");
+        json_decref(p);
+        assert_int_equal(
+                netctl_params_from_words(doc, "m", 1, (char *[]){ "on=yes" }, &p, err, sizeof(err)),
+                -EINVAL);
+        assert_int_equal(
+                netctl_params_from_words(doc, "m", 1, (char *[]){ "mode=c" }, &p, err, sizeof(err)),
+                -EINVAL);
+        assert_int_equal(
+                netctl_params_from_words(doc, "m", 1, (char *[]){ "nope=1" }, &p, err, sizeof(err)),
+                -EINVAL);
+        assert_non_null(strstr(err, "m has no parameter 'nope'; port host on kinds mode"));
+        assert_int_equal(
+                netctl_params_from_words(doc, "m", 1, (char *[]){ "port" }, &p, err, sizeof(err)),
+                -EINVAL);
+        assert_int_equal(netctl_params_from_words(doc, "x", 0, NULL, &p, err, sizeof(err)),
+                         -EINVAL);
+        json_decref(doc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_verb_lookup),     cmocka_unit_test(test_verbs_are_sorted),
-                cmocka_unit_test(test_parse_port),      cmocka_unit_test(test_parse_timeout),
-                cmocka_unit_test(test_parse_params),    cmocka_unit_test(test_format_address),
-                cmocka_unit_test(test_format_duration), cmocka_unit_test(test_format_error),
-                cmocka_unit_test(test_exit_for_error),
+                cmocka_unit_test(test_verb_lookup),       cmocka_unit_test(test_verbs_are_sorted),
+                cmocka_unit_test(test_parse_port),        cmocka_unit_test(test_parse_timeout),
+                cmocka_unit_test(test_parse_params),      cmocka_unit_test(test_format_address),
+                cmocka_unit_test(test_format_duration),   cmocka_unit_test(test_format_error),
+                cmocka_unit_test(test_exit_for_error),    cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_endpoint),    cmocka_unit_test(test_format_bytes),
+                cmocka_unit_test(test_params_from_words),
         };
 
         return cmocka_run_group_tests_name("netctl-args", tests, NULL, NULL);

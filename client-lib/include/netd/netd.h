@@ -288,7 +288,7 @@ NETD_PUBLIC int netd_client_decode_data(json_t *params, void **ret_buf, size_t *
 /*
  * Thin wrappers that build params and call netd_client_call() or
  * netd_client_call_sync(); they return as those do. The asynchronous forms
- * hand the raw result to cb (see PROTOCOL-CONVENTIONS for its shape;
+ * hand the raw result to cb (see PROTOCOL.md, installed in share/doc/netd, for its shape;
  * netd_client_get_handle() reads handle ids). The *_sync forms unpack it;
  * a result of the wrong shape gives -EBADMSG with a local
  * NETD_CLIENT_ERR_PROTOCOL error in *reterr. Strings are copied. A port
