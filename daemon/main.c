@@ -39,7 +39,7 @@ static const char *arg_hosts_file = NULL;
 static const char *arg_config = NULL; /* NULL: NETD_CONFIG_PATH_DEFAULT, missing is fine */
 static mode_t arg_socket_mode = 0600;
 static gid_t arg_socket_group = (gid_t)-1;
-static bool arg_random_ids = false;
+static bool arg_random_ids = true;
 
 #define NETD_CONFIG_PATH_DEFAULT "/etc/netd/netd.conf"
 
@@ -62,8 +62,8 @@ static void help(void)
                "                            SIGHUP re-reads it\n"
                "      --socket-mode=MODE    control socket file mode, octal (default 0600)\n"
                "      --socket-group=GROUP  control socket file group (name or gid)\n"
-               "      --handle-ids=KIND     sequential (default) or random: ids that tell a\n"
-               "                            client nothing of other clients' activity\n"
+               "      --handle-ids=KIND     random (default): ids that tell a client nothing\n"
+               "                            of other clients' activity; or sequential (1, 2, ...)\n"
                "      --resolv-conf=PATH    resolver configuration (default /etc/resolv.conf)\n"
                "      --hosts-file=PATH     hosts file for name lookups (default /etc/hosts)\n"
                "      --ready-fd=FD         write \"READY=1\\n\" to FD once serving, then close "

@@ -70,8 +70,8 @@ static void test_disconnect_releases_everything(struct netd_test_daemon *t)
                                        "host", "127.0.0.1"));
         assert_int_equal(json_integer_value(json_object_get(res, "port")), port);
         json_decref(res);
-        /* A's ids are gone for good; B's new server got a fresh one. */
-        assert_true(srv2 > s && srv2 > srv);
+        /* A's ids are gone for good; B's new server got a fresh one (never reused, §7.1). */
+        assert_true(srv2 != s && srv2 != srv);
         res = netd_test_call_fail(b, "server.close", json_pack("{s:I}", "server", (json_int_t)srv),
                                   -32001, "ERR_NETD_HANDLE_NOT_FOUND");
         json_decref(res);
