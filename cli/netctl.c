@@ -405,6 +405,20 @@ static int verb_isip(int argc, char *argv[])
  */
 
 /* Fetches rpc.discover's document on c. Returns 0 or an exit code after saying why. */
+/* rpc.discover over a connection of its own: 0 and *ret, or an exit status (after saying why). */
+static int load_schema(json_t **ret)
+{
+        struct netd_client *c = NULL;
+        int r;
+
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = fetch_schema(c, ret);
+        (void)netd_client_free(c);
+        return r;
+}
+
 static int fetch_schema(struct netd_client *c, json_t **ret)
 {
         struct netd_client_error err;
@@ -690,16 +704,11 @@ static int verb_close(int argc, char *argv[])
 
 static int verb_methods(int argc, char *argv[])
 {
-        struct netd_client *c = NULL;
         json_t *doc = NULL, *m;
         size_t i;
         int r;
 
-        r = open_client(&c);
-        if (r > 0)
-                return r;
-        r = fetch_schema(c, &doc);
-        c = netd_client_free(c);
+        r = load_schema(&doc);
         if (r > 0)
                 return r;
         json_array_foreach(json_object_get(doc, "methods"), i, m) {
@@ -743,17 +752,12 @@ static void schema_type(json_t *schema, char *buf, size_t len)
 
 static int method_help(const char *name)
 {
-        struct netd_client *c = NULL;
         json_t *doc = NULL, *m, *p, *e;
         char type[128];
         size_t i;
         int r;
 
-        r = open_client(&c);
-        if (r > 0)
-                return r;
-        r = fetch_schema(c, &doc);
-        c = netd_client_free(c);
+        r = load_schema(&doc);
         if (r > 0)
                 return r;
         m = netctl_schema_method(doc, name);
