@@ -733,6 +733,45 @@ static void test_sigterm_flushes(struct netd_test_daemon *t)
         close(lfd);
 }
 
+/*
+ * The grace period is bounded: a peer that never reads keeps 8 MiB queued;
+ * with stopGraceMs 300, SIGTERM ends netd (exit 0) within about that, and
+ * the log says how many sockets and bytes could not be flushed.
+ */
+static void test_sigterm_grace_is_bounded(struct netd_test_daemon *t)
+{
+        struct netd_test_client *tc = netd_test_connect(t);
+        const size_t total = 8 * MIB;
+        uint8_t *data = calloc(1, total);
+        int port, lfd = netd_test_tcp_socket(true, &port), peer;
+        int64_t start, took;
+        uint64_t sock;
+        char *log;
+
+        assert_non_null(data);
+        sock = netd_test_connect_tcp(tc, port, "127.0.0.1", NULL);
+        peer = netd_test_accept_peer(lfd);
+        (void)netd_test_wait_event(tc, "socket.ready", sock, NETD_TEST_TIMEOUT_MS);
+        notify_writes(tc, sock, data, total, 256 * 1024);
+        netd_test_call_true(tc, "netd.sync", NULL);
+        start = netd_test_now_ms();
+        assert_int_equal(kill(t->pid, SIGTERM), 0);
+        netd_test_stop_signal(t, 0); /* waits for the exit, asserts status 0 */
+        took = netd_test_now_ms() - start;
+        log = netd_test_read_file(t, "netd.log");
+        assert_non_null(log);
+        printf("stop grace: netd exited %" PRId64 " ms after SIGTERM with a peer that never "
+               "reads (stopGraceMs 300)\n",
+               took);
+        if (!strstr(log, "Stop grace of 300 ms over: 1 socket(s) still had "))
+                fail_msg("the log does not count what was not flushed:\n%s", log);
+        assert_true(took < 5000);
+        free(log);
+        free(data);
+        close(peer);
+        close(lfd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -743,6 +782,7 @@ int main(void)
                 NETD_TEST_MANUAL(test_fair_lookups),
                 NETD_TEST(test_ten_thousand_mixed),
                 NETD_TEST(test_sigterm_flushes),
+                NETD_TEST_ARGS(test_sigterm_grace_is_bounded, "--limit=stopGraceMs=300"),
         };
 
         return cmocka_run_group_tests_name("integration/isolation", tests, NULL, NULL);
