@@ -22,9 +22,9 @@
 
 #include "addr.h"
 #include "auth.h"
-#include "conn.h"
 #include "daemon.h"
 #include "log.h"
+#include "owner.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5; Debian 12's headers predate it */
@@ -191,7 +191,7 @@ unsigned netd_auth_unprivileged_port_start(void)
         return v;
 }
 
-json_t *netd_auth_deny(struct netd_conn *c, const char *rule, const char *syscall, const char *fmt,
+json_t *netd_auth_deny(struct netd_owner *c, const char *rule, const char *syscall, const char *fmt,
                        ...)
 {
         char msg[400];
@@ -251,7 +251,7 @@ static bool policy_grants(const struct netd_policy *p, const struct netd_cred *c
         return false;
 }
 
-int netd_auth_check_bind(struct netd_conn *c, const struct sockaddr *sa, bool listen,
+int netd_auth_check_bind(struct netd_owner *c, const struct sockaddr *sa, bool listen,
                          json_t **ret_err)
 {
         const struct netd_policy *p = c->daemon->policy;
@@ -280,7 +280,7 @@ int netd_auth_check_bind(struct netd_conn *c, const struct sockaddr *sa, bool li
         return 0;
 }
 
-int netd_auth_check_connect(struct netd_conn *c, const struct sockaddr *sa, json_t **ret_err)
+int netd_auth_check_connect(struct netd_owner *c, const struct sockaddr *sa, json_t **ret_err)
 {
         const struct netd_policy *p = c->daemon->policy;
         char text[80];
@@ -295,7 +295,7 @@ int netd_auth_check_connect(struct netd_conn *c, const struct sockaddr *sa, json
         return -EACCES;
 }
 
-int netd_auth_check_inherit(struct netd_conn *c, const char *name, json_t **ret_err)
+int netd_auth_check_inherit(struct netd_owner *c, const char *name, json_t **ret_err)
 {
         const struct netd_policy *p = c->daemon->policy;
 
@@ -339,7 +339,7 @@ static bool unix_granted(const struct netd_policy *p, const struct netd_cred *c,
         return false;
 }
 
-int netd_auth_fs_enter(struct netd_conn *c, const char *path, size_t path_len,
+int netd_auth_fs_enter(struct netd_owner *c, const char *path, size_t path_len,
                        struct netd_fs_creds *saved, json_t **ret_err)
 {
         const struct netd_cred *cr = &c->cred;
@@ -414,7 +414,7 @@ void netd_auth_fs_leave(struct netd_fs_creds *saved)
         *saved = (struct netd_fs_creds){ .switched = false };
 }
 
-int netd_auth_open_cwd(const struct netd_conn *c)
+int netd_auth_open_cwd(const struct netd_owner *c)
 {
         socklen_t len = sizeof(int);
         int pidfd = c->cred.pidfd, fd, r = 0, err;
@@ -473,7 +473,7 @@ struct netd_uid_usage *netd_auth_usage(struct netd_daemon *d, uid_t uid)
         return &d->uids[d->n_uids++];
 }
 
-int netd_auth_handle_take(struct netd_conn *c)
+int netd_auth_handle_take(struct netd_owner *c)
 {
         struct netd_uid_usage *u = netd_auth_usage(c->daemon, c->cred.uid);
         unsigned quota = netd_auth_quota(c->daemon, &c->cred, NETD_QUOTA_HANDLES);
@@ -491,7 +491,7 @@ int netd_auth_handle_take(struct netd_conn *c)
         return 0;
 }
 
-void netd_auth_handle_release(struct netd_conn *c)
+void netd_auth_handle_release(struct netd_owner *c)
 {
         struct netd_uid_usage *u = netd_auth_usage(c->daemon, c->cred.uid);
 

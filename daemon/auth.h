@@ -20,7 +20,7 @@
 
 #include "config.h"
 
-struct netd_conn;
+struct netd_owner;
 struct netd_daemon;
 
 /* A client's identity, from SO_PEERCRED, SO_PEERGROUPS and SO_PEERPIDFD at accept. */
@@ -60,20 +60,20 @@ unsigned netd_auth_unprivileged_port_start(void);
  * Returns 0, or -EACCES with *ret_err an ERR_NETD_PERMISSION error object
  * (logged). Other families: 0.
  */
-int netd_auth_check_bind(struct netd_conn *c, const struct sockaddr *sa, bool listen,
+int netd_auth_check_bind(struct netd_owner *c, const struct sockaddr *sa, bool listen,
                          json_t **ret_err);
 
 /* May c connect to sa? As netd_auth_check_bind(), with the policy's connect allow list. */
-int netd_auth_check_connect(struct netd_conn *c, const struct sockaddr *sa, json_t **ret_err);
+int netd_auth_check_connect(struct netd_owner *c, const struct sockaddr *sa, json_t **ret_err);
 
 /* May c take the socket systemd passed under name? */
-int netd_auth_check_inherit(struct netd_conn *c, const char *name, json_t **ret_err);
+int netd_auth_check_inherit(struct netd_owner *c, const char *name, json_t **ret_err);
 
 /*
  * Builds an ERR_NETD_PERMISSION error object {"message", "code", "rule"}
  * (plus "syscall" when given) and logs who, what and why.
  */
-json_t *netd_auth_deny(struct netd_conn *c, const char *rule, const char *syscall, const char *fmt,
+json_t *netd_auth_deny(struct netd_owner *c, const char *rule, const char *syscall, const char *fmt,
                        ...) __attribute__((format(printf, 4, 5)));
 
 /* Saved filesystem credentials, between netd_auth_fs_enter() and _leave(). */
@@ -95,7 +95,7 @@ struct netd_fs_creds {
  * another user: refused).
  * Always pair with netd_auth_fs_leave().
  */
-int netd_auth_fs_enter(struct netd_conn *c, const char *path, size_t path_len,
+int netd_auth_fs_enter(struct netd_owner *c, const char *path, size_t path_len,
                        struct netd_fs_creds *saved, json_t **ret_err);
 
 /* Restores netd's own filesystem credentials. Aborts if that fails (never runs as a client). */
@@ -107,7 +107,7 @@ void netd_auth_fs_leave(struct netd_fs_creds *saved);
  * a recycled pid is never used. Returns the fd, -ESRCH when that process is
  * gone, -ENOTSUP when no pidfd can be had.
  */
-int netd_auth_open_cwd(const struct netd_conn *c);
+int netd_auth_open_cwd(const struct netd_owner *c);
 
 /* Per-uid usage, for the quotas. Entries live as long as the daemon. */
 struct netd_uid_usage {
@@ -122,7 +122,7 @@ struct netd_uid_usage *netd_auth_usage(struct netd_daemon *d, uid_t uid);
  * Accounts for one more live handle of c's uid: 0, or -EDQUOT over its
  * handlesPerUid quota (counted in stats.handles_over_uid).
  */
-int netd_auth_handle_take(struct netd_conn *c);
+int netd_auth_handle_take(struct netd_owner *c);
 
 /* Accounts for a live handle of c's uid closing or going away. */
-void netd_auth_handle_release(struct netd_conn *c);
+void netd_auth_handle_release(struct netd_owner *c);

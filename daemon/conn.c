@@ -21,6 +21,7 @@
 #include "handle.h"
 #include "log.h"
 #include "out.h"
+#include "req.h"
 #include "rpc.h"
 #include "socket.h"
 
@@ -55,7 +56,8 @@ static void conn_set_state(struct netd_conn *c, enum netd_conn_state s)
 {
         if (c->state == s)
                 return;
-        log_debug("conn#%llu: %s -> %s", (unsigned long long)c->id,
+        c->o.open = s == NETD_CONN_OPEN;
+        log_debug("conn#%llu: %s -> %s", (unsigned long long)c->o.id,
                   netd_conn_state_to_string(c->state), netd_conn_state_to_string(s));
         c->state = s;
 }
@@ -75,14 +77,14 @@ static void conn_set_sockets_paused(struct netd_conn *c, bool paused)
 {
         struct netd_handle *h;
 
-        if (c->sockets_paused == paused)
+        if (c->o.sockets_paused == paused)
                 return;
-        c->sockets_paused = paused;
+        c->o.sockets_paused = paused;
         if (paused)
-                c->daemon->stats.reads_paused++;
-        log_debug("conn#%llu: %s its sockets (output %zu bytes)", (unsigned long long)c->id,
+                c->o.daemon->stats.reads_paused++;
+        log_debug("conn#%llu: %s its sockets (output %zu bytes)", (unsigned long long)c->o.id,
                   paused ? "pausing" : "resuming", evbuffer_get_length(c->out));
-        TAILQ_FOREACH(h, &c->handles, owner_link)
+        TAILQ_FOREACH(h, &c->o.handles, owner_link)
                 if (h->type == NETD_HANDLE_SOCKET)
                         netd_socket_update_reading((struct netd_socket *)h);
 }
@@ -90,7 +92,7 @@ static void conn_set_sockets_paused(struct netd_conn *c, bool paused)
 /* Arms, re-arms (progress) or stops the stall timer per the output size. */
 static void conn_update_stall(struct netd_conn *c, bool progress)
 {
-        const struct netd_limits *l = &c->daemon->limits;
+        const struct netd_limits *l = &c->o.daemon->limits;
 
         if (evbuffer_get_length(c->out) <= l->out_hard_bytes) {
                 event_del(c->ev_stall);
@@ -102,7 +104,7 @@ static void conn_update_stall(struct netd_conn *c, bool progress)
                  * libevent counts from the time cached when this loop turn
                  * began; long callbacks before us would make the cut early.
                  */
-                event_base_update_cache_time(c->daemon->base);
+                event_base_update_cache_time(c->o.daemon->base);
                 event_add(c->ev_stall, &tv);
         }
 }
@@ -112,12 +114,13 @@ static void conn_stall_cb(evutil_socket_t fd, short what, void *arg)
         struct netd_conn *c = arg;
         char reason[160];
 
-        c->daemon->stats.conns_stalled++;
+        c->o.daemon->stats.conns_stalled++;
         (void)snprintf(reason, sizeof(reason),
                        "Client read nothing for %u ms with %zu bytes queued (limit %zu)",
-                       c->daemon->limits.stall_timeout_ms, evbuffer_get_length(c->out),
-                       c->daemon->limits.out_hard_bytes);
-        log_warning("conn#%llu uid=%u: %s", (unsigned long long)c->id, (unsigned)c->uid, reason);
+                       c->o.daemon->limits.stall_timeout_ms, evbuffer_get_length(c->out),
+                       c->o.daemon->limits.out_hard_bytes);
+        log_warning("conn#%llu uid=%u: %s", (unsigned long long)c->o.id, (unsigned)c->o.uid,
+                    reason);
         netd_conn_close(c, reason);
 }
 
@@ -126,7 +129,7 @@ static void conn_flush(struct netd_conn *c)
         bool progress = false;
 
         while (evbuffer_get_length(c->out) > 0) {
-                int n = evbuffer_write(c->out, c->fd);
+                int n = evbuffer_write(c->out, c->o.fd);
 
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
@@ -148,7 +151,7 @@ static void conn_flush(struct netd_conn *c)
         } else {
                 event_add(c->ev_write, NULL);
         }
-        if (c->sockets_paused && evbuffer_get_length(c->out) <= c->daemon->limits.out_low_bytes)
+        if (c->o.sockets_paused && evbuffer_get_length(c->out) <= c->o.daemon->limits.out_low_bytes)
                 conn_set_sockets_paused(c, false);
         conn_input_check(c);
 }
@@ -236,7 +239,7 @@ static void conn_queue_fds(struct netd_conn *c, struct msghdr *msg, uint64_t pos
  */
 static bool conn_must_hold(const struct netd_conn *c)
 {
-        return evbuffer_get_length(c->out) > c->daemon->limits.out_hard_bytes;
+        return evbuffer_get_length(c->out) > c->o.daemon->limits.out_hard_bytes;
 }
 
 static void conn_hold_input(struct netd_conn *c)
@@ -244,8 +247,8 @@ static void conn_hold_input(struct netd_conn *c)
         if (c->input_held)
                 return;
         c->input_held = true;
-        c->daemon->stats.input_held++;
-        log_debug("conn#%llu: holding input (output %zu bytes)", (unsigned long long)c->id,
+        c->o.daemon->stats.input_held++;
+        log_debug("conn#%llu: holding input (output %zu bytes)", (unsigned long long)c->o.id,
                   evbuffer_get_length(c->out));
         /* Explicitly: the kernel's buffer then fills and the client blocks. */
         event_del(c->ev_read);
@@ -265,7 +268,7 @@ static void conn_hold_input(struct netd_conn *c)
 static void conn_closed_cb(evutil_socket_t fd, short what, void *arg)
 {
         struct netd_conn *c = arg;
-        struct pollfd p = { .fd = c->fd, .events = 0 };
+        struct pollfd p = { .fd = c->o.fd, .events = 0 };
 
         if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
                 netd_conn_close(c, "client went away while its requests were held");
@@ -291,7 +294,7 @@ static void conn_process_input(struct netd_conn *c)
 
         if (c->input_stopped)
                 return;
-        for (n = 0; n < c->daemon->limits.reqs_per_event; n++) {
+        for (n = 0; n < c->o.daemon->limits.reqs_per_event; n++) {
                 size_t len, pending_before;
                 uint64_t pos_before;
                 char *line;
@@ -315,30 +318,31 @@ static void conn_process_input(struct netd_conn *c)
                 if (r < 0) {
                         char message[128];
 
-                        c->daemon->stats.oversize_lines++;
+                        c->o.daemon->stats.oversize_lines++;
                         (void)snprintf(message, sizeof(message),
                                        "Invalid Request: line longer than %zu bytes",
-                                       c->daemon->limits.frame_max_bytes);
+                                       c->o.daemon->limits.frame_max_bytes);
                         log_notice("conn#%llu uid=%u: Request line over %zu bytes, closing",
-                                   (unsigned long long)c->id, (unsigned)c->uid,
-                                   c->daemon->limits.frame_max_bytes);
+                                   (unsigned long long)c->o.id, (unsigned)c->o.uid,
+                                   c->o.daemon->limits.frame_max_bytes);
                         netd_conn_send(
                                 c,
                                 netd_rpc_error_msg(
                                         NULL, NETD_RPC_INVALID_REQUEST, message,
-                                        json_pack("{s:s,s:s,s:I}", "code", "ERR_NETD_LIMIT",
-                                                  "limit", "frame_max_bytes", "max",
-                                                  (json_int_t)c->daemon->limits.frame_max_bytes)));
+                                        json_pack(
+                                                "{s:s,s:s,s:I}", "code", "ERR_NETD_LIMIT", "limit",
+                                                "frame_max_bytes", "max",
+                                                (json_int_t)c->o.daemon->limits.frame_max_bytes)));
                         netd_conn_close_after_flush(c);
                         return;
                 }
                 conn_claim_fds(c, pos_before + (pending_before - netd_frame_pending(&c->in)));
-                netd_rpc_handle_line(c, line, len);
+                netd_rpc_handle_line(&c->o, line, len);
                 conn_close_line_fds(c);
         }
         /* Fairness: yield to other connections, come back in the next loop turn. */
         if (netd_frame_pending(&c->in) > 0) {
-                c->daemon->stats.yields++;
+                c->o.daemon->stats.yields++;
                 event_active(c->ev_more, EV_TIMEOUT, 0);
         }
 }
@@ -378,7 +382,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
                                       .msg_control = control.buf,
                                       .msg_controllen = sizeof(control.buf) };
 
-                n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+                n = recvmsg(c->o.fd, &msg, MSG_CMSG_CLOEXEC);
                 if (n > 0 && msg.msg_controllen > 0)
                         conn_queue_fds(c, &msg, c->in_pos);
         }
@@ -415,6 +419,53 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
         netd_conn_free(arg);
 }
 
+/* The owner interface (owner.h): what the layers below reach a connection through. */
+static void owner_send(struct netd_owner *o, json_t *msg)
+{
+        netd_conn_send(netd_conn_of(o), msg);
+}
+
+static void owner_send_result(struct netd_owner *o, json_t *id, json_t *result)
+{
+        netd_conn_send_result(netd_conn_of(o), id, result);
+}
+
+static void owner_notify(struct netd_owner *o, const char *method, json_t *params)
+{
+        netd_conn_notify(netd_conn_of(o), method, params);
+}
+
+static int owner_send_data(struct netd_owner *o, uint64_t socket, const uint8_t *bytes, size_t len,
+                           const char *text, size_t tlen, const char *encoding)
+{
+        return netd_conn_send_data(netd_conn_of(o), socket, bytes, len, text, tlen, encoding);
+}
+
+static void owner_close(struct netd_owner *o, const char *reason)
+{
+        netd_conn_close(netd_conn_of(o), reason);
+}
+
+static int owner_take_fd(struct netd_owner *o, size_t index)
+{
+        return netd_conn_take_fd(netd_conn_of(o), index);
+}
+
+static size_t owner_output_length(const struct netd_owner *o)
+{
+        return netd_conn_output_length((const struct netd_conn *)o);
+}
+
+static const struct netd_owner_ops conn_owner_ops = {
+        .send = owner_send,
+        .send_result = owner_send_result,
+        .notify = owner_notify,
+        .send_data = owner_send_data,
+        .close = owner_close,
+        .take_fd = owner_take_fd,
+        .output_length = owner_output_length,
+};
+
 int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
 {
         struct netd_conn *c = calloc(1, sizeof(*c));
@@ -423,16 +474,19 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
                 close(fd);
                 return -ENOMEM;
         }
-        c->daemon = d;
-        c->fd = fd;
-        c->id = ++d->next_conn_id;
-        c->uid = (uid_t)-1;
-        c->pid = -1;
-        c->cred = (struct netd_cred){ .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = -1, .pidfd = -1 };
+        c->o.ops = &conn_owner_ops;
+        c->o.open = true;
+        c->o.daemon = d;
+        c->o.fd = fd;
+        c->o.id = ++d->next_conn_id;
+        c->o.uid = (uid_t)-1;
+        c->o.pid = -1;
+        c->o.cred =
+                (struct netd_cred){ .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = -1, .pidfd = -1 };
         c->n_line_fds = 0;
-        TAILQ_INIT(&c->handles);
-        TAILQ_INIT(&c->closed);
-        TAILQ_INIT(&c->reqs);
+        TAILQ_INIT(&c->o.handles);
+        TAILQ_INIT(&c->o.closed);
+        TAILQ_INIT(&c->o.reqs);
         netd_frame_init(&c->in, d->limits.frame_max_bytes);
         c->out = evbuffer_new();
         c->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
@@ -447,7 +501,7 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
                 netd_conn_free(c);
                 return -ENOMEM;
         }
-        TAILQ_INSERT_TAIL(&d->conns, c, link);
+        TAILQ_INSERT_TAIL(&d->conns, &c->o, link);
         c->listed = true;
         d->n_conns++;
         d->fds_open++; /* counted, never refused: the reserve exists for control connections */
@@ -458,33 +512,33 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
 
 void netd_conn_close(struct netd_conn *c, const char *reason)
 {
-        struct netd_daemon *d = c->daemon;
+        struct netd_daemon *d = c->o.daemon;
 
         if (c->state == NETD_CONN_CLOSED)
                 return;
         if (reason)
-                log_info("conn#%llu uid=%u: %s, closing", (unsigned long long)c->id,
-                         (unsigned)c->uid, reason);
+                log_info("conn#%llu uid=%u: %s, closing", (unsigned long long)c->o.id,
+                         (unsigned)c->o.uid, reason);
         else
-                log_debug("conn#%llu: closing", (unsigned long long)c->id);
+                log_debug("conn#%llu: closing", (unsigned long long)c->o.id);
         conn_set_state(c, NETD_CONN_CLOSED);
         event_del(c->ev_read);
         event_del(c->ev_write);
         event_del(c->ev_more);
         event_del(c->ev_stall);
         event_del(c->ev_closed);
-        netd_rpc_detach_conn(c);
+        netd_rpc_detach_conn(&c->o);
         /*
          * The handles go with the deferred free (redis's freeClientAsync):
          * this may run inside one of their own callbacks. Until then they
          * see a closed owner and send nothing, and the connection is still
          * counted (netd.info), its descriptor closed.
          */
-        if (c->fd >= 0) {
-                close(c->fd);
+        if (c->o.fd >= 0) {
+                close(c->o.fd);
                 netd_daemon_fd_release(d);
         }
-        c->fd = -1;
+        c->o.fd = -1;
         event_active(c->ev_free, EV_TIMEOUT, 0);
 }
 
@@ -518,10 +572,10 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
                 netd_conn_close(c, NULL);
                 event_del(c->ev_free);
         }
-        netd_handle_release_all(c);
+        netd_handle_release_all(&c->o);
         if (c->listed) {
-                TAILQ_REMOVE(&c->daemon->conns, c, link);
-                c->daemon->n_conns--;
+                TAILQ_REMOVE(&c->o.daemon->conns, &c->o, link);
+                c->o.daemon->n_conns--;
         }
         if (c->ev_read)
                 event_free(c->ev_read);
@@ -542,9 +596,9 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
         for (size_t i = 0; i < c->n_fds; i++)
                 close(c->fds[i].fd);
         free(c->fds);
-        if (c->fd >= 0)
-                close(c->fd);
-        netd_cred_done(&c->cred);
+        if (c->o.fd >= 0)
+                close(c->o.fd);
+        netd_cred_done(&c->o.cred);
         free(c);
         return NULL;
 }
@@ -554,7 +608,7 @@ static void conn_queued(struct netd_conn *c, int r)
 {
         if (r < 0)
                 log_error("conn#%llu: Failed to queue a message, out of memory",
-                          (unsigned long long)c->id);
+                          (unsigned long long)c->o.id);
         conn_output_added(c);
 }
 
@@ -562,7 +616,7 @@ void netd_conn_send(struct netd_conn *c, json_t *msg)
 {
         if (!msg) {
                 log_error("conn#%llu: Failed to build a message, out of memory",
-                          (unsigned long long)c->id);
+                          (unsigned long long)c->o.id);
                 return;
         }
         if (c->state != NETD_CONN_CLOSED)
@@ -580,8 +634,8 @@ void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result)
 void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params)
 {
         if (!params) {
-                log_error("conn#%llu: Failed to build %s, out of memory", (unsigned long long)c->id,
-                          method);
+                log_error("conn#%llu: Failed to build %s, out of memory",
+                          (unsigned long long)c->o.id, method);
                 return;
         }
         if (c->state != NETD_CONN_CLOSED)
@@ -612,8 +666,8 @@ static void conn_output_added(struct netd_conn *c)
                 return;
         if (!c->flush_soon && !event_pending(c->ev_write, EV_WRITE, NULL))
                 event_add(c->ev_write, NULL);
-        if (!c->sockets_paused && len > c->daemon->limits.out_high_bytes)
+        if (!c->o.sockets_paused && len > c->o.daemon->limits.out_high_bytes)
                 conn_set_sockets_paused(c, true);
-        if (len > c->daemon->limits.out_hard_bytes)
+        if (len > c->o.daemon->limits.out_hard_bytes)
                 conn_update_stall(c, false);
 }

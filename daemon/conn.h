@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "frame.h"
 #include "handle.h"
+#include "owner.h"
 
 struct event;
 struct evbuffer;
@@ -40,29 +41,15 @@ enum netd_conn_state {
         _NETD_CONN_STATE_INVALID = -22,
 };
 
-TAILQ_HEAD(netd_req_list, netd_req);
-
 struct netd_conn {
-        uint64_t id;                /* for logs: conn#<id> */
-        struct netd_daemon *daemon; /* borrowed */
-        int fd;                     /* owned */
-        uid_t uid;                  /* = cred.uid, for logs */
-        pid_t pid;                  /* = cred.pid, for logs */
-        struct netd_cred cred;      /* owned: the peer's credentials (auth.h) */
+        struct netd_owner o; /* first: what the layers below see (owner.h); o.fd is owned */
         enum netd_conn_state state;
         struct event *ev_read;  /* owned */
         struct event *ev_write; /* owned */
         struct event *ev_more;  /* owned: resumes input processing (fairness) */
         struct event *ev_free;  /* owned: deferred free */
         struct netd_frame in;
-        struct evbuffer *out;            /* owned */
-        struct netd_handle_list handles; /* owned: live handles */
-        struct netd_handle_list closed;  /* owned: closed handles kept readable */
-        unsigned n_handles;
-        unsigned n_closed;
-        struct netd_req_list reqs; /* weak: requests in flight, cleared on close */
-        unsigned n_reqs;           /* of them, requests with an id (inflight_max) */
-        size_t queued_bytes;       /* unsent bytes of its sockets (flow.c writes it) */
+        struct evbuffer *out;    /* owned */
         struct event *ev_stall;  /* owned: cuts a client over out_hard_bytes that stopped reading */
         struct event *ev_closed; /* owned: timer: a client gone while input is held */
         bool input_held;         /* a limit stopped reading and handling requests */
@@ -70,15 +57,19 @@ struct netd_conn {
         bool input_stopped;      /* the daemon is stopping: no more requests are read */
         bool listed;             /* in daemon->conns (until the free) */
         bool flush_soon;         /* inside a read callback that flushes when it ends */
-        bool sockets_paused;     /* output over the high-water mark */
         uint64_t in_pos;         /* bytes received so far on the stream */
         size_t read_size;        /* bytes asked of the next read (grows with bulk input) */
         struct netd_conn_fds *fds; /* owned: received fds not yet given to a line */
         size_t n_fds;
         int line_fds[NETD_CONN_FDS_PER_LINE]; /* owned: the fds of the line being handled */
         size_t n_line_fds;
-        TAILQ_ENTRY(netd_conn) link;
 };
+
+/* The connection an owner is (every owner is a connection's first member). */
+static inline struct netd_conn *netd_conn_of(struct netd_owner *o)
+{
+        return (struct netd_conn *)o;
+}
 
 const char *netd_conn_state_to_string(enum netd_conn_state s);
 

@@ -19,8 +19,8 @@
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
-#include "resolve.h"
 #include "observe.h"
+#include "resolve.h"
 #include "rpc.h"
 #include "server.h"
 #include "socket.h"
@@ -141,11 +141,11 @@ static void daemon_stop_cb(evutil_socket_t fd, short what, void *arg)
         struct netd_daemon *d = arg;
         unsigned flushing = 0;
         uint64_t unsent = 0;
-        struct netd_conn *c, *next;
+        struct netd_owner *o, *next;
         struct netd_handle *h, *hn;
 
-        TAILQ_FOREACH(c, &d->conns, link)
-                for (h = TAILQ_FIRST(&c->handles); h; h = hn) {
+        TAILQ_FOREACH(o, &d->conns, link)
+                for (h = TAILQ_FIRST(&o->handles); h; h = hn) {
                         hn = TAILQ_NEXT(h, owner_link);
                         if (h->type == NETD_HANDLE_SOCKET &&
                             !netd_socket_stop_step((struct netd_socket *)h, &unsent))
@@ -166,9 +166,9 @@ static void daemon_stop_cb(evutil_socket_t fd, short what, void *arg)
                 return;
         }
         /* Every socket is out (or the grace is over): the clients get their last events. */
-        for (c = TAILQ_FIRST(&d->conns); c; c = next) {
-                next = TAILQ_NEXT(c, link);
-                netd_conn_close_after_flush(c);
+        for (o = TAILQ_FIRST(&d->conns); o; o = next) {
+                next = TAILQ_NEXT(o, link);
+                netd_conn_close_after_flush(netd_conn_of(o));
         }
         if (d->n_conns == 0 || daemon_now_ms() >= d->stop_deadline_ms) {
                 event_base_loopexit(d->base, NULL);
@@ -179,7 +179,7 @@ static void daemon_stop_cb(evutil_socket_t fd, short what, void *arg)
 
 void netd_daemon_stop(struct netd_daemon *d)
 {
-        struct netd_conn *c;
+        struct netd_owner *o;
         struct netd_handle *h;
 
         if (d->stopping) {
@@ -191,9 +191,9 @@ void netd_daemon_stop(struct netd_daemon *d)
         log_info("Stopping: %u client(s), %zu bytes queued for peers, up to %u ms to flush",
                  d->n_conns, d->queued_bytes, d->limits.stop_grace_ms);
         d->listener = netd_listener_free(d->listener);
-        TAILQ_FOREACH(c, &d->conns, link) {
-                netd_conn_stop_input(c);
-                TAILQ_FOREACH(h, &c->handles, owner_link)
+        TAILQ_FOREACH(o, &d->conns, link) {
+                netd_conn_stop_input(netd_conn_of(o));
+                TAILQ_FOREACH(h, &o->handles, owner_link)
                         if (h->type == NETD_HANDLE_SERVER)
                                 netd_server_stop_accepting((struct netd_server *)h);
         }
@@ -208,13 +208,13 @@ void netd_daemon_stop(struct netd_daemon *d)
 
 struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
 {
-        struct netd_conn *c;
+        struct netd_owner *o;
 
         if (!d)
                 return NULL;
         d->listener = netd_listener_free(d->listener);
-        while ((c = TAILQ_FIRST(&d->conns)))
-                (void)netd_conn_free(c);
+        while ((o = TAILQ_FIRST(&d->conns)))
+                (void)netd_conn_free(netd_conn_of(o));
         if (d->base) {
                 /* Runs what the frees above left (deferred closes of handles: none are queued). */
                 (void)event_base_loop(d->base, EVLOOP_NONBLOCK);

@@ -14,11 +14,11 @@
 
 #include "handle.h"
 #include "jtok.h"
+#include "owner.h"
 
 struct event;
 struct event_base;
 struct evdns_base;
-struct netd_conn;
 struct netd_handle;
 struct netd_listener;
 struct netd_req;
@@ -96,8 +96,6 @@ struct netd_registry {
         uint64_t id_key[4];
 };
 
-TAILQ_HEAD(netd_conn_list, netd_conn);
-
 /* A listening socket systemd passed besides the control socket, by FileDescriptorName. */
 struct netd_inherited_fd {
         char *name; /* owned */
@@ -116,7 +114,7 @@ struct netd_daemon {
         int64_t stop_deadline_ms;        /* CLOCK_MONOTONIC ms: the stop's grace ends */
         bool stop_sockets_done;          /* the stop closed every socket it could */
         struct event *sig_hup;           /* owned: re-reads the policy */
-        struct netd_conn_list conns;     /* owned */
+        struct netd_owner_list conns;    /* owned: the control connections, as owners */
         unsigned n_conns;
         uint64_t next_conn_id;
         struct netd_registry handles;

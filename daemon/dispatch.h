@@ -5,13 +5,12 @@
 
 #include "handle.h"
 #include "jtok.h"
+#include "methods/methods.h"
 
 struct netd_done;
 struct netd_req;
 
 typedef struct netd_done *(*netd_method_fn)(struct netd_req *req, struct netd_jv params);
-typedef struct netd_done *(*netd_handle_method_fn)(struct netd_req *req, struct netd_handle *h,
-                                                   const void *args);
 
 struct netd_method {
         const char *name;

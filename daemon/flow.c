@@ -5,9 +5,9 @@
  */
 #include <errno.h>
 
-#include "conn.h"
 #include "daemon.h"
 #include "flow.h"
+#include "owner.h"
 
 static int flow_refuse(struct netd_flow_refusal *ret, const char *limit, size_t max, size_t queued)
 {
@@ -15,7 +15,7 @@ static int flow_refuse(struct netd_flow_refusal *ret, const char *limit, size_t 
         return -ENOBUFS;
 }
 
-int netd_flow_admit(const struct netd_daemon *d, const struct netd_conn *c, size_t queued,
+int netd_flow_admit(const struct netd_daemon *d, const struct netd_owner *c, size_t queued,
                     size_t len, struct netd_flow_refusal *ret)
 {
         const struct netd_limits *l = &d->limits;
@@ -29,7 +29,7 @@ int netd_flow_admit(const struct netd_daemon *d, const struct netd_conn *c, size
         return 0;
 }
 
-void netd_flow_account(struct netd_daemon *d, struct netd_conn *c, size_t *counted, size_t now)
+void netd_flow_account(struct netd_daemon *d, struct netd_owner *c, size_t *counted, size_t now)
 {
         if (now == *counted)
                 return;

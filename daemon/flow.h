@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct netd_conn;
+struct netd_owner;
 struct netd_daemon;
 
 /* Which limit a refused write hit: its name (PROTOCOL.md §13) and its value. */
@@ -25,7 +25,7 @@ struct netd_flow_refusal {
  * May len more bytes join a socket queue holding queued bytes, owned by c
  * (NULL: none)? Returns 0, or -ENOBUFS and fills *ret with the limit.
  */
-int netd_flow_admit(const struct netd_daemon *d, const struct netd_conn *c, size_t queued,
+int netd_flow_admit(const struct netd_daemon *d, const struct netd_owner *c, size_t queued,
                     size_t len, struct netd_flow_refusal *ret);
 
 /*
@@ -33,4 +33,4 @@ int netd_flow_admit(const struct netd_daemon *d, const struct netd_conn *c, size
  * connection's (c may be NULL) and the daemon's counts follow, and *counted
  * becomes now. Call with now 0 when the socket leaves its owner or dies.
  */
-void netd_flow_account(struct netd_daemon *d, struct netd_conn *c, size_t *counted, size_t now);
+void netd_flow_account(struct netd_daemon *d, struct netd_owner *c, size_t *counted, size_t now);

@@ -11,11 +11,11 @@
 #include <event2/event.h>
 
 #include "auth.h"
-#include "conn.h"
 #include "daemon.h"
 #include "handle.h"
 #include "log.h"
 #include "observe.h"
+#include "owner.h"
 
 static const char *const handle_type_names[_NETD_HANDLE_TYPE_MAX] = {
         [NETD_HANDLE_SERVER] = "server",
@@ -91,7 +91,7 @@ static uint64_t registry_id(const struct netd_registry *r, uint64_t n)
         return ((left << 26) | right) + 1;
 }
 
-int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_conn *owner,
+int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
                          enum netd_handle_type type, const struct netd_handle_ops *ops)
 {
         struct netd_registry *r = &d->handles;
@@ -161,7 +161,7 @@ void netd_handle_emit(struct netd_handle *h, const char *method, json_t *params)
                 return;
         }
         if (h->announced) {
-                netd_conn_notify(h->owner, method, params);
+                netd_owner_notify(h->owner, method, params);
                 return;
         }
         /* Hold the event until the reply that names this handle has gone out. */
@@ -193,7 +193,7 @@ void netd_handle_announce(struct netd_handle *h)
                 if (strcmp(method, "server.connection") == 0)
                         named = (uint64_t)json_integer_value(json_object_get(params, "socket"));
                 if (h->owner)
-                        netd_conn_notify(h->owner, method, params);
+                        netd_owner_notify(h->owner, method, params);
                 else
                         json_decref(params);
                 if (named) {
@@ -237,7 +237,7 @@ void netd_handle_run_closes(struct netd_daemon *d)
 
 void netd_handle_free(struct netd_handle *h)
 {
-        struct netd_conn *owner = h->owner;
+        struct netd_owner *owner = h->owner;
 
         handle_cancel_close(h);
         registry_remove(&h->daemon->handles, h);
@@ -257,7 +257,7 @@ void netd_handle_free(struct netd_handle *h)
 
 void netd_handle_finish(struct netd_handle *h)
 {
-        struct netd_conn *owner = h->owner;
+        struct netd_owner *owner = h->owner;
 
         if (h->closed)
                 return;
@@ -283,7 +283,7 @@ void netd_handle_finish(struct netd_handle *h)
 
 int netd_handle_reopen(struct netd_handle *h)
 {
-        struct netd_conn *owner = h->owner;
+        struct netd_owner *owner = h->owner;
 
         if (!h->closed || !owner)
                 return 0;
@@ -299,7 +299,7 @@ int netd_handle_reopen(struct netd_handle *h)
         return 0;
 }
 
-void netd_handle_release_all(struct netd_conn *owner)
+void netd_handle_release_all(struct netd_owner *owner)
 {
         struct netd_handle *h;
 

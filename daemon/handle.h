@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-struct netd_conn;
+struct netd_owner;
 struct netd_daemon;
 
 enum netd_handle_type {
@@ -46,7 +46,7 @@ struct netd_handle {
         enum netd_handle_type type;
         const struct netd_handle_ops *ops;
         struct netd_daemon *daemon; /* borrowed */
-        struct netd_conn *owner;    /* weak: cleared when the owner closes */
+        struct netd_owner *owner;   /* weak: cleared when the owner closes */
         struct netd_handle *hash_next;
         TAILQ_ENTRY(netd_handle) owner_link; /* in owner->handles or owner->closed */
         TAILQ_ENTRY(netd_handle) close_link; /* in daemon->closing while close_pending */
@@ -66,7 +66,7 @@ const char *netd_handle_type_to_string(enum netd_handle_type t);
  * limits.handles_per_conn live handles, -EDQUOT when its uid holds its
  * handlesPerUid quota (auth.h), or -ENOMEM.
  */
-int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_conn *owner,
+int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
                          enum netd_handle_type type, const struct netd_handle_ops *ops);
 
 /* The handle with that id, or NULL. */
@@ -102,7 +102,7 @@ void netd_handle_close_later(struct netd_handle *h);
 void netd_handle_run_closes(struct netd_daemon *d);
 
 /* Abandons and frees every handle owner holds, live or closed. */
-void netd_handle_release_all(struct netd_conn *owner);
+void netd_handle_release_all(struct netd_owner *owner);
 
 /* Unregisters and frees h (used by the functions above and on daemon exit). */
 void netd_handle_free(struct netd_handle *h);

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "conn.h"
 #include "ipc.h"
+#include "owner.h"
 
 /* Points a->sa at path (NUL-terminated). Returns 0 or -EINVAL when it does not fit. */
 static int ipc_set_sa(struct netd_ipc_addr *a, const char *path)
@@ -32,7 +32,7 @@ static int ipc_set_sa(struct netd_ipc_addr *a, const char *path)
         return 0;
 }
 
-int netd_ipc_resolve(const struct netd_conn *c, const char *path, size_t len,
+int netd_ipc_resolve(const struct netd_owner *c, const char *path, size_t len,
                      struct netd_ipc_addr *ret)
 {
         struct netd_ipc_addr a = { .sa.sun_family = AF_UNIX, .dirfd = -1, .pin_fd = -1 };

@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-struct netd_conn;
+struct netd_owner;
 
 struct netd_ipc_addr {
         struct sockaddr_un sa;
@@ -33,7 +33,7 @@ struct netd_ipc_addr {
  * read safely (it is gone or not dumpable, or the kernel gave no pidfd);
  * other -errno.
  */
-int netd_ipc_resolve(const struct netd_conn *c, const char *path, size_t len,
+int netd_ipc_resolve(const struct netd_owner *c, const char *path, size_t len,
                      struct netd_ipc_addr *ret);
 
 /*

@@ -130,11 +130,11 @@ static void listener_reject(struct netd_listener *l, int fd, const char *limit)
 
 static unsigned listener_uid_conns(struct netd_daemon *d, uid_t uid)
 {
-        struct netd_conn *c;
+        struct netd_owner *o;
         unsigned n = 0;
 
-        TAILQ_FOREACH(c, &d->conns, link)
-                if (c->uid == uid)
+        TAILQ_FOREACH(o, &d->conns, link)
+                if (o->uid == uid)
                         n++;
         return n;
 }
@@ -193,12 +193,12 @@ static void listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
                         netd_cred_done(&cred);
                         continue;
                 }
-                c->cred = cred;
-                c->uid = cred.uid;
-                c->pid = cred.pid;
+                c->o.cred = cred;
+                c->o.uid = cred.uid;
+                c->o.pid = cred.pid;
                 d->stats.conns_accepted++;
-                log_debug("conn#%llu uid=%u gid=%u pid=%d: connected", (unsigned long long)c->id,
-                          (unsigned)c->uid, (unsigned)cred.gid, (int)c->pid);
+                log_debug("conn#%llu uid=%u gid=%u pid=%d: connected", (unsigned long long)c->o.id,
+                          (unsigned)c->o.uid, (unsigned)cred.gid, (int)c->o.pid);
         }
 }
 

@@ -4,10 +4,10 @@
  * connection is gone is dropped the next time the list is walked, so the
  * connection code needs no hook.
  * FIXME: the list belongs in struct netd_daemon and the clean-up in
- * netd_conn_close(); it stays here while those files are being reworked.
+ * netd_owner_close(); it stays here while those files are being reworked.
  * Finding an observer's connection walks d->conns once per observer and
  * event: cheap with no observers (the usual case, one test), linear in the
- * connections with one; a pointer cleared by netd_conn_close() would fix it.
+ * connections with one; a pointer cleared by netd_owner_close() would fix it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,12 +17,12 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "conn.h"
 #include "daemon.h"
 #include "encoding.h"
 #include "handle.h"
 #include "log.h"
 #include "observe.h"
+#include "owner.h"
 #include "socket.h"
 
 #ifndef LIST_FOREACH_SAFE /* BSD's, missing from glibc's <sys/queue.h> */
@@ -63,9 +63,9 @@ static void observer_free(struct observer *o)
         free(o);
 }
 
-static struct netd_conn *conn_by_id(struct netd_daemon *d, uint64_t id)
+static struct netd_owner *conn_by_id(struct netd_daemon *d, uint64_t id)
 {
-        struct netd_conn *c;
+        struct netd_owner *c;
 
         TAILQ_FOREACH(c, &d->conns, link)
                 if (c->id == id)
@@ -74,11 +74,11 @@ static struct netd_conn *conn_by_id(struct netd_daemon *d, uint64_t id)
 }
 
 /* Sends netd.missed to c for o, and starts counting again. */
-static void observer_send_missed(struct observer *o, struct netd_conn *c)
+static void observer_send_missed(struct observer *o, struct netd_owner *c)
 {
-        netd_conn_notify(c, "netd.missed",
-                         json_pack("{s:I,s:I}", "subscription", (json_int_t)o->id, "missed",
-                                   (json_int_t)o->missed));
+        netd_owner_notify(c, "netd.missed",
+                          json_pack("{s:I,s:I}", "subscription", (json_int_t)o->id, "missed",
+                                    (json_int_t)o->missed));
         o->missed = 0;
 }
 
@@ -89,19 +89,19 @@ static void observer_send_missed(struct observer *o, struct netd_conn *c)
 static void observer_missed_cb(evutil_socket_t fd, short what, void *arg)
 {
         struct observer *o = arg;
-        struct netd_conn *c = conn_by_id(o->daemon, o->conn_id);
+        struct netd_owner *c = conn_by_id(o->daemon, o->conn_id);
         struct timeval tv = { 0, OBSERVE_MISSED_CHECK_MS * 1000 };
 
-        if (!c || !netd_conn_is_open(c) || o->missed == 0)
+        if (!c || !netd_owner_is_open(c) || o->missed == 0)
                 return; /* freed with the subscription, or at the next walk of the list */
-        if (netd_conn_output_length(c) > o->daemon->limits.out_low_bytes) {
+        if (netd_owner_output_length(c) > o->daemon->limits.out_low_bytes) {
                 event_add(o->ev_missed, &tv);
                 return;
         }
         observer_send_missed(o, c);
 }
 
-bool netd_observe_allowed(const struct netd_conn *c, const struct netd_handle *h)
+bool netd_observe_allowed(const struct netd_owner *c, const struct netd_handle *h)
 {
         return c->uid == 0 || (h->owner && h->owner->uid == c->uid);
 }
@@ -131,7 +131,7 @@ static int parse_events(json_t *a, char ***ret, size_t *ret_n)
         return 0;
 }
 
-int64_t netd_observe_add(struct netd_conn *c, json_t *filter, const char **ret_field)
+int64_t netd_observe_add(struct netd_owner *c, json_t *filter, const char **ret_field)
 {
         struct observer *o, *x, *next;
         json_t *handles = json_object_get(filter, "handles");
@@ -221,7 +221,7 @@ int64_t netd_observe_add(struct netd_conn *c, json_t *filter, const char **ret_f
         return (int64_t)o->id;
 }
 
-int64_t netd_observe_remove(struct netd_conn *c, uint64_t id)
+int64_t netd_observe_remove(struct netd_owner *c, uint64_t id)
 {
         struct observer *o;
 
@@ -279,7 +279,7 @@ static void observe_each(struct netd_handle *h, const char *method, json_t *(*ma
                 return;
         LIST_FOREACH_SAFE(o, &observers, link, next)
         {
-                struct netd_conn *c;
+                struct netd_owner *c;
 
                 if (o->daemon != h->daemon)
                         continue;
@@ -288,11 +288,11 @@ static void observe_each(struct netd_handle *h, const char *method, json_t *(*ma
                         observer_free(o);
                         continue;
                 }
-                if (c == h->owner || !netd_conn_is_open(c) || !netd_observe_allowed(c, h) ||
+                if (c == h->owner || !netd_owner_is_open(c) || !netd_observe_allowed(c, h) ||
                     !observer_matches(o, h, method))
                         continue;
                 /* Lagging: its queue is past the high mark, so its copy is dropped. */
-                if (netd_conn_output_length(c) > h->daemon->limits.out_high_bytes) {
+                if (netd_owner_output_length(c) > h->daemon->limits.out_high_bytes) {
                         struct timeval tv = { 0, OBSERVE_MISSED_CHECK_MS * 1000 };
 
                         if (o->missed++ == 0) {
@@ -311,13 +311,13 @@ static void observe_each(struct netd_handle *h, const char *method, json_t *(*ma
                         if (!params)
                                 return;
                 }
-                netd_conn_notify(c, "netd.event",
-                                 json_pack("{s:I,s:I,s:s,s:{s:i,s:i,s:I},s:s,s:O}", "subscription",
-                                           (json_int_t)o->id, "handle", (json_int_t)h->id, "kind",
-                                           netd_handle_type_to_string(h->type), "owner", "uid",
-                                           (int)h->owner->uid, "pid", (int)h->owner->pid, "conn",
-                                           (json_int_t)h->owner->id, "event", method, "params",
-                                           params));
+                netd_owner_notify(c, "netd.event",
+                                  json_pack("{s:I,s:I,s:s,s:{s:i,s:i,s:I},s:s,s:O}", "subscription",
+                                            (json_int_t)o->id, "handle", (json_int_t)h->id, "kind",
+                                            netd_handle_type_to_string(h->type), "owner", "uid",
+                                            (int)h->owner->uid, "pid", (int)h->owner->pid, "conn",
+                                            (json_int_t)h->owner->id, "event", method, "params",
+                                            params));
         }
         json_decref(params);
 }

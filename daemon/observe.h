@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-struct netd_conn;
+struct netd_owner;
 struct netd_daemon;
 struct netd_handle;
 
@@ -24,7 +24,7 @@ struct netd_handle;
  * Who may see a handle: its owner's uid, or root. True if the connection c
  * (its peer credentials) may list and observe h.
  */
-bool netd_observe_allowed(const struct netd_conn *c, const struct netd_handle *h);
+bool netd_observe_allowed(const struct netd_owner *c, const struct netd_handle *h);
 
 /*
  * Adds a subscription for c. filter (borrowed) holds the optional members
@@ -34,13 +34,13 @@ bool netd_observe_allowed(const struct netd_conn *c, const struct netd_handle *h
  * belongs to another user, -ENOENT if a named handle does not exist,
  * -EMFILE over NETD_OBSERVE_MAX_PER_CONN, or -ENOMEM.
  */
-int64_t netd_observe_add(struct netd_conn *c, json_t *filter, const char **ret_field);
+int64_t netd_observe_add(struct netd_owner *c, json_t *filter, const char **ret_field);
 
 /*
  * Removes c's subscription id. Returns the events it missed and never got
  * a netd.missed for (>= 0), or -ENOENT.
  */
-int64_t netd_observe_remove(struct netd_conn *c, uint64_t id);
+int64_t netd_observe_remove(struct netd_owner *c, uint64_t id);
 
 /*
  * Hands the event method/params (borrowed) of h to every matching observer

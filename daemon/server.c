@@ -19,13 +19,13 @@
 #include <event2/util.h>
 
 #include "auth.h"
-#include "conn.h"
 #include "daemon.h"
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
+#include "owner.h"
+#include "req.h"
 #include "resolve.h"
-#include "rpc.h"
 #include "server.h"
 #include "socket.h"
 
@@ -214,7 +214,7 @@ static void server_listen_failed(struct netd_server *s, json_t *err)
 static bool server_port_shared_by_other_uid(struct netd_server *s, const struct sockaddr *sa)
 {
         struct netd_addr want;
-        struct netd_conn *c;
+        struct netd_owner *c;
         struct netd_handle *h;
 
         if (netd_addr_from_sockaddr(sa, &want) < 0 || want.port == 0)
@@ -240,7 +240,7 @@ static bool server_port_shared_by_other_uid(struct netd_server *s, const struct 
  */
 static int server_check_bind(struct netd_server *s, const struct sockaddr *sa)
 {
-        struct netd_conn *c = s->h.owner;
+        struct netd_owner *c = s->h.owner;
         json_t *err = NULL;
 
         if (!c || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
@@ -422,7 +422,7 @@ static mode_t server_umask(void)
 static int server_bind_path(struct netd_server *s, struct netd_ipc_addr *addr, bool readable_all,
                             bool writable_all, json_t **ret_err)
 {
-        struct netd_conn *c = s->h.owner;
+        struct netd_owner *c = s->h.owner;
         struct netd_fs_creds fs;
         struct stat st;
         mode_t mode, old;
@@ -465,7 +465,7 @@ static int server_bind_path(struct netd_server *s, struct netd_ipc_addr *addr, b
  */
 static void server_unlink_path(struct netd_server *s)
 {
-        struct netd_conn *c = s->h.owner;
+        struct netd_owner *c = s->h.owner;
         struct netd_fs_creds fs;
         json_t *err = NULL;
         struct stat st;
@@ -767,7 +767,7 @@ static const struct netd_handle_ops server_ops = {
         .free = server_free,
 };
 
-int netd_server_new(struct netd_daemon *d, struct netd_conn *owner,
+int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
                     const struct netd_server_options *opts, struct netd_server **ret)
 {
         struct netd_server *s = calloc(1, sizeof(*s));

@@ -61,7 +61,7 @@ struct netd_server {
 };
 
 /* Creates a server owned by owner. Returns 0, -EMFILE or -ENOMEM. */
-int netd_server_new(struct netd_daemon *d, struct netd_conn *owner,
+int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
                     const struct netd_server_options *opts, struct netd_server **ret);
 
 /* How server.listen binds: the options of Node's listen(options). */

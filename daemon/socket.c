@@ -23,15 +23,15 @@
 #include <event2/util.h>
 
 #include "auth.h"
-#include "conn.h"
 #include "daemon.h"
 #include "flow.h"
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
 #include "observe.h"
+#include "owner.h"
+#include "req.h"
 #include "resolve.h"
-#include "rpc.h"
 #include "server.h"
 #include "socket.h"
 
@@ -160,13 +160,13 @@ void netd_socket_update_reading(struct netd_socket *s)
  */
 static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t len)
 {
-        struct netd_conn *c = s->h.owner;
+        struct netd_owner *c = s->h.owner;
         const char *enc = s->encoding < 0 ? "base64" : netd_encoding_to_string(s->encoding);
         char *text = NULL;
         size_t tlen = 0;
         int r;
 
-        if (!c || !netd_conn_is_open(c))
+        if (!c || !netd_owner_is_open(c))
                 return;
         if (s->encoding >= 0) {
                 size_t tmax = netd_strdec_max(&s->dec, len);
@@ -195,12 +195,12 @@ static void socket_emit_data(struct netd_socket *s, const uint8_t *buf, size_t l
                 return;
         }
         netd_observe_data(&s->h, buf, len); /* observers (netd.subscribe) get a copy */
-        r = netd_conn_send_data(c, s->h.id, buf, len, text, tlen, enc);
+        r = netd_owner_send_data(c, s->h.id, buf, len, text, tlen, enc);
         free(text);
         if (r < 0) {
                 /* The bytes were read from the peer and can't be delivered: the client must go. */
                 log_error("conn#%" PRIu64 ": Failed to queue socket data, out of memory", c->id);
-                netd_conn_close(c, "out of memory");
+                netd_owner_close(c, "out of memory");
         }
         return;
 oom:
@@ -1072,7 +1072,7 @@ static const struct netd_handle_ops socket_ops = {
         .free = socket_free,
 };
 
-int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_socket **ret)
+int netd_socket_new(struct netd_daemon *d, struct netd_owner *owner, struct netd_socket **ret)
 {
         struct netd_socket *s = calloc(1, sizeof(*s));
         int r;

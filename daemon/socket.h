@@ -108,7 +108,7 @@ struct netd_socket {
 };
 
 /* Creates an unconnected socket owned by owner. Returns 0, -EMFILE or -ENOMEM. */
-int netd_socket_new(struct netd_daemon *d, struct netd_conn *owner, struct netd_socket **ret);
+int netd_socket_new(struct netd_daemon *d, struct netd_owner *owner, struct netd_socket **ret);
 
 /*
  * Starts connecting to host (an IP literal, or a name resolved without

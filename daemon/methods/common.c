@@ -3,11 +3,11 @@
 #include <stdio.h>
 
 #include "auth.h"
-#include "conn.h"
 #include "daemon.h"
 #include "log.h"
 #include "methods.h"
-#include "rpc.h"
+#include "owner.h"
+#include "req.h"
 #include "server.h"
 
 struct netd_handle *netd_method_handle(struct netd_req *req, uint64_t id,
@@ -65,7 +65,7 @@ int netd_method_lookup_check(struct netd_req *req, json_t **ret_err)
         struct netd_daemon *d = req->daemon;
         const struct netd_cred *me = &req->conn->cred;
         unsigned quota = netd_auth_quota(d, me, NETD_QUOTA_LOOKUPS), n = 0;
-        struct netd_conn *c;
+        struct netd_owner *c;
         struct netd_handle *h;
 
         if (quota == UINT32_MAX)

@@ -9,7 +9,6 @@
 
 #include <jansson.h>
 
-#include "dispatch.h"
 #include "handle.h"
 #include "params.h"
 #include "socket.h"
@@ -82,6 +81,10 @@ struct netd_handle *netd_method_parse_handle(struct netd_req *req, struct netd_j
                                              const struct netd_param *spec, void *args,
                                              enum netd_handle_type type,
                                              struct netd_done **ret_done);
+
+/* What a method on one handle does once it is found: h of the type asked, args as parsed. */
+typedef struct netd_done *(*netd_handle_method_fn)(struct netd_req *req, struct netd_handle *h,
+                                                   const void *args);
 
 /*
  * The preamble every method on one handle shares: parses params per spec

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "methods.h"
 #include "params.h"
-#include "rpc.h"
+#include "req.h"
 #include "server.h"
 #include "socket.h"
 

@@ -8,12 +8,12 @@
 
 #include "auth.h"
 #include "config.h"
-#include "conn.h"
 #include "daemon.h"
 #include "methods.h"
 #include "observe.h"
+#include "owner.h"
 #include "params.h"
-#include "rpc.h"
+#include "req.h"
 #include "server.h"
 #include "socket.h"
 
@@ -28,7 +28,7 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
         bool admin;
         json_t *limits, *stats;
         struct netd_handle *h;
-        struct netd_conn *c;
+        struct netd_owner *c;
 
         if (netd_jv_is(params, NETD_JTOK_OBJECT) && netd_jv_tok(params)->size > 0)
                 return netd_req_fail_rpc(
@@ -170,7 +170,7 @@ static json_t *path_json(const char *path, size_t len)
 }
 
 /* One row of netd.handles for h, whose owner is c. */
-static json_t *handle_row(struct netd_handle *h, struct netd_conn *c)
+static json_t *handle_row(struct netd_handle *h, struct netd_owner *c)
 {
         json_t *row = json_pack("{s:I,s:s,s:{s:i,s:i,s:I}}", "id", (json_int_t)h->id, "kind",
                                 netd_handle_type_to_string(h->type), "owner", "uid", (int)c->uid,
@@ -221,7 +221,7 @@ struct netd_done *m_netd_handles(struct netd_req *req, struct netd_jv params)
         static const struct netd_param none[] = { {} };
         struct netd_param_error pe;
         struct netd_handle *h;
-        struct netd_conn *c;
+        struct netd_owner *c;
         json_t *rows;
 
         if (netd_params_parse(params, none, NULL, NULL, &pe) < 0)

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "conn.h"
 #include "daemon.h"
+#include "owner.h"
 
 #include "addr.h"
 #include "auth.h"
@@ -12,7 +12,7 @@
 #include "isip.h"
 #include "methods.h"
 #include "params.h"
-#include "rpc.h"
+#include "req.h"
 #include "server.h"
 
 struct listen_args {
@@ -47,7 +47,7 @@ static struct netd_done *listen_handle(struct netd_req *req, struct netd_server 
                 int64_t index = netd_jv_tok(fdv)->integer;
 
                 fd = index < 0 || index > 1024 ? -EBADF
-                                               : netd_conn_take_fd(req->conn, (size_t)index);
+                                               : netd_owner_take_fd(req->conn, (size_t)index);
                 if (fd < 0) {
                         (void)snprintf(pe.message, sizeof(pe.message),
                                        "no descriptor %lld came with this request",

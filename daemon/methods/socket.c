@@ -7,14 +7,14 @@
 
 #include "addr.h"
 #include "auth.h"
-#include "conn.h"
 #include "daemon.h"
 #include "encoding.h"
 #include "flow.h"
 #include "log.h"
 #include "methods.h"
+#include "owner.h"
 #include "params.h"
-#include "rpc.h"
+#include "req.h"
 #include "socket.h"
 
 /* The socket a handle method was called on (netd_method_on_handle). */
@@ -40,7 +40,7 @@ static bool socket_over_uid_buffer(struct netd_req *req, struct netd_socket *s, 
         const struct netd_cred *me = &req->conn->cred;
         unsigned quota = netd_auth_quota(d, me, NETD_QUOTA_BUFFERED);
         uint64_t total = n;
-        struct netd_conn *c;
+        struct netd_owner *c;
         struct netd_handle *h;
         json_t *err;
 

@@ -61,10 +61,10 @@
 #include <jansson.h>
 
 #include "conn.h"
-#include "rpc.h"
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "rpc.h"
 
 /* Loop passes without any progress after which the daemon is considered idle. */
 #define IDLE_PASSES 32
@@ -301,7 +301,7 @@ struct run {
 
 static bool conn_alive(const struct run *r)
 {
-        return r->c && TAILQ_FIRST(&fz.d->conns) == r->c;
+        return r->c && TAILQ_FIRST(&fz.d->conns) == &r->c->o;
 }
 
 /* Bytes the daemon has yet to handle: unread in the kernel plus buffered in its framer. */
@@ -311,7 +311,7 @@ static size_t conn_backlog(const struct run *r)
 
         if (!conn_alive(r))
                 return 0;
-        if (ioctl(r->c->fd, FIONREAD, &unread) < 0)
+        if (ioctl(r->c->o.fd, FIONREAD, &unread) < 0)
                 unread = 0;
         return (size_t)unread + netd_frame_pending(&r->c->in);
 }
@@ -381,7 +381,7 @@ static void check_exactly_once(struct run *r)
 
                 if (slot->in_batch)
                         continue;
-                TAILQ_FOREACH(req, &r->c->reqs, link) {
+                TAILQ_FOREACH(req, &r->c->o.reqs, link) {
                         char *key = req->id ? id_key(req->id) : NULL;
 
                         held += key && strcmp(key, slot->key) == 0;

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "conn.h"
 #include "daemon.h"
 #include "flow.h"
+#include "owner.h"
 
 static void setup_limits(struct netd_daemon *d)
 {
@@ -28,7 +28,7 @@ static void setup_limits(struct netd_daemon *d)
 static void test_socket_limit(void **state)
 {
         struct netd_daemon d;
-        struct netd_conn c = { 0 };
+        struct netd_owner c = { 0 };
         struct netd_flow_refusal fr;
 
         setup_limits(&d);
@@ -46,7 +46,7 @@ static void test_socket_limit(void **state)
 static void test_conn_and_total(void **state)
 {
         struct netd_daemon d;
-        struct netd_conn a = { 0 }, b = { 0 };
+        struct netd_owner a = { 0 }, b = { 0 };
         struct netd_flow_refusal fr;
         size_t sa1 = 0, sa2 = 0, sb = 0;
 
