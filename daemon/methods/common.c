@@ -119,3 +119,11 @@ struct netd_done *netd_method_on_handle(struct netd_req *req, struct netd_jv par
         h = netd_method_parse_handle(req, params, spec, args, type, &done);
         return h ? fn(req, h, args) : done;
 }
+
+int netd_method_parse_connect(struct netd_jv params, const struct netd_param *spec, void *args,
+                              const struct netd_connect_args *c, struct netd_param_error *pe)
+{
+        int r = netd_params_parse(params, spec, args, NULL, pe);
+
+        return r < 0 ? r : netd_method_connect_check(c, pe);
+}

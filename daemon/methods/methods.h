@@ -65,6 +65,13 @@ struct netd_connect_args {
 int netd_method_connect_check(const struct netd_connect_args *c, struct netd_param_error *pe);
 
 /*
+ * Parses a connect's params per spec into args, then checks the connect
+ * options c (inside args) with netd_method_connect_check(). 0 or -EINVAL.
+ */
+int netd_method_parse_connect(struct netd_jv params, const struct netd_param *spec, void *args,
+                              const struct netd_connect_args *c, struct netd_param_error *pe);
+
+/*
  * Starts connecting s (c validated; reopening it after a close); replies
  * with result (stolen) at once, the outcome following as events.
  */

@@ -327,8 +327,7 @@ struct netd_done *m_net_create_connection(struct netd_req *req, struct netd_jv p
         struct netd_done *done;
         struct netd_socket *s;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0 ||
-            netd_method_connect_check(&a.c, &pe) < 0)
+        if (netd_method_parse_connect(params, spec, &a, &a.c, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
         o = (struct socket_option_args){ a.allow_half_open, a.no_delay, a.keep_alive,
                                          a.keep_alive_initial_delay, a.high_water_mark };

@@ -300,8 +300,7 @@ struct netd_done *m_socket_connect(struct netd_req *req, struct netd_jv params)
         struct netd_done *done;
         struct netd_socket *s;
 
-        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0 ||
-            netd_method_connect_check(&a.c, &pe) < 0)
+        if (netd_method_parse_connect(params, spec, &a, &a.c, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
         s = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
         if (!s)
