@@ -21,6 +21,7 @@ struct event_base;
 struct evdns_base;
 struct netd_handle;
 struct netd_listener;
+struct netd_observers;
 struct netd_req;
 struct netd_resolver;
 struct netd_policy;
@@ -120,15 +121,16 @@ struct netd_daemon {
         struct netd_registry handles;
         struct netd_limits limits;
         struct netd_stats stats;
-        struct timespec started;        /* CLOCK_MONOTONIC */
-        uint8_t *scratch;               /* owned: read buffer shared by every socket */
-        const char *resolv_conf;        /* borrowed: NULL for /etc/resolv.conf */
-        const char *hosts_file;         /* borrowed: NULL for /etc/hosts */
-        unsigned fds_open;              /* descriptors held by handles and control connections */
-        size_t queued_bytes;            /* bytes in every socket's unsent queue (flow.c) */
-        struct netd_req *dispatching;   /* the request whose handler runs (rpc.c) */
-        struct netd_jdoc tokens;        /* owned: the tokens of the request line (rpc.c) */
-        struct netd_resolver *resolver; /* owned: fair scheduling of lookups (resolve.c) */
+        struct timespec started;          /* CLOCK_MONOTONIC */
+        uint8_t *scratch;                 /* owned: read buffer shared by every socket */
+        const char *resolv_conf;          /* borrowed: NULL for /etc/resolv.conf */
+        const char *hosts_file;           /* borrowed: NULL for /etc/hosts */
+        unsigned fds_open;                /* descriptors held by handles and control connections */
+        size_t queued_bytes;              /* bytes in every socket's unsent queue (flow.c) */
+        struct netd_req *dispatching;     /* the request whose handler runs (rpc.c) */
+        struct netd_jdoc tokens;          /* owned: the tokens of the request line (rpc.c) */
+        struct netd_observers *observers; /* owned: netd.subscribe's (observe.c), or NULL */
+        struct netd_resolver *resolver;   /* owned: fair scheduling of lookups (resolve.c) */
         unsigned fds_max; /* RLIMIT_NOFILE at start, less what the daemon itself holds */
         struct netd_inherited_fd *inherited; /* owned */
         size_t n_inherited;

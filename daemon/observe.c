@@ -1,10 +1,8 @@
 /*
- * Observers (see observe.h). The subscriptions live in one list per process,
- * each naming its daemon and its connection by id; a subscription whose
- * connection is gone is dropped the next time the list is walked, so the
- * connection code needs no hook.
- * FIXME: the list belongs in struct netd_daemon and the clean-up in
- * netd_owner_close(); it stays here while those files are being reworked.
+ * Observers (see observe.h). The subscriptions live in the daemon's list
+ * (d->observers, made on the first subscription), each naming its
+ * connection by id; a subscription whose connection is gone is dropped the
+ * next time the list is walked, so the connection code needs no hook.
  * Finding an observer's connection walks d->conns once per observer and
  * event: cheap with no observers (the usual case, one test), linear in the
  * connections with one; a pointer cleared by netd_owner_close() would fix it.
@@ -45,8 +43,21 @@ struct observer {
         LIST_ENTRY(observer) link;
 };
 
-static LIST_HEAD(, observer) observers = LIST_HEAD_INITIALIZER(observers);
-static uint64_t next_observer_id;
+struct netd_observers {
+        LIST_HEAD(, observer) list;
+        uint64_t next_id;
+};
+
+/* The daemon's observers, made on first use when create; NULL when none (or no memory). */
+static struct netd_observers *observers_of(struct netd_daemon *d, bool create)
+{
+        if (!d->observers && create) {
+                d->observers = calloc(1, sizeof(*d->observers));
+                if (d->observers)
+                        LIST_INIT(&d->observers->list);
+        }
+        return d->observers;
+}
 
 /* How often a lagging observer's queue is checked, to send netd.missed once it has drained. */
 #define OBSERVE_MISSED_CHECK_MS 50
@@ -134,6 +145,7 @@ static int parse_events(json_t *a, char ***ret, size_t *ret_n)
 int64_t netd_observe_add(struct netd_owner *c, json_t *filter, const char **ret_field)
 {
         struct observer *o, *x, *next;
+        struct netd_observers *obs;
         json_t *handles = json_object_get(filter, "handles");
         json_t *kinds = json_object_get(filter, "kinds");
         json_t *events = json_object_get(filter, "events");
@@ -154,7 +166,10 @@ int64_t netd_observe_add(struct netd_owner *c, json_t *filter, const char **ret_
                         return -EINVAL;
                 }
         }
-        LIST_FOREACH_SAFE(x, &observers, link, next)
+        obs = observers_of(c->daemon, true);
+        if (!obs)
+                return -ENOMEM;
+        LIST_FOREACH_SAFE(x, &obs->list, link, next)
         {
                 if (x->daemon == c->daemon && !conn_by_id(c->daemon, x->conn_id))
                         observer_free(x); /* its connection is gone */
@@ -168,7 +183,7 @@ int64_t netd_observe_add(struct netd_owner *c, json_t *filter, const char **ret_
                 return -ENOMEM;
         o->daemon = c->daemon;
         o->conn_id = c->id;
-        LIST_INSERT_HEAD(&observers, o, link);
+        LIST_INSERT_HEAD(&obs->list, o, link);
         *ret_field = "handles";
         if (handles) {
                 o->handles = calloc(json_array_size(handles) + 1, sizeof(*o->handles));
@@ -217,15 +232,18 @@ int64_t netd_observe_add(struct netd_owner *c, json_t *filter, const char **ret_
                 }
         }
         *ret_field = NULL;
-        o->id = ++next_observer_id;
+        o->id = ++obs->next_id;
         return (int64_t)o->id;
 }
 
 int64_t netd_observe_remove(struct netd_owner *c, uint64_t id)
 {
+        struct netd_observers *obs = observers_of(c->daemon, false);
         struct observer *o;
 
-        LIST_FOREACH(o, &observers, link)
+        if (!obs)
+                return -ENOENT;
+        LIST_FOREACH(o, &obs->list, link)
         {
                 if (o->id == id && o->daemon == c->daemon && o->conn_id == c->id) {
                         int64_t missed = (int64_t)o->missed;
@@ -275,9 +293,11 @@ static void observe_each(struct netd_handle *h, const char *method, json_t *(*ma
         struct observer *o, *next;
         json_t *params = NULL;
 
-        if (LIST_EMPTY(&observers) || !h->owner)
+        struct netd_observers *obs = observers_of(h->daemon, false);
+
+        if (!obs || LIST_EMPTY(&obs->list) || !h->owner)
                 return;
-        LIST_FOREACH_SAFE(o, &observers, link, next)
+        LIST_FOREACH_SAFE(o, &obs->list, link, next)
         {
                 struct netd_owner *c;
 
@@ -363,9 +383,13 @@ void netd_observe_data(struct netd_handle *h, const uint8_t *buf, size_t len)
 
 void netd_observe_release(struct netd_daemon *d)
 {
+        struct netd_observers *obs = d->observers;
         struct observer *o, *next;
 
-        LIST_FOREACH_SAFE(o, &observers, link, next)
-        if (o->daemon == d)
-                observer_free(o);
+        if (!obs)
+                return;
+        LIST_FOREACH_SAFE(o, &obs->list, link, next)
+        observer_free(o);
+        free(obs);
+        d->observers = NULL;
 }
