@@ -64,6 +64,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "req.h"
 #include "rpc.h"
 
 /* Loop passes without any progress after which the daemon is considered idle. */
