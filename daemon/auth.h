@@ -112,7 +112,8 @@ int netd_auth_open_cwd(const struct netd_owner *c);
 /* Per-uid usage, for the quotas. Entries live as long as the daemon. */
 struct netd_uid_usage {
         uid_t uid;
-        unsigned handles; /* live servers and sockets */
+        unsigned handles;    /* live servers and sockets */
+        size_t queued_bytes; /* unsent bytes of its sockets (flow.c writes it) */
 };
 
 /* The entry for uid, created on first use; NULL when out of memory. */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 
+#include "auth.h"
 #include "daemon.h"
 #include "flow.h"
 #include "owner.h"
@@ -13,6 +14,15 @@ static int flow_refuse(struct netd_flow_refusal *ret, const char *limit, size_t 
 {
         *ret = (struct netd_flow_refusal){ .limit = limit, .max = max, .queued = queued };
         return -ENOBUFS;
+}
+
+/* The usage entry of uid, or NULL when it has none yet. */
+static const struct netd_uid_usage *flow_uid(const struct netd_daemon *d, uid_t uid)
+{
+        for (size_t i = 0; i < d->n_uids; i++)
+                if (d->uids[i].uid == uid)
+                        return &d->uids[i];
+        return NULL;
 }
 
 int netd_flow_admit(const struct netd_daemon *d, const struct netd_owner *c, size_t queued,
@@ -24,6 +34,15 @@ int netd_flow_admit(const struct netd_daemon *d, const struct netd_owner *c, siz
                 return flow_refuse(ret, "write_hard_bytes", l->write_hard_bytes, queued);
         if (c && (len > l->conn_write_bytes || c->queued_bytes > l->conn_write_bytes - len))
                 return flow_refuse(ret, "conn_write_bytes", l->conn_write_bytes, c->queued_bytes);
+        if (c) {
+                /* bufferedBytesPerUid (PROTOCOL.md §15.4), none for root and the admins. */
+                unsigned quota = netd_auth_quota(d, &c->cred, NETD_QUOTA_BUFFERED);
+                const struct netd_uid_usage *u = flow_uid(d, c->cred.uid);
+                size_t held = u ? u->queued_bytes : 0;
+
+                if (quota != UINT32_MAX && (len > quota || held > quota - len))
+                        return flow_refuse(ret, "bufferedBytesPerUid", quota, held);
+        }
         if (len > l->total_write_bytes || d->queued_bytes > l->total_write_bytes - len)
                 return flow_refuse(ret, "total_write_bytes", l->total_write_bytes, d->queued_bytes);
         return 0;
@@ -33,8 +52,16 @@ void netd_flow_account(struct netd_daemon *d, struct netd_owner *c, size_t *coun
 {
         if (now == *counted)
                 return;
-        if (c)
+        if (c) {
+                struct netd_uid_usage *u = netd_auth_usage(d, c->cred.uid);
+
                 c->queued_bytes = c->queued_bytes - *counted + now;
+                /* Without memory for the uid's entry its count is skipped, never wrapped. */
+                if (u)
+                        u->queued_bytes = u->queued_bytes >= *counted
+                                                  ? u->queued_bytes - *counted + now
+                                                  : now;
+        }
         d->queued_bytes = d->queued_bytes - *counted + now;
         *counted = now;
 }

@@ -1,6 +1,7 @@
 /*
  * Client-to-peer admission: the bytes waiting in sockets' unsent queues are
- * counted per socket, per control connection and for the whole daemon, and
+ * counted per socket, per control connection, per peer uid and for the
+ * whole daemon, and
  * a write that would take any of them past its limit is refused. The counts
  * live here and nowhere else; sockets report their queue's size after every
  * change (netd_flow_account). Peer-to-client flow (a connection's output
@@ -14,9 +15,10 @@
 struct netd_owner;
 struct netd_daemon;
 
-/* Which limit a refused write hit: its name (PROTOCOL.md §13) and its value. */
+/* Which limit a refused write hit: its name (PROTOCOL.md §13, §15.4) and its value. */
 struct netd_flow_refusal {
-        const char *limit; /* "write_hard_bytes", "conn_write_bytes" or "total_write_bytes" */
+        const char *limit; /* "write_hard_bytes", "conn_write_bytes", "bufferedBytesPerUid"
+                              (the owner's uid) or "total_write_bytes" */
         uint64_t max;
         uint64_t queued; /* what that limit counted before the write */
 };

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "addr.h"
 #include "auth.h"
@@ -27,54 +28,6 @@ struct write_args {
 };
 
 /*
- * bufferedBytesPerUid (PROTOCOL.md §15.4): may s take n more bytes? Only a
- * socket already over its highWaterMark sums what its uid's sockets hold
- * unsent, so the common write costs nothing. Returns true when refused:
- * a request gets ERR_NETD_LIMIT; a notification, which has no reply to
- * carry it, ends the socket with that error (never a silent drop).
- */
-static bool socket_over_uid_buffer(struct netd_req *req, struct netd_socket *s, size_t n,
-                                   struct netd_done **ret_done)
-{
-        struct netd_daemon *d = req->daemon;
-        const struct netd_cred *me = &req->conn->cred;
-        unsigned quota = netd_auth_quota(d, me, NETD_QUOTA_BUFFERED);
-        uint64_t total = n;
-        struct netd_owner *c;
-        struct netd_handle *h;
-        json_t *err;
-
-        if (quota == UINT32_MAX || s->queued - s->flushed + n <= s->high_water_mark)
-                return false;
-        TAILQ_FOREACH(c, &d->conns, link) {
-                if (c->cred.uid != me->uid)
-                        continue;
-                TAILQ_FOREACH(h, &c->handles, owner_link)
-                        if (h->type == NETD_HANDLE_SOCKET)
-                                total += ((struct netd_socket *)h)->queued -
-                                         ((struct netd_socket *)h)->flushed;
-        }
-        if (total <= quota)
-                return false;
-        d->stats.buffers_over_uid++;
-        log_notice("conn#%llu uid=%u: write refused: the uid's sockets would hold %llu bytes "
-                   "unsent (bufferedBytesPerUid %u)",
-                   (unsigned long long)req->conn->id, (unsigned)me->uid, (unsigned long long)total,
-                   quota);
-        err = netd_nerr(NETD_ERR_NETD_LIMIT,
-                        "Too many bytes waiting to be sent for this user (bufferedBytesPerUid)");
-        if (err)
-                (void)json_object_set_new(err, "limit", json_string("bufferedBytesPerUid"));
-        if (req->id) {
-                *ret_done = netd_req_fail_node(req, err);
-                return true;
-        }
-        netd_socket_destroy(s, err);
-        *ret_done = netd_req_ok_true(req); /* a notification: nothing is sent */
-        return true;
-}
-
-/*
  * A write a byte limit refused (flow.h). With an id: ERR_NETD_LIMIT naming
  * the limit, the socket intact (retry after socket.drain). As a notification
  * nobody can be told, and netd never drops bytes silently: that one socket
@@ -91,6 +44,11 @@ static struct netd_done *socket_refuse_write(struct netd_req *req, struct netd_s
                        ")",
                        n, fr->queued, fr->limit, fr->max);
         err = netd_nerr_limit(message, fr->limit, fr->max);
+        if (strcmp(fr->limit, "bufferedBytesPerUid") == 0) {
+                req->daemon->stats.buffers_over_uid++;
+                log_notice("conn#%llu uid=%u: %s", (unsigned long long)req->conn->id,
+                           (unsigned)req->conn->cred.uid, message);
+        }
         if (req->id)
                 return netd_req_fail_node(req, err);
         req->daemon->stats.sockets_limited++;
@@ -108,12 +66,7 @@ static struct netd_done *socket_send_to(struct netd_req *req, struct netd_socket
 {
         struct netd_req *waiter = req->id ? req : NULL;
         struct netd_flow_refusal fr;
-        struct netd_done *done;
 
-        if (n > 0 && socket_over_uid_buffer(req, s, n, &done)) {
-                free(bytes);
-                return done;
-        }
         if (!end || (bytes && s->end_requested)) {
                 /* Data after an end is never dropped quietly: the write error, as Node. */
                 if (netd_socket_write(s, bytes, n, waiter, &fr) < 0)

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -41,6 +42,7 @@ static void test_socket_limit(void **state)
         /* One write larger than the cap, on an empty queue: refused, no wrap-around. */
         assert_int_equal(netd_flow_admit(&d, &c, 0, 1001, &fr), -ENOBUFS);
         assert_int_equal(netd_flow_admit(&d, &c, 0, SIZE_MAX, &fr), -ENOBUFS);
+        free(d.uids);
 }
 
 static void test_conn_and_total(void **state)
@@ -75,6 +77,35 @@ static void test_conn_and_total(void **state)
         assert_int_equal(b.queued_bytes, 0);
         assert_int_equal(d.queued_bytes, 0);
         assert_int_equal(sa1 + sa2 + sb, 0);
+        free(d.uids);
+}
+
+/*
+ * bufferedBytesPerUid counts every connection of one uid (not root's): two
+ * connections of uid 4242 share 1200 bytes; a third user is not affected.
+ */
+static void test_uid_quota(void **state)
+{
+        struct netd_daemon d;
+        struct netd_owner a = { 0 }, b = { 0 }, other = { 0 };
+        struct netd_flow_refusal fr;
+        size_t sa = 0, sb = 0;
+
+        setup_limits(&d);
+        d.limits.buffered_per_uid = 1200;
+        a.cred.uid = b.cred.uid = 4242;
+        other.cred.uid = 4343;
+        netd_flow_account(&d, &a, &sa, 700);
+        netd_flow_account(&d, &b, &sb, 400);
+        assert_int_equal(netd_flow_admit(&d, &b, 400, 100, &fr), 0);
+        assert_int_equal(netd_flow_admit(&d, &b, 400, 101, &fr), -ENOBUFS);
+        assert_string_equal(fr.limit, "bufferedBytesPerUid");
+        assert_int_equal(fr.queued, 1100);
+        assert_int_equal(netd_flow_admit(&d, &other, 0, 500, &fr), 0);
+        netd_flow_account(&d, &a, &sa, 0);
+        netd_flow_account(&d, &b, &sb, 0);
+        assert_int_equal(netd_flow_admit(&d, &b, 0, 1000, &fr), 0);
+        free(d.uids);
 }
 
 int main(void)
@@ -82,6 +113,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_socket_limit),
                 cmocka_unit_test(test_conn_and_total),
+                cmocka_unit_test(test_uid_quota),
         };
 
         return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
