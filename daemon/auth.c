@@ -458,13 +458,21 @@ int netd_auth_open_cwd(const struct netd_owner *c)
         return fd;
 }
 
-struct netd_uid_usage *netd_auth_usage(struct netd_daemon *d, uid_t uid)
+const struct netd_uid_usage *netd_auth_usage_find(const struct netd_daemon *d, uid_t uid)
 {
-        struct netd_uid_usage *grown;
-
         for (size_t i = 0; i < d->n_uids; i++)
                 if (d->uids[i].uid == uid)
                         return &d->uids[i];
+        return NULL;
+}
+
+struct netd_uid_usage *netd_auth_usage(struct netd_daemon *d, uid_t uid)
+{
+        const struct netd_uid_usage *found = netd_auth_usage_find(d, uid);
+        struct netd_uid_usage *grown;
+
+        if (found)
+                return &d->uids[found - d->uids];
         grown = realloc(d->uids, (d->n_uids + 1) * sizeof(*grown));
         if (!grown)
                 return NULL;

@@ -116,6 +116,9 @@ struct netd_uid_usage {
         size_t queued_bytes; /* unsent bytes of its sockets (flow.c writes it) */
 };
 
+/* The entry for uid, or NULL when it has none yet. */
+const struct netd_uid_usage *netd_auth_usage_find(const struct netd_daemon *d, uid_t uid);
+
 /* The entry for uid, created on first use; NULL when out of memory. */
 struct netd_uid_usage *netd_auth_usage(struct netd_daemon *d, uid_t uid);
 

@@ -16,15 +16,6 @@ static int flow_refuse(struct netd_flow_refusal *ret, const char *limit, size_t 
         return -ENOBUFS;
 }
 
-/* The usage entry of uid, or NULL when it has none yet. */
-static const struct netd_uid_usage *flow_uid(const struct netd_daemon *d, uid_t uid)
-{
-        for (size_t i = 0; i < d->n_uids; i++)
-                if (d->uids[i].uid == uid)
-                        return &d->uids[i];
-        return NULL;
-}
-
 int netd_flow_admit(const struct netd_daemon *d, const struct netd_owner *c, size_t queued,
                     size_t len, struct netd_flow_refusal *ret)
 {
@@ -37,7 +28,7 @@ int netd_flow_admit(const struct netd_daemon *d, const struct netd_owner *c, siz
         if (c) {
                 /* bufferedBytesPerUid (PROTOCOL.md §15.4), none for root and the admins. */
                 unsigned quota = netd_auth_quota(d, &c->cred, NETD_QUOTA_BUFFERED);
-                const struct netd_uid_usage *u = flow_uid(d, c->cred.uid);
+                const struct netd_uid_usage *u = netd_auth_usage_find(d, c->cred.uid);
                 size_t held = u ? u->queued_bytes : 0;
 
                 if (quota != UINT32_MAX && (len > quota || held > quota - len))
