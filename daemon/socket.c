@@ -1308,7 +1308,8 @@ static void socket_attached_tx_cb(struct netd_socket *s, enum netd_pump_event ev
                 return;
         case NETD_PUMP_EOF:
         case NETD_PUMP_DRAINED:
-                /* The client's shutdown(SHUT_WR) or close is the socket's end: FIN after the bytes. */
+                /* The client's shutdown(SHUT_WR) or close is the socket's end: FIN after the bytes.
+                 */
                 s->att_tx = netd_pump_free(s->att_tx);
                 s->end_requested = true;
                 socket_try_write(s);

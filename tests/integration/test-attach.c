@@ -9,8 +9,8 @@
  * test's own loopback TCP sockets. Bytes are a position-dependent pattern,
  * so loss, duplication and reordering all show as a mismatch at an offset.
  */
-#include <errno.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -473,8 +473,8 @@ static void run_streams(struct stream *st, size_t n, int timeout_ms)
                         return;
                 if (netd_test_now_ms() > dl || poll(p, np, 1000) < 0) {
                         for (size_t i = 0; i < n; i++)
-                                print_error("stream %zu: sent %zu got %zu of %zu\n", i,
-                                            st[i].sent, st[i].got, st[i].len);
+                                print_error("stream %zu: sent %zu got %zu of %zu\n", i, st[i].sent,
+                                            st[i].got, st[i].len);
                         fail_msg("transfer timed out");
                 }
                 for (size_t i = 0; i < n; i++) {
@@ -483,7 +483,7 @@ static void run_streams(struct stream *st, size_t n, int timeout_ms)
 
                         if (s->sent < s->len) {
                                 size_t want = s->len - s->sent < sizeof(buf) ? s->len - s->sent
-                                                                              : sizeof(buf);
+                                                                             : sizeof(buf);
 
                                 pat_fill(buf, s->seed, s->sent, want);
                                 k = write(s->wfd, buf, want);
@@ -728,9 +728,16 @@ static void test_attach_seam(struct netd_test_daemon *t)
          */
         {
                 struct stream st[2] = {
-                        { .wfd = peer, .rfd = fd, .seed = 10, .len = before + sent + after,
-                          .sent = before + sent, .got = got_len },
-                        { .wfd = fd, .rfd = peer, .seed = 20, .len = queued + later,
+                        { .wfd = peer,
+                          .rfd = fd,
+                          .seed = 10,
+                          .len = before + sent + after,
+                          .sent = before + sent,
+                          .got = got_len },
+                        { .wfd = fd,
+                          .rfd = peer,
+                          .seed = 20,
+                          .len = queued + later,
                           .sent = queued },
                 };
 
@@ -769,7 +776,8 @@ static void test_attach_peer_reset(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
-/* The client closes its descriptor while the peer still sends: socket.error EPIPE, never silence. */
+/* The client closes its descriptor while the peer still sends: socket.error EPIPE, never silence.
+ */
 static void test_attach_client_gone(struct netd_test_daemon *t)
 {
         struct ctl c;
@@ -883,24 +891,25 @@ static void test_attach_refusals(struct netd_test_daemon *t)
         s = connect_peer(&c, &peer);
         s2 = connect_peer(&c, &peer2);
         (void)ctl_call(&c, "socket.attach", SOCK(s), &fd);
-        ctl_call_fail(&c, "socket.write", json_pack("{s:I,s:s}", "socket", (json_int_t)s, "data", "x"),
+        ctl_call_fail(&c, "socket.write",
+                      json_pack("{s:I,s:s}", "socket", (json_int_t)s, "data", "x"),
                       "ERR_NETD_SOCKET_ATTACHED");
         ctl_call_fail(&c, "socket.end", SOCK(s), "ERR_NETD_SOCKET_ATTACHED");
         ctl_call_fail(&c, "socket.setEncoding", SOCK(s), "ERR_NETD_SOCKET_ATTACHED");
         ctl_call_fail(&c, "socket.attach", SOCK(s), "ERR_NETD_SOCKET_ATTACHED");
-        ctl_call_fail(&c, "socket.pipe",
-                      json_pack("{s:I,s:I}", "socket", (json_int_t)s, "destination",
-                                (json_int_t)s2),
-                      "ERR_NETD_SOCKET_ATTACHED");
-        ctl_call_fail(&c, "socket.pipe",
-                      json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination",
-                                (json_int_t)s),
-                      "ERR_NETD_SOCKET_ATTACHED");
+        ctl_call_fail(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s, "destination", (json_int_t)s2),
+                "ERR_NETD_SOCKET_ATTACHED");
+        ctl_call_fail(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s),
+                "ERR_NETD_SOCKET_ATTACHED");
         ctl_call_fail(&c, "socket.attach", SOCK(999999), "ERR_NETD_HANDLE_NOT_FOUND");
-        ctl_call_fail(&c, "socket.pipe",
-                      json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination",
-                                (json_int_t)s2),
-                      "ERR_INVALID_ARG_VALUE");
+        ctl_call_fail(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s2),
+                "ERR_INVALID_ARG_VALUE");
         /* In a batch a descriptor's line would be ambiguous. */
         {
                 char line[512];
@@ -946,10 +955,10 @@ static void test_pipe_stalled(struct netd_test_daemon *t)
         /* s2's own queued bytes go first. */
         (void)ctl_call(&c, "socket.write",
                        json_pack("{s:I,s:s}", "socket", (json_int_t)s2, "data", "HEAD"), NULL);
-        (void)ctl_call(&c, "socket.pipe",
-                       json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination",
-                                 (json_int_t)s2),
-                       NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
         rss0 = rss_kb(t);
         pushed = push_until_full(p1, 7, 0, 300);
         rss1 = rss_kb(t);
@@ -1059,14 +1068,14 @@ static void test_pipe_relay(struct netd_test_daemon *t)
         ctl_open(t, &c);
         s1 = connect_peer(&c, &p1);
         s2 = connect_peer(&c, &p2);
-        (void)ctl_call(&c, "socket.pipe",
-                       json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination",
-                                 (json_int_t)s2),
-                       NULL);
-        (void)ctl_call(&c, "socket.pipe",
-                       json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination",
-                                 (json_int_t)s1),
-                       NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s1),
+                NULL);
         {
                 struct stream st[2] = {
                         { .wfd = p1, .rfd = p2, .seed = 31, .len = n, .shut = true },
@@ -1180,7 +1189,8 @@ static void test_attach_encoding_seam(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
-/* A client that disconnects takes its attached sockets along: the peer and the descriptor see EOF. */
+/* A client that disconnects takes its attached sockets along: the peer and the descriptor see EOF.
+ */
 static void test_attach_owner_gone(struct netd_test_daemon *t)
 {
         struct ctl c;
@@ -1218,10 +1228,10 @@ static void test_pipe_source_destroyed(struct netd_test_daemon *t)
         ctl_open(t, &c);
         s1 = connect_peer(&c, &p1);
         s2 = connect_peer(&c, &p2);
-        (void)ctl_call(&c, "socket.pipe",
-                       json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination",
-                                 (json_int_t)s2),
-                       NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
         assert_int_equal(write(p1, "one", 3), 3);
         netd_test_peer_expect(t, p2, "one");
         (void)ctl_call(&c, "socket.destroy", SOCK(s1), NULL);
@@ -1261,13 +1271,13 @@ static void test_pipe_source_destroyed(struct netd_test_daemon *t)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                NETD_TEST(test_attach_bulk),       NETD_TEST(test_attach_seam),
-                NETD_TEST(test_attach_peer_reset), NETD_TEST(test_attach_client_gone),
-                NETD_TEST(test_attach_slow_reader), NETD_TEST(test_attach_server),
-                NETD_TEST(test_attach_refusals),   NETD_TEST(test_pipe_stalled),
-                NETD_TEST(test_pipe_unpipe),       NETD_TEST(test_pipe_relay),
+                NETD_TEST(test_attach_bulk),           NETD_TEST(test_attach_seam),
+                NETD_TEST(test_attach_peer_reset),     NETD_TEST(test_attach_client_gone),
+                NETD_TEST(test_attach_slow_reader),    NETD_TEST(test_attach_server),
+                NETD_TEST(test_attach_refusals),       NETD_TEST(test_pipe_stalled),
+                NETD_TEST(test_pipe_unpipe),           NETD_TEST(test_pipe_relay),
                 NETD_TEST(test_attach_before_connect), NETD_TEST(test_attach_not_half_open),
-                NETD_TEST(test_attach_encoding_seam), NETD_TEST(test_attach_owner_gone),
+                NETD_TEST(test_attach_encoding_seam),  NETD_TEST(test_attach_owner_gone),
                 NETD_TEST(test_pipe_source_destroyed),
         };
 
