@@ -243,6 +243,9 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
         struct netd_daemon *d = s->h.daemon;
         ssize_t n;
 
+        /* A pump reads this fd now (attach, pipe): never both (the seam). */
+        if (s->attached || s->pipe_dst)
+                return;
         n = read(s->fd, d->scratch, d->limits.read_chunk_bytes);
         if (n > 0) {
                 s->bytes_read += (uint64_t)n;
