@@ -109,7 +109,7 @@ static struct netd_done *socket_send(struct netd_req *req, uint64_t socket, cons
         if (s->attached)
                 return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_ATTACHED,
                                          "The socket is attached: write to its descriptor");
-        if (end && s->pipe_in)
+        if (end && (s->pipe_in || s->pipe_src))
                 return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_PIPED,
                                          "The socket is a socket.pipe destination: the pipe "
                                          "ends it");

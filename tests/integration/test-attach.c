@@ -1105,6 +1105,7 @@ static void test_attach_before_connect(struct netd_test_daemon *t)
         char b[8];
 
         ctl_open(t, &c);
+        (void)ctl_call(&c, "netd.sync", NULL, NULL); /* netd has accepted us */
         fds0 = netd_test_daemon_fds(t);
         lfd = netd_test_tcp_socket(true, &port);
         s = ctl_id(ctl_call(&c, "net.Socket", json_object(), NULL), "socket");
@@ -1198,6 +1199,7 @@ static void test_attach_owner_gone(struct netd_test_daemon *t)
         uint64_t s;
 
         ctl_open(t, &c);
+        (void)ctl_call(&c, "netd.sync", NULL, NULL); /* netd has accepted us */
         fds0 = netd_test_daemon_fds(t);
         s = connect_peer(&c, &peer);
         (void)s;
@@ -1268,6 +1270,64 @@ static void test_pipe_source_destroyed(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
+/* A pipe set up while both sockets still connect (a forwarder's case) starts once they are. */
+static void test_pipe_while_connecting(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int port1, port2, l1, l2, p1, p2, fds0;
+        uint64_t s1, s2;
+
+        ctl_open(t, &c);
+        (void)ctl_call(&c, "netd.sync", NULL, NULL); /* netd has accepted us */
+        fds0 = netd_test_daemon_fds(t);
+        l1 = netd_test_tcp_socket(true, &port1);
+        l2 = netd_test_tcp_socket(true, &port2);
+        s1 = ctl_id(ctl_call(&c, "net.connect",
+                             json_pack("{s:i,s:s}", "port", port1, "host", "127.0.0.1"), NULL),
+                    "socket");
+        s2 = ctl_id(ctl_call(&c, "net.connect",
+                             json_pack("{s:i,s:s}", "port", port2, "host", "localhost"), NULL),
+                    "socket");
+        (void)ctl_call(&c, "socket.write",
+                       json_pack("{s:I,s:s}", "socket", (json_int_t)s2, "data", "HEAD"), NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s1),
+                NULL);
+        p1 = netd_test_accept_peer(l1);
+        p2 = netd_test_accept_peer(l2);
+        close(l1);
+        close(l2);
+        netd_test_peer_expect(t, p2, "HEAD");
+        {
+                struct stream st[2] = {
+                        { .wfd = p1, .rfd = p2, .seed = 41, .len = 4 << 20, .shut = true },
+                        { .wfd = p2, .rfd = p1, .seed = 42, .len = 4 << 20, .shut = true },
+                };
+
+                run_streams(st, 2, 60 * 1000);
+        }
+        (void)ctl_event(&c, "socket.close", s1);
+        (void)ctl_event(&c, "socket.close", s2);
+        assert_int_equal(ctl_count(&c, "socket.data", s1, 0), 0);
+        assert_int_equal(ctl_count(&c, "socket.data", s2, 0), 0);
+        close(p1);
+        close(p2);
+        assert_int_equal(netd_test_daemon_fds(t), fds0);
+        /* Never connected at all is refused. */
+        s1 = ctl_id(ctl_call(&c, "net.Socket", json_object(), NULL), "socket");
+        s2 = ctl_id(ctl_call(&c, "net.Socket", json_object(), NULL), "socket");
+        ctl_call_fail(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                "ERR_NETD_SOCKET_NOT_CONNECTED");
+        ctl_close(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1278,7 +1338,7 @@ int main(void)
                 NETD_TEST(test_pipe_unpipe),           NETD_TEST(test_pipe_relay),
                 NETD_TEST(test_attach_before_connect), NETD_TEST(test_attach_not_half_open),
                 NETD_TEST(test_attach_encoding_seam),  NETD_TEST(test_attach_owner_gone),
-                NETD_TEST(test_pipe_source_destroyed),
+                NETD_TEST(test_pipe_source_destroyed), NETD_TEST(test_pipe_while_connecting),
         };
 
         /* A write to a descriptor netd closed must fail the test with EPIPE, not kill it. */
