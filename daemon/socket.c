@@ -43,7 +43,7 @@ static void socket_connect_next(struct netd_socket *s);
 static void socket_attempt_failed(struct netd_socket *s, int err);
 static void socket_write_cb(evutil_socket_t fd, short what, void *arg);
 static void socket_attach_start(struct netd_socket *s);
-static void socket_pipe_connected(struct netd_socket *s);
+static void socket_pipe_connected(struct netd_socket *dst);
 
 static void socket_emit(struct netd_socket *s, const char *event, json_t *params)
 {
@@ -383,8 +383,9 @@ static void socket_on_connected(struct netd_socket *s)
         }
         if (s->attached)
                 socket_attach_start(s);
+        /* Pipes waiting for this connection: into its destination, and into s. */
         if (s->pipe_dst)
-                socket_pipe_connected(s);
+                socket_pipe_connected(s->pipe_dst);
         if (s->pipe_src)
                 socket_pipe_connected(s);
         netd_socket_update_reading(s);
@@ -1510,10 +1511,9 @@ static int socket_pipe_start(struct netd_socket *dst)
         return 0;
 }
 
-/* A socket of a pending pipe connected: the pipe starts, or the destination fails. */
-static void socket_pipe_connected(struct netd_socket *s)
+/* dst's pending pipe may start (one of its sockets connected); a failure fails dst. */
+static void socket_pipe_connected(struct netd_socket *dst)
 {
-        struct netd_socket *dst = s->pipe_dst ? s->pipe_dst : s;
         int r;
 
         if (!dst->pipe_src)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "netd-test.h"
@@ -1270,26 +1271,59 @@ static void test_pipe_source_destroyed(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
+/*
+ * A TCP listener whose accept queue is full (the test's own connection waits
+ * in it, backlog 0): the kernel drops further SYNs, so a connect to it stays
+ * in progress until the test accepts and the SYN is sent again (~1 s).
+ * *ret_filler is that waiting connection.
+ */
+static int full_tcp_listener(int *ret_port, int *ret_filler)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t al = sizeof(a);
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(listen(l, 0), 0);
+        assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+        assert_int_equal(connect(f, (struct sockaddr *)&a, sizeof(a)), 0);
+        *ret_port = ntohs(a.sin_port);
+        *ret_filler = f;
+        return l;
+}
+
+/* Accepts the filler, then the connection netd made; returns netd's peer. */
+static int accept_after_filler(int l)
+{
+        int f = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+
+        assert_true(f >= 0);
+        close(f);
+        return netd_test_accept_peer(l);
+}
+
 /* A pipe set up while both sockets still connect (a forwarder's case) starts once they are. */
 static void test_pipe_while_connecting(struct netd_test_daemon *t)
 {
         struct ctl c;
-        int port1, port2, l1, l2, p1, p2, fds0;
+        int port1, port2, l1, l2, f1, f2, p1, p2, fds0;
         uint64_t s1, s2;
 
         ctl_open(t, &c);
         (void)ctl_call(&c, "netd.sync", NULL, NULL); /* netd has accepted us */
         fds0 = netd_test_daemon_fds(t);
-        l1 = netd_test_tcp_socket(true, &port1);
-        l2 = netd_test_tcp_socket(true, &port2);
+        l1 = full_tcp_listener(&port1, &f1);
+        l2 = full_tcp_listener(&port2, &f2);
         s1 = ctl_id(ctl_call(&c, "net.connect",
                              json_pack("{s:i,s:s}", "port", port1, "host", "127.0.0.1"), NULL),
                     "socket");
         s2 = ctl_id(ctl_call(&c, "net.connect",
-                             json_pack("{s:i,s:s}", "port", port2, "host", "localhost"), NULL),
+                             json_pack("{s:i,s:s}", "port", port2, "host", "127.0.0.1"), NULL),
                     "socket");
-        (void)ctl_call(&c, "socket.write",
-                       json_pack("{s:I,s:s}", "socket", (json_int_t)s2, "data", "HEAD"), NULL);
+        /* Queued before the pipe (a notification: its reply would wait for the connect). */
+        ctl_send(&c, "socket.write",
+                 json_pack("{s:I,s:s}", "socket", (json_int_t)s2, "data", "HEAD"), NULL);
         (void)ctl_call(
                 &c, "socket.pipe",
                 json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
@@ -1298,10 +1332,17 @@ static void test_pipe_while_connecting(struct netd_test_daemon *t)
                 &c, "socket.pipe",
                 json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s1),
                 NULL);
-        p1 = netd_test_accept_peer(l1);
-        p2 = netd_test_accept_peer(l2);
+        /* Both still connecting (the accept queues are full) when piped. */
+        ctl_poll(&c);
+        assert_int_equal(ctl_count(&c, "socket.connect", s1, 0), 0);
+        assert_int_equal(ctl_count(&c, "socket.connect", s2, 0), 0);
+        p1 = accept_after_filler(l1);
+        (void)ctl_event(&c, "socket.connect", s1);
+        p2 = accept_after_filler(l2);
         close(l1);
         close(l2);
+        close(f1);
+        close(f2);
         netd_test_peer_expect(t, p2, "HEAD");
         {
                 struct stream st[2] = {
