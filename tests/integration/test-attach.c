@@ -600,6 +600,8 @@ static void test_attach_bulk(struct netd_test_daemon *t)
         assert_int_equal(netd_test_int_at(r, "bytesRead"), (json_int_t)BULK_BYTES);
         assert_int_equal(netd_test_int_at(r, "bytesWritten"), (json_int_t)BULK_BYTES);
         assert_int_equal(netd_test_int_at(r, "bufferSize"), 0);
+        assert_true(json_is_true(json_object_get(r, "attached")));
+        assert_true(json_is_null(json_object_get(r, "pipe")));
 
         /* The peer's FIN: the client reads EOF and socket.end comes; the client may still send. */
         assert_int_equal(shutdown(peer, SHUT_WR), 0);
@@ -975,6 +977,8 @@ static void test_pipe_stalled(struct netd_test_daemon *t)
                 json_t *r = ctl_call(&c, "socket.get", SOCK(s1), NULL);
 
                 assert_int_equal(netd_test_int_at(r, "bytesRead"), (json_int_t)pushed);
+                assert_int_equal(netd_test_int_at(r, "pipe"), (json_int_t)s2);
+                assert_true(json_is_false(json_object_get(r, "attached")));
                 r = ctl_call(&c, "socket.get", SOCK(s2), NULL);
                 assert_int_equal(netd_test_int_at(r, "bytesWritten"), (json_int_t)pushed + 4);
         }
