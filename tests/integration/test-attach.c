@@ -1373,6 +1373,44 @@ static void test_pipe_while_connecting(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
+/*
+ * SIGTERM with an attached socket and a relay: what the client wrote still
+ * reaches the peer, then the FIN; the client's descriptor reads EOF; netd
+ * exits 0 well within its grace period.
+ */
+static void test_stop_with_attached(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int peer, fd = -1, p1, p2;
+        uint64_t s, s1, s2;
+        int64_t t0;
+
+        ctl_open(t, &c);
+        s = connect_peer(&c, &peer);
+        (void)ctl_call(&c, "socket.attach", SOCK(s), &fd);
+        s1 = connect_peer(&c, &p1);
+        s2 = connect_peer(&c, &p2);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
+        assert_int_equal(write(fd, "last words", 10), 10);
+        assert_int_equal(write(p1, "relayed", 7), 7);
+        netd_test_peer_expect(t, p2, "relayed");
+        t0 = netd_test_now_ms();
+        netd_test_stop(t);
+        assert_true(netd_test_now_ms() - t0 < 4000);
+        netd_test_peer_expect(t, peer, "last words");
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
+        assert_int_equal(netd_test_peer_end(t, p2), 0);
+        assert_true(read_end(fd) <= 0);
+        close(fd);
+        close(peer);
+        close(p1);
+        close(p2);
+        ctl_close(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1384,6 +1422,7 @@ int main(void)
                 NETD_TEST(test_attach_before_connect), NETD_TEST(test_attach_not_half_open),
                 NETD_TEST(test_attach_encoding_seam),  NETD_TEST(test_attach_owner_gone),
                 NETD_TEST(test_pipe_source_destroyed), NETD_TEST(test_pipe_while_connecting),
+                NETD_TEST(test_stop_with_attached),
         };
 
         /* A write to a descriptor netd closed must fail the test with EPIPE, not kill it. */
