@@ -9,11 +9,13 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -87,15 +89,29 @@ static inline void netd_owner_notify(struct netd_owner *o, const char *method, j
         o->ops->notify(o, method, params);
 }
 
+/*
+ * An owner that cannot carry descriptors (ops without send_result_fd or
+ * notify_fd) gets nothing: fd is closed, the message dropped, -EOPNOTSUPP.
+ */
 static inline int netd_owner_send_result_fd(struct netd_owner *o, json_t *id, json_t *result,
                                             int fd)
 {
+        if (!o->ops->send_result_fd) {
+                close(fd);
+                json_decref(result);
+                return -EOPNOTSUPP;
+        }
         return o->ops->send_result_fd(o, id, result, fd);
 }
 
 static inline int netd_owner_notify_fd(struct netd_owner *o, const char *method, json_t *params,
                                        int fd)
 {
+        if (!o->ops->notify_fd) {
+                close(fd);
+                json_decref(params);
+                return -EOPNOTSUPP;
+        }
         return o->ops->notify_fd(o, method, params, fd);
 }
 
