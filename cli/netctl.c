@@ -52,6 +52,7 @@ static char *arg_exec_argv[64];
 static bool arg_send_only = false, arg_recv_only = false;
 static int arg_idle_timeout_ms = -1, arg_connect_timeout_ms = -1;
 static bool arg_verbose = false, arg_progress = false;
+static bool arg_no_attach = false;
 /* ls, monitor, methods */
 static const char *arg_kind = NULL; /* "server" or "socket" */
 static long arg_owner = -1;         /* uid */
@@ -1026,6 +1027,7 @@ static int stream_options(bool listen, struct netctl_stream_opts *o)
                 .verbose = arg_verbose,
                 .progress = arg_progress,
                 .quiet = arg_quiet,
+                .no_attach = arg_no_attach,
         };
         if (arg_sh_exec) {
                 arg_exec_argv[0] = (char *)"/bin/sh";
@@ -1114,7 +1116,9 @@ static int verb_version(int argc, char *argv[])
         "                          the peer's\n"                                               \
         "  -w, --idle-timeout=T    fail after T without data either way (30, 500ms, 2m)\n"     \
         "  -v, --verbose           say who connected and the bytes moved each way\n"           \
-        "      --progress          bytes and rate on stderr every second\n"
+        "      --progress          bytes and rate on stderr every second\n"                    \
+        "      --no-attach         move the bytes as JSON (socket.write, socket.data), as\n"   \
+        "                          with a netd that cannot attach sockets\n"
 
 static const char connect_help[] =
         "Usage: netctl connect [OPTION]... HOST PORT | PATH | @NAME\n"
@@ -1232,6 +1236,7 @@ enum {
         ARG_OWNER,
         ARG_EVENT,
         ARG_NAMES,
+        ARG_NO_ATTACH,
 };
 
 /* Returns 1 to go on, 0 to exit with success (--version), -EINVAL on a usage error. */
@@ -1258,6 +1263,7 @@ static int parse_argv(int argc, char *argv[])
                 { "owner", required_argument, NULL, ARG_OWNER },
                 { "event", required_argument, NULL, ARG_EVENT },
                 { "names", no_argument, NULL, ARG_NAMES },
+                { "no-attach", no_argument, NULL, ARG_NO_ATTACH },
                 {},
         };
         int c;
@@ -1360,6 +1366,9 @@ static int parse_argv(int argc, char *argv[])
                         break;
                 case ARG_NAMES:
                         arg_names = true;
+                        break;
+                case ARG_NO_ATTACH:
+                        arg_no_attach = true;
                         break;
                 case 'V':
                         (void)verb_version(0, NULL);
