@@ -628,6 +628,8 @@ static void session_set_pair(struct session *s, int fd)
         }
         s->pair_fd = fd;
         s->attached = true;
+        if (s->st->o->verbose)
+                fprintf(stderr, "%s %s: attached\n", session_what(s), s->peer);
 }
 
 static void session_attach_cb(struct netd_client *c, json_t *result,
