@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,6 +51,8 @@
 #define STREAM_PROGRESS_MS        1000
 /* Attached sessions: one read() each way, at most (a pipe's or socket's whole buffer). */
 #define STREAM_RELAY_BYTES        (256 * 1024)
+/* Attached, a pipe on our side: one splice() at most, and the size asked of those pipes. */
+#define STREAM_SPLICE_BYTES       (1024 * 1024)
 
 struct stream;
 
@@ -97,6 +100,10 @@ struct session {
         bool verified;        /* the counters came */
         uint64_t netd_read;   /* socket.get bytesRead at the end */
         uint64_t netd_written; /* socket.get bytesWritten at the end */
+        bool splice_in;       /* attached, the input is a pipe: splice() it to the pair */
+        bool splice_out;      /* attached, the output is a pipe: splice() the pair to it */
+        bool up_wait_out;     /* a splice to the pair found it full: wait until writable */
+        bool down_wait_out;   /* a splice to the output found it full: wait until writable */
 };
 
 struct stream {
@@ -136,6 +143,7 @@ struct write_req {
 
 static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static size_t obuf_size(const struct obuf *b);
+static void session_choose_splice(struct session *s);
 
 static void log_error(const char *fmt, ...)
 {
@@ -451,6 +459,33 @@ static void session_pair_read(struct session *s)
 {
         ssize_t n;
 
+        if (s->splice_out) {
+                n = splice(s->pair_fd, NULL, s->out_fd, NULL, STREAM_SPLICE_BYTES,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n > 0) {
+                        s->received += (uint64_t)n;
+                        s->st->total_received += (uint64_t)n;
+                        return;
+                }
+                if (n == 0) {
+                        s->pair_eof = true;
+                        session_maybe_close_output(s);
+                        return;
+                }
+                if (errno == EINTR)
+                        return;
+                if (errno == EAGAIN) {
+                        s->down_wait_out = true; /* the pair was readable: the output is full */
+                        return;
+                }
+                if (errno != EINVAL) {
+                        session_abort(s, "cannot write to %s: %s", s->own_fds ? "the command's stdin"
+                                                                              : "stdout",
+                                      strerror(errno));
+                        return;
+                }
+                s->splice_out = false; /* not for these descriptors: read and write */
+        }
         if (obuf_reserve(&s->out, STREAM_RELAY_BYTES) < 0) {
                 session_abort(s, "out of memory");
                 return;
@@ -482,7 +517,8 @@ static void session_pair_read(struct session *s)
 static bool session_wants_pair_read(const struct session *s)
 {
         return s->attached && s->active && s->pair_fd >= 0 && !s->pair_eof && !s->failed &&
-               obuf_size(&s->out) == 0 && (s->out_fd >= 0 || s->st->o->send_only);
+               obuf_size(&s->out) == 0 && !s->down_wait_out &&
+               (s->out_fd >= 0 || s->st->o->send_only);
 }
 
 static void session_read_input(struct session *s)
@@ -490,7 +526,30 @@ static void session_read_input(struct session *s)
         ssize_t n;
         int r;
 
-        if (s->attached) {
+        if (s->attached && s->splice_in) {
+                n = splice(s->in_fd, NULL, s->pair_fd, NULL, STREAM_SPLICE_BYTES,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n > 0) {
+                        s->read_bytes += (uint64_t)n;
+                        s->sent += (uint64_t)n;
+                        s->st->total_sent += (uint64_t)n;
+                        return;
+                }
+                if (n < 0 && errno == EAGAIN) {
+                        s->up_wait_out = true; /* the input was readable: the pair is full */
+                        return;
+                }
+                if (n < 0 && errno != EINVAL && errno != EINTR) {
+                        session_abort(s, "%s %s: cannot send: %s (%s)", session_what(s), s->peer,
+                                      strerror(errno), strerrorname_np(errno) ?: "?");
+                        return;
+                }
+                if (n < 0 && errno == EINVAL)
+                        s->splice_in = false; /* not for these descriptors: read and write */
+                if (n < 0)
+                        return;
+                /* n == 0: the input's EOF, handled below as read()'s. */
+        } else if (s->attached) {
                 if (obuf_reserve(&s->up, STREAM_RELAY_BYTES) < 0) {
                         session_abort(s, "out of memory");
                         return;
@@ -610,10 +669,35 @@ static void session_activate(struct session *s)
                 s->in_fd = -1;
                 session_end(s);
         }
+        session_choose_splice(s);
         session_maybe_close_output(s);
 }
 
 /* ---- Attaching -------------------------------------------------------------------------------- */
+
+static bool fd_is_pipe(int fd)
+{
+        struct stat st;
+
+        return fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/*
+ * Attached and active: where the input or output is a pipe, the bytes are
+ * spliced between it and the pair (no copy through netctl), with the pipe
+ * grown to STREAM_SPLICE_BYTES if the system allows (fewer, larger moves).
+ */
+static void session_choose_splice(struct session *s)
+{
+        if (!s->attached || !s->active)
+                return;
+        s->splice_in = fd_is_pipe(s->in_fd);
+        s->splice_out = !s->st->o->send_only && fd_is_pipe(s->out_fd);
+        if (s->splice_in)
+                (void)fcntl(s->in_fd, F_SETPIPE_SZ, STREAM_SPLICE_BYTES);
+        if (s->splice_out)
+                (void)fcntl(s->out_fd, F_SETPIPE_SZ, STREAM_SPLICE_BYTES);
+}
 
 /* From now on s's bytes go through fd (owned from here on), our end of the socket's pair. */
 static void session_set_pair(struct session *s, int fd)
@@ -628,6 +712,7 @@ static void session_set_pair(struct session *s, int fd)
         }
         s->pair_fd = fd;
         s->attached = true;
+        session_choose_splice(s);
         if (s->st->o->verbose)
                 fprintf(stderr, "%s %s: attached\n", session_what(s), s->peer);
 }
@@ -1136,7 +1221,7 @@ static bool session_wants_input(const struct session *s)
             s->failed || s->attach_pending)
                 return false;
         if (s->attached)
-                return s->pair_fd >= 0 && obuf_size(&s->up) == 0;
+                return s->pair_fd >= 0 && obuf_size(&s->up) == 0 && !s->up_wait_out;
         return s->inflight < STREAM_INFLIGHT_MAX_BYTES;
 }
 
@@ -1221,12 +1306,13 @@ static int stream_run(struct stream *st)
                                 st->kind[n] = 'i';
                                 pfd[n++] = (struct pollfd){ .fd = s->in_fd, .events = POLLIN };
                         }
-                        if (s->out_fd >= 0 && obuf_size(&s->out) > 0) {
+                        if (s->out_fd >= 0 && (obuf_size(&s->out) > 0 || s->down_wait_out)) {
                                 who[n] = s;
                                 st->kind[n] = 'o';
                                 pfd[n++] = (struct pollfd){ .fd = s->out_fd, .events = POLLOUT };
                         }
-                        if (s->attached && s->pair_fd >= 0 && obuf_size(&s->up) > 0)
+                        if (s->attached && s->pair_fd >= 0 &&
+                            (obuf_size(&s->up) > 0 || s->up_wait_out))
                                 pev |= POLLOUT;
                         if (session_wants_pair_read(s))
                                 pev |= POLLIN;
@@ -1266,9 +1352,11 @@ static int stream_run(struct stream *st)
                                 if (pfd[i].fd == s->in_fd && session_wants_input(s))
                                         session_read_input(s);
                         } else if (st->kind[i] == 'o') {
+                                s->down_wait_out = false;
                                 if (pfd[i].fd == s->out_fd)
                                         session_flush(s);
                         } else if (pfd[i].fd == s->pair_fd) {
+                                s->up_wait_out = false;
                                 if (obuf_size(&s->up) > 0)
                                         session_pair_flush(s);
                                 if (pfd[i].fd == s->pair_fd && session_wants_pair_read(s))

@@ -87,7 +87,9 @@ t_killed_sender() {
 	local drain=$!
 	wait "$LPID"
 	expect_rc "killed sender: the receiver" 1 $? || return
-	kill "$drain" 2>/dev/null
+	# SIGKILL: a SIGTERM that comes before the fork has exec'd cat makes that
+	# subshell run lib.sh's EXIT trap (which stops netd under the later tests).
+	kill -KILL "$drain" 2>/dev/null
 	exec 5<&- 6>&-
 	read -r -t 10 -u 3 got # "connection from"
 	read -r -t 10 -u 3 got
