@@ -1194,6 +1194,9 @@ bool netd_socket_stop_step(struct netd_socket *s, uint64_t *ret_unsent)
                 *ret_unsent += socket_queued(s); /* written once connected */
                 return false;
         }
+        /* A pipe into s stops taking bytes: what it holds goes, then the FIN. */
+        if (s->pipe_in && s->pipe_src)
+                netd_socket_unpipe(s->pipe_src);
         if (!s->end_requested) {
                 s->end_requested = true;
                 /* An attached client's further writes fail (EPIPE); what it wrote still goes. */
