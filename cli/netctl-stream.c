@@ -369,10 +369,16 @@ static int obuf_reserve(struct obuf *b, size_t want)
         return 0;
 }
 
-/* No more bytes will come from the peer: its end came (attached: the pair's EOF), or more. */
+/*
+ * No more bytes will come from the peer: its end came (attached: the pair's
+ * EOF, which --send-only waits for too, so that netd's count of the bytes
+ * read can be checked), or the session failed.
+ */
 static bool session_peer_done(const struct session *s)
 {
-        if (s->failed || s->st->o->send_only)
+        if (s->failed)
+                return true;
+        if (s->st->o->send_only && !s->attached)
                 return true;
         if (s->attached)
                 return s->pair_eof || s->pair_fd < 0;
@@ -382,7 +388,8 @@ static bool session_peer_done(const struct session *s)
 /* The child's stdin gets its EOF once the peer has ended and everything is written. */
 static void session_maybe_close_output(struct session *s)
 {
-        if (s->own_fds && s->out_fd >= 0 && obuf_size(&s->out) == 0 && session_peer_done(s)) {
+        if (s->own_fds && s->out_fd >= 0 && obuf_size(&s->out) == 0 &&
+            (s->st->o->send_only || session_peer_done(s))) {
                 close(s->out_fd);
                 s->out_fd = -1;
         }
