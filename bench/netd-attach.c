@@ -32,7 +32,8 @@ static void on_other(char *l, void *ud)
 
         if (line_is_event(l, "socket.connect")) {
                 s->connected = true;
-        } else if (len > sizeof(data_prefix) && memcmp(l, data_prefix, sizeof(data_prefix) - 1) == 0) {
+        } else if (len > sizeof(data_prefix) &&
+                   memcmp(l, data_prefix, sizeof(data_prefix) - 1) == 0) {
                 char *d = strstr(l, "\"data\":\""), *e;
                 ssize_t n;
 

@@ -29,18 +29,18 @@ struct forward;
 
 /* One accepted connection and its connection to the target. */
 struct relay {
-        struct forward *fw;  /* borrowed */
-        struct relay *next;  /* in fw->relays */
-        uint64_t a, b;       /* accepted socket; target socket (0 until made) */
-        char peer[160];      /* who connected, for messages */
-        bool b_connected;    /* socket.connect came for b */
-        bool piped;          /* both socket.pipe calls answered true */
+        struct forward *fw; /* borrowed */
+        struct relay *next; /* in fw->relays */
+        uint64_t a, b;      /* accepted socket; target socket (0 until made) */
+        char peer[160];     /* who connected, for messages */
+        bool b_connected;   /* socket.connect came for b */
+        bool piped;         /* both socket.pipe calls answered true */
         bool a_closed, b_closed;
-        bool failed;         /* reported once */
-        unsigned pending;    /* calls whose callbacks use this relay */
-        unsigned counted;    /* socket.get answers received (2 once both are in) */
+        bool failed;      /* reported once */
+        unsigned pending; /* calls whose callbacks use this relay */
+        unsigned counted; /* socket.get answers received (2 once both are in) */
         uint64_t a_read, a_written, b_read, b_written;
-        int pipes_ok;        /* socket.pipe calls answered true */
+        int pipes_ok; /* socket.pipe calls answered true */
 };
 
 struct forward {
@@ -185,8 +185,8 @@ static void relay_reply_cb(struct netd_client *c, json_t *result,
                                 (void)json_object_set_new(p, "port",
                                                           json_integer(fw->target->port));
                                 if (fw->target->host)
-                                        (void)json_object_set_new(
-                                                p, "host", json_string(fw->target->host));
+                                        (void)json_object_set_new(p, "host",
+                                                                  json_string(fw->target->host));
                                 if (fw->o->family)
                                         (void)json_object_set_new(p, "family",
                                                                   json_integer(fw->o->family));
@@ -239,8 +239,7 @@ static void relay_start(struct relay *r)
         int e1, e2;
 
         if (fw->o->verbose)
-                fprintf(stderr, "connection from %s: connected to %s\n", r->peer,
-                        fw->target_name);
+                fprintf(stderr, "connection from %s: connected to %s\n", r->peer, fw->target_name);
         e1 = relay_call(r, 'p', "socket.pipe",
                         json_pack("{s:I,s:I,s:b}", "socket", (json_int_t)r->a, "destination",
                                   (json_int_t)r->b, "end", 1),
@@ -445,8 +444,7 @@ static int endpoint_to_params(const struct netctl_endpoint *e, json_t *p, int fa
         if (e->host)
                 (void)json_object_set_new(p, "host", json_string(e->host));
         else if (family)
-                (void)json_object_set_new(p, "host",
-                                          json_string(family == 4 ? "0.0.0.0" : "::"));
+                (void)json_object_set_new(p, "host", json_string(family == 4 ? "0.0.0.0" : "::"));
         if (family == 6)
                 (void)json_object_set_new(p, "ipv6Only", json_true());
         return 0;

@@ -27,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,21 +89,21 @@ struct session {
         struct obuf out;
         int64_t connect_deadline_ms; /* -1: none */
 
-        bool attach_pending;  /* socket.attach sent, no reply yet: input waits */
-        bool end_wanted;      /* session_end() came while attach_pending */
-        bool attached;        /* the bytes go through pair_fd */
-        int pair_fd;          /* owned: our end of the socket's pair; -1 when not attached or
-                                 closed */
-        bool pair_eof;        /* read the pair's EOF: the peer ended */
-        struct obuf up;       /* attached: input read and not yet written to the pair */
-        bool verify_pending;  /* socket.get of the final counters sent */
-        bool verified;        /* the counters came */
-        uint64_t netd_read;   /* socket.get bytesRead at the end */
+        bool attach_pending;   /* socket.attach sent, no reply yet: input waits */
+        bool end_wanted;       /* session_end() came while attach_pending */
+        bool attached;         /* the bytes go through pair_fd */
+        int pair_fd;           /* owned: our end of the socket's pair; -1 when not attached or
+                                  closed */
+        bool pair_eof;         /* read the pair's EOF: the peer ended */
+        struct obuf up;        /* attached: input read and not yet written to the pair */
+        bool verify_pending;   /* socket.get of the final counters sent */
+        bool verified;         /* the counters came */
+        uint64_t netd_read;    /* socket.get bytesRead at the end */
         uint64_t netd_written; /* socket.get bytesWritten at the end */
-        bool splice_in;       /* attached, the input is a pipe: splice() it to the pair */
-        bool splice_out;      /* attached, the output is a pipe: splice() the pair to it */
-        bool up_wait_out;     /* a splice to the pair found it full: wait until writable */
-        bool down_wait_out;   /* a splice to the output found it full: wait until writable */
+        bool splice_in;        /* attached, the input is a pipe: splice() it to the pair */
+        bool splice_out;       /* attached, the output is a pipe: splice() the pair to it */
+        bool up_wait_out;      /* a splice to the pair found it full: wait until writable */
+        bool down_wait_out;    /* a splice to the output found it full: wait until writable */
 };
 
 struct stream {
@@ -131,7 +131,7 @@ struct stream {
         struct session **who; /* owned: the session of each pfd entry (from index 2) */
         char *kind;           /* owned: what each pfd entry is: 'i'nput, 'o'utput, 'p'air */
         size_t poll_cap;
-        bool attach;          /* try to attach sockets (not --no-attach; netd knows how) */
+        bool attach; /* try to attach sockets (not --no-attach; netd knows how) */
 };
 
 /* Tracks one socket.write or socket.end until its reply. */
@@ -486,8 +486,8 @@ static void session_pair_read(struct session *s)
                         return;
                 }
                 if (errno != EINVAL) {
-                        session_abort(s, "cannot write to %s: %s", s->own_fds ? "the command's stdin"
-                                                                              : "stdout",
+                        session_abort(s, "cannot write to %s: %s",
+                                      s->own_fds ? "the command's stdin" : "stdout",
                                       strerror(errno));
                         return;
                 }
@@ -680,7 +680,8 @@ static void session_activate(struct session *s)
         session_maybe_close_output(s);
 }
 
-/* ---- Attaching -------------------------------------------------------------------------------- */
+/* ---- Attaching --------------------------------------------------------------------------------
+ */
 
 static bool fd_is_pipe(int fd)
 {
@@ -866,8 +867,8 @@ static void stream_on_connection(struct stream *st, json_t *params)
                                .connected = true };
         format_remote(params, s->peer, sizeof(s->peer));
         if (json_is_integer(json_object_get(params, "fd"))) {
-                int fd = netd_client_take_fd(st->c, (unsigned)json_integer_value(
-                                                            json_object_get(params, "fd")));
+                int fd = netd_client_take_fd(
+                        st->c, (unsigned)json_integer_value(json_object_get(params, "fd")));
 
                 if (fd < 0) {
                         log_error("connection from %s came without its descriptor (%s), "
@@ -946,8 +947,8 @@ static void session_on_close(struct session *s, json_t *params)
                 (void)kill(s->child, SIGTERM);
         if (s->attached && !s->failed &&
             netd_client_call(s->st->c, "socket.get",
-                             json_pack("{s:I}", "socket", (json_int_t)s->socket),
-                             session_verify_cb, s) >= 0) {
+                             json_pack("{s:I}", "socket", (json_int_t)s->socket), session_verify_cb,
+                             s) >= 0) {
                 s->pending++;
                 s->verify_pending = true;
         }
@@ -1224,8 +1225,8 @@ static void stream_collect(struct stream *st)
 /* The input is read while fewer than STREAM_INFLIGHT_MAX_BYTES wait for their write replies. */
 static bool session_wants_input(const struct session *s)
 {
-        if (!s->active || !s->socket || s->in_fd < 0 || s->input_ended || s->closed ||
-            s->failed || s->attach_pending)
+        if (!s->active || !s->socket || s->in_fd < 0 || s->input_ended || s->closed || s->failed ||
+            s->attach_pending)
                 return false;
         if (s->attached)
                 return s->pair_fd >= 0 && obuf_size(&s->up) == 0 && !s->up_wait_out;

@@ -39,8 +39,8 @@
 #define CLIENT_READ_CHUNK_BYTES  (64 * 1024)   /* room offered to each recv() */
 #define CLIENT_READS_PER_PROCESS 16            /* recv() calls per netd_client_process() */
 #define CLIENT_OUT_KEEP_BYTES    (1024 * 1024) /* output buffer kept allocated once drained */
-#define CLIENT_FDS_PER_LINE      16            /* descriptors one line may carry (PROTOCOL.md 3.5) */
-#define CLIENT_FD_GROUPS_MAX     64            /* received groups waiting for their line */
+#define CLIENT_FDS_PER_LINE      16 /* descriptors one line may carry (PROTOCOL.md 3.5) */
+#define CLIENT_FD_GROUPS_MAX     64 /* received groups waiting for their line */
 
 enum client_state {
         CLIENT_CONNECTED,
@@ -105,10 +105,10 @@ struct netd_client {
         struct event *read_ev;  /* owned, NULL unless attached to an event_base */
         struct event *write_ev; /* owned, NULL unless attached to an event_base */
 
-        uint64_t in_pos;                       /* stream bytes received so far */
-        struct client_fd_group *fd_groups;     /* owned, waiting for their line, oldest first */
+        uint64_t in_pos;                   /* stream bytes received so far */
+        struct client_fd_group *fd_groups; /* owned, waiting for their line, oldest first */
         size_t n_fd_groups;
-        struct client_line_fds *line_fds;      /* borrowed: the dispatched message's, or NULL */
+        struct client_line_fds *line_fds; /* borrowed: the dispatched message's, or NULL */
 };
 
 /* A reply waited for by netd_client_call_sync(); lives on its stack. */

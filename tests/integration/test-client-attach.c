@@ -21,7 +21,7 @@
 #define XFER_BYTES (4u << 20)
 
 struct rec {
-        int server_fd;    /* taken from server.connection, or -1 */
+        int server_fd;     /* taken from server.connection, or -1 */
         uint64_t accepted; /* its socket */
         int connects, ends, closes;
 };
@@ -84,7 +84,8 @@ static void side_step(struct side *s, short revents)
         ssize_t n;
 
         if ((revents & POLLOUT) && s->sent < XFER_BYTES) {
-                n = send(s->fd, s->out + s->sent, XFER_BYTES - s->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+                n = send(s->fd, s->out + s->sent, XFER_BYTES - s->sent,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (n < 0)
                         assert_true(errno == EAGAIN);
                 else
@@ -131,13 +132,13 @@ static void test_attach_both_ends(struct netd_test_daemon *t)
         assert_int_equal(netd_client_server_listen_sync(c, server, 0, "127.0.0.1", -1,
                                                         NETD_TEST_TIMEOUT_MS, &addr, &err),
                          0);
-        assert_int_equal(netd_client_call_sync(
-                                 c, "net.connect",
-                                 json_pack("{s:I,s:s,s:b}", "port",
-                                           json_integer_value(json_object_get(addr, "port")),
-                                           "host", "127.0.0.1", "allowHalfOpen", 1),
-                                 NETD_TEST_TIMEOUT_MS, &got, &err),
-                         0);
+        assert_int_equal(
+                netd_client_call_sync(c, "net.connect",
+                                      json_pack("{s:I,s:s,s:b}", "port",
+                                                json_integer_value(json_object_get(addr, "port")),
+                                                "host", "127.0.0.1", "allowHalfOpen", 1),
+                                      NETD_TEST_TIMEOUT_MS, &got, &err),
+                0);
         assert_int_equal(netd_client_get_handle(got, "socket", &sock), 0);
         json_decref(got);
         json_decref(addr);

@@ -1250,11 +1250,10 @@ struct conn_rec {
         int calls;
         int fds[8]; /* taken from each event (-EBADF: none), in order */
         bool take;
-        int again;  /* a second take of the same index */
+        int again; /* a second take of the same index */
 };
 
-static void conn_event_cb(struct netd_client *c, const char *method, json_t *params,
-                          void *userdata)
+static void conn_event_cb(struct netd_client *c, const char *method, json_t *params, void *userdata)
 {
         struct conn_rec *r = userdata;
 
@@ -1386,8 +1385,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_attach_sync, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_attach_errors, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_connection_fds, fake_setup, fake_teardown),
-                cmocka_unit_test_setup_teardown(test_fds_closed_on_free, fake_setup,
-                                                fake_teardown),
+                cmocka_unit_test_setup_teardown(test_fds_closed_on_free, fake_setup, fake_teardown),
         };
 
         return cmocka_run_group_tests_name("client", tests, NULL, NULL);
