@@ -243,6 +243,9 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
         struct netd_daemon *d = s->h.daemon;
         ssize_t n;
 
+        /* A pump reads this fd now (attach, pipe): never both (the seam). */
+        if (s->attached || s->pipe_dst)
+                return;
         n = read(s->fd, d->scratch, d->limits.read_chunk_bytes);
         if (n > 0) {
                 s->bytes_read += (uint64_t)n;
@@ -1308,7 +1311,8 @@ static void socket_attached_tx_cb(struct netd_socket *s, enum netd_pump_event ev
                 return;
         case NETD_PUMP_EOF:
         case NETD_PUMP_DRAINED:
-                /* The client's shutdown(SHUT_WR) or close is the socket's end: FIN after the bytes. */
+                /* The client's shutdown(SHUT_WR) or close is the socket's end: FIN after the bytes.
+                 */
                 s->att_tx = netd_pump_free(s->att_tx);
                 s->end_requested = true;
                 socket_try_write(s);

@@ -9,8 +9,8 @@
  * test's own loopback TCP sockets. Bytes are a position-dependent pattern,
  * so loss, duplication and reordering all show as a mismatch at an offset.
  */
-#include <errno.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -473,8 +473,8 @@ static void run_streams(struct stream *st, size_t n, int timeout_ms)
                         return;
                 if (netd_test_now_ms() > dl || poll(p, np, 1000) < 0) {
                         for (size_t i = 0; i < n; i++)
-                                print_error("stream %zu: sent %zu got %zu of %zu\n", i,
-                                            st[i].sent, st[i].got, st[i].len);
+                                print_error("stream %zu: sent %zu got %zu of %zu\n", i, st[i].sent,
+                                            st[i].got, st[i].len);
                         fail_msg("transfer timed out");
                 }
                 for (size_t i = 0; i < n; i++) {
@@ -483,7 +483,7 @@ static void run_streams(struct stream *st, size_t n, int timeout_ms)
 
                         if (s->sent < s->len) {
                                 size_t want = s->len - s->sent < sizeof(buf) ? s->len - s->sent
-                                                                              : sizeof(buf);
+                                                                             : sizeof(buf);
 
                                 pat_fill(buf, s->seed, s->sent, want);
                                 k = write(s->wfd, buf, want);
@@ -728,9 +728,16 @@ static void test_attach_seam(struct netd_test_daemon *t)
          */
         {
                 struct stream st[2] = {
-                        { .wfd = peer, .rfd = fd, .seed = 10, .len = before + sent + after,
-                          .sent = before + sent, .got = got_len },
-                        { .wfd = fd, .rfd = peer, .seed = 20, .len = queued + later,
+                        { .wfd = peer,
+                          .rfd = fd,
+                          .seed = 10,
+                          .len = before + sent + after,
+                          .sent = before + sent,
+                          .got = got_len },
+                        { .wfd = fd,
+                          .rfd = peer,
+                          .seed = 20,
+                          .len = queued + later,
                           .sent = queued },
                 };
 
@@ -769,7 +776,8 @@ static void test_attach_peer_reset(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
-/* The client closes its descriptor while the peer still sends: socket.error EPIPE, never silence. */
+/* The client closes its descriptor while the peer still sends: socket.error EPIPE, never silence.
+ */
 static void test_attach_client_gone(struct netd_test_daemon *t)
 {
         struct ctl c;
@@ -883,24 +891,25 @@ static void test_attach_refusals(struct netd_test_daemon *t)
         s = connect_peer(&c, &peer);
         s2 = connect_peer(&c, &peer2);
         (void)ctl_call(&c, "socket.attach", SOCK(s), &fd);
-        ctl_call_fail(&c, "socket.write", json_pack("{s:I,s:s}", "socket", (json_int_t)s, "data", "x"),
+        ctl_call_fail(&c, "socket.write",
+                      json_pack("{s:I,s:s}", "socket", (json_int_t)s, "data", "x"),
                       "ERR_NETD_SOCKET_ATTACHED");
         ctl_call_fail(&c, "socket.end", SOCK(s), "ERR_NETD_SOCKET_ATTACHED");
         ctl_call_fail(&c, "socket.setEncoding", SOCK(s), "ERR_NETD_SOCKET_ATTACHED");
         ctl_call_fail(&c, "socket.attach", SOCK(s), "ERR_NETD_SOCKET_ATTACHED");
-        ctl_call_fail(&c, "socket.pipe",
-                      json_pack("{s:I,s:I}", "socket", (json_int_t)s, "destination",
-                                (json_int_t)s2),
-                      "ERR_NETD_SOCKET_ATTACHED");
-        ctl_call_fail(&c, "socket.pipe",
-                      json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination",
-                                (json_int_t)s),
-                      "ERR_NETD_SOCKET_ATTACHED");
+        ctl_call_fail(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s, "destination", (json_int_t)s2),
+                "ERR_NETD_SOCKET_ATTACHED");
+        ctl_call_fail(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s),
+                "ERR_NETD_SOCKET_ATTACHED");
         ctl_call_fail(&c, "socket.attach", SOCK(999999), "ERR_NETD_HANDLE_NOT_FOUND");
-        ctl_call_fail(&c, "socket.pipe",
-                      json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination",
-                                (json_int_t)s2),
-                      "ERR_INVALID_ARG_VALUE");
+        ctl_call_fail(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s2),
+                "ERR_INVALID_ARG_VALUE");
         /* In a batch a descriptor's line would be ambiguous. */
         {
                 char line[512];
@@ -946,10 +955,10 @@ static void test_pipe_stalled(struct netd_test_daemon *t)
         /* s2's own queued bytes go first. */
         (void)ctl_call(&c, "socket.write",
                        json_pack("{s:I,s:s}", "socket", (json_int_t)s2, "data", "HEAD"), NULL);
-        (void)ctl_call(&c, "socket.pipe",
-                       json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination",
-                                 (json_int_t)s2),
-                       NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
         rss0 = rss_kb(t);
         pushed = push_until_full(p1, 7, 0, 300);
         rss1 = rss_kb(t);
@@ -1059,14 +1068,14 @@ static void test_pipe_relay(struct netd_test_daemon *t)
         ctl_open(t, &c);
         s1 = connect_peer(&c, &p1);
         s2 = connect_peer(&c, &p2);
-        (void)ctl_call(&c, "socket.pipe",
-                       json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination",
-                                 (json_int_t)s2),
-                       NULL);
-        (void)ctl_call(&c, "socket.pipe",
-                       json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination",
-                                 (json_int_t)s1),
-                       NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s1),
+                NULL);
         {
                 struct stream st[2] = {
                         { .wfd = p1, .rfd = p2, .seed = 31, .len = n, .shut = true },
@@ -1087,14 +1096,189 @@ static void test_pipe_relay(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
+/* Attached before it connects: bytes move once connected; no descriptor leaks after. */
+static void test_attach_before_connect(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int port, lfd, peer, fd = -1, fds0;
+        uint64_t s;
+        char b[8];
+
+        ctl_open(t, &c);
+        fds0 = netd_test_daemon_fds(t);
+        lfd = netd_test_tcp_socket(true, &port);
+        s = ctl_id(ctl_call(&c, "net.Socket", json_object(), NULL), "socket");
+        (void)ctl_call(&c, "socket.attach", SOCK(s), &fd);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "early", 5), 5); /* before the connection exists */
+        (void)ctl_call(&c, "socket.connect",
+                       json_pack("{s:I,s:i,s:s}", "socket", (json_int_t)s, "port", port, "host",
+                                 "127.0.0.1"),
+                       NULL);
+        peer = netd_test_accept_peer(lfd);
+        close(lfd);
+        netd_test_peer_expect(t, peer, "early");
+        assert_int_equal(write(peer, "late", 4), 4);
+        assert_int_equal(read(fd, b, 4), 4);
+        assert_memory_equal(b, "late", 4);
+        (void)ctl_event(&c, "socket.connect", s);
+        /* Both ends go: the socket closes and netd holds no descriptor of it. */
+        close(fd);
+        close(peer);
+        (void)ctl_event(&c, "socket.close", s);
+        assert_int_equal(netd_test_daemon_fds(t), fds0);
+        ctl_close(&c);
+}
+
+/*
+ * Without allowHalfOpen the peer's FIN ends the socket (Node): the client
+ * reads EOF, what it wrote before still reaches the peer, later writes fail
+ * with EPIPE, and the socket closes cleanly.
+ */
+static void test_attach_not_half_open(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int peer, fd = -1;
+        uint64_t s;
+        struct msg *m;
+        ssize_t n;
+
+        ctl_open(t, &c);
+        s = connect_peer(&c, &peer);
+        (void)ctl_call(&c, "socket.attach", SOCK(s), &fd);
+        assert_int_equal(write(fd, "bye", 3), 3);
+        assert_int_equal(shutdown(peer, SHUT_WR), 0);
+        assert_int_equal(read_end(fd), 0);
+        netd_test_peer_expect(t, peer, "bye");
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
+        (void)ctl_event(&c, "socket.end", s);
+        m = ctl_event(&c, "socket.close", s);
+        assert_true(json_is_false(netd_test_get(m->m, "params.hadError")));
+        n = write(fd, "x", 1);
+        assert_int_equal(n, -1);
+        assert_int_equal(errno, EPIPE);
+        close(fd);
+        close(peer);
+        ctl_close(&c);
+}
+
+/* A character split by the attach: the decoder's held bytes reach the descriptor first, raw. */
+static void test_attach_encoding_seam(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int peer, fd = -1;
+        uint64_t s;
+        struct msg *m;
+        char b[8];
+
+        ctl_open(t, &c);
+        s = connect_peer(&c, &peer);
+        (void)ctl_call(&c, "socket.setEncoding",
+                       json_pack("{s:I,s:s}", "socket", (json_int_t)s, "encoding", "utf8"), NULL);
+        assert_int_equal(write(peer, "a\xc3", 2), 2);
+        m = ctl_event(&c, "socket.data", s);
+        netd_test_assert_str(m->m, "params.data", "a");
+        (void)ctl_call(&c, "socket.attach", SOCK(s), &fd);
+        assert_int_equal(write(peer, "\xa9z", 2), 2);
+        assert_int_equal(read(fd, b, 1), 1);
+        assert_int_equal((unsigned char)b[0], 0xc3);
+        assert_int_equal(read(fd, b, 2), 2);
+        assert_memory_equal(b, "\xa9z", 2);
+        close(fd);
+        close(peer);
+        ctl_close(&c);
+}
+
+/* A client that disconnects takes its attached sockets along: the peer and the descriptor see EOF.
+ */
+static void test_attach_owner_gone(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int peer, fd = -1, fds0;
+        uint64_t s;
+
+        ctl_open(t, &c);
+        fds0 = netd_test_daemon_fds(t);
+        s = connect_peer(&c, &peer);
+        (void)s;
+        (void)ctl_call(&c, "socket.attach", SOCK(s), &fd);
+        ctl_close(&c);
+        assert_int_equal(read_end(fd), 0);
+        assert_true(netd_test_peer_end(t, peer) <= 0);
+        close(fd);
+        close(peer);
+        /* The connection's own descriptor went too. */
+        {
+                int64_t dl = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+
+                while (netd_test_daemon_fds(t) > fds0 - 1 && netd_test_now_ms() < dl)
+                        (void)poll(NULL, 0, 10);
+                assert_int_equal(netd_test_daemon_fds(t), fds0 - 1);
+        }
+}
+
+/* The source is destroyed mid-pipe: what it sent still reaches the destination, not ended. */
+static void test_pipe_source_destroyed(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int p1, p2;
+        uint64_t s1, s2;
+        struct msg *m;
+
+        ctl_open(t, &c);
+        s1 = connect_peer(&c, &p1);
+        s2 = connect_peer(&c, &p2);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
+        assert_int_equal(write(p1, "one", 3), 3);
+        netd_test_peer_expect(t, p2, "one");
+        (void)ctl_call(&c, "socket.destroy", SOCK(s1), NULL);
+        (void)ctl_event(&c, "socket.close", s1);
+        /* The destination is intact: writable, not ended. */
+        (void)ctl_call(&c, "socket.write",
+                       json_pack("{s:I,s:s}", "socket", (json_int_t)s2, "data", "two"), NULL);
+        netd_test_peer_expect(t, p2, "two");
+        assert_int_equal(ctl_count(&c, "socket.close", s2, 0), 0);
+        /* The destination is destroyed in another pipe: the source's bytes come back as data. */
+        {
+                int p3;
+                uint64_t s3 = connect_peer(&c, &p3);
+                uint8_t *got = NULL;
+                size_t len = 0;
+
+                (void)ctl_call(&c, "socket.pipe",
+                               json_pack("{s:I,s:I}", "socket", (json_int_t)s3, "destination",
+                                         (json_int_t)s2),
+                               NULL);
+                (void)ctl_call(&c, "socket.destroy", SOCK(s2), NULL);
+                (void)ctl_event(&c, "socket.close", s2);
+                assert_int_equal(write(p3, "back", 4), 4);
+                m = ctl_event(&c, "socket.data", s3);
+                m->used = false;
+                ctl_take_data(&c, s3, 0, c.n_msgs, &got, &len);
+                assert_int_equal(len, 4);
+                assert_memory_equal(got, "back", 4);
+                free(got);
+                close(p3);
+        }
+        close(p1);
+        close(p2);
+        ctl_close(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                NETD_TEST(test_attach_bulk),       NETD_TEST(test_attach_seam),
-                NETD_TEST(test_attach_peer_reset), NETD_TEST(test_attach_client_gone),
-                NETD_TEST(test_attach_slow_reader), NETD_TEST(test_attach_server),
-                NETD_TEST(test_attach_refusals),   NETD_TEST(test_pipe_stalled),
-                NETD_TEST(test_pipe_unpipe),       NETD_TEST(test_pipe_relay),
+                NETD_TEST(test_attach_bulk),           NETD_TEST(test_attach_seam),
+                NETD_TEST(test_attach_peer_reset),     NETD_TEST(test_attach_client_gone),
+                NETD_TEST(test_attach_slow_reader),    NETD_TEST(test_attach_server),
+                NETD_TEST(test_attach_refusals),       NETD_TEST(test_pipe_stalled),
+                NETD_TEST(test_pipe_unpipe),           NETD_TEST(test_pipe_relay),
+                NETD_TEST(test_attach_before_connect), NETD_TEST(test_attach_not_half_open),
+                NETD_TEST(test_attach_encoding_seam),  NETD_TEST(test_attach_owner_gone),
+                NETD_TEST(test_pipe_source_destroyed),
         };
 
         /* A write to a descriptor netd closed must fail the test with EPIPE, not kill it. */
