@@ -98,6 +98,24 @@ t_concurrent() {
 	pass "four forwarded connections at once, each echoed byte-exact"
 }
 
+# 5. A netd without socket.pipe (NETD_TEST_OLD=1): forward says so and fails.
+t_old_netd() {
+	local got
+	LISTEN_OUT=/dev/null start_listen oldtgt 127.0.0.1 0 </dev/null || return
+	start_forward old 127.0.0.1 0 127.0.0.1 "$PORT" || return
+	"$N" connect 127.0.0.1 "$FPORT" </dev/null >/dev/null 2>&1
+	wait "$FPID"
+	expect_rc "old netd: forward" 1 $? || return
+	got=$(cat <&4)
+	case $got in
+	*"netd has no socket.pipe: it cannot forward"*) ;;
+	*) fail "old netd: forward said '$got'"; return ;;
+	esac
+	kill -TERM "$LPID" 2>/dev/null
+	wait "$LPID" 2>/dev/null
+	pass "a netd without socket.pipe: forward says it cannot forward, exit 1"
+}
+
 # 4. Usage.
 t_usage() {
 	"$N" forward 127.0.0.1 0 </dev/null 2>/dev/null
@@ -110,6 +128,9 @@ t_usage() {
 	pass "forward usage errors and --help"
 }
 
+if [ "${NETD_TEST_OLD:-}" = 1 ]; then
+	set -- ${@:-t_old_netd}
+fi
 for t in ${@:-t_both_ways t_refused t_concurrent t_usage}; do
 	$t
 done

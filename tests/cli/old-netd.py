@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A netd from before socket.attach, for the fallback tests of netctl: a
 line proxy on a UNIX socket in front of the real netd that answers
-socket.attach with -32601 (Method not found) and refuses net.createServer's
+socket.attach, socket.pipe and socket.unpipe with -32601 (Method not found)
+and refuses net.createServer's
 "attach" option with -32602 (unknown parameter), as such a netd does, and
 passes every other line through unchanged, both ways.
 
@@ -15,8 +16,8 @@ import sys
 def refusal(msg):
     method = msg.get("method")
     params = msg.get("params") or {}
-    if method == "socket.attach":
-        return {"code": -32601, "message": "Method not found: socket.attach"}
+    if method in ("socket.attach", "socket.pipe", "socket.unpipe"):
+        return {"code": -32601, "message": "Method not found: " + method}
     if method == "net.createServer" and isinstance(params, dict) and "attach" in params:
         return {"code": -32602, "message": 'Invalid params: unknown parameter "attach"',
                 "data": {"code": "ERR_INVALID_ARG_VALUE", "field": "attach"}}
@@ -27,19 +28,25 @@ async def serve(reader, writer, netd_path):
     ur, uw = await asyncio.open_unix_connection(netd_path, limit=1 << 30)
 
     async def up():
-        while line := await reader.readline():
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                msg = None
-            err = refusal(msg) if isinstance(msg, dict) else None
-            if err is None:
-                uw.write(line)
-                await uw.drain()
-            elif "id" in msg:
-                writer.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": err},
-                                        separators=(",", ":")).encode() + b"\n")
-                await writer.drain()
+        try:
+            while line := await reader.readline():
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    msg = None
+                err = refusal(msg) if isinstance(msg, dict) else None
+                if err is None:
+                    uw.write(line)
+                    await uw.drain()
+                elif "id" in msg:
+                    writer.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": err},
+                                            separators=(",", ":")).encode() + b"\n")
+                    await writer.drain()
+        except OSError:
+            # A reset (the client left replies unread): netd's connection goes too, which
+            # destroys what it owns, as when the client talks to netd directly.
+            uw.close()
+            return
         uw.write_eof()
 
     async def down():
