@@ -1221,6 +1221,55 @@ static void test_attach_sync(void **state)
         assert_int_equal(count_open_fds(), before);
 }
 
+static void attach_cb(struct netd_client *c, json_t *result, const struct netd_client_error *err,
+                      void *userdata)
+{
+        int *fd = userdata;
+
+        assert_null(err);
+        assert_int_equal(json_integer_value(json_object_get(result, "fd")), 0);
+        *fd = netd_client_take_fd(c, 0);
+        assert_true(*fd >= 0);
+}
+
+/* The asynchronous form: the reply callback takes the descriptor (on the event base here). */
+static void test_attach_async(void **state)
+{
+        struct fake *f = *state;
+        int pair[2], fd = -1, before;
+        json_int_t id;
+        char b[4];
+
+        f->base = event_base_new();
+        assert_non_null(f->base);
+        assert_int_equal(netd_client_attach_event_base(f->c, f->base), 0);
+        before = count_open_fds();
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        assert_int_equal(netd_client_socket_attach(f->c, 9, attach_cb, &fd), 0);
+        id = fake_expect(f, "socket.attach", NULL);
+        {
+                char line[128];
+
+                snprintf(line, sizeof(line),
+                         "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"fd\":0}}\n",
+                         (long long)id);
+                fake_send_fd(f, line, 3, pair[0]);
+        }
+        close(pair[0]);
+        for (int i = 0; i < POLL_STEPS && fd < 0; i++) {
+                struct pollfd pfd = { .fd = netd_client_fd(f->c), .events = POLLIN };
+
+                (void)poll(&pfd, 1, POLL_STEP_MS);
+                (void)event_base_loop(f->base, EVLOOP_NONBLOCK);
+        }
+        assert_true(fd >= 0);
+        assert_int_equal(write(pair[1], "ok", 2), 2);
+        assert_int_equal(read(fd, b, sizeof(b)), 2);
+        close(fd);
+        close(pair[1]);
+        assert_int_equal(count_open_fds(), before);
+}
+
 /* An error reply, and a reply without its descriptor, leave nothing open. */
 static void test_attach_errors(void **state)
 {
@@ -1384,6 +1433,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_event_base_detach, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_attach_sync, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_attach_errors, fake_setup, fake_teardown),
+                cmocka_unit_test_setup_teardown(test_attach_async, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_connection_fds, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_fds_closed_on_free, fake_setup, fake_teardown),
         };
