@@ -46,6 +46,7 @@ struct relay {
 struct forward {
         struct netd_client *c; /* owned */
         const struct netctl_stream_opts *o;
+        const struct netctl_endpoint *listen_on;
         const struct netctl_endpoint *target;
         char target_name[160];
         uint64_t server;
@@ -93,7 +94,11 @@ static void call_socket(struct forward *fw, const char *method, uint64_t socket)
 
 static void relay_fail(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reports r's failure once and tears both sockets down; it ends once both have closed. */
+/*
+ * Reports r's failure once and tears both sockets down, TCP ones with a reset
+ * (so neither end can take a cut stream for a whole one); the relay ends once
+ * both have closed.
+ */
 static void relay_fail(struct relay *r, const char *fmt, ...)
 {
         va_list ap;
@@ -107,9 +112,15 @@ static void relay_fail(struct relay *r, const char *fmt, ...)
         }
         r->failed = true;
         if (!r->a_closed)
-                call_socket(r->fw, "socket.destroy", r->a);
+                call_socket(r->fw,
+                            r->fw->listen_on->path_len > 0 ? "socket.destroy"
+                                                           : "socket.resetAndDestroy",
+                            r->a);
         if (r->b && !r->b_closed)
-                call_socket(r->fw, "socket.destroy", r->b);
+                call_socket(r->fw,
+                            r->fw->target->path_len > 0 ? "socket.destroy"
+                                                        : "socket.resetAndDestroy",
+                            r->b);
 }
 
 static int relay_call(struct relay *r, char what, const char *method, json_t *params,
@@ -453,7 +464,7 @@ static int endpoint_to_params(const struct netctl_endpoint *e, json_t *p, int fa
 int netctl_forward(struct netd_client *c, const struct netctl_endpoint *listen_on,
                    const struct netctl_endpoint *target, const struct netctl_stream_opts *o)
 {
-        struct forward fw = { .c = c, .o = o, .target = target };
+        struct forward fw = { .c = c, .o = o, .listen_on = listen_on, .target = target };
         struct netd_client_error err;
         json_t *params, *addr = NULL;
         char where[256];
