@@ -219,7 +219,8 @@ int netd_socket_attach(struct netd_socket *s, int *ret_fd);
 /*
  * socket.pipe: moves every byte src receives to dst in the kernel (pump.h)
  * after what dst has queued; with end, src's EOF ends dst. Returns 0,
- * -ESHUTDOWN when either is closed, -ENOTCONN when either is not connected,
+ * -ESHUTDOWN when either is closed, -ENOTCONN when either never started
+ * connecting (one still connecting is fine: the pump starts once both are),
  * -EISCONN when either is attached, -EBUSY when src pipes already or dst
  * has a source already, -EPIPE when dst has ended, -EINVAL when src is dst,
  * or -EMFILE/-ENOMEM.

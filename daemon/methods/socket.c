@@ -109,7 +109,7 @@ static struct netd_done *socket_send(struct netd_req *req, uint64_t socket, cons
         if (s->attached)
                 return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_ATTACHED,
                                          "The socket is attached: write to its descriptor");
-        if (end && s->pipe_in)
+        if (end && (s->pipe_in || s->pipe_src))
                 return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_PIPED,
                                          "The socket is a socket.pipe destination: the pipe "
                                          "ends it");
@@ -456,6 +456,9 @@ struct netd_done *m_socket_get(struct netd_req *req, struct netd_handle *h, cons
         json_object_set_new(o, "autoSelectFamilyAttemptedAddresses",
                             s->attempted ? json_incref(s->attempted) : json_null());
         json_object_set_new(o, "ref", json_boolean(!s->unref));
+        json_object_set_new(o, "attached", json_boolean(s->attached));
+        json_object_set_new(o, "pipe",
+                            s->pipe_dst ? json_integer((json_int_t)s->pipe_dst->h.id) : json_null());
         json_object_set_new(o, "server",
                             s->server ? json_integer((json_int_t)s->server) : json_null());
         return netd_req_ok(req, o);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "netd-test.h"
@@ -599,6 +600,8 @@ static void test_attach_bulk(struct netd_test_daemon *t)
         assert_int_equal(netd_test_int_at(r, "bytesRead"), (json_int_t)BULK_BYTES);
         assert_int_equal(netd_test_int_at(r, "bytesWritten"), (json_int_t)BULK_BYTES);
         assert_int_equal(netd_test_int_at(r, "bufferSize"), 0);
+        assert_true(json_is_true(json_object_get(r, "attached")));
+        assert_true(json_is_null(json_object_get(r, "pipe")));
 
         /* The peer's FIN: the client reads EOF and socket.end comes; the client may still send. */
         assert_int_equal(shutdown(peer, SHUT_WR), 0);
@@ -974,6 +977,8 @@ static void test_pipe_stalled(struct netd_test_daemon *t)
                 json_t *r = ctl_call(&c, "socket.get", SOCK(s1), NULL);
 
                 assert_int_equal(netd_test_int_at(r, "bytesRead"), (json_int_t)pushed);
+                assert_int_equal(netd_test_int_at(r, "pipe"), (json_int_t)s2);
+                assert_true(json_is_false(json_object_get(r, "attached")));
                 r = ctl_call(&c, "socket.get", SOCK(s2), NULL);
                 assert_int_equal(netd_test_int_at(r, "bytesWritten"), (json_int_t)pushed + 4);
         }
@@ -1105,6 +1110,7 @@ static void test_attach_before_connect(struct netd_test_daemon *t)
         char b[8];
 
         ctl_open(t, &c);
+        (void)ctl_call(&c, "netd.sync", NULL, NULL); /* netd has accepted us */
         fds0 = netd_test_daemon_fds(t);
         lfd = netd_test_tcp_socket(true, &port);
         s = ctl_id(ctl_call(&c, "net.Socket", json_object(), NULL), "socket");
@@ -1198,6 +1204,7 @@ static void test_attach_owner_gone(struct netd_test_daemon *t)
         uint64_t s;
 
         ctl_open(t, &c);
+        (void)ctl_call(&c, "netd.sync", NULL, NULL); /* netd has accepted us */
         fds0 = netd_test_daemon_fds(t);
         s = connect_peer(&c, &peer);
         (void)s;
@@ -1268,6 +1275,142 @@ static void test_pipe_source_destroyed(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
+/*
+ * A TCP listener whose accept queue is full (the test's own connection waits
+ * in it, backlog 0): the kernel drops further SYNs, so a connect to it stays
+ * in progress until the test accepts and the SYN is sent again (~1 s).
+ * *ret_filler is that waiting connection.
+ */
+static int full_tcp_listener(int *ret_port, int *ret_filler)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t al = sizeof(a);
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(listen(l, 0), 0);
+        assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+        assert_int_equal(connect(f, (struct sockaddr *)&a, sizeof(a)), 0);
+        *ret_port = ntohs(a.sin_port);
+        *ret_filler = f;
+        return l;
+}
+
+/* Accepts the filler, then the connection netd made; returns netd's peer. */
+static int accept_after_filler(int l)
+{
+        int f = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+
+        assert_true(f >= 0);
+        close(f);
+        return netd_test_accept_peer(l);
+}
+
+/* A pipe set up while both sockets still connect (a forwarder's case) starts once they are. */
+static void test_pipe_while_connecting(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int port1, port2, l1, l2, f1, f2, p1, p2, fds0;
+        uint64_t s1, s2;
+
+        ctl_open(t, &c);
+        (void)ctl_call(&c, "netd.sync", NULL, NULL); /* netd has accepted us */
+        fds0 = netd_test_daemon_fds(t);
+        l1 = full_tcp_listener(&port1, &f1);
+        l2 = full_tcp_listener(&port2, &f2);
+        s1 = ctl_id(ctl_call(&c, "net.connect",
+                             json_pack("{s:i,s:s}", "port", port1, "host", "127.0.0.1"), NULL),
+                    "socket");
+        s2 = ctl_id(ctl_call(&c, "net.connect",
+                             json_pack("{s:i,s:s}", "port", port2, "host", "127.0.0.1"), NULL),
+                    "socket");
+        /* Queued before the pipe (a notification: its reply would wait for the connect). */
+        ctl_send(&c, "socket.write",
+                 json_pack("{s:I,s:s}", "socket", (json_int_t)s2, "data", "HEAD"), NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s2, "destination", (json_int_t)s1),
+                NULL);
+        /* Both still connecting (the accept queues are full) when piped. */
+        ctl_poll(&c);
+        assert_int_equal(ctl_count(&c, "socket.connect", s1, 0), 0);
+        assert_int_equal(ctl_count(&c, "socket.connect", s2, 0), 0);
+        p1 = accept_after_filler(l1);
+        (void)ctl_event(&c, "socket.connect", s1);
+        p2 = accept_after_filler(l2);
+        close(l1);
+        close(l2);
+        close(f1);
+        close(f2);
+        netd_test_peer_expect(t, p2, "HEAD");
+        {
+                struct stream st[2] = {
+                        { .wfd = p1, .rfd = p2, .seed = 41, .len = 4 << 20, .shut = true },
+                        { .wfd = p2, .rfd = p1, .seed = 42, .len = 4 << 20, .shut = true },
+                };
+
+                run_streams(st, 2, 60 * 1000);
+        }
+        (void)ctl_event(&c, "socket.close", s1);
+        (void)ctl_event(&c, "socket.close", s2);
+        assert_int_equal(ctl_count(&c, "socket.data", s1, 0), 0);
+        assert_int_equal(ctl_count(&c, "socket.data", s2, 0), 0);
+        close(p1);
+        close(p2);
+        assert_int_equal(netd_test_daemon_fds(t), fds0);
+        /* Never connected at all is refused. */
+        s1 = ctl_id(ctl_call(&c, "net.Socket", json_object(), NULL), "socket");
+        s2 = ctl_id(ctl_call(&c, "net.Socket", json_object(), NULL), "socket");
+        ctl_call_fail(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                "ERR_NETD_SOCKET_NOT_CONNECTED");
+        ctl_close(&c);
+}
+
+/*
+ * SIGTERM with an attached socket and a relay: what the client wrote still
+ * reaches the peer, then the FIN; the client's descriptor reads EOF; netd
+ * exits 0 well within its grace period.
+ */
+static void test_stop_with_attached(struct netd_test_daemon *t)
+{
+        struct ctl c;
+        int peer, fd = -1, p1, p2;
+        uint64_t s, s1, s2;
+        int64_t t0;
+
+        ctl_open(t, &c);
+        s = connect_peer(&c, &peer);
+        (void)ctl_call(&c, "socket.attach", SOCK(s), &fd);
+        s1 = connect_peer(&c, &p1);
+        s2 = connect_peer(&c, &p2);
+        (void)ctl_call(
+                &c, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)s1, "destination", (json_int_t)s2),
+                NULL);
+        assert_int_equal(write(fd, "last words", 10), 10);
+        assert_int_equal(write(p1, "relayed", 7), 7);
+        netd_test_peer_expect(t, p2, "relayed");
+        t0 = netd_test_now_ms();
+        netd_test_stop(t);
+        assert_true(netd_test_now_ms() - t0 < 4000);
+        netd_test_peer_expect(t, peer, "last words");
+        assert_int_equal(netd_test_peer_end(t, peer), 0);
+        assert_int_equal(netd_test_peer_end(t, p2), 0);
+        assert_true(read_end(fd) <= 0);
+        close(fd);
+        close(peer);
+        close(p1);
+        close(p2);
+        ctl_close(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1278,7 +1421,8 @@ int main(void)
                 NETD_TEST(test_pipe_unpipe),           NETD_TEST(test_pipe_relay),
                 NETD_TEST(test_attach_before_connect), NETD_TEST(test_attach_not_half_open),
                 NETD_TEST(test_attach_encoding_seam),  NETD_TEST(test_attach_owner_gone),
-                NETD_TEST(test_pipe_source_destroyed),
+                NETD_TEST(test_pipe_source_destroyed), NETD_TEST(test_pipe_while_connecting),
+                NETD_TEST(test_stop_with_attached),
         };
 
         /* A write to a descriptor netd closed must fail the test with EPIPE, not kill it. */

@@ -1493,7 +1493,8 @@ static void test_get_every_property(struct netd_test_daemon *t)
                    "\"localAddress\":null,\"localPort\":null,\"localFamily\":null,"
                    "\"remoteAddress\":null,\"remotePort\":null,\"remoteFamily\":null,"
                    "\"timeout\":null,\"encoding\":null,\"paused\":false,"
-                   "\"autoSelectFamilyAttemptedAddresses\":null,\"ref\":true,\"server\":null}");
+                   "\"autoSelectFamilyAttemptedAddresses\":null,\"ref\":true,\"server\":null,"
+                   "\"attached\":false,\"pipe\":null}");
         json_decref(g);
 
         /* Connecting: the connect and the get reach netd together (one write). */
@@ -1534,7 +1535,8 @@ static void test_get_every_property(struct netd_test_daemon *t)
                  "\"localAddress\":\"127.0.0.1\",\"localPort\":%d,\"localFamily\":\"IPv4\","
                  "\"remoteAddress\":\"127.0.0.1\",\"remotePort\":%d,\"remoteFamily\":\"IPv4\","
                  "\"timeout\":600000,\"encoding\":\"hex\",\"paused\":true,"
-                 "\"autoSelectFamilyAttemptedAddresses\":null,\"ref\":false,\"server\":null}",
+                 "\"autoSelectFamilyAttemptedAddresses\":null,\"ref\":false,\"server\":null,"
+                 "\"attached\":false,\"pipe\":null}",
                  lp, lport);
         netd_test_assert_json(g, want);
         json_decref(g);
@@ -1559,7 +1561,8 @@ static void test_get_every_property(struct netd_test_daemon *t)
                  "\"localAddress\":\"127.0.0.1\",\"localPort\":%d,\"localFamily\":\"IPv4\","
                  "\"remoteAddress\":\"127.0.0.1\",\"remotePort\":%d,\"remoteFamily\":\"IPv4\","
                  "\"timeout\":600000,\"encoding\":\"hex\",\"paused\":false,"
-                 "\"autoSelectFamilyAttemptedAddresses\":null,\"ref\":true,\"server\":null}",
+                 "\"autoSelectFamilyAttemptedAddresses\":null,\"ref\":true,\"server\":null,"
+                 "\"attached\":false,\"pipe\":null}",
                  lp, lport);
         netd_test_assert_json(g, want);
         json_decref(g);

@@ -148,18 +148,20 @@ static void test_lines_with_fds(void **state)
         memset(big, 'a', sizeof(big));
         big[sizeof(big) - 1] = 0;
         for (int i = 0; i < 6; i++) {
-                json_t *r = json_pack("{s:s}", "pad", big);
+                json_t *r = json_pack("{s:s}", "pad", big), *id = json_integer(i);
 
                 if (i == 2 || i == 4) {
+                        json_t *fd_result = json_pack("{s:i}", "fd", 0);
                         int fd = dup(i == 2 ? 0 : 1);
 
                         fd_line[i / 2 - 1] = netd_out_fds_tail(&q, b);
-                        assert_int_equal(
-                                netd_out_reply(b, json_integer(i), json_pack("{s:i}", "fd", 0)), 0);
+                        assert_int_equal(netd_out_reply(b, id, fd_result), 0);
                         assert_int_equal(netd_out_fds_push(&q, fd_line[i / 2 - 1], fd), 0);
+                        json_decref(fd_result);
                 }
-                assert_int_equal(netd_out_reply(b, json_integer(i), r), 0);
+                assert_int_equal(netd_out_reply(b, id, r), 0);
                 json_decref(r);
+                json_decref(id);
         }
         want_len = evbuffer_get_length(b);
         want = malloc(want_len);
