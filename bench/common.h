@@ -586,6 +586,7 @@ static void send_stream_report(int fd, const uint8_t *pattern, uint64_t size, si
 struct linebuf {
         char *buf;
         size_t cap, start, end;
+        int fd; /* a descriptor that came with the bytes (SCM_RIGHTS), -1: none */
 };
 
 static void linebuf_init(struct linebuf *lb, size_t cap)
@@ -595,6 +596,7 @@ static void linebuf_init(struct linebuf *lb, size_t cap)
                 die("out of memory");
         lb->cap = cap;
         lb->start = lb->end = 0;
+        lb->fd = -1;
 }
 
 /*
@@ -616,7 +618,34 @@ static ssize_t linebuf_fill(struct linebuf *lb, int fd)
                 if (!lb->buf)
                         die("out of memory");
         }
-        n = read(fd, lb->buf + lb->end, lb->cap - lb->end);
+        {
+                /* recvmsg: socket.attach's reply brings a descriptor (kept; extras closed). */
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(sizeof(int) * 4)];
+                } control;
+                struct iovec iov = { .iov_base = lb->buf + lb->end, .iov_len = lb->cap - lb->end };
+                struct msghdr msg = { .msg_iov = &iov,
+                                      .msg_iovlen = 1,
+                                      .msg_control = control.buf,
+                                      .msg_controllen = sizeof(control.buf) };
+
+                n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+                for (struct cmsghdr *cm = n > 0 && msg.msg_controllen ? CMSG_FIRSTHDR(&msg) : NULL;
+                     cm; cm = CMSG_NXTHDR(&msg, cm)) {
+                        int *fds = (int *)CMSG_DATA(cm);
+                        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        for (size_t i = 0; i < k; i++) {
+                                if (lb->fd < 0)
+                                        lb->fd = fds[i];
+                                else
+                                        close(fds[i]);
+                        }
+                }
+        }
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return -1;

@@ -2,9 +2,15 @@
  * connect and listen (see netctl-stream.h). One poll() loop serves the
  * control connection, a signalfd and, per connection (a session), an input
  * (stdin, or the stdout of the --exec child) and an output (stdout, or the
- * child's stdin). The two directions of a session are independent: input
- * goes out with socket.write until its EOF, then socket.end; the peer's data
- * is written out until its socket.end. A session is over once netd has
+ * child's stdin). The two directions of a session are independent. A
+ * session is attached when netd gave it the socket's descriptor
+ * (socket.attach, or server.connection of an {"attach":true} server): the
+ * bytes then go through that descriptor with plain reads and writes, input's
+ * EOF is shutdown(SHUT_WR) and the peer's end is the descriptor's EOF; the
+ * daemon's byte counters (socket.get) are checked against ours at the end.
+ * Otherwise (a netd without socket.attach, or --no-attach) input goes out
+ * with socket.write until its EOF, then socket.end; the peer's data is
+ * written out from socket.data until its socket.end. A session is over once netd has
  * closed the socket, every write has its reply, the output is flushed and
  * the child is reaped; any byte left behind on the way is an error.
  * The stream owns its sessions and, once started, the client (it frees it
@@ -21,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +49,10 @@
 #define STREAM_RESET_TIMEOUT_MS   2000
 /* --progress: one report per interval. */
 #define STREAM_PROGRESS_MS        1000
+/* Attached sessions: one read() each way, at most (a pipe's or socket's whole buffer). */
+#define STREAM_RELAY_BYTES        (256 * 1024)
+/* Attached, a pipe on our side: one splice() at most, and the size asked of those pipes. */
+#define STREAM_SPLICE_BYTES       (1024 * 1024)
 
 struct stream;
 
@@ -76,6 +88,22 @@ struct session {
         uint64_t received;    /* from the socket */
         struct obuf out;
         int64_t connect_deadline_ms; /* -1: none */
+
+        bool attach_pending;   /* socket.attach sent, no reply yet: input waits */
+        bool end_wanted;       /* session_end() came while attach_pending */
+        bool attached;         /* the bytes go through pair_fd */
+        int pair_fd;           /* owned: our end of the socket's pair; -1 when not attached or
+                                  closed */
+        bool pair_eof;         /* read the pair's EOF: the peer ended */
+        struct obuf up;        /* attached: input read and not yet written to the pair */
+        bool verify_pending;   /* socket.get of the final counters sent */
+        bool verified;         /* the counters came */
+        uint64_t netd_read;    /* socket.get bytesRead at the end */
+        uint64_t netd_written; /* socket.get bytesWritten at the end */
+        bool splice_in;        /* attached, the input is a pipe: splice() it to the pair */
+        bool splice_out;       /* attached, the output is a pipe: splice() the pair to it */
+        bool up_wait_out;      /* a splice to the pair found it full: wait until writable */
+        bool down_wait_out;    /* a splice to the output found it full: wait until writable */
 };
 
 struct stream {
@@ -101,7 +129,9 @@ struct stream {
         char *buf;            /* owned: STREAM_CHUNK_BYTES */
         struct pollfd *pfd;   /* owned: the poll set, grown with the sessions */
         struct session **who; /* owned: the session of each pfd entry (from index 2) */
+        char *kind;           /* owned: what each pfd entry is: 'i'nput, 'o'utput, 'p'air */
         size_t poll_cap;
+        bool attach; /* try to attach sockets (not --no-attach; netd knows how) */
 };
 
 /* Tracks one socket.write or socket.end until its reply. */
@@ -112,6 +142,8 @@ struct write_req {
 };
 
 static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static size_t obuf_size(const struct obuf *b);
+static void session_choose_splice(struct session *s);
 
 static void log_error(const char *fmt, ...)
 {
@@ -179,6 +211,11 @@ static void session_abort(struct session *s, const char *fmt, ...)
         s->in_fd = -1;
         s->input_ended = true;
         s->out.len = s->out.off = 0;
+        s->up.len = s->up.off = 0;
+        if (s->pair_fd >= 0) {
+                close(s->pair_fd);
+                s->pair_fd = -1;
+        }
         if (s->child > 0)
                 (void)kill(s->child, SIGTERM);
 }
@@ -257,6 +294,22 @@ static void session_end(struct session *s)
         s->input_ended = true;
         if (s->end_sent || !s->socket || s->closed || s->failed)
                 return;
+        if (s->attach_pending) {
+                s->end_wanted = true; /* once we know which way the bytes go */
+                return;
+        }
+        if (s->attached) {
+                /* After the bytes still to write (session_pair_flush() comes back here). */
+                if (obuf_size(&s->up) > 0 || s->pair_fd < 0)
+                        return;
+                if (shutdown(s->pair_fd, SHUT_WR) < 0) {
+                        session_abort(s, "%s %s: cannot end the socket: %s", session_what(s),
+                                      s->peer, strerror(errno));
+                        return;
+                }
+                s->end_sent = true;
+                return;
+        }
         s->end_sent = true;
         r = session_send(s, NULL, 0, true);
         if (r < 0 && netd_client_is_connected(s->st->c))
@@ -299,11 +352,44 @@ static size_t obuf_size(const struct obuf *b)
         return b->len - b->off;
 }
 
+/* Makes room for at least want bytes after the buffered ones. Returns 0 or -ENOMEM. */
+static int obuf_reserve(struct obuf *b, size_t want)
+{
+        char *n;
+
+        if (b->off > 0 && b->off == b->len)
+                b->off = b->len = 0;
+        if (b->cap - b->len >= want)
+                return 0;
+        n = realloc(b->data, b->len + want);
+        if (!n)
+                return -ENOMEM;
+        b->data = n;
+        b->cap = b->len + want;
+        return 0;
+}
+
+/*
+ * No more bytes will come from the peer: its end came (attached: the pair's
+ * EOF, which --send-only waits for too, so that netd's count of the bytes
+ * read can be checked), or the session failed.
+ */
+static bool session_peer_done(const struct session *s)
+{
+        if (s->failed)
+                return true;
+        if (s->st->o->send_only && !s->attached)
+                return true;
+        if (s->attached)
+                return s->pair_eof || s->pair_fd < 0;
+        return s->peer_ended || s->closed;
+}
+
 /* The child's stdin gets its EOF once the peer has ended and everything is written. */
 static void session_maybe_close_output(struct session *s)
 {
         if (s->own_fds && s->out_fd >= 0 && obuf_size(&s->out) == 0 &&
-            (s->peer_ended || s->closed || s->failed || s->st->o->send_only)) {
+            (s->st->o->send_only || session_peer_done(s))) {
                 close(s->out_fd);
                 s->out_fd = -1;
         }
@@ -333,7 +419,7 @@ static void session_flush(struct session *s)
                 s->received += (uint64_t)n;
                 s->st->total_received += (uint64_t)n;
         }
-        if (s->socket && !s->closed) {
+        if (s->socket && !s->closed && !s->attached && !s->attach_pending) {
                 if (!s->paused && obuf_size(&s->out) > STREAM_OUT_HIGH_BYTES) {
                         s->paused = true;
                         stream_call_socket(s->st, "socket.pause", s->socket);
@@ -347,12 +433,138 @@ static void session_flush(struct session *s)
 
 /* ---- Input side ------------------------------------------------------------------------------ */
 
+/*
+ * Attached: writes the input read so far to the pair, without blocking;
+ * once it is all out and the input has ended, ends our side.
+ */
+static void session_pair_flush(struct session *s)
+{
+        while (obuf_size(&s->up) > 0 && s->pair_fd >= 0) {
+                ssize_t n = send(s->pair_fd, s->up.data + s->up.off, obuf_size(&s->up),
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return;
+                        session_abort(s, "%s %s: cannot send: %s (%s)", session_what(s), s->peer,
+                                      strerror(errno), strerrorname_np(errno) ?: "?");
+                        return;
+                }
+                s->up.off += (size_t)n;
+                s->sent += (uint64_t)n;
+                s->st->total_sent += (uint64_t)n;
+        }
+        s->up.off = s->up.len = 0;
+        if (s->input_ended && !s->end_sent)
+                session_end(s);
+}
+
+/* Attached: reads what the peer sent from the pair, and writes it out (or drops it). */
+static void session_pair_read(struct session *s)
+{
+        ssize_t n;
+
+        if (s->splice_out) {
+                n = splice(s->pair_fd, NULL, s->out_fd, NULL, STREAM_SPLICE_BYTES,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n > 0) {
+                        s->received += (uint64_t)n;
+                        s->st->total_received += (uint64_t)n;
+                        return;
+                }
+                if (n == 0) {
+                        s->pair_eof = true;
+                        session_maybe_close_output(s);
+                        return;
+                }
+                if (errno == EINTR)
+                        return;
+                if (errno == EAGAIN) {
+                        s->down_wait_out = true; /* the pair was readable: the output is full */
+                        return;
+                }
+                if (errno != EINVAL) {
+                        session_abort(s, "cannot write to %s: %s",
+                                      s->own_fds ? "the command's stdin" : "stdout",
+                                      strerror(errno));
+                        return;
+                }
+                s->splice_out = false; /* not for these descriptors: read and write */
+        }
+        if (obuf_reserve(&s->out, STREAM_RELAY_BYTES) < 0) {
+                session_abort(s, "out of memory");
+                return;
+        }
+        n = recv(s->pair_fd, s->out.data + s->out.len, s->out.cap - s->out.len, MSG_DONTWAIT);
+        if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+                        return;
+                session_abort(s, "%s %s: cannot receive: %s (%s)", session_what(s), s->peer,
+                              strerror(errno), strerrorname_np(errno) ?: "?");
+                return;
+        }
+        if (n == 0) {
+                s->pair_eof = true;
+                session_maybe_close_output(s);
+                return;
+        }
+        if (s->st->o->send_only || s->out_fd < 0) {
+                /* --send-only: read and dropped, as asked; counted as received. */
+                s->received += (uint64_t)n;
+                s->st->total_received += (uint64_t)n;
+                return;
+        }
+        s->out.len += (size_t)n;
+        session_flush(s);
+}
+
+/* Attached: the pair is read while the output has taken everything read before. */
+static bool session_wants_pair_read(const struct session *s)
+{
+        return s->attached && s->active && s->pair_fd >= 0 && !s->pair_eof && !s->failed &&
+               obuf_size(&s->out) == 0 && !s->down_wait_out &&
+               (s->out_fd >= 0 || s->st->o->send_only);
+}
+
 static void session_read_input(struct session *s)
 {
         ssize_t n;
         int r;
 
-        n = read(s->in_fd, s->st->buf, STREAM_CHUNK_BYTES);
+        if (s->attached && s->splice_in) {
+                n = splice(s->in_fd, NULL, s->pair_fd, NULL, STREAM_SPLICE_BYTES,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n > 0) {
+                        s->read_bytes += (uint64_t)n;
+                        s->sent += (uint64_t)n;
+                        s->st->total_sent += (uint64_t)n;
+                        return;
+                }
+                if (n < 0 && errno == EAGAIN) {
+                        s->up_wait_out = true; /* the input was readable: the pair is full */
+                        return;
+                }
+                if (n < 0 && errno != EINVAL && errno != EINTR) {
+                        session_abort(s, "%s %s: cannot send: %s (%s)", session_what(s), s->peer,
+                                      strerror(errno), strerrorname_np(errno) ?: "?");
+                        return;
+                }
+                if (n < 0 && errno == EINVAL)
+                        s->splice_in = false; /* not for these descriptors: read and write */
+                if (n < 0)
+                        return;
+                /* n == 0: the input's EOF, handled below as read()'s. */
+        } else if (s->attached) {
+                if (obuf_reserve(&s->up, STREAM_RELAY_BYTES) < 0) {
+                        session_abort(s, "out of memory");
+                        return;
+                }
+                n = read(s->in_fd, s->up.data + s->up.len, s->up.cap - s->up.len);
+        } else {
+                n = read(s->in_fd, s->st->buf, STREAM_CHUNK_BYTES);
+        }
         if (n < 0) {
                 if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                         return;
@@ -370,6 +582,11 @@ static void session_read_input(struct session *s)
                 return;
         }
         s->read_bytes += (uint64_t)n;
+        if (s->attached) {
+                s->up.len += (size_t)n;
+                session_pair_flush(s);
+                return;
+        }
         r = session_send(s, s->st->buf, (size_t)n, false);
         if (r < 0 && netd_client_is_connected(s->st->c))
                 session_abort(s, "cannot send to the socket: %s", strerror(-r));
@@ -459,7 +676,124 @@ static void session_activate(struct session *s)
                 s->in_fd = -1;
                 session_end(s);
         }
+        session_choose_splice(s);
         session_maybe_close_output(s);
+}
+
+/* ---- Attaching --------------------------------------------------------------------------------
+ */
+
+static bool fd_is_pipe(int fd)
+{
+        struct stat st;
+
+        return fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/*
+ * Attached and active: where the input or output is a pipe, the bytes are
+ * spliced between it and the pair (no copy through netctl), with the pipe
+ * grown to STREAM_SPLICE_BYTES if the system allows (fewer, larger moves).
+ */
+static void session_choose_splice(struct session *s)
+{
+        if (!s->attached || !s->active)
+                return;
+        s->splice_in = fd_is_pipe(s->in_fd);
+        s->splice_out = !s->st->o->send_only && fd_is_pipe(s->out_fd);
+        if (s->splice_in)
+                (void)fcntl(s->in_fd, F_SETPIPE_SZ, STREAM_SPLICE_BYTES);
+        if (s->splice_out)
+                (void)fcntl(s->out_fd, F_SETPIPE_SZ, STREAM_SPLICE_BYTES);
+}
+
+/* From now on s's bytes go through fd (owned from here on), our end of the socket's pair. */
+static void session_set_pair(struct session *s, int fd)
+{
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                close(fd);
+                session_abort(s, "%s %s: cannot use the attached socket: %s", session_what(s),
+                              s->peer, strerror(errno));
+                return;
+        }
+        s->pair_fd = fd;
+        s->attached = true;
+        session_choose_splice(s);
+        if (s->st->o->verbose)
+                fprintf(stderr, "%s %s: attached\n", session_what(s), s->peer);
+}
+
+static void session_attach_cb(struct netd_client *c, json_t *result,
+                              const struct netd_client_error *err, void *userdata)
+{
+        struct session *s = userdata;
+        int fd;
+
+        s->pending--;
+        s->attach_pending = false;
+        if (err) {
+                /*
+                 * A netd without socket.attach (-32601): the bytes go as JSON, for
+                 * this and every later socket. Any other error (the socket failed
+                 * meanwhile) leaves it on the JSON path too; its events say why.
+                 */
+                if (err->code == -32601)
+                        s->st->attach = false;
+                if (s->st->o->verbose && !s->st->done)
+                        fprintf(stderr, "%s %s: not attached (%s), the bytes go as JSON\n",
+                                session_what(s), s->peer, err->message);
+        } else {
+                fd = netd_client_take_fd(c, 0);
+                if (fd < 0) {
+                        session_abort(s, "netd attached the socket but sent no descriptor (%s)",
+                                      NETD_CLIENT_ERR_PROTOCOL);
+                        return;
+                }
+                session_set_pair(s, fd);
+        }
+        if (s->end_wanted && !s->failed)
+                session_end(s);
+}
+
+/* Asks netd for the socket's descriptor; input waits for the answer. */
+static void session_attach(struct session *s)
+{
+        int r;
+
+        r = netd_client_socket_attach(s->st->c, s->socket, session_attach_cb, s);
+        if (r < 0)
+                return; /* stays on the JSON path */
+        s->pending++;
+        s->attach_pending = true;
+}
+
+/* The counters of a closed attached socket, to check against ours. */
+static void session_verify_cb(struct netd_client *c, json_t *result,
+                              const struct netd_client_error *err, void *userdata)
+{
+        struct session *s = userdata;
+        json_t *rd = json_object_get(result, "bytesRead");
+        json_t *wr = json_object_get(result, "bytesWritten");
+        char line[1024];
+
+        s->pending--;
+        s->verify_pending = false;
+        if (err || !json_is_integer(rd) || !json_is_integer(wr)) {
+                if (s->st->done)
+                        return;
+                if (err)
+                        (void)netctl_format_error(err, line, sizeof(line));
+                if (!s->failed)
+                        log_error("%s %s: cannot check the bytes moved: %s", session_what(s),
+                                  s->peer, err ? line : "socket.get gave no counters");
+                s->failed = true;
+                return;
+        }
+        s->verified = true;
+        s->netd_read = (uint64_t)json_integer_value(rd);
+        s->netd_written = (uint64_t)json_integer_value(wr);
 }
 
 /* ---- Events ---------------------------------------------------------------------------------- */
@@ -528,9 +862,24 @@ static void stream_on_connection(struct stream *st, json_t *params)
                                .socket = id,
                                .in_fd = -1,
                                .out_fd = -1,
+                               .pair_fd = -1,
                                .connect_deadline_ms = -1,
                                .connected = true };
         format_remote(params, s->peer, sizeof(s->peer));
+        if (json_is_integer(json_object_get(params, "fd"))) {
+                int fd = netd_client_take_fd(
+                        st->c, (unsigned)json_integer_value(json_object_get(params, "fd")));
+
+                if (fd < 0) {
+                        log_error("connection from %s came without its descriptor (%s), "
+                                  "dropping it",
+                                  s->peer, NETD_CLIENT_ERR_PROTOCOL);
+                        stream_call_socket(st, "socket.destroy", id);
+                        free(s);
+                        return;
+                }
+                session_set_pair(s, fd);
+        }
         *tail = s;
         st->served++;
         if (!st->o->keep_open) {
@@ -550,7 +899,7 @@ static void stream_on_connection(struct stream *st, json_t *params)
          */
         if (st->o->exec_argv || !st->stdin_busy) {
                 session_activate(s);
-                if (!s->failed)
+                if (!s->failed && !s->attached)
                         stream_call_socket(st, "socket.resume", id);
         }
 }
@@ -596,6 +945,13 @@ static void session_on_close(struct session *s, json_t *params)
         }
         if (s->failed && s->child > 0)
                 (void)kill(s->child, SIGTERM);
+        if (s->attached && !s->failed &&
+            netd_client_call(s->st->c, "socket.get",
+                             json_pack("{s:I}", "socket", (json_int_t)s->socket), session_verify_cb,
+                             s) >= 0) {
+                s->pending++;
+                s->verify_pending = true;
+        }
         session_maybe_close_output(s);
 }
 
@@ -683,7 +1039,10 @@ static void stream_connect_cb(struct netd_client *c, json_t *result,
         if (netd_client_get_handle(result, "socket", &st->sessions->socket) < 0) {
                 log_error("netd sent no socket for net.connect (%s)", NETD_CLIENT_ERR_PROTOCOL);
                 stream_finish(st, NETCTL_EXIT_UNREACHABLE);
+                return;
         }
+        if (st->attach)
+                session_attach(st->sessions);
         /* stdin was already at its end (a later keep-open connection): end at once. */
         if (st->sessions->input_ended && !st->sessions->end_sent && !st->o->recv_only)
                 session_end(st->sessions);
@@ -786,6 +1145,8 @@ static void stream_read_signals(struct stream *st)
 
 static bool session_is_over(const struct session *s)
 {
+        if (s->attached && !s->failed && (!session_peer_done(s) || obuf_size(&s->up) > 0))
+                return false;
         return s->socket && s->closed && s->pending == 0 && s->child <= 0 &&
                (obuf_size(&s->out) == 0 || s->out_fd < 0);
 }
@@ -798,6 +1159,9 @@ static void session_free(struct session *s)
                 if (s->out_fd >= 0)
                         close(s->out_fd);
         }
+        if (s->pair_fd >= 0)
+                close(s->pair_fd);
+        free(s->up.data);
         free(s->out.data);
         free(s);
 }
@@ -820,6 +1184,19 @@ static void stream_collect(struct stream *st)
                 }
                 if (s->child_failed)
                         s->failed = true;
+                /* Attached: what netd counted must be what went through the pair. */
+                if (s->attached && !s->failed && s->verified && s->netd_written != s->sent) {
+                        log_error("%s %s: netd sent %llu bytes of the %llu written to it",
+                                  session_what(s), s->peer, (unsigned long long)s->netd_written,
+                                  (unsigned long long)s->sent);
+                        s->failed = true;
+                }
+                if (s->attached && !s->failed && s->verified && s->netd_read != s->received) {
+                        log_error("%s %s: %llu bytes from the peer were not delivered",
+                                  session_what(s), s->peer,
+                                  (unsigned long long)(s->netd_read - s->received));
+                        s->failed = true;
+                }
                 if (st->o->verbose)
                         fprintf(stderr, "%s %s closed%s: %llu bytes sent, %llu received\n",
                                 session_what(s), s->peer, s->failed ? " with an error" : "",
@@ -837,7 +1214,7 @@ static void stream_collect(struct stream *st)
                 for (s = st->sessions; s; s = s->next) {
                         if (!s->active && !s->closed) {
                                 session_activate(s);
-                                if (!s->failed)
+                                if (!s->failed && !s->attached)
                                         stream_call_socket(st, "socket.resume", s->socket);
                                 break;
                         }
@@ -848,8 +1225,12 @@ static void stream_collect(struct stream *st)
 /* The input is read while fewer than STREAM_INFLIGHT_MAX_BYTES wait for their write replies. */
 static bool session_wants_input(const struct session *s)
 {
-        return s->active && s->socket && s->in_fd >= 0 && !s->input_ended && !s->closed &&
-               !s->failed && s->inflight < STREAM_INFLIGHT_MAX_BYTES;
+        if (!s->active || !s->socket || s->in_fd < 0 || s->input_ended || s->closed || s->failed ||
+            s->attach_pending)
+                return false;
+        if (s->attached)
+                return s->pair_fd >= 0 && obuf_size(&s->up) == 0 && !s->up_wait_out;
+        return s->inflight < STREAM_INFLIGHT_MAX_BYTES;
 }
 
 static int stream_poll_timeout(struct stream *st)
@@ -897,20 +1278,24 @@ static int stream_run(struct stream *st)
                 int r;
 
                 for (struct session *s = st->sessions; s; s = s->next)
-                        need += 2;
+                        need += 3;
                 if (need > st->poll_cap) {
                         struct pollfd *np = realloc(st->pfd, need * 2 * sizeof(*np));
-                        struct session **nw;
+                        struct session **nw = NULL;
+                        char *nk = NULL;
 
                         if (np)
                                 st->pfd = np;
                         nw = np ? realloc(st->who, need * 2 * sizeof(*nw)) : NULL;
-                        if (!nw) {
+                        if (nw)
+                                st->who = nw;
+                        nk = nw ? realloc(st->kind, need * 2) : NULL;
+                        if (!nk) {
                                 log_error("out of memory");
                                 stream_finish(st, NETCTL_EXIT_ERROR);
                                 break;
                         }
-                        st->who = nw;
+                        st->kind = nk;
                         st->poll_cap = need * 2;
                 }
                 pfd = st->pfd;
@@ -922,13 +1307,27 @@ static int stream_run(struct stream *st)
                                                    (netd_client_wants_write(st->c) ? POLLOUT : 0) };
                 pfd[n++] = (struct pollfd){ .fd = st->sigfd, .events = POLLIN };
                 for (struct session *s = st->sessions; s; s = s->next) {
+                        short pev = 0;
+
                         if (session_wants_input(s)) {
                                 who[n] = s;
+                                st->kind[n] = 'i';
                                 pfd[n++] = (struct pollfd){ .fd = s->in_fd, .events = POLLIN };
                         }
-                        if (s->out_fd >= 0 && obuf_size(&s->out) > 0) {
+                        if (s->out_fd >= 0 && (obuf_size(&s->out) > 0 || s->down_wait_out)) {
                                 who[n] = s;
+                                st->kind[n] = 'o';
                                 pfd[n++] = (struct pollfd){ .fd = s->out_fd, .events = POLLOUT };
+                        }
+                        if (s->attached && s->pair_fd >= 0 &&
+                            (obuf_size(&s->up) > 0 || s->up_wait_out))
+                                pev |= POLLOUT;
+                        if (session_wants_pair_read(s))
+                                pev |= POLLIN;
+                        if (pev) {
+                                who[n] = s;
+                                st->kind[n] = 'p';
+                                pfd[n++] = (struct pollfd){ .fd = s->pair_fd, .events = pev };
                         }
                 }
                 r = poll(pfd, n, stream_poll_timeout(st));
@@ -957,11 +1356,19 @@ static int stream_run(struct stream *st)
 
                         if (!pfd[i].revents)
                                 continue;
-                        if (pfd[i].events & POLLIN) {
+                        if (st->kind[i] == 'i') {
                                 if (pfd[i].fd == s->in_fd && session_wants_input(s))
                                         session_read_input(s);
-                        } else if (pfd[i].fd == s->out_fd) {
-                                session_flush(s);
+                        } else if (st->kind[i] == 'o') {
+                                s->down_wait_out = false;
+                                if (pfd[i].fd == s->out_fd)
+                                        session_flush(s);
+                        } else if (pfd[i].fd == s->pair_fd) {
+                                s->up_wait_out = false;
+                                if (obuf_size(&s->up) > 0)
+                                        session_pair_flush(s);
+                                if (pfd[i].fd == s->pair_fd && session_wants_pair_read(s))
+                                        session_pair_read(s);
                         }
                 }
                 stream_check_timers(st);
@@ -984,7 +1391,8 @@ static int stream_init(struct stream *st, struct netd_client *c, const struct ne
                                .listen = listen,
                                .sigfd = -1,
                                .setup_deadline_ms = -1,
-                               .unix_socket = e->path_len > 0 };
+                               .unix_socket = e->path_len > 0,
+                               .attach = !o->no_attach };
         st->buf = malloc(STREAM_CHUNK_BYTES);
         if (!st->buf) {
                 log_error("out of memory");
@@ -1025,6 +1433,7 @@ static int stream_done(struct stream *st, int r)
         free(st->buf);
         free(st->pfd);
         free(st->who);
+        free(st->kind);
         return r;
 }
 
@@ -1059,7 +1468,9 @@ int netctl_stream_connect(struct netd_client *c, const struct netctl_endpoint *e
                 log_error("out of memory");
                 return stream_done(&st, NETCTL_EXIT_ERROR);
         }
-        *s = (struct session){ .st = &st, .in_fd = -1, .out_fd = -1, .connect_deadline_ms = -1 };
+        *s = (struct session){
+                .st = &st, .in_fd = -1, .out_fd = -1, .pair_fd = -1, .connect_deadline_ms = -1
+        };
         (void)netctl_format_endpoint(e, s->peer, sizeof(s->peer));
         st.sessions = s;
 
@@ -1098,12 +1509,29 @@ int netctl_stream_listen(struct netd_client *c, const struct netctl_endpoint *e,
         if (r > 0)
                 return stream_done(&st, r);
         /*
-         * pauseOnConnect: a connection reads nothing until its turn (stdin
-         * serves one at a time); allowHalfOpen as for connect.
+         * attach: each connection comes with its descriptor. A netd that
+         * doesn't know the option (-32602 on "attach") gets the JSON way:
+         * pauseOnConnect, so that a connection reads nothing until its turn
+         * (stdin serves one at a time). An attached connection needs no
+         * pause: until its turn nobody reads its pair, which holds netd back.
+         * allowHalfOpen as for connect.
          */
-        r = netd_client_net_create_server_sync(
-                c, json_pack("{s:b,s:b}", "allowHalfOpen", 1, "pauseOnConnect", 1),
-                o->setup_timeout_ms, &st.server, &err);
+        r = -EREMOTEIO;
+        if (st.attach) {
+                r = netd_client_net_create_server_sync(
+                        c, json_pack("{s:b,s:b}", "allowHalfOpen", 1, "attach", 1),
+                        o->setup_timeout_ms, &st.server, &err);
+                if (r == -EREMOTEIO && err.code == -32602 && err.data &&
+                    json_is_string(json_object_get(err.data, "field")) &&
+                    strcmp(json_string_value(json_object_get(err.data, "field")), "attach") == 0) {
+                        netd_client_error_done(&err);
+                        st.attach = false;
+                }
+        }
+        if (!st.attach)
+                r = netd_client_net_create_server_sync(
+                        c, json_pack("{s:b,s:b}", "allowHalfOpen", 1, "pauseOnConnect", 1),
+                        o->setup_timeout_ms, &st.server, &err);
         if (r >= 0 && o->max_conns > 0)
                 r = netd_client_call_sync(c, "server.set",
                                           json_pack("{s:I,s:i}", "server", (json_int_t)st.server,

@@ -26,6 +26,7 @@ struct netctl_stream_opts {
         bool verbose;           /* who connected, bytes each way at the end */
         bool progress;          /* bytes and rate on stderr while running */
         bool quiet;             /* no "listening on" line */
+        bool no_attach;         /* move the bytes as JSON even if netd can attach sockets */
 };
 
 /*

@@ -8,9 +8,10 @@ _netctl() {
 		words=("${COMP_WORDS[@]}")
 		cword=$COMP_CWORD
 	}
-	local commands="call close connect help info isip listen ls methods monitor notify shell version"
+	local commands="call close connect forward help info isip listen ls methods monitor notify shell version"
 	local global="--socket --json --timeout --quiet --help --version"
-	local stream="-4 -6 --exec --sh-exec --send-only --recv-only --idle-timeout --verbose --progress"
+	local stream="-4 -6 --exec --sh-exec --send-only --recv-only --idle-timeout --verbose --progress
+		--no-attach"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
@@ -55,6 +56,8 @@ _netctl() {
 		case $cmd in
 		connect) COMPREPLY=($(compgen -W "$global $stream --connect-timeout" -- "$cur")) ;;
 		listen) COMPREPLY=($(compgen -W "$global $stream --keep-open --max-conns" -- "$cur")) ;;
+		forward) COMPREPLY=($(compgen -W "$global -4 -6 --keep-open --max-conns --idle-timeout
+			--verbose" -- "$cur")) ;;
 		ls) COMPREPLY=($(compgen -W "$global --kind --owner" -- "$cur")) ;;
 		monitor) COMPREPLY=($(compgen -W "$global --event --kind" -- "$cur")) ;;
 		*) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;
@@ -70,7 +73,7 @@ _netctl() {
 			COMPREPLY=($(compgen -W "$methods" -- "$cur"))
 		fi
 		;;
-	connect | listen)
+	connect | listen | forward)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		;;
 	esac

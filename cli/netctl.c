@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "netctl-args.h"
+#include "netctl-forward.h"
 #include "netctl-stream.h"
 #include "netd/netd.h"
 
@@ -52,6 +53,7 @@ static char *arg_exec_argv[64];
 static bool arg_send_only = false, arg_recv_only = false;
 static int arg_idle_timeout_ms = -1, arg_connect_timeout_ms = -1;
 static bool arg_verbose = false, arg_progress = false;
+static bool arg_no_attach = false;
 /* ls, monitor, methods */
 static const char *arg_kind = NULL; /* "server" or "socket" */
 static long arg_owner = -1;         /* uid */
@@ -1026,6 +1028,7 @@ static int stream_options(bool listen, struct netctl_stream_opts *o)
                 .verbose = arg_verbose,
                 .progress = arg_progress,
                 .quiet = arg_quiet,
+                .no_attach = arg_no_attach,
         };
         if (arg_sh_exec) {
                 arg_exec_argv[0] = (char *)"/bin/sh";
@@ -1088,6 +1091,42 @@ static int verb_listen(int argc, char *argv[])
         return verb_stream(argc, argv, true);
 }
 
+/*
+ * forward LISTEN_ADDR TARGET_ADDR, each as listen and connect take it: the
+ * target is its last word if that is a path or @NAME, else its last two
+ * (HOST PORT); the listen address is what comes before.
+ */
+static int verb_forward(int argc, char *argv[])
+{
+        struct netctl_endpoint l, t;
+        struct netctl_stream_opts o;
+        struct netd_client *c = NULL;
+        const char *last = argv[argc - 1];
+        int nt = last[0] == '@' || strchr(last, '/') ? 1 : 2;
+        char err[256];
+        int r;
+
+        if (argc - nt < 1)
+                return usage_error("forward takes LISTEN_ADDR TARGET_ADDR ([HOST] PORT, PATH or "
+                                   "@NAME, then HOST PORT, PATH or @NAME)");
+        if (netctl_parse_endpoint(argc - nt, argv, true, &l, err, sizeof(err)) < 0)
+                return usage_error("listen address: %s", err);
+        if (netctl_parse_endpoint(nt, argv + argc - nt, false, &t, err, sizeof(err)) < 0)
+                return usage_error("target address: %s", err);
+        if (arg_exec || arg_sh_exec || arg_send_only || arg_recv_only || arg_progress ||
+            arg_connect_timeout_ms >= 0 || arg_no_attach)
+                return usage_error("forward takes only -4, -6, -k, --max-conns, -w, -v and -q");
+        r = stream_options(true, &o);
+        if (r > 0)
+                return r;
+        if (o.family && (l.path_len > 0 || t.path_len > 0))
+                return usage_error("-4 and -6 are for TCP, not UNIX sockets");
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        return netctl_forward(c, &l, &t, &o);
+}
+
 /* ---- Help, version, argv ------------------------------------------------------------------- */
 
 static int verb_help(int argc, char *argv[]);
@@ -1114,7 +1153,9 @@ static int verb_version(int argc, char *argv[])
         "                          the peer's\n"                                               \
         "  -w, --idle-timeout=T    fail after T without data either way (30, 500ms, 2m)\n"     \
         "  -v, --verbose           say who connected and the bytes moved each way\n"           \
-        "      --progress          bytes and rate on stderr every second\n"
+        "      --progress          bytes and rate on stderr every second\n"                    \
+        "      --no-attach         move the bytes as JSON (socket.write, socket.data), as\n"   \
+        "                          with a netd that cannot attach sockets\n"
 
 static const char connect_help[] =
         "Usage: netctl connect [OPTION]... HOST PORT | PATH | @NAME\n"
@@ -1133,6 +1174,21 @@ static const char listen_help[] =
         "                          same time; else one after the other, in turn)\n"
         "      --max-conns=N       refuse connections beyond N open ones\n";
 
+static const char forward_help[] =
+        "Usage: netctl forward [OPTION]... LISTEN_ADDR TARGET_ADDR\n"
+        "Forward connections: listen through netd on LISTEN_ADDR ([HOST] PORT, PATH or\n"
+        "@NAME, as listen), print \"listening on ADDR, forwarding to TARGET\" on stderr,\n"
+        "and relay each accepted connection both ways to a new connection to\n"
+        "TARGET_ADDR (HOST PORT, PATH or @NAME, as connect). The bytes move inside netd\n"
+        "(socket.pipe); each direction ends on its own. A connection the target refuses\n"
+        "is closed, with a message. Without -k, one connection is served and the exit\n"
+        "status says whether every byte was relayed.\n\n"
+        "  -4, -6                  TCP over IPv4 / IPv6 only\n"
+        "  -k, --keep-open         serve connection after connection, at the same time\n"
+        "      --max-conns=N       refuse connections beyond N open ones\n"
+        "  -w, --idle-timeout=T    close a relay after T without data from its client\n"
+        "  -v, --verbose           log each connection, its target and the bytes moved\n";
+
 /* Sorted by name for netctl_verb_lookup(); "help" lists them in this order. */
 static const struct netctl_verb verbs[] = {
         { "call", "METHOD [JSON|-|KEY=VALUE...]",
@@ -1142,6 +1198,9 @@ static const struct netctl_verb verbs[] = {
           64, verb_close, NULL },
         { "connect", "HOST PORT|PATH|@NAME", "connect via netd and pipe stdin/stdout to it", 1, 2,
           verb_connect, connect_help },
+        { "forward", "LISTEN_ADDR TARGET_ADDR",
+          "relay connections accepted via netd to a target, inside netd (socket.pipe)", 2, 4,
+          verb_forward, forward_help },
         { "help", "[METHOD]", "show this help, or METHOD's params, result and errors", 0, 1,
           verb_help, NULL },
         { "info", "", "show netd's version, uptime, connections, handles and stats", 0, 0,
@@ -1232,6 +1291,7 @@ enum {
         ARG_OWNER,
         ARG_EVENT,
         ARG_NAMES,
+        ARG_NO_ATTACH,
 };
 
 /* Returns 1 to go on, 0 to exit with success (--version), -EINVAL on a usage error. */
@@ -1258,6 +1318,7 @@ static int parse_argv(int argc, char *argv[])
                 { "owner", required_argument, NULL, ARG_OWNER },
                 { "event", required_argument, NULL, ARG_EVENT },
                 { "names", no_argument, NULL, ARG_NAMES },
+                { "no-attach", no_argument, NULL, ARG_NO_ATTACH },
                 {},
         };
         int c;
@@ -1360,6 +1421,9 @@ static int parse_argv(int argc, char *argv[])
                         break;
                 case ARG_NAMES:
                         arg_names = true;
+                        break;
+                case ARG_NO_ATTACH:
+                        arg_no_attach = true;
                         break;
                 case 'V':
                         (void)verb_version(0, NULL);

@@ -39,6 +39,8 @@
 #define CLIENT_READ_CHUNK_BYTES  (64 * 1024)   /* room offered to each recv() */
 #define CLIENT_READS_PER_PROCESS 16            /* recv() calls per netd_client_process() */
 #define CLIENT_OUT_KEEP_BYTES    (1024 * 1024) /* output buffer kept allocated once drained */
+#define CLIENT_FDS_PER_LINE      16 /* descriptors one line may carry (PROTOCOL.md 3.5) */
+#define CLIENT_FD_GROUPS_MAX     64 /* received groups waiting for their line */
 
 enum client_state {
         CLIENT_CONNECTED,
@@ -53,6 +55,24 @@ struct client_call {
 };
 
 TAILQ_HEAD(client_call_list, client_call);
+
+/*
+ * The descriptors of one recvmsg() (SCM_RIGHTS), which read the stream bytes
+ * [start, end). The kernel never reads past the message that carried them,
+ * so they came with a line starting in that range (netd sends them with the
+ * first byte(s) of the line that names them, "fd":0).
+ */
+struct client_fd_group {
+        uint64_t start, end;
+        int fds[CLIENT_FDS_PER_LINE];
+        unsigned n;
+};
+
+/* The descriptors of the message being dispatched, for netd_client_take_fd(). */
+struct client_line_fds {
+        int fds[CLIENT_FDS_PER_LINE]; /* -1 once taken */
+        unsigned n;
+};
 
 struct netd_client {
         int fd; /* owned */
@@ -84,6 +104,11 @@ struct netd_client {
 
         struct event *read_ev;  /* owned, NULL unless attached to an event_base */
         struct event *write_ev; /* owned, NULL unless attached to an event_base */
+
+        uint64_t in_pos;                   /* stream bytes received so far */
+        struct client_fd_group *fd_groups; /* owned, waiting for their line, oldest first */
+        size_t n_fd_groups;
+        struct client_line_fds *line_fds; /* borrowed: the dispatched message's, or NULL */
 };
 
 /* A reply waited for by netd_client_call_sync(); lives on its stack. */
@@ -92,6 +117,8 @@ struct client_sync_slot {
         bool local;                   /* the error did not come from the daemon */
         json_t *result;               /* owned */
         struct netd_client_error err; /* owned (netd_client_error_copy()) */
+        bool want_fd;                 /* take the reply's descriptor 0 */
+        int fd;                       /* owned: the reply's descriptor 0, or -1 */
 };
 
 static bool client_alive(const struct netd_client *c)
@@ -288,6 +315,20 @@ static void client_fail(struct netd_client *c, int error)
                 c->disconnect_cb(c, error, c->disconnect_userdata);
 }
 
+/* Closes the received descriptors whose bytes all lie before stream position pos. */
+static void client_fd_groups_drop(struct netd_client *c, uint64_t pos)
+{
+        size_t i = 0;
+
+        for (; i < c->n_fd_groups && c->fd_groups[i].end <= pos; i++)
+                for (unsigned k = 0; k < c->fd_groups[i].n; k++)
+                        close(c->fd_groups[i].fds[k]);
+        if (i == 0)
+                return;
+        memmove(c->fd_groups, c->fd_groups + i, (c->n_fd_groups - i) * sizeof(*c->fd_groups));
+        c->n_fd_groups -= i;
+}
+
 static void client_destroy(struct netd_client *c)
 {
         struct client_call *call;
@@ -299,6 +340,8 @@ static void client_destroy(struct netd_client *c)
         }
         if (c->fd >= 0)
                 close(c->fd);
+        client_fd_groups_drop(c, UINT64_MAX);
+        free(c->fd_groups);
         netd_frame_done(&c->frame);
         netd_jtok_done(&c->tokens);
         free(c->out);
@@ -504,31 +547,14 @@ static int client_parse_error(json_t *error, struct netd_client_error *ret)
  * Handles one message. Unknown fields are ignored; a message that isn't a
  * JSON-RPC 2.0 object is a protocol error (-EPROTO) that ends the connection.
  */
-static int client_dispatch_line(struct netd_client *c, char *line, size_t len)
+static int client_dispatch_msg(struct netd_client *c, json_t *msg)
 {
         struct netd_client_error err;
         struct client_call *call;
-        json_t *id, *method, *result, *error, *v;
-        json_auto_t *msg = NULL;
+        json_t *id, *method, *result, *error;
         int r;
 
-        /*
-         * The one reader (proto/jtok.h), then a tree for the callbacks. Text
-         * payloads (socket.data in utf8, latin1, ...) may hold U+0000.
-         */
-        if (netd_jtok_parse(&c->tokens, line, len, len + 2) == 0) {
-                netd_jtok_finish(&c->tokens);
-                msg = netd_jtok_tree(&c->tokens);
-        }
-        if (c->tokens.cap > 4096)
-                netd_jtok_done(&c->tokens);
-        if (!json_is_object(msg))
-                return -EPROTO;
-        v = json_object_get(msg, "jsonrpc");
-        if (!json_is_string(v) || strcmp(json_string_value(v), "2.0") != 0)
-                return -EPROTO;
         c->dispatched++;
-
         id = json_object_get(msg, "id");
         method = json_object_get(msg, "method");
         if (!id) {
@@ -567,6 +593,77 @@ static int client_dispatch_line(struct netd_client *c, char *line, size_t len)
         return 0;
 }
 
+/* True if msg names a descriptor that came with it: "fd" in its result or params. */
+static bool client_msg_has_fd(json_t *msg)
+{
+        json_t *o = json_object_get(msg, "result");
+
+        if (!o)
+                o = json_object_get(msg, "params");
+        return json_is_integer(json_object_get(o, "fd"));
+}
+
+/*
+ * Handles one message, the stream bytes [start, end). Descriptors received
+ * with those bytes go with it if it names one ("fd"); the callbacks may take
+ * them (netd_client_take_fd()) and the rest are closed afterwards.
+ */
+static int client_dispatch_line(struct netd_client *c, char *line, size_t len, uint64_t start,
+                                uint64_t end)
+{
+        struct client_line_fds fds = { .n = 0 }, *outer;
+        json_auto_t *msg = NULL;
+        json_t *v;
+        int r;
+
+        /*
+         * The one reader (proto/jtok.h), then a tree for the callbacks. Text
+         * payloads (socket.data in utf8, latin1, ...) may hold U+0000.
+         */
+        if (netd_jtok_parse(&c->tokens, line, len, len + 2) == 0) {
+                netd_jtok_finish(&c->tokens);
+                msg = netd_jtok_tree(&c->tokens);
+        }
+        if (c->tokens.cap > 4096)
+                netd_jtok_done(&c->tokens);
+        if (!json_is_object(msg))
+                return -EPROTO;
+        v = json_object_get(msg, "jsonrpc");
+        if (!json_is_string(v) || strcmp(json_string_value(v), "2.0") != 0)
+                return -EPROTO;
+
+        /* Groups of earlier bytes that no line claimed are closed: no later line can. */
+        client_fd_groups_drop(c, start);
+        if (c->n_fd_groups > 0 && c->fd_groups[0].start < end && client_msg_has_fd(msg)) {
+                struct client_fd_group *g = &c->fd_groups[0];
+
+                memcpy(fds.fds, g->fds, g->n * sizeof(int));
+                fds.n = g->n;
+                g->n = 0;
+                client_fd_groups_drop(c, g->end);
+        }
+        outer = c->line_fds; /* a callback may dispatch more lines (a nested *_sync() call) */
+        c->line_fds = &fds;
+        r = client_dispatch_msg(c, msg);
+        c->line_fds = outer;
+        for (unsigned k = 0; k < fds.n; k++)
+                if (fds.fds[k] >= 0)
+                        close(fds.fds[k]);
+        client_fd_groups_drop(c, end);
+        return r;
+}
+
+int netd_client_take_fd(struct netd_client *c, unsigned index)
+{
+        int fd;
+
+        if (!c->line_fds || index >= c->line_fds->n || c->line_fds->fds[index] < 0)
+                return -EBADF;
+        fd = c->line_fds->fds[index];
+        c->line_fds->fds[index] = -1;
+        return fd;
+}
+
 /* Dispatches every complete line already buffered. Returns 0, -EPROTO or -EMSGSIZE. */
 static int client_dispatch_buffered(struct netd_client *c)
 {
@@ -575,15 +672,73 @@ static int client_dispatch_buffered(struct netd_client *c)
         int r;
 
         while (client_alive(c)) {
+                uint64_t start = c->in_pos - netd_frame_pending(&c->frame);
+
                 r = netd_frame_next(&c->frame, &line, &len);
                 if (r <= 0)
                         return r;
                 /* The line is parsed before any callback runs, so nested reads can't clobber it. */
-                r = client_dispatch_line(c, line, len);
+                r = client_dispatch_line(c, line, len, start,
+                                         c->in_pos - netd_frame_pending(&c->frame));
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+/*
+ * recv() with the descriptors that came along (close-on-exec), queued with
+ * the range of bytes read. Past CLIENT_FD_GROUPS_MAX waiting groups, or
+ * without memory, they are closed at once: a line naming one then finds
+ * none (netd_client_take_fd() gives -EBADF).
+ */
+static ssize_t client_recv(struct netd_client *c, char *p, size_t room)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * CLIENT_FDS_PER_LINE)];
+        } control;
+        struct iovec iov = { .iov_base = p, .iov_len = room };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = control.buf,
+                              .msg_controllen = sizeof(control.buf) };
+        struct client_fd_group g = { .start = c->in_pos };
+        ssize_t n;
+
+        n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0 || msg.msg_controllen == 0)
+                return n;
+        g.end = c->in_pos + (uint64_t)(n > 0 ? n : 1);
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+                size_t k;
+                int *fds;
+
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                fds = (int *)CMSG_DATA(cm);
+                for (size_t i = 0; i < k; i++) {
+                        if (g.n < CLIENT_FDS_PER_LINE)
+                                g.fds[g.n++] = fds[i];
+                        else
+                                close(fds[i]);
+                }
+        }
+        if (g.n > 0) {
+                struct client_fd_group *ng = NULL;
+
+                if (c->n_fd_groups < CLIENT_FD_GROUPS_MAX)
+                        ng = realloc(c->fd_groups, (c->n_fd_groups + 1) * sizeof(*ng));
+                if (!ng) {
+                        for (unsigned i = 0; i < g.n; i++)
+                                close(g.fds[i]);
+                } else {
+                        c->fd_groups = ng;
+                        c->fd_groups[c->n_fd_groups++] = g;
+                }
+        }
+        return n;
 }
 
 /* Reads a bounded amount and dispatches it. Returns 0 (nothing more for now) or -errno. */
@@ -598,7 +753,7 @@ static int client_read(struct netd_client *c)
                 r = netd_frame_reserve(&c->frame, CLIENT_READ_CHUNK_BYTES, &p, &room);
                 if (r < 0)
                         return r;
-                n = recv(c->fd, p, room, MSG_DONTWAIT);
+                n = client_recv(c, p, room);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -609,6 +764,7 @@ static int client_read(struct netd_client *c)
                 if (n == 0)
                         return -ECONNRESET; /* the daemon closed the connection */
                 netd_frame_commit(&c->frame, (size_t)n);
+                c->in_pos += (uint64_t)n;
                 r = client_dispatch_buffered(c);
                 if (r < 0)
                         return r;
@@ -844,6 +1000,8 @@ static void client_sync_reply_cb(struct netd_client *c, json_t *result,
                 (void)netd_client_error_copy(err, &slot->err);
         } else {
                 slot->result = json_incref(result);
+                if (slot->want_fd)
+                        slot->fd = netd_client_take_fd(c, 0);
         }
 }
 
@@ -893,6 +1051,9 @@ static int client_sync_finish(struct netd_client *c, struct client_sync_slot *sl
                         json_decref(slot->result);
                 return 0;
         }
+        if (slot->fd >= 0)
+                close(slot->fd);
+        slot->fd = -1;
         json_decref(slot->result);
         if (reterr) {
                 if (slot->done && !slot->result)
@@ -905,10 +1066,28 @@ static int client_sync_finish(struct netd_client *c, struct client_sync_slot *sl
         return r;
 }
 
+int netd_clib_call_sync_fd(struct netd_client *c, const char *method, json_t *params,
+                           int timeout_ms, json_t **ret_result, int *ret_fd,
+                           struct netd_client_error *reterr)
+{
+        struct client_sync_slot slot = { .want_fd = true, .fd = -1 };
+        int64_t deadline = client_deadline(timeout_ms);
+        int r;
+
+        if (reterr)
+                *reterr = (struct netd_client_error){ 0 };
+        r = client_sync_finish(c, &slot,
+                               netd_client_call(c, method, params, client_sync_reply_cb, &slot),
+                               deadline, ret_result, reterr);
+        if (r >= 0)
+                *ret_fd = slot.fd;
+        return r;
+}
+
 int netd_client_call_sync(struct netd_client *c, const char *method, json_t *params, int timeout_ms,
                           json_t **ret_result, struct netd_client_error *reterr)
 {
-        struct client_sync_slot slot = { 0 };
+        struct client_sync_slot slot = { .fd = -1 };
         int64_t deadline = client_deadline(timeout_ms);
 
         if (reterr)
@@ -922,7 +1101,7 @@ int netd_clib_call_write_sync(struct netd_client *c, uint64_t socket, const void
                               const char *encoding, int timeout_ms,
                               struct netd_client_error *reterr)
 {
-        struct client_sync_slot slot = { 0 };
+        struct client_sync_slot slot = { .fd = -1 };
         int64_t deadline = client_deadline(timeout_ms);
 
         if (reterr)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -334,6 +335,35 @@ int netd_client_socket_destroy_sync(struct netd_client *c, uint64_t socket, int 
 {
         return helper_call_sync(c, "socket.destroy", handle_params("socket", socket), timeout_ms,
                                 NULL, reterr);
+}
+
+int netd_client_socket_attach(struct netd_client *c, uint64_t socket, netd_client_reply_fn cb,
+                              void *userdata)
+{
+        return helper_call(c, "socket.attach", handle_params("socket", socket), cb, userdata);
+}
+
+int netd_client_socket_attach_sync(struct netd_client *c, uint64_t socket, int timeout_ms,
+                                   struct netd_client_error *reterr)
+{
+        json_t *result = NULL;
+        int fd = -1, r;
+
+        if (!handle_is_valid(socket))
+                return sync_fail(reterr, -EINVAL);
+        r = netd_clib_call_sync_fd(c, "socket.attach", handle_params("socket", socket), timeout_ms,
+                                   &result, &fd, reterr);
+        if (r < 0)
+                return r;
+        /* {"fd":0}, and the descriptor on that line. */
+        if (!json_is_integer(json_object_get(result, "fd")) ||
+            json_integer_value(json_object_get(result, "fd")) != 0 || fd < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return helper_bad_result(result, reterr);
+        }
+        json_decref(result);
+        return fd;
 }
 
 /* ---- netd.* -------------------------------------------------------------------------------- */

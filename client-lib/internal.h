@@ -29,6 +29,15 @@ int netd_clib_call_write_sync(struct netd_client *c, uint64_t socket, const void
                               struct netd_client_error *reterr);
 
 /*
+ * netd_client_call_sync() for a reply that carries a descriptor: on success
+ * *ret_fd is the reply's descriptor 0 (now the caller's), or -1 if none came
+ * with it. On failure no descriptor is left open.
+ */
+int netd_clib_call_sync_fd(struct netd_client *c, const char *method, json_t *params,
+                           int timeout_ms, json_t **ret_result, int *ret_fd,
+                           struct netd_client_error *reterr);
+
+/*
  * Fills *ret with a local error (one that never crossed the wire) for the
  * negative errno errnum. data_code NULL derives it from errnum:
  * ERR_NETD_TIMEOUT for -ETIMEDOUT, ERR_NETD_PROTOCOL for -EPROTO, -EMSGSIZE

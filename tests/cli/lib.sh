@@ -40,6 +40,16 @@ start_netd() {
 	READY=1*) ;;
 	*) echo "FAIL: netd did not get ready ('$line')"; cat "$T/netd.log"; exit 1 ;;
 	esac
+	# NETD_TEST_OLD=1: netctl talks to a netd without socket.attach (old-netd.py in front).
+	if [ "${NETD_TEST_OLD:-}" = 1 ]; then
+		command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
+		mkfifo "$T/old-ready"
+		python3 "$(dirname "${BASH_SOURCE[0]}")/old-netd.py" "$T/old.sock" "$NETD_SOCKET" \
+			>"$T/old-ready" &
+		read -r -t 10 line <"$T/old-ready" || true
+		[ "$line" = ready ] || { echo "FAIL: old-netd.py did not start"; exit 1; }
+		export NETD_SOCKET=$T/old.sock
+	fi
 }
 
 fail() {

@@ -87,7 +87,9 @@ t_killed_sender() {
 	local drain=$!
 	wait "$LPID"
 	expect_rc "killed sender: the receiver" 1 $? || return
-	kill "$drain" 2>/dev/null
+	# SIGKILL: a SIGTERM that comes before the fork has exec'd cat makes that
+	# subshell run lib.sh's EXIT trap (which stops netd under the later tests).
+	kill -KILL "$drain" 2>/dev/null
 	exec 5<&- 6>&-
 	read -r -t 10 -u 3 got # "connection from"
 	read -r -t 10 -u 3 got
@@ -282,9 +284,42 @@ t_exit_codes() {
 	pass "exit codes 0, 1, 2, 3 and --help"
 }
 
+# 11. The way the bytes go: attached (socket.attach, createServer attach) with
+# this netd; as JSON with --no-attach, and with a netd that has no
+# socket.attach (NETD_TEST_OLD=1, old-netd.py), which netctl finds out itself.
+t_attach_mode() {
+	local want=attached
+	[ "${NETD_TEST_OLD:-}" = 1 ] && want=json
+	start_listen am -v 127.0.0.1 0 || return
+	"$N" -v connect 127.0.0.1 "$PORT" <"$T/b.bin" 2>"$T/am.cerr"
+	expect_rc "attach mode: connect" 0 $? || return
+	wait "$LPID"
+	expect_rc "attach mode: listen" 0 $? || return
+	same "attach mode" "$T/b.bin" "$T/am.out" || return
+	local lerr
+	lerr=$(cat <&3)
+	if [ $want = attached ]; then
+		grep -q "connection to 127.0.0.1:$PORT: attached" "$T/am.cerr" ||
+			{ fail "attach mode: connect said '$(cat "$T/am.cerr")'"; return; }
+		case $lerr in *": attached"*) ;; *) fail "attach mode: listen said '$lerr'"; return ;; esac
+	else
+		grep -q "not attached (Method not found" "$T/am.cerr" ||
+			{ fail "attach mode: connect said '$(cat "$T/am.cerr")'"; return; }
+		case $lerr in *"attached"*) fail "attach mode: listen said '$lerr'"; return ;; esac
+	fi
+	# --no-attach: JSON whatever netd can do.
+	start_listen na -v --no-attach 127.0.0.1 0 || return
+	"$N" -v --no-attach connect 127.0.0.1 "$PORT" <"$T/b.bin" 2>"$T/na.cerr"
+	expect_rc "no-attach: connect" 0 $? || return
+	wait "$LPID"
+	same "no-attach" "$T/b.bin" "$T/na.out" || return
+	grep -q "attached" "$T/na.cerr" && { fail "no-attach: connect said '$(cat "$T/na.cerr")'"; return; }
+	pass "the bytes go $want (connect and listen), and as JSON with --no-attach"
+}
+
 # Arguments name tests to run alone (t_exec ...); none: all of them.
 for t in ${@:-t_background_listen t_devnull_connect t_both_ways t_unix t_killed_sender \
-	t_killed_receiver t_keep_open t_exec t_options t_more_options t_exit_codes}; do
+	t_killed_receiver t_keep_open t_exec t_options t_more_options t_exit_codes t_attach_mode}; do
 	$t
 done
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }

@@ -1136,6 +1136,270 @@ static void test_event_base_detach(void **state)
         /* Freed while attached (teardown) with the base still alive. */
 }
 
+/* ---- Descriptors (socket.attach, server.connection with "fd") ------------------------------ */
+
+/* Sends s, its first fd_bytes bytes in one sendmsg() with fd attached (SCM_RIGHTS). */
+static void fake_send_fd(struct fake *f, const char *s, size_t fd_bytes, int fd)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct iovec iov = { .iov_base = (void *)s, .iov_len = fd_bytes };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = control.buf,
+                              .msg_controllen = sizeof(control.buf) };
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+        memset(control.buf, 0, sizeof(control.buf));
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        assert_int_equal(sendmsg(f->fd, &msg, MSG_NOSIGNAL), (ssize_t)fd_bytes);
+        fake_send(f, s + fd_bytes);
+}
+
+static int count_open_fds(void)
+{
+        char path[64];
+        int n = 0;
+
+        for (int fd = 0; fd < 1024; fd++) {
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+                if (access(path, F_OK) == 0)
+                        n++;
+        }
+        return n;
+}
+
+/* The other end of a pair whose first end was passed: is it closed (EOF right away)? */
+static bool peer_closed(int fd)
+{
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        char b;
+
+        return poll(&pfd, 1, 0) == 1 && recv(fd, &b, 1, MSG_DONTWAIT) == 0;
+}
+
+/* A socketpair end travels through the reply: usable, close-on-exec, the call's own. */
+static void test_attach_sync(void **state)
+{
+        struct fake *f = *state;
+        struct netd_client_error err;
+        json_t *msg, *params;
+        char b[8];
+        int pair[2], fd, before;
+
+        before = count_open_fds();
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        /* Ids go 1, 2, ... so the reply can be in the socket before the call. An event first,
+         * in the same read, then the reply with the descriptor on its first byte. */
+        fake_send(f, "{\"jsonrpc\":\"2.0\",\"method\":\"socket.data\",\"params\":{\"socket\":7,"
+                     "\"data\":\"aGk=\"}}\n");
+        fake_send_fd(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"fd\":0}}\n", 1, pair[0]);
+        close(pair[0]);
+        fd = netd_client_socket_attach_sync(f->c, 7, WAIT_TIMEOUT_MS, &err);
+        assert_true(fd >= 0);
+        assert_string_equal(f->log, "ev:socket.data;");
+        assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        msg = fake_read(f, NULL);
+        assert_string_equal(json_string_value(json_object_get(msg, "method")), "socket.attach");
+        params = json_object_get(msg, "params");
+        assert_true(json_eq(params, json_pack("{s:i}", "socket", 7)));
+        json_decref(msg);
+        /* Both ways through the pair. */
+        assert_int_equal(write(fd, "up", 2), 2);
+        assert_int_equal(read(pair[1], b, sizeof(b)), 2);
+        assert_memory_equal(b, "up", 2);
+        assert_int_equal(write(pair[1], "down", 4), 4);
+        assert_int_equal(read(fd, b, sizeof(b)), 4);
+        assert_memory_equal(b, "down", 4);
+        close(fd);
+        close(pair[1]);
+        assert_int_equal(count_open_fds(), before);
+}
+
+static void attach_cb(struct netd_client *c, json_t *result, const struct netd_client_error *err,
+                      void *userdata)
+{
+        int *fd = userdata;
+
+        assert_null(err);
+        assert_int_equal(json_integer_value(json_object_get(result, "fd")), 0);
+        *fd = netd_client_take_fd(c, 0);
+        assert_true(*fd >= 0);
+}
+
+/* The asynchronous form: the reply callback takes the descriptor (on the event base here). */
+static void test_attach_async(void **state)
+{
+        struct fake *f = *state;
+        int pair[2], fd = -1, before;
+        json_int_t id;
+        char b[4];
+
+        f->base = event_base_new();
+        assert_non_null(f->base);
+        assert_int_equal(netd_client_attach_event_base(f->c, f->base), 0);
+        before = count_open_fds();
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        assert_int_equal(netd_client_socket_attach(f->c, 9, attach_cb, &fd), 0);
+        id = fake_expect(f, "socket.attach", NULL);
+        {
+                char line[128];
+
+                snprintf(line, sizeof(line),
+                         "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"fd\":0}}\n",
+                         (long long)id);
+                fake_send_fd(f, line, 3, pair[0]);
+        }
+        close(pair[0]);
+        for (int i = 0; i < POLL_STEPS && fd < 0; i++) {
+                struct pollfd pfd = { .fd = netd_client_fd(f->c), .events = POLLIN };
+
+                (void)poll(&pfd, 1, POLL_STEP_MS);
+                (void)event_base_loop(f->base, EVLOOP_NONBLOCK);
+        }
+        assert_true(fd >= 0);
+        assert_int_equal(write(pair[1], "ok", 2), 2);
+        assert_int_equal(read(fd, b, sizeof(b)), 2);
+        close(fd);
+        close(pair[1]);
+        assert_int_equal(count_open_fds(), before);
+}
+
+/* An error reply, and a reply without its descriptor, leave nothing open. */
+static void test_attach_errors(void **state)
+{
+        struct fake *f = *state;
+        struct netd_client_error err;
+        int before = count_open_fds();
+
+        fake_send(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32601,\"message\":"
+                     "\"Method not found\"}}\n");
+        assert_int_equal(netd_client_socket_attach_sync(f->c, 7, WAIT_TIMEOUT_MS, &err),
+                         -EREMOTEIO);
+        assert_int_equal(err.code, -32601);
+        netd_client_error_done(&err);
+
+        fake_reply(f, 2, "{\"fd\":0}");
+        assert_int_equal(netd_client_socket_attach_sync(f->c, 7, WAIT_TIMEOUT_MS, &err), -EBADMSG);
+        assert_string_equal(err.data_code, NETD_CLIENT_ERR_PROTOCOL);
+        netd_client_error_done(&err);
+
+        assert_int_equal(netd_client_socket_attach_sync(f->c, 0, WAIT_TIMEOUT_MS, &err), -EINVAL);
+        netd_client_error_done(&err);
+        assert_int_equal(netd_client_take_fd(f->c, 0), -EBADF); /* no callback running */
+        assert_int_equal(count_open_fds(), before);
+}
+
+struct conn_rec {
+        int calls;
+        int fds[8]; /* taken from each event (-EBADF: none), in order */
+        bool take;
+        int again; /* a second take of the same index */
+};
+
+static void conn_event_cb(struct netd_client *c, const char *method, json_t *params, void *userdata)
+{
+        struct conn_rec *r = userdata;
+
+        r->calls++;
+        if (!r->take || r->calls > 8)
+                return;
+        r->fds[r->calls - 1] = netd_client_take_fd(c, 0);
+        r->again = netd_client_take_fd(c, 0);
+}
+
+/*
+ * server.connection events with their descriptors, split and packed every
+ * way a stream may deliver them: each event gets its own, a descriptor not
+ * taken is closed, a descriptor on a line that names none is closed, and a
+ * line that names one but came without gets none.
+ */
+static void test_connection_fds(void **state)
+{
+        static const char ev[] = "{\"jsonrpc\":\"2.0\",\"method\":\"server.connection\","
+                                 "\"params\":{\"server\":1,\"socket\":%d,\"fd\":0}}\n";
+        struct fake *f = *state;
+        struct conn_rec r = { .take = true };
+        int a[2], b[2], x[2], before = count_open_fds();
+        char line[256], two[512];
+        char ch;
+
+        assert_int_equal(netd_client_on_event(f->c, conn_event_cb, &r), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x), 0);
+
+        /* Two events back to back, each with its descriptor on its whole line. */
+        snprintf(line, sizeof(line), ev, 2);
+        fake_send_fd(f, line, strlen(line), a[0]);
+        snprintf(line, sizeof(line), ev, 3);
+        fake_send_fd(f, line, strlen(line), b[0]);
+        close(a[0]);
+        close(b[0]);
+        while (r.calls < 2)
+                assert_true(netd_client_wait(f->c, WAIT_TIMEOUT_MS) > 0);
+        assert_int_equal(r.calls, 2);
+        assert_true(r.fds[0] >= 0 && r.fds[1] >= 0);
+        assert_int_equal(r.again, -EBADF);
+        assert_int_equal(write(a[1], "A", 1), 1);
+        assert_int_equal(write(b[1], "B", 1), 1);
+        assert_int_equal(read(r.fds[0], &ch, 1), 1);
+        assert_int_equal(ch, 'A');
+        assert_int_equal(read(r.fds[1], &ch, 1), 1);
+        assert_int_equal(ch, 'B');
+        close(r.fds[0]);
+        close(r.fds[1]);
+
+        /* Not taken by the callback: closed once it returns. */
+        r.take = false;
+        snprintf(line, sizeof(line), ev, 4);
+        fake_send_fd(f, line, 1, x[0]);
+        close(x[0]);
+        drive_until(f, &r.calls, 3);
+        assert_true(peer_closed(x[1]));
+        close(x[1]);
+
+        /* A descriptor with a line that names none, then a line naming one without it. */
+        r.take = true;
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x), 0);
+        snprintf(two, sizeof(two),
+                 "{\"jsonrpc\":\"2.0\",\"method\":\"socket.end\",\"params\":{\"socket\":2}}\n");
+        snprintf(line, sizeof(line), ev, 5);
+        fake_send_fd(f, two, strlen(two), x[0]);
+        fake_send(f, line);
+        close(x[0]);
+        while (r.calls < 5)
+                assert_true(netd_client_wait(f->c, WAIT_TIMEOUT_MS) > 0);
+        assert_int_equal(r.calls, 5);
+        assert_int_equal(r.fds[4], -EBADF);
+        assert_true(peer_closed(x[1]));
+        close(x[1]);
+        close(a[1]);
+        close(b[1]);
+        assert_int_equal(count_open_fds(), before);
+}
+
+/* Descriptors that arrived with lines not yet complete are closed when the client is freed. */
+static void test_fds_closed_on_free(void **state)
+{
+        struct fake *f = *state;
+        int x[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x), 0);
+        fake_send_fd(f, "{\"jsonrpc\":\"2.0\",\"method\":\"server.conn", 5, x[0]);
+        close(x[0]);
+        assert_int_equal(netd_client_process(f->c), 0);
+        assert_false(peer_closed(x[1]));
+        f->c = netd_client_free(f->c);
+        assert_true(peer_closed(x[1]));
+        close(x[1]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1167,6 +1431,11 @@ int main(void)
                                                 fake_teardown),
                 cmocka_unit_test_setup_teardown(test_event_base, fake_setup, fake_teardown),
                 cmocka_unit_test_setup_teardown(test_event_base_detach, fake_setup, fake_teardown),
+                cmocka_unit_test_setup_teardown(test_attach_sync, fake_setup, fake_teardown),
+                cmocka_unit_test_setup_teardown(test_attach_errors, fake_setup, fake_teardown),
+                cmocka_unit_test_setup_teardown(test_attach_async, fake_setup, fake_teardown),
+                cmocka_unit_test_setup_teardown(test_connection_fds, fake_setup, fake_teardown),
+                cmocka_unit_test_setup_teardown(test_fds_closed_on_free, fake_setup, fake_teardown),
         };
 
         return cmocka_run_group_tests_name("client", tests, NULL, NULL);

@@ -30,6 +30,12 @@
  *     never run from inside the function that queued the call.
  *   - Request ids are integers, assigned 1, 2, 3, ... per client in call order.
  *   - Handle ids (servers, sockets) are positive integers below 2^63.
+ *   - Descriptors: a message from the daemon may come with descriptors
+ *     (SCM_RIGHTS on its first bytes; "fd":N in its result or params names
+ *     the N-th). They are received close-on-exec, belong to that message
+ *     only, and are the library's until a callback of that message takes
+ *     one with netd_client_take_fd(); the others are closed once the
+ *     callback returns. None is ever left open behind the caller's back.
  *
  * The header is C99 and includes only <jansson.h> and the standard headers.
  */
@@ -254,6 +260,16 @@ NETD_PUBLIC int netd_client_wait(struct netd_client *c, int timeout_ms);
  */
 NETD_PUBLIC int netd_client_sync(struct netd_client *c, int timeout_ms);
 
+/*
+ * From inside a reply or event callback: takes the index-th descriptor
+ * that came with the message being dispatched (index 0 for "fd":0). The
+ * descriptor is the caller's from then on (close-on-exec, blocking as the
+ * daemon made it). Returns it, or -EBADF if the message came with no such
+ * descriptor, it was already taken, or no callback is running. Descriptors
+ * not taken are closed when the callback returns.
+ */
+NETD_PUBLIC int netd_client_take_fd(struct netd_client *c, unsigned index);
+
 /* ---- Errors and results -------------------------------------------------------------------- */
 
 /*
@@ -317,7 +333,10 @@ NETD_PUBLIC int netd_client_net_is_ipv6_sync(struct netd_client *c, const char *
 /*
  * net.createServer {options...} -> {"server":N}. options (stolen, NULL for
  * none) is an object of Node's createServer options (allowHalfOpen,
- * pauseOnConnect, ...), sent as the params.
+ * pauseOnConnect, ...), sent as the params. With netd's "attach": true, each
+ * server.connection event has "fd":0 and comes with the accepted socket's
+ * descriptor (as socket.attach gives): take it in the event callback with
+ * netd_client_take_fd(c, 0).
  */
 NETD_PUBLIC int netd_client_net_create_server(struct netd_client *c, json_t *options,
                                               netd_client_reply_fn cb, void *userdata);
@@ -403,6 +422,28 @@ NETD_PUBLIC int netd_client_socket_destroy(struct netd_client *c, uint64_t socke
                                            netd_client_reply_fn cb, void *userdata);
 NETD_PUBLIC int netd_client_socket_destroy_sync(struct netd_client *c, uint64_t socket,
                                                 int timeout_ms, struct netd_client_error *reterr);
+
+/*
+ * socket.attach {socket} -> {"fd":0}: from the reply on, the socket's bytes
+ * no longer come as socket.data events nor go with socket.write; they move
+ * through a descriptor that comes with the reply, the client's end of an
+ * AF_UNIX SOCK_STREAM socketpair: read() it for the peer's bytes (EOF once
+ * the peer ended), write() it to send, shutdown(SHUT_WR) or close() it to
+ * end the socket. Events other than socket.data (socket.end, socket.close,
+ * socket.error, ...) still arrive. Every socket.data dispatched before the
+ * reply holds bytes read before the attach.
+ *
+ * The asynchronous form hands {"fd":0} to cb, which takes the descriptor
+ * with netd_client_take_fd(c, 0). The sync form returns the descriptor
+ * (>= 0, the caller's, close-on-exec) or a negative errno as
+ * netd_client_call_sync(): -EREMOTEIO with the daemon's error in *reterr
+ * (an unknown or closed socket; code -32601 from a daemon without
+ * socket.attach), -EBADMSG if the reply came without its descriptor.
+ */
+NETD_PUBLIC int netd_client_socket_attach(struct netd_client *c, uint64_t socket,
+                                          netd_client_reply_fn cb, void *userdata);
+NETD_PUBLIC int netd_client_socket_attach_sync(struct netd_client *c, uint64_t socket,
+                                               int timeout_ms, struct netd_client_error *reterr);
 
 /* netd.info -> {version, pid, uptime, counts...}; *ret_info (if not NULL) gets a new reference. */
 NETD_PUBLIC int netd_client_netd_info(struct netd_client *c, netd_client_reply_fn cb,
