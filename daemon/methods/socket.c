@@ -457,8 +457,8 @@ struct netd_done *m_socket_get(struct netd_req *req, struct netd_handle *h, cons
                             s->attempted ? json_incref(s->attempted) : json_null());
         json_object_set_new(o, "ref", json_boolean(!s->unref));
         json_object_set_new(o, "attached", json_boolean(s->attached));
-        json_object_set_new(o, "pipe",
-                            s->pipe_dst ? json_integer((json_int_t)s->pipe_dst->h.id) : json_null());
+        json_object_set_new(
+                o, "pipe", s->pipe_dst ? json_integer((json_int_t)s->pipe_dst->h.id) : json_null());
         json_object_set_new(o, "server",
                             s->server ? json_integer((json_int_t)s->server) : json_null());
         return netd_req_ok(req, o);
