@@ -671,3 +671,58 @@ static void conn_output_added(struct netd_conn *c)
         if (len > c->o.daemon->limits.out_hard_bytes)
                 conn_update_stall(c, false);
 }
+
+int netd_conn_restore(struct netd_daemon *d, int fd, uint64_t id, struct netd_conn **ret)
+{
+        struct netd_conn *c;
+        int r;
+
+        r = netd_conn_new(d, fd, &c);
+        if (r < 0)
+                return r;
+        event_del(c->ev_read); /* netd_conn_resume() decides */
+        c->o.id = id;
+        /* SO_PEERCRED is the peer's at connect time: the same answer as at the accept. */
+        if (netd_cred_read(fd, &c->o.cred) < 0)
+                log_warning("conn#%llu: Failed to read the peer's credentials again",
+                            (unsigned long long)id);
+        c->o.uid = c->o.cred.uid;
+        c->o.pid = c->o.cred.pid;
+        *ret = c;
+        return 0;
+}
+
+void netd_conn_resume(struct netd_conn *c, bool draining)
+{
+        size_t len = evbuffer_get_length(c->out);
+
+        if (draining) {
+                conn_set_state(c, NETD_CONN_DRAINING);
+                if (len == 0)
+                        netd_conn_close(c, NULL);
+                else
+                        event_add(c->ev_write, NULL);
+                return;
+        }
+        if (len > 0)
+                event_add(c->ev_write, NULL);
+        if (len > c->o.daemon->limits.out_high_bytes)
+                conn_set_sockets_paused(c, true);
+        if (len > c->o.daemon->limits.out_hard_bytes)
+                conn_update_stall(c, true);
+        if (!c->read_eof)
+                event_add(c->ev_read, NULL);
+        /* Lines that were buffered but not handled yet (fairness, held input), or the EOF. */
+        event_active(c->ev_more, EV_TIMEOUT, 0);
+}
+
+int netd_conn_restore_fd(struct netd_conn *c, uint64_t pos, int fd)
+{
+        struct netd_conn_fds *nf = realloc(c->fds, (c->n_fds + 1) * sizeof(*nf));
+
+        if (!nf)
+                return -ENOMEM;
+        c->fds = nf;
+        c->fds[c->n_fds++] = (struct netd_conn_fds){ .pos = pos, .fd = fd };
+        return 0;
+}

@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "observe.h"
+#include "upgrade.h"
 #include "resolve.h"
 #include "rpc.h"
 #include "server.h"
@@ -233,6 +234,9 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 event_free(d->sig_int);
         if (d->sig_hup)
                 event_free(d->sig_hup);
+        if (d->sig_usr2)
+                event_free(d->sig_usr2);
+        netd_upgrade_free(d);
         netd_observe_release(d); /* their timers are on d->base */
         if (d->base)
                 event_base_free(d->base);

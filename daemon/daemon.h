@@ -26,6 +26,7 @@ struct netd_req;
 struct netd_resolver;
 struct netd_policy;
 struct netd_uid_usage;
+struct netd_upgrade;
 
 /* Every limit netd enforces, with its unit. Defaults in netd_limits_init(). */
 struct netd_limits {
@@ -86,6 +87,8 @@ struct netd_stats {
         uint64_t perm_denied;        /* requests refused with ERR_NETD_PERMISSION */
         uint64_t lookups_over_uid;   /* lookups refused over a uid's lookupsPerUid */
         uint64_t buffers_over_uid;   /* writes refused over a uid's bufferedBytesPerUid */
+        uint64_t upgrades;           /* in-place upgrades (re-execs) this process went through */
+        uint64_t upgrades_failed;    /* upgrades refused or failed: the old process went on */
 };
 
 struct netd_registry {
@@ -139,6 +142,8 @@ struct netd_daemon {
         size_t n_uids;
         unsigned policy_errors; /* reloads refused because the file was invalid */
         bool stopping;
+        struct event *sig_usr2;          /* owned: the in-place upgrade (upgrade.c) */
+        struct netd_upgrade *upgrade;    /* owned: the upgrade in progress, or NULL */
 };
 
 /* Fills in the default limits. */

@@ -23,6 +23,7 @@ const struct netd_method netd_methods[] = {
         { "netd.subscribe", .fn = m_netd_subscribe },
         { "netd.sync", .fn = m_netd_sync },
         { "netd.unsubscribe", .fn = m_netd_unsubscribe },
+        { "netd.upgrade", .fn = m_netd_upgrade },
         { "rpc.discover", .fn = m_rpc_discover },
         { "server.address", .on_handle = m_server_address, .type = NETD_HANDLE_SERVER },
         { "server.close", .on_handle = m_server_close, .type = NETD_HANDLE_SERVER },

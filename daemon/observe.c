@@ -393,3 +393,8 @@ void netd_observe_release(struct netd_daemon *d)
         free(obs);
         d->observers = NULL;
 }
+
+bool netd_observe_active(const struct netd_daemon *d)
+{
+        return d->observers && !LIST_EMPTY(&d->observers->list);
+}

@@ -54,3 +54,6 @@ void netd_observe_data(struct netd_handle *h, const uint8_t *buf, size_t len);
 
 /* Frees every subscription of daemon d (which is being freed). */
 void netd_observe_release(struct netd_daemon *d);
+
+/* True while any connection has a subscription (the upgrade does not carry them yet). */
+bool netd_observe_active(const struct netd_daemon *d);

@@ -804,3 +804,46 @@ json_t *netd_server_address(const struct netd_server *s)
 {
         return server_address_json(s);
 }
+
+int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id, bool closed,
+                        int fd, struct netd_server **ret)
+{
+        struct netd_server *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->fd = -1;
+        s->max_connections = -1;
+        s->ev_backoff = evtimer_new(d->base, server_backoff_cb, s);
+        if (!s->ev_backoff) {
+                free(s);
+                return -ENOMEM;
+        }
+        r = netd_handle_restore(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops, id, closed);
+        if (r < 0) {
+                event_free(s->ev_backoff);
+                free(s);
+                return r;
+        }
+        if (fd >= 0) {
+                d->fds_open++;
+                s->fd = fd;
+                s->ev_accept =
+                        event_new(d->base, s->fd, EV_READ | EV_PERSIST, server_accept_cb, s);
+                if (!s->ev_accept) {
+                        netd_handle_free(&s->h);
+                        return -ENOMEM;
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
+void netd_server_resume(struct netd_server *s)
+{
+        if (s->listening && s->ev_accept)
+                event_add(s->ev_accept, NULL);
+        if (s->close_req)
+                netd_req_hold(s->close_req, "server close");
+}

@@ -1148,3 +1148,55 @@ const char *netd_socket_ready_state(const struct netd_socket *s)
         }
         return "closed";
 }
+
+int netd_socket_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id, bool closed,
+                        int fd, struct netd_socket **ret)
+{
+        struct netd_socket *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->fd = -1;
+        s->encoding = -1;
+        TAILQ_INIT(&s->writes);
+        r = netd_handle_restore(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops, id, closed);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
+        if (fd >= 0) {
+                d->fds_open++;
+                if (socket_set_fd(s, fd) < 0) {
+                        s->fd = -1;
+                        close(fd);
+                        d->fds_open--;
+                        netd_handle_free(&s->h);
+                        return -ENOMEM;
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
+void netd_socket_resume(struct netd_socket *s)
+{
+        socket_account(s);
+        if (s->timeout_ms > 0) {
+                int64_t ms = s->timeout_ms;
+
+                s->timeout_ms = 0;
+                (void)netd_socket_set_timeout(s, ms); /* a fresh idle period */
+        }
+        if (s->state == NETD_SOCKET_CONNECTING) {
+                /* The connect goes on in the kernel: its completion is writability. */
+                (void)socket_want_write(s);
+                return;
+        }
+        if (s->state != NETD_SOCKET_OPEN)
+                return;
+        netd_socket_update_reading(s);
+        if (socket_queued(s) > 0 || (s->end_requested && !s->fin_sent) ||
+            !TAILQ_EMPTY(&s->writes))
+                socket_try_write(s);
+}

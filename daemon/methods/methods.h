@@ -115,6 +115,7 @@ NETD_METHOD(m_net_socket);
 NETD_METHOD(m_netd_info);
 NETD_METHOD(m_netd_sync);
 NETD_METHOD(m_netd_close);
+NETD_METHOD(m_netd_upgrade);
 NETD_METHOD(m_netd_handles);
 NETD_METHOD(m_netd_subscribe);
 NETD_METHOD(m_netd_unsubscribe);

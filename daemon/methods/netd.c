@@ -16,6 +16,7 @@
 #include "req.h"
 #include "server.h"
 #include "socket.h"
+#include "upgrade.h"
 
 struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
 {
@@ -79,7 +80,7 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
                 json_object_set_new(limits, "lookupsMax", json_integer(l->lookups_max));
                 json_object_set_new(limits, "stopGraceMs", json_integer(l->stop_grace_ms));
         }
-        result = json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:s,s:o}", "version", NETD_VERSION,
+        result = json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:s,s:o}", "version", netd_build_version,
                            "pid", (int)getpid(), "uptime",
                            (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000, "connections",
                            (int)conns, "handles", "servers", (int)servers, "sockets", (int)sockets,
@@ -117,6 +118,9 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
                                     json_integer((json_int_t)st->requests_dropped));
                 json_object_set_new(stats, "lookupsQueued",
                                     json_integer((json_int_t)st->lookups_queued));
+                json_object_set_new(stats, "upgrades", json_integer((json_int_t)st->upgrades));
+                json_object_set_new(stats, "upgradesFailed",
+                                    json_integer((json_int_t)st->upgrades_failed));
         }
         (void)json_object_set_new(result, "stats", stats);
         (void)json_object_set_new(
@@ -355,4 +359,20 @@ struct netd_done *m_netd_close(struct netd_req *req, struct netd_jv params)
         }
         netd_socket_destroy((struct netd_socket *)h, NULL);
         return netd_req_ok_true(req);
+}
+
+struct netd_done *m_netd_upgrade(struct netd_req *req, struct netd_jv params)
+{
+        static const struct netd_param none[] = { {} };
+        struct netd_param_error pe;
+
+        if (netd_params_parse(params, none, NULL, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        /* Root and netd's own user only: the same people who could send SIGUSR2. */
+        if (req->conn->cred.uid != 0 && req->conn->cred.uid != geteuid())
+                return netd_req_fail_err(req, NETD_ERR_NETD_PERMISSION,
+                                         "netd.upgrade is for root and netd's own user");
+        /* Answered by the new binary once it serves, or here with the reason it was refused. */
+        netd_upgrade_begin(req->daemon, req);
+        return netd_req_pending(req);
 }
