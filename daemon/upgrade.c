@@ -260,8 +260,10 @@ static json_t *w_socket(struct wr *w, struct netd_socket *s)
         json_object_set_new(o, "path", s->path ? w_blob(w, s->path, s->path_len) : json_null());
         json_object_set_new(o, "local_address", json_string(s->copt.local_address));
         json_object_set_new(o, "error", s->error ? json_incref(s->error) : json_null());
-        json_object_set_new(o, "attempt_errors", json_incref(s->attempt_errors));
-        json_object_set_new(o, "attempted", json_incref(s->attempted));
+        json_object_set_new(o, "attempt_errors",
+                            s->attempt_errors ? json_incref(s->attempt_errors) : json_null());
+        json_object_set_new(o, "attempted",
+                            s->attempted ? json_incref(s->attempted) : json_null());
         json_object_set_new(o, "dec",
                             json_pack("[i,o]", (int)s->dec.enc,
                                       w_blob(w, s->dec.pending, s->dec.npending)));
