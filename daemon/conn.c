@@ -672,7 +672,7 @@ static void conn_output_added(struct netd_conn *c)
                 conn_update_stall(c, false);
 }
 
-int netd_conn_restore(struct netd_daemon *d, int fd, uint64_t id, struct netd_conn **ret)
+int netd_conn_upgrade_restore(struct netd_daemon *d, int fd, uint64_t id, struct netd_conn **ret)
 {
         struct netd_conn *c;
         int r;
@@ -680,7 +680,7 @@ int netd_conn_restore(struct netd_daemon *d, int fd, uint64_t id, struct netd_co
         r = netd_conn_new(d, fd, &c);
         if (r < 0)
                 return r;
-        event_del(c->ev_read); /* netd_conn_resume() decides */
+        event_del(c->ev_read); /* netd_conn_upgrade_resume() decides */
         c->o.id = id;
         /* SO_PEERCRED is the peer's at connect time: the same answer as at the accept. */
         if (netd_cred_read(fd, &c->o.cred) < 0)
@@ -692,7 +692,7 @@ int netd_conn_restore(struct netd_daemon *d, int fd, uint64_t id, struct netd_co
         return 0;
 }
 
-void netd_conn_resume(struct netd_conn *c, bool draining)
+void netd_conn_upgrade_resume(struct netd_conn *c, bool draining)
 {
         size_t len = evbuffer_get_length(c->out);
 
@@ -716,7 +716,7 @@ void netd_conn_resume(struct netd_conn *c, bool draining)
         event_active(c->ev_more, EV_TIMEOUT, 0);
 }
 
-int netd_conn_restore_fd(struct netd_conn *c, uint64_t pos, int fd)
+int netd_conn_upgrade_restore_fd(struct netd_conn *c, uint64_t pos, int fd)
 {
         struct netd_conn_fds *nf = realloc(c->fds, (c->n_fds + 1) * sizeof(*nf));
 

@@ -20,11 +20,11 @@
 #include "listener.h"
 #include "log.h"
 #include "observe.h"
-#include "upgrade.h"
 #include "resolve.h"
 #include "rpc.h"
 #include "server.h"
 #include "socket.h"
+#include "upgrade.h"
 
 void netd_limits_init(struct netd_limits *l)
 {

@@ -142,8 +142,8 @@ struct netd_daemon {
         size_t n_uids;
         unsigned policy_errors; /* reloads refused because the file was invalid */
         bool stopping;
-        struct event *sig_usr2;          /* owned: the in-place upgrade (upgrade.c) */
-        struct netd_upgrade *upgrade;    /* owned: the upgrade in progress, or NULL */
+        struct event *sig_usr2;       /* owned: the in-place upgrade (upgrade.c) */
+        struct netd_upgrade *upgrade; /* owned: the upgrade in progress, or NULL */
 };
 
 /* Fills in the default limits. */

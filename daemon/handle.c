@@ -314,9 +314,9 @@ void netd_handle_release_all(struct netd_owner *owner)
                 netd_handle_free(h);
 }
 
-int netd_handle_restore(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
-                        enum netd_handle_type type, const struct netd_handle_ops *ops, uint64_t id,
-                        bool closed)
+int netd_handle_upgrade_restore(struct netd_handle *h, struct netd_daemon *d,
+                                struct netd_owner *owner, enum netd_handle_type type,
+                                const struct netd_handle_ops *ops, uint64_t id, bool closed)
 {
         struct netd_registry *r = &d->handles;
         size_t s;

@@ -373,8 +373,8 @@ struct netd_listener *netd_listener_free(struct netd_listener *l)
         return NULL;
 }
 
-int netd_listener_restore(struct netd_daemon *d, int fd, const char *path,
-                          struct netd_listener **ret)
+int netd_listener_upgrade_restore(struct netd_daemon *d, int fd, const char *path,
+                                  struct netd_listener **ret)
 {
         char *owned = NULL;
         int r;

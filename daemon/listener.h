@@ -27,8 +27,8 @@ int netd_listener_adopt(struct netd_daemon *d, int fd, struct netd_listener **re
  * Upgrade (upgrade.c): accepts on fd, the control socket kept across the
  * re-exec; path (may be NULL) is the file netd created, unlinked at the end.
  */
-int netd_listener_restore(struct netd_daemon *d, int fd, const char *path,
-                          struct netd_listener **ret);
+int netd_listener_upgrade_restore(struct netd_daemon *d, int fd, const char *path,
+                                  struct netd_listener **ret);
 
 /* The listening descriptor, the file netd created (NULL: inherited), refused clients lingering. */
 int netd_listener_fd(const struct netd_listener *l);

@@ -523,7 +523,8 @@ int main(int argc, char *argv[])
          */
         (void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
         (void)mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
-        if (!arg_foreground && !getenv("NOTIFY_SOCKET") && !getenv("LISTEN_FDS") && upgrade_fd < 0) {
+        if (!arg_foreground && !getenv("NOTIFY_SOCKET") && !getenv("LISTEN_FDS") &&
+            upgrade_fd < 0) {
                 r = daemonize();
                 if (r < 0) {
                         log_error("Failed to go into the background: %s", strerror(-r));

@@ -805,8 +805,8 @@ json_t *netd_server_address(const struct netd_server *s)
         return server_address_json(s);
 }
 
-int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id, bool closed,
-                        int fd, struct netd_server **ret)
+int netd_server_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id,
+                                bool closed, int fd, struct netd_server **ret)
 {
         struct netd_server *s = calloc(1, sizeof(*s));
         int r;
@@ -820,7 +820,8 @@ int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_
                 free(s);
                 return -ENOMEM;
         }
-        r = netd_handle_restore(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops, id, closed);
+        r = netd_handle_upgrade_restore(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops, id,
+                                        closed);
         if (r < 0) {
                 event_free(s->ev_backoff);
                 free(s);
@@ -829,8 +830,7 @@ int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_
         if (fd >= 0) {
                 d->fds_open++;
                 s->fd = fd;
-                s->ev_accept =
-                        event_new(d->base, s->fd, EV_READ | EV_PERSIST, server_accept_cb, s);
+                s->ev_accept = event_new(d->base, s->fd, EV_READ | EV_PERSIST, server_accept_cb, s);
                 if (!s->ev_accept) {
                         netd_handle_free(&s->h);
                         return -ENOMEM;
@@ -840,7 +840,7 @@ int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_
         return 0;
 }
 
-void netd_server_resume(struct netd_server *s)
+void netd_server_upgrade_resume(struct netd_server *s)
 {
         if (s->listening && s->ev_accept)
                 event_add(s->ev_accept, NULL);

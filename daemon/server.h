@@ -120,11 +120,11 @@ void netd_server_stop_accepting(struct netd_server *s);
 /*
  * Upgrade (upgrade.c): a server under its old id, on owner's live or closed
  * list, owning fd (-1: none) with its accept event made (not armed). The
- * caller fills in the fields, then netd_server_resume() starts accepting.
+ * caller fills in the fields, then netd_server_upgrade_resume() starts accepting.
  * Returns 0, -EEXIST or -ENOMEM (fd is closed then).
  */
-int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id, bool closed,
-                        int fd, struct netd_server **ret);
+int netd_server_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id,
+                                bool closed, int fd, struct netd_server **ret);
 
 /* Accepts again when listening; holds a restored close_req. */
-void netd_server_resume(struct netd_server *s);
+void netd_server_upgrade_resume(struct netd_server *s);

@@ -1149,8 +1149,8 @@ const char *netd_socket_ready_state(const struct netd_socket *s)
         return "closed";
 }
 
-int netd_socket_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id, bool closed,
-                        int fd, struct netd_socket **ret)
+int netd_socket_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id,
+                                bool closed, int fd, struct netd_socket **ret)
 {
         struct netd_socket *s = calloc(1, sizeof(*s));
         int r;
@@ -1160,7 +1160,8 @@ int netd_socket_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_
         s->fd = -1;
         s->encoding = -1;
         TAILQ_INIT(&s->writes);
-        r = netd_handle_restore(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops, id, closed);
+        r = netd_handle_upgrade_restore(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops, id,
+                                        closed);
         if (r < 0) {
                 free(s);
                 return r;
@@ -1179,7 +1180,7 @@ int netd_socket_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_
         return 0;
 }
 
-void netd_socket_resume(struct netd_socket *s)
+void netd_socket_upgrade_resume(struct netd_socket *s)
 {
         socket_account(s);
         if (s->timeout_ms > 0) {
@@ -1196,7 +1197,6 @@ void netd_socket_resume(struct netd_socket *s)
         if (s->state != NETD_SOCKET_OPEN)
                 return;
         netd_socket_update_reading(s);
-        if (socket_queued(s) > 0 || (s->end_requested && !s->fin_sent) ||
-            !TAILQ_EMPTY(&s->writes))
+        if (socket_queued(s) > 0 || (s->end_requested && !s->fin_sent) || !TAILQ_EMPTY(&s->writes))
                 socket_try_write(s);
 }

@@ -197,18 +197,18 @@ struct netd_daemon;
 /*
  * Upgrade (upgrade.c): a socket under its old id, on owner's live or closed
  * list, owning fd (-1: none) with its read event made. The caller fills in
- * the fields, then calls netd_socket_resume(). Returns 0, -EEXIST or -ENOMEM
+ * the fields, then calls netd_socket_upgrade_resume(). Returns 0, -EEXIST or -ENOMEM
  * (fd is closed then).
  */
-int netd_socket_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id, bool closed,
-                        int fd, struct netd_socket **ret);
+int netd_socket_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id,
+                                bool closed, int fd, struct netd_socket **ret);
 
 /*
  * Starts a restored socket's I/O: flow accounting of its queue, a fresh idle
  * timer, reading per its flow state, writing what is queued, or waiting for
  * the completion of its connect.
  */
-void netd_socket_resume(struct netd_socket *s);
+void netd_socket_upgrade_resume(struct netd_socket *s);
 
 /* Node's readyState: "opening", "open", "readOnly", "writeOnly" or "closed". */
 const char *netd_socket_ready_state(const struct netd_socket *s);

@@ -92,12 +92,30 @@ struct field {
         enum field_kind kind;
 };
 
-#define FB(type, f) { #f, offsetof(type, f), F_BOOL }
-#define FI(type, f) { #f, offsetof(type, f), F_INT }
-#define FU(type, f) { #f, offsetof(type, f), F_UINT }
-#define FL(type, f) { #f, offsetof(type, f), F_I64 }
-#define FQ(type, f) { #f, offsetof(type, f), F_U64 }
-#define FZ(type, f) { #f, offsetof(type, f), F_SIZE }
+#define FB(type, f)                           \
+        {                                     \
+#f, offsetof(type, f), F_BOOL \
+        }
+#define FI(type, f)                          \
+        {                                    \
+#f, offsetof(type, f), F_INT \
+        }
+#define FU(type, f)                           \
+        {                                     \
+#f, offsetof(type, f), F_UINT \
+        }
+#define FL(type, f)                          \
+        {                                    \
+#f, offsetof(type, f), F_I64 \
+        }
+#define FQ(type, f)                          \
+        {                                    \
+#f, offsetof(type, f), F_U64 \
+        }
+#define FZ(type, f)                           \
+        {                                     \
+#f, offsetof(type, f), F_SIZE \
+        }
 
 _Static_assert(sizeof(dev_t) == 8 && sizeof(ino_t) == 8, "dev_t and ino_t are 64 bits");
 
@@ -262,11 +280,10 @@ static json_t *w_socket(struct wr *w, struct netd_socket *s)
         json_object_set_new(o, "error", s->error ? json_incref(s->error) : json_null());
         json_object_set_new(o, "attempt_errors",
                             s->attempt_errors ? json_incref(s->attempt_errors) : json_null());
-        json_object_set_new(o, "attempted",
-                            s->attempted ? json_incref(s->attempted) : json_null());
-        json_object_set_new(o, "dec",
-                            json_pack("[i,o]", (int)s->dec.enc,
-                                      w_blob(w, s->dec.pending, s->dec.npending)));
+        json_object_set_new(o, "attempted", s->attempted ? json_incref(s->attempted) : json_null());
+        json_object_set_new(
+                o, "dec",
+                json_pack("[i,o]", (int)s->dec.enc, w_blob(w, s->dec.pending, s->dec.npending)));
         json_object_set_new(o, "wbuf", w_blob_buf(w, s->wbuf));
         TAILQ_FOREACH(wq, &s->writes, link) {
                 json_t *r = w_req(wq->req);
@@ -314,13 +331,13 @@ static json_t *w_conn(struct wr *w, struct netd_conn *c, const struct netd_req *
         json_object_set_new(o, "read_eof", json_boolean(c->read_eof));
         json_object_set_new(o, "in_pos", json_integer((json_int_t)c->in_pos));
         json_object_set_new(o, "read_size", json_integer((json_int_t)c->read_size));
-        json_object_set_new(o, "input", w_blob(w, c->in.buf + c->in.start, c->in.end - c->in.start));
+        json_object_set_new(o, "input",
+                            w_blob(w, c->in.buf + c->in.start, c->in.end - c->in.start));
         json_object_set_new(o, "output", w_blob_buf(w, c->out));
         for (size_t i = 0; i < c->n_fds; i++) {
                 json_t *fd = w_fd(w, c->fds[i].fd);
 
-                json_array_append_new(fds,
-                                      json_pack("[I,o]", (json_int_t)c->fds[i].pos, fd));
+                json_array_append_new(fds, json_pack("[I,o]", (json_int_t)c->fds[i].pos, fd));
         }
         json_object_set_new(o, "fds", fds);
         TAILQ_FOREACH(req, &c->o.reqs, link)
@@ -452,8 +469,8 @@ static int upgrade_save(struct netd_daemon *d, const struct netd_req *upgrade_re
                                       d->policy ? (int)d->policy->generation : 0, "errors",
                                       (int)d->policy_errors));
         json_object_set_new(root, "listener",
-                            json_pack("{s:o,s:o}", "fd",
-                                      w_fd(&w, netd_listener_fd(d->listener)), "path",
+                            json_pack("{s:o,s:o}", "fd", w_fd(&w, netd_listener_fd(d->listener)),
+                                      "path",
                                       netd_listener_path(d->listener)
                                               ? json_string(netd_listener_path(d->listener))
                                               : json_null()));
@@ -756,7 +773,7 @@ static void r_socket(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, 
                 return;
         }
         if (c) {
-                int ret = netd_socket_restore(r->d, &c->o, id, closed, fd, &s);
+                int ret = netd_socket_upgrade_restore(r->d, &c->o, id, closed, fd, &s);
 
                 if (ret < 0) {
                         r_fail(r, "restoring the socket: %s", strerror(-ret));
@@ -857,7 +874,7 @@ static void r_server(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, 
         if (r->failed)
                 return;
         if (c) {
-                int ret = netd_server_restore(r->d, &c->o, id, closed, fd, &s);
+                int ret = netd_server_upgrade_restore(r->d, &c->o, id, closed, fd, &s);
 
                 if (ret < 0) {
                         r_fail(r, "restoring the server: %s", strerror(-ret));
@@ -942,7 +959,7 @@ static void r_conn(struct rd *r, json_t *o)
         if (r->failed)
                 return;
         if (r->d) {
-                int ret = netd_conn_restore(r->d, fd, id, &c);
+                int ret = netd_conn_upgrade_restore(r->d, fd, id, &c);
 
                 if (ret < 0) {
                         r_fail(r, "restoring the connection: %s", strerror(-ret));
@@ -971,7 +988,7 @@ static void r_conn(struct rd *r, json_t *o)
                 pfd = r_fd_v(r, json_array_get(v, 1), "fds", false);
                 if (r->failed)
                         break;
-                if (c && netd_conn_restore_fd(c, (uint64_t)pos, pfd) < 0)
+                if (c && netd_conn_upgrade_restore_fd(c, (uint64_t)pos, pfd) < 0)
                         r_fail(r, "%s", "out of memory");
         }
         v = json_object_get(o, "upgrade_req");
@@ -1077,8 +1094,8 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                 if (path && !json_is_null(path) && !json_is_string(path))
                         r_fail(&r, "%s", "listener.path is not a string");
                 if (!r.failed && d) {
-                        int e = netd_listener_restore(d, lfd, json_string_value(path),
-                                                      &d->listener);
+                        int e = netd_listener_upgrade_restore(d, lfd, json_string_value(path),
+                                                              &d->listener);
 
                         if (e < 0)
                                 r_fail(&r, "restoring the control socket: %s", strerror(-e));
@@ -1107,8 +1124,8 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                                 continue;
                         }
                         d->inherited = n;
-                        n[d->n_inherited++] = (struct netd_inherited_fd){ .name = (char *)name,
-                                                                          .fd = ifd };
+                        n[d->n_inherited++] =
+                                (struct netd_inherited_fd){ .name = (char *)name, .fd = ifd };
                 }
         }
         conns = r_get(&r, root, "conns");
@@ -1138,23 +1155,24 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
 
                         TAILQ_FOREACH(h, &c->o.handles, owner_link) {
                                 if (h->type == NETD_HANDLE_SOCKET)
-                                        netd_socket_resume((struct netd_socket *)h);
+                                        netd_socket_upgrade_resume((struct netd_socket *)h);
                                 else
-                                        netd_server_resume((struct netd_server *)h);
+                                        netd_server_upgrade_resume((struct netd_server *)h);
                         }
-                        netd_conn_resume(c, json_is_true(json_object_get(v, "_draining")));
+                        netd_conn_upgrade_resume(c, json_is_true(json_object_get(v, "_draining")));
                 }
                 for (i = 0; i < N_STATS; i++)
-                        st_out[i] = i < n_stats ? (uint64_t)json_integer_value(
-                                                          json_array_get(stats, i))
-                                                : 0;
-                d->next_conn_id = (uint64_t)json_integer_value(json_object_get(root, "next_conn_id"));
+                        st_out[i] = i < n_stats
+                                            ? (uint64_t)json_integer_value(json_array_get(stats, i))
+                                            : 0;
+                d->next_conn_id =
+                        (uint64_t)json_integer_value(json_object_get(root, "next_conn_id"));
                 d->handles.next_id = (uint64_t)json_integer_value(json_object_get(reg, "next_id"));
                 d->handles.random_ids = json_is_true(json_object_get(reg, "random_ids"));
                 key = json_object_get(reg, "id_key");
                 for (int k = 0; k < 4; k++)
-                        d->handles.id_key[k] =
-                                strtoull(json_string_value(json_array_get(key, (size_t)k)), NULL, 16);
+                        d->handles.id_key[k] = strtoull(
+                                json_string_value(json_array_get(key, (size_t)k)), NULL, 16);
                 if (d->policy)
                         d->policy->generation =
                                 (unsigned)json_integer_value(json_object_get(pol, "generation"));
@@ -1172,11 +1190,10 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                         json_t *rq = json_object_get(v, "_req");
 
                         if (rq)
-                                (void)netd_req_ok((struct netd_req *)(intptr_t)
-                                                          json_integer_value(rq),
-                                                  json_pack("{s:s,s:s}", "version",
-                                                            netd_build_version, "previous",
-                                                            version));
+                                (void)netd_req_ok(
+                                        (struct netd_req *)(intptr_t)json_integer_value(rq),
+                                        json_pack("{s:s,s:s}", "version", netd_build_version,
+                                                  "previous", version));
                 }
                 log_info("Upgraded in place from netd %s: %zu connections restored", version,
                          json_array_size(conns));
@@ -1289,9 +1306,8 @@ static void upgrade_end(struct netd_daemon *d, const char *why)
                   netd_build_version);
         if (u->req) {
                 if (u->req->conn)
-                        (void)netd_req_fail_rpc(
-                                u->req, -32000, why,
-                                json_pack("{s:s}", "code", "ERR_NETD_UPGRADE"));
+                        (void)netd_req_fail_rpc(u->req, -32000, why,
+                                                json_pack("{s:s}", "code", "ERR_NETD_UPGRADE"));
                 else
                         netd_req_drop(u->req, "its connection is gone");
                 u->req = NULL;

@@ -80,8 +80,8 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
                 json_object_set_new(limits, "lookupsMax", json_integer(l->lookups_max));
                 json_object_set_new(limits, "stopGraceMs", json_integer(l->stop_grace_ms));
         }
-        result = json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:s,s:o}", "version", netd_build_version,
-                           "pid", (int)getpid(), "uptime",
+        result = json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:s,s:o}", "version",
+                           netd_build_version, "pid", (int)getpid(), "uptime",
                            (double)(long long)(netd_daemon_uptime(d) * 1000) / 1000, "connections",
                            (int)conns, "handles", "servers", (int)servers, "sockets", (int)sockets,
                            "limits", limits, "scope", admin ? "all" : "user", "user", user);

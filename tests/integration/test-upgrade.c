@@ -13,9 +13,9 @@
  * NETD_UPGRADE_ROUNDS sets the number of upgrades of the stream test
  * (default 1000; 200 under ASan, where each exec costs more).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -159,23 +159,23 @@ static char pattern(uint64_t i, unsigned seed)
         return (char)('a' + (i * 7 + i / 26 + seed) % 26);
 }
 
-#define STREAM_CHUNK     8192
-#define STREAM_INFLIGHT  4
+#define STREAM_CHUNK      8192
+#define STREAM_INFLIGHT   4
 #define STREAM_PEER_AHEAD (128 * 1024)
 
 struct stream {
         struct netd_test_daemon *t;
-        int peer;                 /* the test's end of the TCP connection */
-        struct netd_test_raw d;   /* owns the socket: socket.write, socket.data */
-        struct netd_test_raw r;   /* pipelined net.isIP with split lines */
-        struct netd_test_raw q;   /* netd.info, one after the other, all the time */
+        int peer;               /* the test's end of the TCP connection */
+        struct netd_test_raw d; /* owns the socket: socket.write, socket.data */
+        struct netd_test_raw r; /* pipelined net.isIP with split lines */
+        struct netd_test_raw q; /* netd.info, one after the other, all the time */
         uint64_t sock;
-        bool writing;             /* keep the stream going */
-        uint64_t up_sent, up_recv;          /* client -> peer bytes */
-        uint64_t down_sent, down_recv;      /* peer -> client bytes */
-        uint64_t w_next_id, w_next_reply;   /* socket.write ids (1000000 + n) */
-        uint64_t r_sent, r_next_reply;      /* net.isIP ids */
-        uint64_t q_sent, q_next_reply;      /* netd.info ids */
+        bool writing;                     /* keep the stream going */
+        uint64_t up_sent, up_recv;        /* client -> peer bytes */
+        uint64_t down_sent, down_recv;    /* peer -> client bytes */
+        uint64_t w_next_id, w_next_reply; /* socket.write ids (1000000 + n) */
+        uint64_t r_sent, r_next_reply;    /* net.isIP ids */
+        uint64_t q_sent, q_next_reply;    /* netd.info ids */
         bool q_polling;
         char version[64]; /* of the last netd.info reply */
         uint64_t upgrades_seen;
@@ -380,7 +380,8 @@ static void test_upgrade_stream(struct netd_test_daemon *t)
         netd_test_raw_open(t, &s.r);
         netd_test_raw_open(t, &s.q);
         m = raw_call(&s, &s.q, "{\"jsonrpc\":\"2.0\",\"id\":\"v\",\"method\":\"netd.info\"}\n");
-        (void)snprintf(base, sizeof(base), "%s", json_string_value(netd_test_get(m, "result.version")));
+        (void)snprintf(base, sizeof(base), "%s",
+                       json_string_value(netd_test_get(m, "result.version")));
         (void)snprintf(alt, sizeof(alt), "%s+alt", base);
         json_decref(m);
         (void)snprintf(line, sizeof(line),
@@ -665,9 +666,9 @@ static void test_upgrade_connecting_and_backlog(struct netd_test_daemon *t)
                         (void)netd_test_pump(t, full, POLLIN, deadline, "netd's connect");
                 }
                 netd_test_wait_event(tc, "socket.connect", sock, NETD_TEST_TIMEOUT_MS);
-                netd_test_call_true(tc, "socket.write",
-                                    json_pack("{s:I,s:s}", "socket", (json_int_t)sock, "data",
-                                              "hi"));
+                netd_test_call_true(
+                        tc, "socket.write",
+                        json_pack("{s:I,s:s}", "socket", (json_int_t)sock, "data", "hi"));
                 netd_test_peer_expect(t, peer, "hi");
                 close(peer);
         }
