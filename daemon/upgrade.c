@@ -1306,8 +1306,7 @@ static void upgrade_end(struct netd_daemon *d, const char *why)
                   netd_build_version);
         if (u->req) {
                 if (u->req->conn)
-                        (void)netd_req_fail_rpc(u->req, -32000, why,
-                                                json_pack("{s:s}", "code", "ERR_NETD_UPGRADE"));
+                        (void)netd_req_fail_err(u->req, NETD_ERR_NETD_UPGRADE, why);
                 else
                         netd_req_drop(u->req, "its connection is gone");
                 u->req = NULL;
@@ -1402,8 +1401,7 @@ void netd_upgrade_begin(struct netd_daemon *d, struct netd_req *req)
 
                 log_warning("Upgrade refused: %s", why);
                 if (req)
-                        (void)netd_req_fail_rpc(req, -32000, why,
-                                                json_pack("{s:s}", "code", "ERR_NETD_UPGRADE"));
+                        (void)netd_req_fail_err(req, NETD_ERR_NETD_UPGRADE, why);
                 return;
         }
         u = calloc(1, sizeof(*u));

@@ -547,6 +547,11 @@ static void test_session(struct netd_test_daemon *t)
         json_decref(r);
         call_err(&s, "netd.unsubscribe", json_pack("{s:I}", "subscription", (json_int_t)x), -32001,
                  "ERR_NETD_HANDLE_NOT_FOUND");
+        /* The in-place upgrade re-executes the same binary; the session goes on. */
+        r = call_ok(&s, "netd.upgrade", NULL);
+        json_decref(r);
+        call_err(&s, "netd.upgrade", json_pack("{s:i}", "bogus", 1), -32602,
+                 "ERR_INVALID_ARG_VALUE");
         call_true(&s, "netd.sync", NULL);
 
         /* Every method answered successfully at least once, every event came. */

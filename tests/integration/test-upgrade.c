@@ -497,10 +497,10 @@ static void write_script(struct netd_test_daemon *t, const char *name, const cha
         assert_int_equal(chmod(path, 0755), 0);
 }
 
-/* netd.upgrade fails with ERR_NETD_UPGRADE and a message holding want; the old image serves. */
+/* netd.upgrade fails with -32001 ERR_NETD_UPGRADE and a message holding want; the old image serves. */
 static void expect_refused(struct netd_test_client *tc, const char *version, const char *want)
 {
-        json_t *err = netd_test_call_fail(tc, "netd.upgrade", NULL, -32000, "ERR_NETD_UPGRADE");
+        json_t *err = netd_test_call_fail(tc, "netd.upgrade", NULL, -32001, "ERR_NETD_UPGRADE");
         const char *msg = json_string_value(json_object_get(err, "message"));
         char *v;
 
