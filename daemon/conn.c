@@ -129,7 +129,7 @@ static void conn_flush(struct netd_conn *c)
         bool progress = false;
 
         while (evbuffer_get_length(c->out) > 0) {
-                int n = evbuffer_write(c->out, c->o.fd);
+                ssize_t n = netd_out_write(c->out, c->o.fd, &c->out_fds);
 
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
@@ -435,6 +435,16 @@ static void owner_notify(struct netd_owner *o, const char *method, json_t *param
         netd_conn_notify(netd_conn_of(o), method, params);
 }
 
+static int owner_send_result_fd(struct netd_owner *o, json_t *id, json_t *result, int fd)
+{
+        return netd_conn_send_result_fd(netd_conn_of(o), id, result, fd);
+}
+
+static int owner_notify_fd(struct netd_owner *o, const char *method, json_t *params, int fd)
+{
+        return netd_conn_notify_fd(netd_conn_of(o), method, params, fd);
+}
+
 static int owner_send_data(struct netd_owner *o, uint64_t socket, const uint8_t *bytes, size_t len,
                            const char *text, size_t tlen, const char *encoding)
 {
@@ -460,6 +470,8 @@ static const struct netd_owner_ops conn_owner_ops = {
         .send = owner_send,
         .send_result = owner_send_result,
         .notify = owner_notify,
+        .send_result_fd = owner_send_result_fd,
+        .notify_fd = owner_notify_fd,
         .send_data = owner_send_data,
         .close = owner_close,
         .take_fd = owner_take_fd,
@@ -591,6 +603,7 @@ struct netd_conn *netd_conn_free(struct netd_conn *c)
                 event_free(c->ev_closed);
         if (c->out)
                 evbuffer_free(c->out);
+        netd_out_fds_done(&c->out_fds);
         netd_frame_done(&c->in);
         conn_close_line_fds(c);
         for (size_t i = 0; i < c->n_fds; i++)
@@ -641,6 +654,47 @@ void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params)
         if (c->state != NETD_CONN_CLOSED)
                 conn_queued(c, netd_out_event(c->out, method, params));
         json_decref(params);
+}
+
+/* After a line meant to carry fd was queued (r) from offset pos: the fd joins it. */
+static int conn_queued_fd(struct netd_conn *c, int r, uint64_t pos, int fd)
+{
+        if (r == 0)
+                r = netd_out_fds_push(&c->out_fds, pos, fd);
+        else
+                close(fd);
+        conn_queued(c, r);
+        return r;
+}
+
+int netd_conn_send_result_fd(struct netd_conn *c, json_t *id, json_t *result, int fd)
+{
+        uint64_t pos = netd_out_fds_tail(&c->out_fds, c->out);
+        int r;
+
+        if (c->state == NETD_CONN_CLOSED) {
+                close(fd);
+                json_decref(result);
+                return -EPIPE;
+        }
+        r = conn_queued_fd(c, netd_out_reply(c->out, id, result), pos, fd);
+        json_decref(result);
+        return r;
+}
+
+int netd_conn_notify_fd(struct netd_conn *c, const char *method, json_t *params, int fd)
+{
+        uint64_t pos = netd_out_fds_tail(&c->out_fds, c->out);
+        int r;
+
+        if (!params || c->state == NETD_CONN_CLOSED) {
+                close(fd);
+                json_decref(params);
+                return params ? -EPIPE : -ENOMEM;
+        }
+        r = conn_queued_fd(c, netd_out_event(c->out, method, params), pos, fd);
+        json_decref(params);
+        return r;
 }
 
 int netd_conn_send_data(struct netd_conn *c, uint64_t socket, const uint8_t *bytes, size_t len,

@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "frame.h"
 #include "handle.h"
+#include "out.h"
 #include "owner.h"
 
 struct event;
@@ -50,6 +51,7 @@ struct netd_conn {
         struct event *ev_free;  /* owned: deferred free */
         struct netd_frame in;
         struct evbuffer *out;    /* owned */
+        struct netd_out_fds out_fds; /* owned: descriptors going out with lines of out */
         struct event *ev_stall;  /* owned: cuts a client over out_hard_bytes that stopped reading */
         struct event *ev_closed; /* owned: timer: a client gone while input is held */
         bool input_held;         /* a limit stopped reading and handling requests */
@@ -101,6 +103,15 @@ void netd_conn_send_result(struct netd_conn *c, json_t *id, json_t *result);
 
 /* Queues a notification {"jsonrpc":"2.0","method":method,"params":params (stolen)}. */
 void netd_conn_notify(struct netd_conn *c, const char *method, json_t *params);
+
+/*
+ * As netd_conn_send_result() and netd_conn_notify(), the line carrying fd
+ * (taken: closed once sent, or at once when the line can't be queued) in
+ * SCM_RIGHTS with its first byte. Returns 0, -EPIPE when c is closed, or
+ * -ENOMEM.
+ */
+int netd_conn_send_result_fd(struct netd_conn *c, json_t *id, json_t *result, int fd);
+int netd_conn_notify_fd(struct netd_conn *c, const char *method, json_t *params, int fd);
 
 /*
  * Queues socket.data for socket (see netd_out_data()). Returns 0 (also when

@@ -6,7 +6,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -197,4 +200,108 @@ int netd_out_data(struct evbuffer *b, uint64_t socket, const uint8_t *bytes, siz
         line_put(&l, encoding, strlen(encoding));
         LINE_LIT(&l, "\"}}");
         return line_end(&l);
+}
+
+size_t netd_out_evbuffer_length(const struct evbuffer *b)
+{
+        return evbuffer_get_length(b);
+}
+
+int netd_out_fds_push(struct netd_out_fds *q, uint64_t pos, int fd)
+{
+        if (q->head > 0 && q->head == q->n) {
+                q->head = q->n = 0;
+        }
+        if (q->n == q->cap) {
+                size_t cap = q->cap ? q->cap * 2 : 4;
+                struct netd_out_fd *v;
+
+                if (q->head > 0) {
+                        /* Reuse the room the sent ones left before growing. */
+                        memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof(*q->v));
+                        q->n -= q->head;
+                        q->head = 0;
+                }
+                if (q->n == q->cap) {
+                        v = realloc(q->v, cap * sizeof(*v));
+                        if (!v) {
+                                close(fd);
+                                return -ENOMEM;
+                        }
+                        q->v = v;
+                        q->cap = cap;
+                }
+        }
+        q->v[q->n++] = (struct netd_out_fd){ .pos = pos, .fd = fd };
+        return 0;
+}
+
+void netd_out_fds_done(struct netd_out_fds *q)
+{
+        for (size_t i = q->head; i < q->n; i++)
+                close(q->v[i].fd);
+        free(q->v);
+        *q = (struct netd_out_fds){ .written = q->written };
+}
+
+/* Sends the line at the start of b with fd attached; the bytes sent, or -1 with errno. */
+static ssize_t out_send_with_fd(struct evbuffer *b, int sock, int fd)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct evbuffer_ptr eol = evbuffer_search(b, "\n", 1, NULL);
+        size_t len = eol.pos >= 0 ? (size_t)eol.pos + 1 : evbuffer_get_length(b);
+        struct iovec iov;
+        struct msghdr msg = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = sizeof(control.buf),
+        };
+        struct cmsghdr *cm;
+        ssize_t n;
+
+        iov.iov_base = evbuffer_pullup(b, (ev_ssize_t)len);
+        iov.iov_len = len;
+        if (!iov.iov_base) {
+                errno = ENOMEM;
+                return -1;
+        }
+        memset(control.buf, 0, sizeof(control.buf));
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0)
+                evbuffer_drain(b, (size_t)n);
+        return n;
+}
+
+ssize_t netd_out_write(struct evbuffer *b, int sock, struct netd_out_fds *q)
+{
+        struct netd_out_fd *next = q->head < q->n ? &q->v[q->head] : NULL;
+        ssize_t n;
+
+        if (!next) {
+                n = evbuffer_write(b, sock);
+        } else if (next->pos > q->written) {
+                /* Up to the line that carries the descriptor, not one byte further. */
+                n = evbuffer_write_atmost(b, sock, (ev_ssize_t)(next->pos - q->written));
+        } else {
+                n = out_send_with_fd(b, sock, next->fd);
+                if (n > 0) {
+                        /* The kernel holds a reference for the client: ours goes. */
+                        close(next->fd);
+                        q->head++;
+                }
+        }
+        if (n > 0)
+                q->written += (uint64_t)n;
+        else if (n == 0)
+                errno = EAGAIN;
+        return n > 0 ? n : -1;
 }

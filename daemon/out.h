@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -33,3 +34,45 @@ int netd_out_event(struct evbuffer *b, const char *method, const json_t *params)
  */
 int netd_out_data(struct evbuffer *b, uint64_t socket, const uint8_t *bytes, size_t len,
                   const char *text, size_t tlen, const char *encoding);
+
+/*
+ * Descriptors that go out with a line (SCM_RIGHTS): socket.attach's reply,
+ * server.connection of an attach server. Each is sent by one sendmsg() whose
+ * first byte is its line's first byte and whose last is that line's "\n",
+ * so a client's recvmsg() that returns descriptors returns them with the
+ * data of (at most) that one line's start: the descriptor belongs to the
+ * last line that begins in the bytes read with it. Lines and descriptors
+ * keep the queue's order, across partial writes.
+ */
+struct netd_out_fd {
+        uint64_t pos; /* the output stream offset of its line's first byte */
+        int fd;       /* owned until sent (then closed: the client has its copy) */
+};
+
+struct netd_out_fds {
+        struct netd_out_fd *v; /* owned: FIFO from head, ordered by pos */
+        size_t head, n, cap;
+        uint64_t written; /* bytes of the output written to the socket so far */
+};
+
+/* The output offset the next line appended to b will start at. */
+static inline uint64_t netd_out_fds_tail(const struct netd_out_fds *q, const struct evbuffer *b);
+
+/* Records that fd (taken, closed on failure) goes with the byte at pos. 0 or -ENOMEM. */
+int netd_out_fds_push(struct netd_out_fds *q, uint64_t pos, int fd);
+
+/* Closes every descriptor still queued and frees the queue (the connection is gone). */
+void netd_out_fds_done(struct netd_out_fds *q);
+
+/*
+ * Writes what it can of b to sock, descriptors with their lines. Returns the
+ * bytes written (> 0), or -1 with errno (EAGAIN: the socket is full).
+ */
+ssize_t netd_out_write(struct evbuffer *b, int sock, struct netd_out_fds *q);
+
+size_t netd_out_evbuffer_length(const struct evbuffer *b);
+
+static inline uint64_t netd_out_fds_tail(const struct netd_out_fds *q, const struct evbuffer *b)
+{
+        return q->written + netd_out_evbuffer_length(b);
+}

@@ -33,6 +33,12 @@ struct netd_owner_ops {
         void (*send_result)(struct netd_owner *o, json_t *id, json_t *result);
         /* Queues the notification method with params (stolen). */
         void (*notify)(struct netd_owner *o, const char *method, json_t *params);
+        /*
+         * As send_result and notify, the line carrying fd (taken: closed once
+         * sent or when it can't be queued) in SCM_RIGHTS. 0, -EPIPE, -ENOMEM.
+         */
+        int (*send_result_fd)(struct netd_owner *o, json_t *id, json_t *result, int fd);
+        int (*notify_fd)(struct netd_owner *o, const char *method, json_t *params, int fd);
         /* Queues socket.data (out.h's netd_out_data()); 0 or -ENOMEM. */
         int (*send_data)(struct netd_owner *o, uint64_t socket, const uint8_t *bytes, size_t len,
                          const char *text, size_t tlen, const char *encoding);
@@ -79,6 +85,18 @@ static inline void netd_owner_send_result(struct netd_owner *o, json_t *id, json
 static inline void netd_owner_notify(struct netd_owner *o, const char *method, json_t *params)
 {
         o->ops->notify(o, method, params);
+}
+
+static inline int netd_owner_send_result_fd(struct netd_owner *o, json_t *id, json_t *result,
+                                            int fd)
+{
+        return o->ops->send_result_fd(o, id, result, fd);
+}
+
+static inline int netd_owner_notify_fd(struct netd_owner *o, const char *method, json_t *params,
+                                       int fd)
+{
+        return o->ops->notify_fd(o, method, params, fd);
 }
 
 static inline int netd_owner_send_data(struct netd_owner *o, uint64_t socket, const uint8_t *bytes,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "encoding.h"
@@ -164,6 +165,24 @@ struct netd_done *netd_req_ok(struct netd_req *req, json_t *result)
                 json_decref(result);
         req_complete(req, msg);
         return NETD_DONE;
+}
+
+bool netd_req_can_send_fd(const struct netd_req *req)
+{
+        return req->id && !req->batch;
+}
+
+struct netd_done *netd_req_ok_fd(struct netd_req *req, json_t *result, int fd)
+{
+        if (netd_req_can_send_fd(req) && req->conn) {
+                (void)netd_owner_send_result_fd(req->conn, req->id, result, fd);
+                json_decref(req->id);
+                req->id = NULL; /* sent: req_complete() only announces and frees */
+                req_complete(req, NULL);
+                return NETD_DONE;
+        }
+        close(fd);
+        return netd_req_ok(req, result);
 }
 
 struct netd_done *netd_req_ok_true(struct netd_req *req)

@@ -48,6 +48,17 @@ struct netd_req {
 /* Replies with result (stolen) and frees req. */
 NETD_DONE_MUST_USE struct netd_done *netd_req_ok(struct netd_req *req, json_t *result);
 
+/*
+ * Replies with result (stolen) on a line that carries fd (taken) in
+ * SCM_RIGHTS, and frees req. Only for a request with an id outside a batch
+ * (the handler checks: netd_req_can_send_fd()); otherwise fd is closed and
+ * the reply goes without it.
+ */
+NETD_DONE_MUST_USE struct netd_done *netd_req_ok_fd(struct netd_req *req, json_t *result, int fd);
+
+/* True when req's reply can carry a descriptor: it has an id and is not part of a batch. */
+bool netd_req_can_send_fd(const struct netd_req *req);
+
 /* Replies true (methods Node gives no value) and frees req. */
 NETD_DONE_MUST_USE struct netd_done *netd_req_ok_true(struct netd_req *req);
 

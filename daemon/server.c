@@ -23,6 +23,7 @@
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
+#include "observe.h"
 #include "owner.h"
 #include "req.h"
 #include "resolve.h"
@@ -87,6 +88,7 @@ static void server_accept_one(struct netd_server *s, int fd)
 {
         struct netd_daemon *d = s->h.daemon;
         struct netd_socket *sock;
+        int pair = -1;
         json_t *ev;
         int r;
 
@@ -108,9 +110,21 @@ static void server_accept_one(struct netd_server *s, int fd)
                 netd_handle_free(&sock->h);
                 return;
         }
+        server_apply_options(s, sock);
+        if (s->opts.attach) {
+                r = netd_socket_attach(sock, &pair);
+                if (r < 0) {
+                        /* Never a plain connection where a descriptor is expected. */
+                        log_warning("conn#%llu: server %llu: Failed to attach a connection: %s, "
+                                    "dropping",
+                                    (unsigned long long)s->h.owner->id,
+                                    (unsigned long long)s->h.id, strerror(-r));
+                        netd_handle_free(&sock->h);
+                        return;
+                }
+        }
         s->connections++;
         s->accepted++;
-        server_apply_options(s, sock);
         ev = json_pack("{s:I,s:I}", "server", (json_int_t)s->h.id, "socket",
                        (json_int_t)sock->h.id);
         if (ev) {
@@ -119,7 +133,20 @@ static void server_accept_one(struct netd_server *s, int fd)
                 /* The conventions' five fields: Node's 'connection' has no localFamily. */
                 (void)json_object_del(ev, "localFamily");
         }
-        server_emit(s, "server.connection", ev);
+        if (pair >= 0) {
+                /* The event carries the pair's client end (createServer refused batches). */
+                if (ev)
+                        json_object_set_new(ev, "fd", json_integer(0));
+                netd_observe_emit(&s->h, "server.connection", ev);
+                if (s->h.owner) {
+                        (void)netd_owner_notify_fd(s->h.owner, "server.connection", ev, pair);
+                } else {
+                        json_decref(ev);
+                        close(pair);
+                }
+        } else {
+                server_emit(s, "server.connection", ev);
+        }
         /*
          * The connection event names the socket, so the socket's own events
          * may follow it. While the server itself is unannounced (its reply

@@ -27,6 +27,7 @@ struct netd_server_options {
         bool keep_alive;
         int64_t keep_alive_initial_delay; /* ms */
         int64_t high_water_mark;          /* bytes; -1: the daemon's default */
+        bool attach; /* netd's own: each connection is attached (socket.attach) */
 };
 
 struct netd_server {

@@ -7,6 +7,7 @@
  * intermediate JSON tree.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "observe.h"
 #include "owner.h"
+#include "pump.h"
 #include "req.h"
 #include "resolve.h"
 #include "server.h"
@@ -40,6 +42,7 @@ static void socket_try_write(struct netd_socket *s);
 static void socket_connect_next(struct netd_socket *s);
 static void socket_attempt_failed(struct netd_socket *s, int err);
 static void socket_write_cb(evutil_socket_t fd, short what, void *arg);
+static void socket_attach_start(struct netd_socket *s);
 
 static void socket_emit(struct netd_socket *s, const char *event, json_t *params)
 {
@@ -142,10 +145,15 @@ void netd_socket_update_reading(struct netd_socket *s)
 {
         bool want;
 
+        /* A pump reading the fd follows socket.pause only: its bytes skip the client's queue. */
+        if (s->att_rx)
+                netd_pump_set_paused(s->att_rx, s->user_paused);
+        if (s->pipe_dst && s->pipe_dst->pipe_in)
+                netd_pump_set_paused(s->pipe_dst->pipe_in, s->user_paused);
         if (!s->ev_read)
                 return;
         want = s->state == NETD_SOCKET_OPEN && !s->read_eof && !s->user_paused &&
-               !socket_owner_paused(s);
+               !socket_owner_paused(s) && !s->attached && !s->pipe_dst;
         if (want)
                 event_add(s->ev_read, NULL);
         else
@@ -297,12 +305,18 @@ static void socket_try_write(struct netd_socket *s)
                 d->stats.bytes_out += (uint64_t)n;
                 socket_touch(s);
         }
+        /* A pump into this socket waits for the bytes queued before it (pump.h "held"). */
+        if (s->att_tx)
+                netd_pump_set_held(s->att_tx, socket_queued(s) > 0);
+        if (s->pipe_in)
+                netd_pump_set_held(s->pipe_in, socket_queued(s) > 0);
         if (socket_queued(s) > 0) {
                 if (!socket_want_write(s))
                         return;
         } else {
                 socket_stop_write(s);
-                if (s->end_requested && !s->fin_sent) {
+                /* The FIN follows every byte: the queue's and those of a pump into the fd. */
+                if (s->end_requested && !s->fin_sent && !s->att_tx && !s->pipe_in) {
                         if (shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
                                 socket_fail(s, netd_nerr_sys(errno, "shutdown", NULL, -1));
                                 return;
@@ -363,6 +377,8 @@ static void socket_on_connected(struct netd_socket *s)
                 (void)netd_socket_reset(s);
                 return;
         }
+        if (s->attached)
+                socket_attach_start(s);
         netd_socket_update_reading(s);
         socket_try_write(s);
 }
@@ -949,6 +965,7 @@ int netd_socket_reopen(struct netd_socket *s)
         s->attempt_errors = (json_decref(s->attempt_errors), NULL);
         s->attempted = (json_decref(s->attempted), NULL);
         s->read_eof = s->end_requested = s->fin_sent = s->need_drain = false;
+        s->attached = s->pipe_end = false;
         s->had_error = s->ever_connected = s->reset_on_connect = s->ipc = false;
         if (s->encoding >= 0)
                 netd_strdec_init(&s->dec, s->encoding);
@@ -989,9 +1006,76 @@ static void socket_closed(struct netd_handle *h)
                 netd_server_connection_closed(d, server);
 }
 
+/* Gives back the descriptors attach and pipe took from the daemon's budget. */
+static void socket_release_fds(struct netd_socket *s)
+{
+        for (; s->fds_taken > 0; s->fds_taken--)
+                netd_daemon_fd_release(s->h.daemon);
+}
+
+/* Takes n descriptors of the daemon's budget (the reserve kept): 0 or -EMFILE. */
+static int socket_take_fds(struct netd_socket *s, unsigned n)
+{
+        for (unsigned i = 0; i < n; i++) {
+                if (netd_daemon_fd_take(s->h.daemon) < 0) {
+                        for (; i > 0; i--)
+                                netd_daemon_fd_release(s->h.daemon);
+                        return -EMFILE;
+                }
+        }
+        s->fds_taken += n;
+        return 0;
+}
+
+/*
+ * Unlinks s from any socket.pipe: as a source, the pump keeps delivering
+ * what it took, then goes (DRAINED); as a destination, the pump goes now
+ * with the bytes it held (lost with s, like its unsent queue) and the
+ * source's bytes go back to socket.data.
+ */
+static void socket_unlink_pipes(struct netd_socket *s)
+{
+        if (s->pipe_dst) {
+                struct netd_socket *dst = s->pipe_dst;
+
+                if (dst->pipe_in)
+                        (void)netd_pump_detach_src(dst->pipe_in);
+                dst->pipe_src = NULL;
+                s->pipe_dst = NULL;
+        }
+        if (s->pipe_in) {
+                struct netd_socket *src = s->pipe_src;
+
+                s->pipe_in = netd_pump_free(s->pipe_in);
+                s->pipe_src = NULL;
+                if (src) {
+                        src->pipe_dst = NULL;
+                        netd_socket_update_reading(src);
+                }
+                if (s->fds_taken >= 2) {
+                        netd_daemon_fd_release(s->h.daemon);
+                        netd_daemon_fd_release(s->h.daemon);
+                        s->fds_taken -= 2;
+                }
+        }
+}
+
+/* Stops the attach pumps and closes netd's end of the pair. */
+static void socket_detach(struct netd_socket *s)
+{
+        s->att_rx = netd_pump_free(s->att_rx);
+        s->att_tx = netd_pump_free(s->att_tx);
+        if (s->pair >= 0)
+                close(s->pair);
+        s->pair = -1;
+}
+
 /* Stops everything that could still touch the socket: lookup, timers, fd. */
 static void socket_stop_io(struct netd_socket *s)
 {
+        socket_unlink_pipes(s);
+        socket_detach(s);
+        socket_release_fds(s);
         netd_resolve_cancel(s->lookup);
         s->lookup = NULL;
         if (s->ev_timeout)
@@ -1080,6 +1164,7 @@ int netd_socket_new(struct netd_daemon *d, struct netd_owner *owner, struct netd
         if (!s)
                 return -ENOMEM;
         s->fd = -1;
+        s->pair = -1;
         s->encoding = -1;
         s->high_water_mark = d->limits.write_high_bytes;
         s->opt_keep_alive_interval_ms = 1000;
@@ -1111,6 +1196,9 @@ bool netd_socket_stop_step(struct netd_socket *s, uint64_t *ret_unsent)
         }
         if (!s->end_requested) {
                 s->end_requested = true;
+                /* An attached client's further writes fail (EPIPE); what it wrote still goes. */
+                if (s->pair >= 0)
+                        (void)shutdown(s->pair, SHUT_RD);
                 socket_try_write(s);
                 if (s->state == NETD_SOCKET_CLOSED)
                         return true;
@@ -1158,6 +1246,7 @@ int netd_socket_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner,
         if (!s)
                 return -ENOMEM;
         s->fd = -1;
+        s->pair = -1;
         s->encoding = -1;
         TAILQ_INIT(&s->writes);
         r = netd_handle_upgrade_restore(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops, id,
@@ -1199,4 +1288,304 @@ void netd_socket_upgrade_resume(struct netd_socket *s)
         netd_socket_update_reading(s);
         if (socket_queued(s) > 0 || (s->end_requested && !s->fin_sent) || !TAILQ_EMPTY(&s->writes))
                 socket_try_write(s);
+}
+
+/*
+ * Attached sockets and socket.pipe. One callback serves every pump a socket
+ * owns (att_rx, att_tx, pipe_in): it keeps the counters (bytesRead when a
+ * pump takes the peer's bytes, bytesWritten when it takes bytes for the
+ * peer, and the bytes handed to the kernel as they go) and turns the end of
+ * a pump into the socket's end, FIN or error. The pump may be freed inside
+ * it (pump.h).
+ */
+static void socket_attached_rx_cb(struct netd_socket *s, enum netd_pump_event ev, size_t n)
+{
+        switch (ev) {
+        case NETD_PUMP_READ:
+                s->bytes_read += n;
+                s->h.daemon->stats.bytes_in += n;
+                socket_touch(s);
+                return;
+        case NETD_PUMP_WROTE:
+                return;
+        case NETD_PUMP_EOF:
+        case NETD_PUMP_DRAINED:
+                /* The peer's FIN, every byte delivered: the client reads EOF, 'end' still goes. */
+                s->att_rx = netd_pump_free(s->att_rx);
+                if (s->pair >= 0)
+                        (void)shutdown(s->pair, SHUT_WR);
+                s->read_eof = true;
+                socket_touch(s);
+                socket_emit_simple(s, "socket.end");
+                if (!s->allow_half_open) {
+                        /*
+                         * Node ends our side too: what the client wrote still goes,
+                         * then the FIN; its later writes fail with EPIPE.
+                         */
+                        s->end_requested = true;
+                        if (s->pair >= 0)
+                                (void)shutdown(s->pair, SHUT_RD);
+                }
+                socket_try_write(s);
+                return;
+        case NETD_PUMP_SRC_ERROR:
+                s->att_rx = netd_pump_free(s->att_rx);
+                socket_fail(s, netd_nerr_sys((int)n, "read", NULL, -1));
+                return;
+        case NETD_PUMP_DST_ERROR:
+                /* The client closed its end while the peer still sends: said, never dropped. */
+                s->att_rx = netd_pump_free(s->att_rx);
+                socket_fail(s, netd_nerr_sys((int)n, "write", NULL, -1));
+                return;
+        case _NETD_PUMP_EVENT_MAX:
+        case _NETD_PUMP_EVENT_INVALID:
+                break;
+        }
+}
+
+static void socket_attached_tx_cb(struct netd_socket *s, enum netd_pump_event ev, size_t n)
+{
+        switch (ev) {
+        case NETD_PUMP_READ:
+                s->queued += n;
+                socket_touch(s);
+                return;
+        case NETD_PUMP_WROTE:
+                s->flushed += n;
+                s->h.daemon->stats.bytes_out += n;
+                socket_touch(s);
+                socket_complete_writes(s);
+                return;
+        case NETD_PUMP_EOF:
+        case NETD_PUMP_DRAINED:
+                /* The client's shutdown(SHUT_WR) or close is the socket's end: FIN after the bytes. */
+                s->att_tx = netd_pump_free(s->att_tx);
+                s->end_requested = true;
+                socket_try_write(s);
+                return;
+        case NETD_PUMP_SRC_ERROR:
+                /* ECONNRESET: the client closed its end with the peer's bytes unread. */
+                s->att_tx = netd_pump_free(s->att_tx);
+                socket_fail(s, netd_nerr_sys(n == ECONNRESET ? EPIPE : (int)n, "write", NULL, -1));
+                return;
+        case NETD_PUMP_DST_ERROR:
+                s->att_tx = netd_pump_free(s->att_tx);
+                socket_fail(s, netd_nerr_sys((int)n, "write", NULL, -1));
+                return;
+        case _NETD_PUMP_EVENT_MAX:
+        case _NETD_PUMP_EVENT_INVALID:
+                break;
+        }
+}
+
+/* The pump of a socket.pipe into s (its destination) from s->pipe_src. */
+static void socket_pipe_cb(struct netd_socket *s, enum netd_pump_event ev, size_t n)
+{
+        struct netd_socket *src = s->pipe_src;
+        bool end;
+
+        switch (ev) {
+        case NETD_PUMP_READ:
+                if (src) {
+                        src->bytes_read += n;
+                        socket_touch(src);
+                }
+                s->h.daemon->stats.bytes_in += n;
+                s->queued += n;
+                return;
+        case NETD_PUMP_WROTE:
+                s->flushed += n;
+                s->h.daemon->stats.bytes_out += n;
+                socket_touch(s);
+                socket_complete_writes(s);
+                return;
+        case NETD_PUMP_EOF:
+                /* The source's FIN, every byte at s: the source's 'end', then s's with end. */
+                end = src && src->pipe_end;
+                s->pipe_in = netd_pump_free(s->pipe_in);
+                s->pipe_src = NULL;
+                if (s->fds_taken >= 2) {
+                        netd_daemon_fd_release(s->h.daemon);
+                        netd_daemon_fd_release(s->h.daemon);
+                        s->fds_taken -= 2;
+                }
+                if (src) {
+                        src->pipe_dst = NULL;
+                        socket_on_eof(src);
+                }
+                if (end && s->state != NETD_SOCKET_CLOSED)
+                        netd_socket_end(s, NULL);
+                else
+                        socket_try_write(s);
+                return;
+        case NETD_PUMP_DRAINED:
+        case NETD_PUMP_SRC_ERROR:
+                /* Unpiped (or the source went) and delivered; or the source's read failed. */
+                s->pipe_in = netd_pump_free(s->pipe_in);
+                s->pipe_src = NULL;
+                if (s->fds_taken >= 2) {
+                        netd_daemon_fd_release(s->h.daemon);
+                        netd_daemon_fd_release(s->h.daemon);
+                        s->fds_taken -= 2;
+                }
+                if (src) {
+                        src->pipe_dst = NULL;
+                        if (ev == NETD_PUMP_SRC_ERROR)
+                                socket_fail(src, netd_nerr_sys((int)n, "read", NULL, -1));
+                }
+                socket_try_write(s);
+                return;
+        case NETD_PUMP_DST_ERROR:
+                socket_fail(s, netd_nerr_sys((int)n, "write", NULL, -1));
+                return;
+        case _NETD_PUMP_EVENT_MAX:
+        case _NETD_PUMP_EVENT_INVALID:
+                break;
+        }
+}
+
+static void socket_pump_cb(struct netd_pump *p, enum netd_pump_event ev, size_t n, void *arg)
+{
+        struct netd_socket *s = arg;
+
+        if (p == s->att_rx)
+                socket_attached_rx_cb(s, ev, n);
+        else if (p == s->att_tx)
+                socket_attached_tx_cb(s, ev, n);
+        else if (p == s->pipe_in)
+                socket_pipe_cb(s, ev, n);
+}
+
+/* Starts the attach pumps of a connected, attached socket; a failure fails the socket. */
+static void socket_attach_start(struct netd_socket *s)
+{
+        struct event_base *base = s->h.daemon->base;
+        int r = 0;
+
+        if (s->state != NETD_SOCKET_OPEN || s->pair < 0)
+                return;
+        if (!s->read_eof && !s->att_rx)
+                r = netd_pump_new(base, s->fd, s->pair, socket_pump_cb, s, &s->att_rx);
+        if (r == 0 && !s->end_requested && !s->att_tx) {
+                r = netd_pump_new(base, s->pair, s->fd, socket_pump_cb, s, &s->att_tx);
+                /* socket.write's bytes queued before the attach go first. */
+                if (r == 0)
+                        netd_pump_set_held(s->att_tx, socket_queued(s) > 0);
+        }
+        if (r < 0) {
+                socket_fail(s, netd_nerr_sys(-r, "splice", NULL, -1));
+                return;
+        }
+        netd_socket_update_reading(s);
+}
+
+int netd_socket_attach(struct netd_socket *s, int *ret_fd)
+{
+        int sv[2];
+        int r;
+
+        if (s->state == NETD_SOCKET_CLOSED)
+                return -ESHUTDOWN;
+        if (s->attached)
+                return -EISCONN;
+        if (s->pipe_dst || s->pipe_src || s->pipe_in)
+                return -EBUSY;
+        /* Netd's end of the pair and the two pumps' pipes. */
+        r = socket_take_fds(s, 5);
+        if (r < 0)
+                return r;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = -errno;
+                socket_release_fds(s);
+                return r;
+        }
+        /* Only netd's end is non-blocking: the client's is an ordinary blocking socket. */
+        (void)fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+        s->pair = sv[0];
+        s->attached = true;
+        /* Bytes a decoder held back (part of a character) were read: they go first. */
+        if (s->encoding >= 0 && s->dec.npending > 0) {
+                (void)write(s->pair, s->dec.pending, s->dec.npending);
+                netd_strdec_init(&s->dec, s->encoding);
+        }
+        if (s->read_eof)
+                (void)shutdown(s->pair, SHUT_WR); /* 'end' was sent: the client reads EOF */
+        if (s->end_requested)
+                (void)shutdown(s->pair, SHUT_RD); /* ended: the client's writes fail (EPIPE) */
+        socket_attach_start(s);
+        *ret_fd = sv[1];
+        return 0;
+}
+
+int netd_socket_pipe(struct netd_socket *src, struct netd_socket *dst, bool end)
+{
+        int r;
+
+        if (src == dst)
+                return -EINVAL;
+        if (src->state == NETD_SOCKET_CLOSED || dst->state == NETD_SOCKET_CLOSED)
+                return -ESHUTDOWN;
+        if (src->attached || dst->attached)
+                return -EISCONN;
+        if (src->pipe_dst || dst->pipe_in)
+                return -EBUSY;
+        if (src->state != NETD_SOCKET_OPEN || dst->state != NETD_SOCKET_OPEN)
+                return -ENOTCONN;
+        if (dst->end_requested)
+                return -EPIPE;
+        /* Bytes a decoder held back were read before the pipe: they go first. */
+        if (src->encoding >= 0 && src->dec.npending > 0) {
+                struct netd_flow_refusal fr;
+                uint8_t *copy = malloc(src->dec.npending);
+
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, src->dec.pending, src->dec.npending);
+                r = netd_socket_write(dst, copy, src->dec.npending, NULL, &fr);
+                if (r < 0)
+                        return r == -ENOBUFS ? -ENOMEM : r;
+                netd_strdec_init(&src->dec, src->encoding);
+        }
+        if (src->read_eof) {
+                /* Node: piping an ended stream ends the destination at once (end true). */
+                if (end)
+                        netd_socket_end(dst, NULL);
+                return 0;
+        }
+        r = socket_take_fds(dst, 2);
+        if (r < 0)
+                return r;
+        r = netd_pump_new(dst->h.daemon->base, src->fd, dst->fd, socket_pump_cb, dst,
+                          &dst->pipe_in);
+        if (r < 0) {
+                netd_daemon_fd_release(dst->h.daemon);
+                netd_daemon_fd_release(dst->h.daemon);
+                dst->fds_taken -= 2;
+                return r;
+        }
+        dst->pipe_src = src;
+        src->pipe_dst = dst;
+        src->pipe_end = end;
+        netd_pump_set_held(dst->pipe_in, socket_queued(dst) > 0);
+        netd_socket_update_reading(src);
+        return 0;
+}
+
+void netd_socket_unpipe(struct netd_socket *src)
+{
+        struct netd_socket *dst = src->pipe_dst;
+        bool eof = false;
+
+        if (!dst)
+                return;
+        if (dst->pipe_in)
+                eof = netd_pump_detach_src(dst->pipe_in);
+        dst->pipe_src = NULL;
+        src->pipe_dst = NULL;
+        if (eof) {
+                /* The FIN came before the unpipe: the source's 'end' is still owed. */
+                socket_on_eof(src);
+                return;
+        }
+        netd_socket_update_reading(src);
 }

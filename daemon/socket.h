@@ -21,6 +21,7 @@
 struct event;
 struct evbuffer;
 struct evutil_addrinfo;
+struct netd_pump;
 struct netd_req;
 struct netd_resolve;
 
@@ -105,6 +106,20 @@ struct netd_socket {
         bool reset_on_connect; /* resetAndDestroy while connecting */
         bool ipc;              /* a UNIX-domain socket */
         bool unref; /* socket.unref: reported by socket.get only, netd has no loop to keep */
+        /*
+         * socket.attach: the peer's bytes go to and come from the client's
+         * end of a socketpair, moved by two pumps (pump.h), not socket.data.
+         */
+        bool attached;
+        int pair;                 /* owned: netd's end of the socketpair; -1 */
+        struct netd_pump *att_rx; /* owned: fd -> pair; NULL once finished */
+        struct netd_pump *att_tx; /* owned: pair -> fd, held while wbuf has bytes */
+        /* socket.pipe: a pump from pipe_src's fd into ours, owned by the destination. */
+        struct netd_pump *pipe_in;     /* owned: NULL when nothing pipes into this socket */
+        struct netd_socket *pipe_src;  /* weak: cleared by unpipe or the source's close */
+        struct netd_socket *pipe_dst;  /* weak: the socket this one pipes into; cleared likewise */
+        bool pipe_end;                 /* our EOF ends pipe_dst (socket.pipe {end}) */
+        unsigned fds_taken;            /* descriptors of the daemon's budget held for pair and pipes */
 };
 
 /* Creates an unconnected socket owned by owner. Returns 0, -EMFILE or -ENOMEM. */
@@ -188,6 +203,35 @@ void netd_socket_apply_options(struct netd_socket *s);
  * true once s is closed; *ret_unsent (add to it) counts what is not out yet.
  */
 bool netd_socket_stop_step(struct netd_socket *s, uint64_t *ret_unsent);
+
+/*
+ * socket.attach: makes the socketpair and returns the client's end in
+ * *ret_fd (the caller sends it with the reply line, then it is the
+ * client's). From now on the peer's bytes go to that descriptor, and what
+ * the client writes to it goes to the peer after the bytes already queued
+ * by socket.write. A socket not connected yet starts moving bytes once
+ * connected. Returns 0, -ESHUTDOWN when the socket is closed, -EISCONN when
+ * it is attached already, -EBUSY when it is part of a socket.pipe, or
+ * -EMFILE/-ENFILE/-ENOMEM.
+ */
+int netd_socket_attach(struct netd_socket *s, int *ret_fd);
+
+/*
+ * socket.pipe: moves every byte src receives to dst in the kernel (pump.h)
+ * after what dst has queued; with end, src's EOF ends dst. Returns 0,
+ * -ESHUTDOWN when either is closed, -ENOTCONN when either is not connected,
+ * -EISCONN when either is attached, -EBUSY when src pipes already or dst
+ * has a source already, -EPIPE when dst has ended, -EINVAL when src is dst,
+ * or -EMFILE/-ENOMEM.
+ */
+int netd_socket_pipe(struct netd_socket *src, struct netd_socket *dst, bool end);
+
+/*
+ * socket.unpipe: src stops piping (its bytes go back to socket.data); the
+ * bytes already taken still reach the destination. Nothing when src pipes
+ * nowhere.
+ */
+void netd_socket_unpipe(struct netd_socket *src);
 
 /* Starts or stops reading per the socket's and its owner's flow state. */
 void netd_socket_update_reading(struct netd_socket *s);

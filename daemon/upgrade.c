@@ -34,6 +34,7 @@
 #include "listener.h"
 #include "log.h"
 #include "observe.h"
+#include "out.h"
 #include "req.h"
 #include "resolve.h"
 #include "server.h"
@@ -340,6 +341,17 @@ static json_t *w_conn(struct wr *w, struct netd_conn *c, const struct netd_req *
                 json_array_append_new(fds, json_pack("[I,o]", (json_int_t)c->fds[i].pos, fd));
         }
         json_object_set_new(o, "fds", fds);
+        /* Descriptors that go out with lines of the output, by offset into the pending output. */
+        fds = json_array();
+        for (size_t i = c->out_fds.head; i < c->out_fds.n; i++) {
+                json_t *fd = w_fd(w, c->out_fds.v[i].fd);
+
+                json_array_append_new(
+                        fds, json_pack("[I,o]",
+                                       (json_int_t)(c->out_fds.v[i].pos - c->out_fds.written),
+                                       fd));
+        }
+        json_object_set_new(o, "out_fds", fds);
         TAILQ_FOREACH(req, &c->o.reqs, link)
                 if (req == upgrade_req)
                         json_object_set_new(o, "upgrade_req", w_req(req));
@@ -404,6 +416,10 @@ static const char *upgrade_busy(struct netd_daemon *d, const struct netd_req *up
                                         return "a socket is trying several addresses";
                                 if (s->state == NETD_SOCKET_CLOSED)
                                         return "a socket is closing";
+                                if (s->attached || s->pipe_in || s->pipe_src || s->pipe_dst ||
+                                    s->pair >= 0)
+                                        return "attached or piped sockets are open (not "
+                                               "carried yet)";
                                 TAILQ_FOREACH(w, &s->writes, link)
                                         carried++;
                         } else {
@@ -989,6 +1005,26 @@ static void r_conn(struct rd *r, json_t *o)
                 if (r->failed)
                         break;
                 if (c && netd_conn_upgrade_restore_fd(c, (uint64_t)pos, pfd) < 0)
+                        r_fail(r, "%s", "out of memory");
+        }
+        fds = r_get(r, o, "out_fds");
+        if (fds && !json_is_array(fds))
+                r_fail(r, "%s", "field out_fds is not an array");
+        json_array_foreach(fds, i, v) {
+                int pfd;
+                json_int_t pos;
+
+                if (r->failed)
+                        break;
+                if (!json_is_array(v) || json_array_size(v) != 2 ||
+                    !json_is_integer(json_array_get(v, 0)) ||
+                    (pos = json_integer_value(json_array_get(v, 0))) < 0 ||
+                    (uint64_t)pos >= out_len) {
+                        r_fail(r, "%s", "field out_fds holds a bad entry");
+                        break;
+                }
+                pfd = r_fd_v(r, json_array_get(v, 1), "out_fds", false);
+                if (c && pfd >= 0 && netd_out_fds_push(&c->out_fds, (uint64_t)pos, pfd) < 0)
                         r_fail(r, "%s", "out of memory");
         }
         v = json_object_get(o, "upgrade_req");

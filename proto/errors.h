@@ -102,6 +102,12 @@
         XX(ERR_NETD_HANDLE_WRONG_TYPE, "The handle is of another kind")                    \
         XX(ERR_NETD_USER_ERROR, "Error")                                                   \
         XX(ERR_NETD_SOCKET_BUSY, "The socket is connecting or connected")                 \
+        XX(ERR_NETD_SOCKET_ATTACHED, "The socket's bytes travel through its attached "     \
+                                     "descriptor")                                         \
+        XX(ERR_NETD_SOCKET_PIPED, "The socket is part of a socket.pipe")                   \
+        XX(ERR_NETD_SOCKET_NOT_CONNECTED, "The socket is not connected")                   \
+        XX(ERR_NETD_FD_IN_BATCH, "A reply carrying a descriptor cannot be part of a "      \
+                                 "batch")                                                  \
         XX(ERR_NETD_LIMIT, "A netd limit was reached")                                     \
         XX(ERR_NETD_PERMISSION, "Permission denied")                                       \
         XX(ERR_NETD_SHUTTING_DOWN, "netd is shutting down")                               \

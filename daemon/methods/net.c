@@ -58,7 +58,7 @@ struct netd_done *m_net_is_ipv6(struct netd_req *req, struct netd_jv params)
 }
 
 struct create_server_args {
-        bool allow_half_open, pause_on_connect, no_delay, keep_alive;
+        bool allow_half_open, pause_on_connect, no_delay, keep_alive, attach;
         int64_t keep_alive_initial_delay, high_water_mark;
 };
 
@@ -75,6 +75,7 @@ struct netd_done *m_net_create_server(struct netd_req *req, struct netd_jv param
                                keep_alive_initial_delay, 0, INT32_MAX),
                 NETD_PARAM_INT("highWaterMark", false, struct create_server_args, high_water_mark,
                                0, INT32_MAX),
+                NETD_PARAM_OPT("attach", NETD_T_BOOL, struct create_server_args, attach),
                 {},
         };
         struct create_server_args a = { .high_water_mark = -1 };
@@ -85,7 +86,16 @@ struct netd_done *m_net_create_server(struct netd_req *req, struct netd_jv param
 
         if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
                 return netd_req_fail_params(req, &pe);
+        /*
+         * An attach server's connection events carry descriptors: they can't
+         * be held behind a batch's reply (the announce rule), so no batch.
+         */
+        if (a.attach && req->batch)
+                return netd_req_fail_err(req, NETD_ERR_NETD_FD_IN_BATCH,
+                                         "net.createServer {attach} cannot be part of a batch: "
+                                         "its connection events carry descriptors");
         o = (struct netd_server_options){
+                .attach = a.attach,
                 .allow_half_open = a.allow_half_open,
                 .pause_on_connect = a.pause_on_connect,
                 .no_delay = a.no_delay,

@@ -1,10 +1,14 @@
-/* Socket methods: socket.write, end, destroy, pause, resume, set*, address, get. */
+/*
+ * Socket methods: socket.write, end, destroy, pause, resume, set*, address,
+ * get, and the byte paths that bypass JSON: attach, pipe, unpipe.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "auth.h"
@@ -102,6 +106,13 @@ static struct netd_done *socket_send(struct netd_req *req, uint64_t socket, cons
         s = (struct netd_socket *)netd_method_handle(req, socket, NETD_HANDLE_SOCKET, &done);
         if (!s)
                 return done;
+        if (s->attached)
+                return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_ATTACHED,
+                                         "The socket is attached: write to its descriptor");
+        if (end && s->pipe_in)
+                return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_PIPED,
+                                         "The socket is a socket.pipe destination: the pipe "
+                                         "ends it");
         if (data) {
                 buf = malloc(netd_decode_max(encoding, len) + 1);
                 if (!buf)
@@ -326,6 +337,9 @@ static struct netd_done *set_encoding(struct netd_req *req, struct netd_handle *
 {
         const struct set_encoding_args *a = args;
 
+        if (SOCK(h)->attached)
+                return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_ATTACHED,
+                                         "The socket is attached: its bytes are not decoded");
         SOCK(h)->encoding = a->encoding;
         netd_strdec_init(&SOCK(h)->dec, a->encoding);
         return netd_req_ok_true(req);
@@ -445,4 +459,96 @@ struct netd_done *m_socket_get(struct netd_req *req, struct netd_handle *h, cons
         json_object_set_new(o, "server",
                             s->server ? json_integer((json_int_t)s->server) : json_null());
         return netd_req_ok(req, o);
+}
+
+/* Completes req for a refusal of netd_socket_attach() or netd_socket_pipe(). */
+static struct netd_done *socket_path_fail(struct netd_req *req, int r, const char *syscall)
+{
+        struct netd_param_error pe;
+
+        switch (r) {
+        case -ESHUTDOWN:
+                return netd_req_fail_err(req, NETD_ERR_STREAM_DESTROYED, "The socket is closed");
+        case -EISCONN:
+                return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_ATTACHED, NULL);
+        case -EBUSY:
+                return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_PIPED, NULL);
+        case -ENOTCONN:
+                return netd_req_fail_err(req, NETD_ERR_NETD_SOCKET_NOT_CONNECTED, NULL);
+        case -EPIPE:
+                return netd_req_fail_err(req, NETD_ERR_STREAM_WRITE_AFTER_END,
+                                         "The destination has ended");
+        case -EINVAL:
+                pe = (struct netd_param_error){ .field = "destination",
+                                                .code = NETD_ERR_INVALID_ARG_VALUE,
+                                                .message = "\"destination\" is the socket "
+                                                           "itself" };
+                return netd_req_fail_params(req, &pe);
+        default:
+                return netd_req_fail_errno(req, -r, syscall, NULL, -1);
+        }
+}
+
+/*
+ * socket.attach: the reply {"fd":0} carries the client's end of a
+ * socketpair (SCM_RIGHTS). Sent as a notification there is no line to carry
+ * it, so nothing is done; inside a batch the descriptor's line would be
+ * ambiguous, so it is refused.
+ */
+struct netd_done *m_socket_attach(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        int fd = -1;
+        int r;
+
+        if (!req->id)
+                return netd_req_ok_true(req);
+        if (!netd_req_can_send_fd(req))
+                return netd_req_fail_err(req, NETD_ERR_NETD_FD_IN_BATCH,
+                                         "socket.attach cannot be part of a batch: its reply "
+                                         "carries a descriptor");
+        r = netd_socket_attach(SOCK(h), &fd);
+        if (r < 0)
+                return socket_path_fail(req, r, "attach");
+        return netd_req_ok_fd(req, json_pack("{s:i}", "fd", 0), fd);
+}
+
+struct pipe_args {
+        uint64_t socket;
+        uint64_t destination;
+        bool end;
+};
+
+struct netd_done *m_socket_pipe(struct netd_req *req, struct netd_jv params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("socket", NETD_T_HANDLE, struct pipe_args, socket),
+                NETD_PARAM_REQ("destination", NETD_T_HANDLE, struct pipe_args, destination),
+                NETD_PARAM_OPT("end", NETD_T_BOOL, struct pipe_args, end),
+                {},
+        };
+        struct pipe_args a = { .end = true };
+        struct netd_param_error pe;
+        struct netd_socket *src, *dst;
+        struct netd_done *done;
+        int r;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        src = (struct netd_socket *)netd_method_handle(req, a.socket, NETD_HANDLE_SOCKET, &done);
+        if (!src)
+                return done;
+        dst = (struct netd_socket *)netd_method_handle(req, a.destination, NETD_HANDLE_SOCKET,
+                                                       &done);
+        if (!dst)
+                return done;
+        r = netd_socket_pipe(src, dst, a.end);
+        if (r < 0)
+                return socket_path_fail(req, r, "pipe");
+        return netd_req_ok_true(req);
+}
+
+struct netd_done *m_socket_unpipe(struct netd_req *req, struct netd_handle *h, const void *args)
+{
+        netd_socket_unpipe(SOCK(h));
+        return netd_req_ok_true(req);
 }

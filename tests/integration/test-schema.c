@@ -524,6 +524,29 @@ static void test_session(struct netd_test_daemon *t)
         call_err(&s, "server.listen", json_pack("{s:I,s:i}", "server", srv, "port", 65536), -32602,
                  "ERR_SOCKET_BAD_PORT");
 
+        /* The byte paths: socket.attach (a plain read drops the descriptor), pipe, unpipe. */
+        r = call_ok(&s, "net.Socket", json_object());
+        x = int_member(r, "socket");
+        json_decref(r);
+        r = call_ok(&s, "socket.attach", H("socket", x));
+        assert_int_equal(int_member(r, "fd"), 0);
+        json_decref(r);
+        call_err(&s, "socket.write", json_pack("{s:I,s:s}", "socket", x, "data", "x"), -32001,
+                 "ERR_NETD_SOCKET_ATTACHED");
+        call_true(&s, "socket.destroy", H("socket", x));
+        (void)wait_event(&s, "socket.close", "socket", x);
+        r = call_ok(&s, "net.connect", json_pack("{s:i,s:s}", "port", port, "host", "127.0.0.1"));
+        x = int_member(r, "socket");
+        json_decref(r);
+        p = wait_nth_event(&s, "server.connection", "server", srv, 2);
+        a2 = int_member(p, "socket");
+        (void)wait_event(&s, "socket.connect", "socket", x);
+        call_true(&s, "socket.pipe", json_pack("{s:I,s:I}", "socket", x, "destination", a2));
+        call_true(&s, "socket.unpipe", H("socket", x));
+        call_true(&s, "socket.destroy", H("socket", x));
+        (void)wait_event(&s, "socket.close", "socket", x);
+        (void)wait_event(&s, "socket.close", "socket", a2);
+
         /* The server closes once its last connection has. */
         call_true(&s, "server.close", H("server", srv));
         (void)wait_event(&s, "server.close", "server", srv);
