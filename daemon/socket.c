@@ -1589,3 +1589,26 @@ void netd_socket_unpipe(struct netd_socket *src)
         }
         netd_socket_update_reading(src);
 }
+
+int netd_socket_upgrade_pump(struct netd_socket *s, enum netd_socket_pump which,
+                             const struct netd_pump *state, struct netd_socket *src)
+{
+        struct event_base *base = s->h.daemon->base;
+
+        switch (which) {
+        case NETD_SOCKET_PUMP_RX:
+                return netd_pump_upgrade_restore(base, state, s->fd, s->pair, socket_pump_cb, s,
+                                                 &s->att_rx);
+        case NETD_SOCKET_PUMP_TX:
+                return netd_pump_upgrade_restore(base, state, s->pair, s->fd, socket_pump_cb, s,
+                                                 &s->att_tx);
+        case NETD_SOCKET_PUMP_PIPE_IN:
+                if (src) {
+                        s->pipe_src = src;
+                        src->pipe_dst = s;
+                }
+                return netd_pump_upgrade_restore(base, state, src && state->src >= 0 ? src->fd : -1,
+                                                 s->fd, socket_pump_cb, s, &s->pipe_in);
+        }
+        return -EINVAL;
+}

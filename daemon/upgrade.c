@@ -35,6 +35,7 @@
 #include "log.h"
 #include "observe.h"
 #include "out.h"
+#include "pump.h"
 #include "req.h"
 #include "resolve.h"
 #include "server.h"
@@ -146,6 +147,9 @@ static const struct field socket_fields[] = {
         FB(struct netd_socket, reset_on_connect),
         FB(struct netd_socket, ipc),
         FB(struct netd_socket, unref),
+        FB(struct netd_socket, attached),
+        FB(struct netd_socket, pipe_end),
+        FU(struct netd_socket, fds_taken),
         FI(struct netd_socket, copt.family),
         FI(struct netd_socket, copt.hints),
         FI(struct netd_socket, copt.local_port),
@@ -266,6 +270,29 @@ static json_t *w_req(const struct netd_req *req)
         return o;
 }
 
+/* A pump (pump.h): its kernel pipe (kept, bytes inside) or copy buffer, and its flags. */
+static json_t *w_pump(struct wr *w, const struct netd_pump *p)
+{
+        json_t *o = json_object();
+
+        if (!p)
+                return json_null();
+        json_object_set_new(o, "pipe_r", w_fd(w, p->pipe_r));
+        json_object_set_new(o, "pipe_w", w_fd(w, p->pipe_w));
+        json_object_set_new(o, "pipe_size", json_integer((json_int_t)p->pipe_size));
+        json_object_set_new(o, "fill", json_integer((json_int_t)p->fill));
+        json_object_set_new(o, "copy", json_boolean(p->copy));
+        json_object_set_new(o, "buf",
+                            p->copy ? w_blob(w, p->buf + p->off, p->len - p->off)
+                                    : w_blob(w, NULL, 0));
+        json_object_set_new(o, "src_detached", json_boolean(p->src < 0));
+        json_object_set_new(o, "src_eof", json_boolean(p->src_eof));
+        json_object_set_new(o, "paused", json_boolean(p->paused));
+        json_object_set_new(o, "held", json_boolean(p->held));
+        json_object_set_new(o, "moved", json_integer((json_int_t)p->moved));
+        return o;
+}
+
 static json_t *w_socket(struct wr *w, struct netd_socket *s)
 {
         json_t *o = json_object(), *writes = json_array();
@@ -286,6 +313,12 @@ static json_t *w_socket(struct wr *w, struct netd_socket *s)
                 o, "dec",
                 json_pack("[i,o]", (int)s->dec.enc, w_blob(w, s->dec.pending, s->dec.npending)));
         json_object_set_new(o, "wbuf", w_blob_buf(w, s->wbuf));
+        json_object_set_new(o, "pair", w_fd(w, s->pair));
+        json_object_set_new(o, "att_rx", w_pump(w, s->att_rx));
+        json_object_set_new(o, "att_tx", w_pump(w, s->att_tx));
+        json_object_set_new(o, "pipe_in", w_pump(w, s->pipe_in));
+        json_object_set_new(o, "pipe_src",
+                            json_integer(s->pipe_src ? (json_int_t)s->pipe_src->h.id : 0));
         TAILQ_FOREACH(wq, &s->writes, link) {
                 json_t *r = w_req(wq->req);
 
@@ -348,8 +381,7 @@ static json_t *w_conn(struct wr *w, struct netd_conn *c, const struct netd_req *
 
                 json_array_append_new(
                         fds, json_pack("[I,o]",
-                                       (json_int_t)(c->out_fds.v[i].pos - c->out_fds.written),
-                                       fd));
+                                       (json_int_t)(c->out_fds.v[i].pos - c->out_fds.written), fd));
         }
         json_object_set_new(o, "out_fds", fds);
         TAILQ_FOREACH(req, &c->o.reqs, link)
@@ -416,10 +448,10 @@ static const char *upgrade_busy(struct netd_daemon *d, const struct netd_req *up
                                         return "a socket is trying several addresses";
                                 if (s->state == NETD_SOCKET_CLOSED)
                                         return "a socket is closing";
-                                if (s->attached || s->pipe_in || s->pipe_src || s->pipe_dst ||
-                                    s->pair >= 0)
-                                        return "attached or piped sockets are open (not "
-                                               "carried yet)";
+                                if ((s->att_rx && s->att_rx->done) ||
+                                    (s->att_tx && s->att_tx->done) ||
+                                    (s->pipe_in && s->pipe_in->done))
+                                        return "a pump is finishing";
                                 TAILQ_FOREACH(w, &s->writes, link)
                                         carried++;
                         } else {
@@ -563,7 +595,16 @@ struct rd {
         char *err;
         size_t errlen;
         bool failed;
-        char where[80]; /* the record being read, for the error */
+        char where[80];       /* the record being read, for the error */
+        struct r_pump *pumps; /* owned: made once every socket exists */
+        size_t n_pumps;
+};
+
+/* A pump read from a socket's record, made after every socket exists (socket.pipe links two). */
+struct r_pump {
+        uint64_t socket, pipe_src;
+        enum netd_socket_pump which;
+        struct netd_pump state;
 };
 
 __attribute__((format(printf, 2, 3))) static void r_fail(struct rd *r, const char *fmt, ...)
@@ -769,6 +810,9 @@ static struct netd_req *r_req(struct rd *r, json_t *v, struct netd_conn *c, cons
         return req;
 }
 
+static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,
+                   enum netd_socket_pump which, uint64_t pipe_src);
+
 static void r_socket(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, bool closed)
 {
         struct netd_socket scratch, *s = &scratch;
@@ -875,6 +919,71 @@ static void r_socket(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, 
                         TAILQ_INSERT_TAIL(&s->writes, w, link);
                 }
         }
+        {
+                int pair = r_fd(r, o, "pair", true);
+                uint64_t pipe_src = (uint64_t)r_int(r, o, "pipe_src", 0, INT64_MAX);
+
+                if (r->failed)
+                        return;
+                if (pair >= 0 && (!s->attached || state == NETD_SOCKET_CLOSED)) {
+                        r_fail(r, "%s", "the socket's pair and its state disagree");
+                        return;
+                }
+                if (c) {
+                        s->pair = pair;
+                        r->d->fds_open += s->fds_taken;
+                }
+                r_pump(r, o, "att_rx", id, NETD_SOCKET_PUMP_RX, 0);
+                r_pump(r, o, "att_tx", id, NETD_SOCKET_PUMP_TX, 0);
+                r_pump(r, o, "pipe_in", id, NETD_SOCKET_PUMP_PIPE_IN, pipe_src);
+        }
+}
+
+static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,
+                   enum netd_socket_pump which, uint64_t pipe_src)
+{
+        json_t *v = r_get(r, o, k);
+        struct netd_pump st = { .pipe_r = -1, .pipe_w = -1 };
+        struct r_pump *n;
+        const uint8_t *p;
+        size_t len;
+
+        if (!v || json_is_null(v) || r->failed)
+                return;
+        if (!json_is_object(v)) {
+                r_fail(r, "field %s is not a pump", k);
+                return;
+        }
+        st.copy = r_bool(r, v, "copy");
+        st.pipe_r = r_fd(r, v, "pipe_r", st.copy);
+        st.pipe_w = r_fd(r, v, "pipe_w", st.copy);
+        st.pipe_size = (size_t)r_int(r, v, "pipe_size", 1, INT32_MAX);
+        st.fill = (size_t)r_int(r, v, "fill", 0, INT32_MAX);
+        st.src_eof = r_bool(r, v, "src_eof");
+        st.paused = r_bool(r, v, "paused");
+        st.held = r_bool(r, v, "held");
+        st.moved = (uint64_t)r_int(r, v, "moved", 0, INT64_MAX);
+        st.src = r_bool(r, v, "src_detached") ? -1 : 0;
+        (void)r_blob(r, v, "buf", false, &p, &len);
+        if (r->failed)
+                return;
+        if (st.fill > st.pipe_size || (st.copy && st.fill > 0) || (!st.copy && len > 0) ||
+            len > (st.pipe_size > NETD_PUMP_COPY_BYTES ? st.pipe_size : NETD_PUMP_COPY_BYTES)) {
+                r_fail(r, "field %s: the pump's counts disagree", k);
+                return;
+        }
+        st.buf = (uint8_t *)p;
+        st.off = 0;
+        st.len = len;
+        n = realloc(r->pumps, (r->n_pumps + 1) * sizeof(*n));
+        if (!n) {
+                r_fail(r, "%s", "out of memory");
+                return;
+        }
+        r->pumps = n;
+        n[r->n_pumps++] = (struct r_pump){
+                .socket = socket, .pipe_src = pipe_src, .which = which, .state = st
+        };
 }
 
 static void r_server(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, bool closed)
@@ -1183,6 +1292,30 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                 int64_t up = json_integer_value(json_object_get(root, "uptime_ms"));
                 json_t *pol = json_object_get(root, "policy");
 
+                /* The pumps, now that every socket (a pipe's source too) exists. */
+                for (i = 0; i < r.n_pumps; i++) {
+                        struct r_pump *rp = &r.pumps[i];
+                        struct netd_handle *h = netd_handle_lookup(d, rp->socket);
+                        struct netd_handle *src =
+                                rp->pipe_src ? netd_handle_lookup(d, rp->pipe_src) : NULL;
+                        int e;
+
+                        if (!h || h->type != NETD_HANDLE_SOCKET ||
+                            (src && src->type != NETD_HANDLE_SOCKET)) {
+                                r_fail(&r, "%s", "a pump names no socket");
+                                goto done;
+                        }
+                        e = netd_socket_upgrade_pump((struct netd_socket *)h, rp->which, &rp->state,
+                                                     (struct netd_socket *)src);
+                        if (e < 0) {
+                                if (rp->state.pipe_r >= 0)
+                                        close(rp->state.pipe_r);
+                                if (rp->state.pipe_w >= 0)
+                                        close(rp->state.pipe_w);
+                                r_fail(&r, "restoring a pump: %s", strerror(-e));
+                                goto done;
+                        }
+                }
                 /* Resume only now: every object exists, so any callback finds its peers. */
                 json_array_foreach(conns, i, v) {
                         struct netd_conn *c = (struct netd_conn *)(intptr_t)json_integer_value(
@@ -1231,13 +1364,21 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                                         json_pack("{s:s,s:s}", "version", netd_build_version,
                                                   "previous", version));
                 }
-                log_info("Upgraded in place from netd %s: %zu connections restored", version,
-                         json_array_size(conns));
+                {
+                        size_t held = 0;
+
+                        for (i = 0; i < r.n_pumps; i++)
+                                held += r.pumps[i].state.fill + r.pumps[i].state.len;
+                        log_info("Upgraded in place from netd %s: %zu connections, %zu pumps "
+                                 "(%zu bytes in their pipes) restored",
+                                 version, json_array_size(conns), r.n_pumps, held);
+                }
         }
 done:
         ret = r.failed ? -EINVAL : 0;
 out:
         free(r.fds);
+        free(r.pumps);
         json_decref(root);
         if (map != MAP_FAILED)
                 munmap(map, (size_t)st.st_size);

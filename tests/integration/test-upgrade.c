@@ -497,7 +497,8 @@ static void write_script(struct netd_test_daemon *t, const char *name, const cha
         assert_int_equal(chmod(path, 0755), 0);
 }
 
-/* netd.upgrade fails with -32001 ERR_NETD_UPGRADE and a message holding want; the old image serves. */
+/* netd.upgrade fails with -32001 ERR_NETD_UPGRADE and a message holding want; the old image serves.
+ */
 static void expect_refused(struct netd_test_client *tc, const char *version, const char *want)
 {
         json_t *err = netd_test_call_fail(tc, "netd.upgrade", NULL, -32001, "ERR_NETD_UPGRADE");
@@ -689,11 +690,247 @@ static void test_upgrade_connecting_and_backlog(struct netd_test_daemon *t)
         free(base);
 }
 
+/* ---- Attached and piped sockets: bytes held in kernel pipes cross the exec ------------------ */
+
+/* Sends line on r and returns the reply line with id, taking the descriptor it carries. */
+static json_t *raw_call_fd(struct netd_test_raw *r, const char *line, const char *id, int *ret_fd)
+{
+        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+
+        *ret_fd = -1;
+        netd_test_raw_send_str(r, line);
+        for (;;) {
+                char *l;
+
+                while ((l = raw_next_line(r))) {
+                        json_t *m = parse_line(l);
+
+                        free(l);
+                        if (json_is_string(json_object_get(m, "id")) &&
+                            strcmp(json_string_value(json_object_get(m, "id")), id) == 0)
+                                return m;
+                        json_decref(m);
+                }
+                {
+                        union {
+                                struct cmsghdr align;
+                                char buf[CMSG_SPACE(sizeof(int) * 4)];
+                        } control;
+                        struct pollfd p = { .fd = r->fd, .events = POLLIN };
+                        struct iovec iov;
+                        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+                        ssize_t n;
+
+                        if (netd_test_now_ms() > deadline)
+                                fail_msg("no reply %s", id);
+                        (void)poll(&p, 1, 100);
+                        if (r->cap - r->len < 65536) {
+                                r->cap = r->cap ? r->cap * 2 : 262144;
+                                r->buf = realloc(r->buf, r->cap);
+                        }
+                        iov = (struct iovec){ r->buf + r->len, r->cap - r->len };
+                        msg.msg_control = control.buf;
+                        msg.msg_controllen = sizeof(control.buf);
+                        n = recvmsg(r->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+                        if (n == 0)
+                                fail_msg("netd closed the connection");
+                        if (n < 0)
+                                continue;
+                        r->len += (size_t)n;
+                        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm;
+                             cm = CMSG_NXTHDR(&msg, cm))
+                                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                                        memcpy(ret_fd, CMSG_DATA(cm), sizeof(int));
+                }
+        }
+}
+
+/* Reads exactly len bytes of pattern(seed) from fd (blocking with a deadline). */
+static void expect_pattern(int fd, uint64_t *pos, size_t len, unsigned seed)
+{
+        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+        char buf[65536];
+
+        while (len > 0) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                ssize_t n;
+
+                if (netd_test_now_ms() > deadline)
+                        fail_msg("timed out with %zu bytes still to come", len);
+                (void)poll(&p, 1, 100);
+                n = recv(fd, buf, len < sizeof(buf) ? len : sizeof(buf), MSG_DONTWAIT);
+                if (n == 0)
+                        fail_msg("EOF with %zu bytes still to come", len);
+                if (n < 0)
+                        continue;
+                for (ssize_t i = 0; i < n; i++)
+                        if (buf[i] != pattern(*pos + (uint64_t)i, seed))
+                                fail_msg("byte %" PRIu64 " wrong: lost or repeated",
+                                         *pos + (uint64_t)i);
+                *pos += (uint64_t)n;
+                len -= (size_t)n;
+        }
+}
+
+/* Writes up to len bytes of pattern(seed) without blocking; returns how many went. */
+static size_t send_pattern(int fd, uint64_t *pos, size_t len, unsigned seed)
+{
+        char buf[65536];
+        size_t done = 0;
+
+        while (done < len) {
+                size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
+                ssize_t w;
+
+                for (size_t i = 0; i < n; i++)
+                        buf[i] = pattern(*pos + i, seed);
+                w = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (w <= 0)
+                        break;
+                *pos += (uint64_t)w;
+                done += (size_t)w;
+        }
+        return done;
+}
+
+static uint64_t raw_connect(struct netd_test_raw *r, int port, const char *id)
+{
+        char line[256];
+        json_t *m;
+        int fd;
+        uint64_t sock;
+
+        (void)snprintf(line, sizeof(line),
+                       "{\"jsonrpc\":\"2.0\",\"id\":\"%s\",\"method\":\"net.connect\",\"params\":"
+                       "{\"port\":%d,\"host\":\"127.0.0.1\"}}\n",
+                       id, port);
+        m = raw_call_fd(r, line, id, &fd);
+        sock = (uint64_t)json_integer_value(netd_test_get(m, "result.socket"));
+        assert_true(sock > 0);
+        json_decref(m);
+        return sock;
+}
+
+static void test_upgrade_attached_and_piped(struct netd_test_daemon *t)
+{
+        struct netd_test_raw r, q;
+        char base[64], alt[80], line[256];
+        int lfd, port, peer_a, peer_b, peer_c, att = -1, fd;
+        uint64_t a, b, c;
+        uint64_t a_up_w = 0, a_up_r = 0, a_dn_w = 0, a_dn_r = 0, p_w = 0, p_r = 0;
+        json_t *m;
+        const size_t big = 3 * 1024 * 1024;
+
+        launch_from_dir(t, NULL);
+        lfd = netd_test_tcp_socket(true, &port);
+        netd_test_raw_open(t, &r);
+        netd_test_raw_open(t, &q);
+        m = raw_call_fd(&q, "{\"jsonrpc\":\"2.0\",\"id\":\"v\",\"method\":\"netd.info\"}\n", "v",
+                        &fd);
+        (void)snprintf(base, sizeof(base), "%s",
+                       json_string_value(netd_test_get(m, "result.version")));
+        (void)snprintf(alt, sizeof(alt), "%s+alt", base);
+        json_decref(m);
+        a = raw_connect(&r, port, "a");
+        peer_a = netd_test_accept_peer(lfd);
+        b = raw_connect(&r, port, "b");
+        peer_b = netd_test_accept_peer(lfd);
+        c = raw_connect(&r, port, "c");
+        peer_c = netd_test_accept_peer(lfd);
+        /* Every socket is connected once its reply and events are in: a netd.sync barrier. */
+        m = raw_call_fd(&r, "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"netd.sync\"}\n", "s",
+                        &fd);
+        json_decref(m);
+        (void)snprintf(line, sizeof(line),
+                       "{\"jsonrpc\":\"2.0\",\"id\":\"att\",\"method\":\"socket.attach\","
+                       "\"params\":{\"socket\":%" PRIu64 "}}\n",
+                       a);
+        m = raw_call_fd(&r, line, "att", &att);
+        assert_true(att >= 0);
+        json_decref(m);
+        (void)snprintf(line, sizeof(line),
+                       "{\"jsonrpc\":\"2.0\",\"id\":\"pipe\",\"method\":\"socket.pipe\","
+                       "\"params\":{\"socket\":%" PRIu64 ",\"destination\":%" PRIu64 "}}\n",
+                       b, c);
+        m = raw_call_fd(&r, line, "pipe", &fd);
+        assert_true(json_is_true(json_object_get(m, "result")));
+        json_decref(m);
+        for (int round = 0; round < 6; round++) {
+                const char *want = round % 2 == 0 ? alt : base;
+                int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+                size_t sent_up = 0, sent_dn = 0, sent_p = 0;
+
+                /*
+                 * Nobody reads: the bytes pile up in the kernel pipes of the
+                 * pumps and in the socket buffers, and must all cross the exec.
+                 */
+                while (sent_up < big || sent_dn < big || sent_p < big) {
+                        size_t n = send_pattern(peer_a, &a_dn_w, big - sent_dn, 5) +
+                                   send_pattern(att, &a_up_w, big - sent_up, 7) +
+                                   send_pattern(peer_b, &p_w, big - sent_p, 9);
+
+                        sent_dn = (size_t)(a_dn_w - a_dn_r);
+                        sent_up = (size_t)(a_up_w - a_up_r);
+                        sent_p = (size_t)(p_w - p_r);
+                        if (n == 0)
+                                break; /* every buffer on the way is full */
+                }
+                install_as_netd(t, round % 2 == 0 ? "netd-b" : "netd-a");
+                assert_int_equal(kill(t->pid, SIGUSR2), 0);
+                for (;;) {
+                        bool done;
+
+                        m = raw_call_fd(&q,
+                                        "{\"jsonrpc\":\"2.0\",\"id\":\"v\",\"method\":"
+                                        "\"netd.info\"}\n",
+                                        "v", &fd);
+                        done = strcmp(json_string_value(netd_test_get(m, "result.version")),
+                                      want) == 0;
+                        json_decref(m);
+                        if (done)
+                                break;
+                        if (netd_test_now_ms() > deadline)
+                                fail_msg("the upgrade did not happen");
+                }
+                /* Now read everything, in order, exactly once. */
+                expect_pattern(att, &a_dn_r, (size_t)(a_dn_w - a_dn_r), 5);
+                expect_pattern(peer_a, &a_up_r, (size_t)(a_up_w - a_up_r), 7);
+                expect_pattern(peer_c, &p_r, (size_t)(p_w - p_r), 9);
+        }
+        printf("# attached and piped across 6 upgrades: %" PRIu64 " bytes in, %" PRIu64
+               " out, %" PRIu64 " piped, none lost or repeated\n",
+               a_dn_r, a_up_r, p_r);
+        assert_true(a_dn_r > 0 && a_up_r > 0 && p_r > 0);
+        {
+                /* The point of the test: some upgrade had bytes inside the pumps' kernel pipes. */
+                char *log = netd_test_read_file(t, "netd.log"), *at = log;
+                unsigned long long held, most = 0;
+
+                while ((at = strstr(at, "3 pumps ("))) {
+                        at += strlen("3 pumps (");
+                        held = strtoull(at, NULL, 10);
+                        if (held > most)
+                                most = held;
+                }
+                printf("# at most %llu bytes were inside the pumps' pipes at an exec\n", most);
+                assert_true(most > 0);
+                free(log);
+        }
+        close(att);
+        close(peer_a);
+        close(peer_b);
+        close(peer_c);
+        close(lfd);
+        netd_test_raw_close(&r);
+        netd_test_raw_close(&q);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 NETD_TEST_MANUAL(test_upgrade_refused),
                 NETD_TEST_MANUAL(test_upgrade_connecting_and_backlog),
+                NETD_TEST_MANUAL(test_upgrade_attached_and_piped),
                 NETD_TEST_MANUAL(test_upgrade_stream),
         };
 
