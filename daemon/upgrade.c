@@ -1316,20 +1316,6 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                                 goto done;
                         }
                 }
-                /* Resume only now: every object exists, so any callback finds its peers. */
-                json_array_foreach(conns, i, v) {
-                        struct netd_conn *c = (struct netd_conn *)(intptr_t)json_integer_value(
-                                json_object_get(v, "_conn"));
-                        struct netd_handle *h;
-
-                        TAILQ_FOREACH(h, &c->o.handles, owner_link) {
-                                if (h->type == NETD_HANDLE_SOCKET)
-                                        netd_socket_upgrade_resume((struct netd_socket *)h);
-                                else
-                                        netd_server_upgrade_resume((struct netd_server *)h);
-                        }
-                        netd_conn_upgrade_resume(c, json_is_true(json_object_get(v, "_draining")));
-                }
                 for (i = 0; i < N_STATS; i++)
                         st_out[i] = i < n_stats
                                             ? (uint64_t)json_integer_value(json_array_get(stats, i))
@@ -1354,6 +1340,20 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                         d->started.tv_sec--;
                 }
                 d->stats.upgrades++;
+                /* Resume only now: every object exists, so any callback finds its peers. */
+                json_array_foreach(conns, i, v) {
+                        struct netd_conn *c = (struct netd_conn *)(intptr_t)json_integer_value(
+                                json_object_get(v, "_conn"));
+                        struct netd_handle *h;
+
+                        TAILQ_FOREACH(h, &c->o.handles, owner_link) {
+                                if (h->type == NETD_HANDLE_SOCKET)
+                                        netd_socket_upgrade_resume((struct netd_socket *)h);
+                                else
+                                        netd_server_upgrade_resume((struct netd_server *)h);
+                        }
+                        netd_conn_upgrade_resume(c, json_is_true(json_object_get(v, "_draining")));
+                }
                 /* The netd.upgrade that asked for this: answered by the new binary. */
                 json_array_foreach(conns, i, v) {
                         json_t *rq = json_object_get(v, "_req");

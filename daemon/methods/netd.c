@@ -372,6 +372,10 @@ struct netd_done *m_netd_upgrade(struct netd_req *req, struct netd_jv params)
         if (req->conn->cred.uid != 0 && req->conn->cred.uid != geteuid())
                 return netd_req_fail_err(req, NETD_ERR_NETD_PERMISSION,
                                          "netd.upgrade is for root and netd's own user");
+        /* A batch's replies go out together: this one would wait for the exec, and hold it. */
+        if (req->batch)
+                return netd_req_fail_err(req, NETD_ERR_NETD_UPGRADE,
+                                         "netd.upgrade can't be part of a batch");
         /* Answered by the new binary once it serves, or here with the reason it was refused. */
         netd_upgrade_begin(req->daemon, req);
         return netd_req_pending(req);
