@@ -50,7 +50,7 @@ struct netd_conn {
         struct event *ev_more;  /* owned: resumes input processing (fairness) */
         struct event *ev_free;  /* owned: deferred free */
         struct netd_frame in;
-        struct evbuffer *out;    /* owned */
+        struct evbuffer *out;        /* owned */
         struct netd_out_fds out_fds; /* owned: descriptors going out with lines of out */
         struct event *ev_stall;  /* owned: cuts a client over out_hard_bytes that stopped reading */
         struct event *ev_closed; /* owned: timer: a client gone while input is held */

@@ -17,9 +17,12 @@
 #include "pump.h"
 
 static const char *const pump_event_names[_NETD_PUMP_EVENT_MAX] = {
-        [NETD_PUMP_READ] = "read",           [NETD_PUMP_WROTE] = "wrote",
-        [NETD_PUMP_EOF] = "eof",             [NETD_PUMP_DRAINED] = "drained",
-        [NETD_PUMP_SRC_ERROR] = "src-error", [NETD_PUMP_DST_ERROR] = "dst-error",
+        [NETD_PUMP_READ] = "read",
+        [NETD_PUMP_WROTE] = "wrote",
+        [NETD_PUMP_EOF] = "eof",
+        [NETD_PUMP_DRAINED] = "drained",
+        [NETD_PUMP_SRC_ERROR] = "src-error",
+        [NETD_PUMP_DST_ERROR] = "dst-error",
 };
 
 const char *netd_pump_event_to_string(enum netd_pump_event ev)
@@ -174,8 +177,8 @@ static ssize_t pump_in(struct netd_pump *p)
                 if (n < 0)
                         return n;
         }
-        n = read(p->src, p->buf, p->pipe_size > NETD_PUMP_COPY_BYTES ? p->pipe_size
-                                                                     : NETD_PUMP_COPY_BYTES);
+        n = read(p->src, p->buf,
+                 p->pipe_size > NETD_PUMP_COPY_BYTES ? p->pipe_size : NETD_PUMP_COPY_BYTES);
         if (n < 0)
                 return -errno;
         p->off = 0;

@@ -74,8 +74,8 @@ struct netd_pump {
         struct event *ev_kick; /* owned: runs the pump on the next loop turn */
         netd_pump_fn *cb;
         void *arg;
-        bool in_cb;   /* inside cb: a free is deferred until it returns */
-        bool free_me; /* netd_pump_free() was called inside cb */
+        bool in_cb;     /* inside cb: a free is deferred until it returns */
+        bool free_me;   /* netd_pump_free() was called inside cb */
         uint64_t moved; /* bytes written to dst (for logs and tests) */
 };
 

@@ -117,8 +117,8 @@ static void server_accept_one(struct netd_server *s, int fd)
                         /* Never a plain connection where a descriptor is expected. */
                         log_warning("conn#%llu: server %llu: Failed to attach a connection: %s, "
                                     "dropping",
-                                    (unsigned long long)s->h.owner->id,
-                                    (unsigned long long)s->h.id, strerror(-r));
+                                    (unsigned long long)s->h.owner->id, (unsigned long long)s->h.id,
+                                    strerror(-r));
                         netd_handle_free(&sock->h);
                         return;
                 }

@@ -243,6 +243,9 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
         struct netd_daemon *d = s->h.daemon;
         ssize_t n;
 
+        /* A pump reads this fd now (attach, pipe): never both (the seam). */
+        if (s->attached || s->pipe_dst)
+                return;
         n = read(s->fd, d->scratch, d->limits.read_chunk_bytes);
         if (n > 0) {
                 s->bytes_read += (uint64_t)n;
@@ -1194,6 +1197,9 @@ bool netd_socket_stop_step(struct netd_socket *s, uint64_t *ret_unsent)
                 *ret_unsent += socket_queued(s); /* written once connected */
                 return false;
         }
+        /* A pipe into s stops taking bytes: what it holds goes, then the FIN. */
+        if (s->pipe_in && s->pipe_src)
+                netd_socket_unpipe(s->pipe_src);
         if (!s->end_requested) {
                 s->end_requested = true;
                 /* An attached client's further writes fail (EPIPE); what it wrote still goes. */
@@ -1358,7 +1364,8 @@ static void socket_attached_tx_cb(struct netd_socket *s, enum netd_pump_event ev
                 return;
         case NETD_PUMP_EOF:
         case NETD_PUMP_DRAINED:
-                /* The client's shutdown(SHUT_WR) or close is the socket's end: FIN after the bytes. */
+                /* The client's shutdown(SHUT_WR) or close is the socket's end: FIN after the bytes.
+                 */
                 s->att_tx = netd_pump_free(s->att_tx);
                 s->end_requested = true;
                 socket_try_write(s);

@@ -115,11 +115,11 @@ struct netd_socket {
         struct netd_pump *att_rx; /* owned: fd -> pair; NULL once finished */
         struct netd_pump *att_tx; /* owned: pair -> fd, held while wbuf has bytes */
         /* socket.pipe: a pump from pipe_src's fd into ours, owned by the destination. */
-        struct netd_pump *pipe_in;     /* owned: NULL when nothing pipes into this socket */
-        struct netd_socket *pipe_src;  /* weak: cleared by unpipe or the source's close */
-        struct netd_socket *pipe_dst;  /* weak: the socket this one pipes into; cleared likewise */
-        bool pipe_end;                 /* our EOF ends pipe_dst (socket.pipe {end}) */
-        unsigned fds_taken;            /* descriptors of the daemon's budget held for pair and pipes */
+        struct netd_pump *pipe_in;    /* owned: NULL when nothing pipes into this socket */
+        struct netd_socket *pipe_src; /* weak: cleared by unpipe or the source's close */
+        struct netd_socket *pipe_dst; /* weak: the socket this one pipes into; cleared likewise */
+        bool pipe_end;                /* our EOF ends pipe_dst (socket.pipe {end}) */
+        unsigned fds_taken; /* descriptors of the daemon's budget held for pair and pipes */
 };
 
 /* Creates an unconnected socket owned by owner. Returns 0, -EMFILE or -ENOMEM. */
