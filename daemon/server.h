@@ -129,3 +129,10 @@ int netd_server_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner,
 
 /* Accepts again when listening; holds a restored close_req. */
 void netd_server_upgrade_resume(struct netd_server *s);
+
+/*
+ * Accepts or stops accepting per the owner's accept_paused (a lingering
+ * session past its budget, session.h): while paused, new connections wait
+ * in the kernel's backlog.
+ */
+void netd_server_update_accepting(struct netd_server *s);

@@ -417,6 +417,8 @@ static const char *upgrade_busy(struct netd_daemon *d, const struct netd_req *up
                 return "netd.subscribe subscriptions are open (not carried yet)";
         if (netd_listener_lingering(d->listener) > 0)
                 return "refused clients are being read out";
+        if (d->n_sessions > 0)
+                return "sessions (netd.detach) exist (not carried yet)";
         TAILQ_FOREACH(o, &d->conns, link) {
                 struct netd_conn *c = netd_conn_of(o);
                 struct netd_handle *h;
