@@ -890,8 +890,7 @@ int netd_server_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner,
 
 void netd_server_upgrade_resume(struct netd_server *s)
 {
-        if (s->listening && s->ev_accept)
-                event_add(s->ev_accept, NULL);
+        netd_server_update_accepting(s); /* a lingering session past its budget stays paused */
         if (s->close_req)
                 netd_req_hold(s->close_req, "server close");
 }

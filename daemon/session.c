@@ -9,6 +9,7 @@
  * Sessions live in daemon->sessions; the daemon frees them.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -570,4 +571,59 @@ void netd_session_free_all(struct netd_daemon *d)
 
         while ((o = TAILQ_FIRST(&d->sessions)))
                 session_free((struct netd_session *)o);
+}
+
+int netd_session_upgrade_restore(struct netd_daemon *d, uint64_t id, const struct netd_cred *cred,
+                                 const char *token, unsigned linger_ms, struct netd_owner *carrier,
+                                 struct netd_session **ret)
+{
+        struct netd_session *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return -ENOMEM;
+        s->o.ops = &session_owner_ops;
+        s->o.is_session = true;
+        s->o.open = true;
+        s->o.daemon = d;
+        s->o.fd = -1;
+        s->o.id = id;
+        s->o.uid = cred->uid;
+        s->o.pid = cred->pid;
+        TAILQ_INIT(&s->o.reqs);
+        TAILQ_INIT(&s->o.handles);
+        TAILQ_INIT(&s->o.closed);
+        s->kept = evbuffer_new();
+        s->ev_linger = evtimer_new(d->base, session_linger_cb, s);
+        if (!s->kept || !s->ev_linger || session_cred_copy(cred, &s->o.cred) < 0) {
+                if (s->kept)
+                        evbuffer_free(s->kept);
+                if (s->ev_linger)
+                        event_free(s->ev_linger);
+                netd_cred_done(&s->o.cred);
+                free(s);
+                return -ENOMEM;
+        }
+        (void)snprintf(s->token, sizeof(s->token), "%s", token);
+        s->linger_ms = linger_ms;
+        TAILQ_INSERT_TAIL(&d->sessions, &s->o, link);
+        d->n_sessions++;
+        if (carrier) {
+                s->conn = carrier;
+                carrier->session = s;
+        }
+        *ret = s;
+        return 0;
+}
+
+void netd_session_upgrade_resume(struct netd_session *s, int64_t left_ms)
+{
+        struct timeval tv;
+
+        if (s->conn)
+                return;
+        if (left_ms < 0)
+                left_ms = 0;
+        s->deadline_ms = netd_daemon_now_ms() + left_ms;
+        tv = (struct timeval){ (time_t)(left_ms / 1000), (suseconds_t)(left_ms % 1000) * 1000 };
+        event_add(s->ev_linger, &tv);
 }

@@ -132,3 +132,18 @@ void netd_session_foreach_server(struct netd_session *s,
 
 /* Frees every session and the handles lingering in them (daemon exit). */
 void netd_session_free_all(struct netd_daemon *d);
+
+struct netd_cred;
+
+/*
+ * Upgrade (upgrade.c): a session under its old id, token and linger time,
+ * the owner of its handles if it lingers (carrier NULL), else carried by
+ * carrier. Not armed: netd_session_upgrade_resume() does that. Returns 0 or
+ * -ENOMEM.
+ */
+int netd_session_upgrade_restore(struct netd_daemon *d, uint64_t id, const struct netd_cred *cred,
+                                 const char *token, unsigned linger_ms, struct netd_owner *carrier,
+                                 struct netd_session **ret);
+
+/* A lingering session's timer, for the left_ms its linger had left at the exec. */
+void netd_session_upgrade_resume(struct netd_session *s, int64_t left_ms);

@@ -39,6 +39,7 @@
 #include "req.h"
 #include "resolve.h"
 #include "server.h"
+#include "session.h"
 #include "socket.h"
 #include "upgrade.h"
 
@@ -265,7 +266,9 @@ static json_t *w_req(const struct netd_req *req)
 {
         json_t *o = json_pack("{s:s}", "method", req->method);
 
-        if (o && req->id)
+        if (o && !req->conn)
+                json_object_set_new(o, "orphan", json_true()); /* its connection is gone */
+        else if (o && req->id)
                 json_object_set(o, "id", req->id);
         return o;
 }
@@ -396,6 +399,99 @@ static json_t *w_conn(struct wr *w, struct netd_conn *c, const struct netd_req *
         return o;
 }
 
+/* A held request of a handle of o: carried when it is o's, or orphaned (its connection died). */
+static const char *busy_req(const struct netd_req *req, const struct netd_owner *o, size_t *carried)
+{
+        if (req->batch)
+                return "a batch is waiting for replies";
+        if (req->conn == o)
+                (*carried)++;
+        else if (req->conn)
+                return "a request of a handed-over handle is pending";
+        return NULL;
+}
+
+/* Why o's handles can't be written now, or NULL; *carried counts o's requests they hold. */
+static const char *busy_handles(const struct netd_owner *o, size_t *carried)
+{
+        struct netd_handle *h;
+        const char *why;
+
+        TAILQ_FOREACH(h, &o->handles, owner_link) {
+                if (!h->announced || h->held)
+                        return "a handle is not announced yet";
+                if (h->type == NETD_HANDLE_SOCKET) {
+                        struct netd_socket *s = (struct netd_socket *)h;
+                        struct netd_write *w;
+
+                        if (s->state == NETD_SOCKET_LOOKUP || s->lookup)
+                                return "a socket is resolving its host";
+                        if (s->state == NETD_SOCKET_CONNECTING &&
+                            (s->attempts_left > 1 || s->attempted))
+                                return "a socket is trying several addresses";
+                        if (s->state == NETD_SOCKET_CLOSED)
+                                return "a socket is closing";
+                        if ((s->att_rx && s->att_rx->done) || (s->att_tx && s->att_tx->done) ||
+                            (s->pipe_in && s->pipe_in->done))
+                                return "a pump is finishing";
+                        TAILQ_FOREACH(w, &s->writes, link)
+                                if ((why = busy_req(w->req, o, carried)))
+                                        return why;
+                } else {
+                        struct netd_server *s = (struct netd_server *)h;
+
+                        if (s->listen_req || s->lookup)
+                                return "a server is resolving its host";
+                        if (s->close_req && (why = busy_req(s->close_req, o, carried)))
+                                return why;
+                }
+        }
+        return NULL;
+}
+
+/* Sessions (session.h): carried by a connection (its handles are the connection's), or lingering.
+ */
+static json_t *w_sessions(struct wr *w, struct netd_daemon *d)
+{
+        json_t *list = json_array();
+        struct netd_owner *o;
+
+        TAILQ_FOREACH(o, &d->sessions, link) {
+                struct netd_session *s = (struct netd_session *)o;
+                json_t *rec = json_object(), *live = json_array(), *closed = json_array(),
+                       *groups = json_array();
+                struct netd_handle *h;
+
+                json_object_set_new(rec, "id", json_integer((json_int_t)o->id));
+                json_object_set_new(rec, "token", json_string(s->token));
+                json_object_set_new(rec, "linger_ms", json_integer(s->linger_ms));
+                json_object_set_new(rec, "carried_by",
+                                    json_integer(s->conn ? (json_int_t)s->conn->id : 0));
+                json_object_set_new(
+                        rec, "left_ms",
+                        json_integer(
+                                s->conn ? 0 : (json_int_t)(s->deadline_ms - netd_daemon_now_ms())));
+                json_object_set_new(rec, "kept", w_blob_buf(w, s->kept));
+                json_object_set_new(rec, "kept_lines", json_integer((json_int_t)s->kept_lines));
+                for (size_t i = 0; i < o->cred.n_groups; i++)
+                        json_array_append_new(groups, json_integer(o->cred.groups[i]));
+                json_object_set_new(rec, "cred",
+                                    json_pack("{s:I,s:I,s:i,s:o}", "uid", (json_int_t)o->cred.uid,
+                                              "gid", (json_int_t)o->cred.gid, "pid",
+                                              (int)o->cred.pid, "groups", groups));
+                json_object_set_new(rec, "sockets_paused", json_boolean(o->sockets_paused));
+                json_object_set_new(rec, "accept_paused", json_boolean(o->accept_paused));
+                TAILQ_FOREACH(h, &o->handles, owner_link)
+                        json_array_append_new(live, w_handle(w, h));
+                TAILQ_FOREACH(h, &o->closed, owner_link)
+                        json_array_append_new(closed, w_handle(w, h));
+                json_object_set_new(rec, "handles", live);
+                json_object_set_new(rec, "closed", closed);
+                json_array_append_new(list, rec);
+        }
+        return list;
+}
+
 /*
  * Why the state can't be written now, or NULL. Transient states (a close
  * due, a lookup, a batch's replies, a refused client being read out) pass
@@ -404,6 +500,7 @@ static json_t *w_conn(struct wr *w, struct netd_conn *c, const struct netd_req *
 static const char *upgrade_busy(struct netd_daemon *d, const struct netd_req *upgrade_req)
 {
         struct netd_owner *o;
+        const char *why;
 
         if (d->stopping)
                 return "the daemon is stopping";
@@ -417,11 +514,8 @@ static const char *upgrade_busy(struct netd_daemon *d, const struct netd_req *up
                 return "netd.subscribe subscriptions are open (not carried yet)";
         if (netd_listener_lingering(d->listener) > 0)
                 return "refused clients are being read out";
-        if (d->n_sessions > 0)
-                return "sessions (netd.detach) exist (not carried yet)";
         TAILQ_FOREACH(o, &d->conns, link) {
                 struct netd_conn *c = netd_conn_of(o);
-                struct netd_handle *h;
                 struct netd_req *req;
                 size_t carried = 0, held = 0;
 
@@ -436,37 +530,18 @@ static const char *upgrade_busy(struct netd_daemon *d, const struct netd_req *up
                         if (req == upgrade_req)
                                 carried++;
                 }
-                TAILQ_FOREACH(h, &o->handles, owner_link) {
-                        if (!h->announced || h->held)
-                                return "a handle is not announced yet";
-                        if (h->type == NETD_HANDLE_SOCKET) {
-                                struct netd_socket *s = (struct netd_socket *)h;
-                                struct netd_write *w;
-
-                                if (s->state == NETD_SOCKET_LOOKUP || s->lookup)
-                                        return "a socket is resolving its host";
-                                if (s->state == NETD_SOCKET_CONNECTING &&
-                                    (s->attempts_left > 1 || s->attempted))
-                                        return "a socket is trying several addresses";
-                                if (s->state == NETD_SOCKET_CLOSED)
-                                        return "a socket is closing";
-                                if ((s->att_rx && s->att_rx->done) ||
-                                    (s->att_tx && s->att_tx->done) ||
-                                    (s->pipe_in && s->pipe_in->done))
-                                        return "a pump is finishing";
-                                TAILQ_FOREACH(w, &s->writes, link)
-                                        carried++;
-                        } else {
-                                struct netd_server *s = (struct netd_server *)h;
-
-                                if (s->listen_req || s->lookup)
-                                        return "a server is resolving its host";
-                                if (s->close_req)
-                                        carried++;
-                        }
-                }
+                if ((why = busy_handles(o, &carried)))
+                        return why;
                 if (carried != held)
                         return "requests are in flight (lookups, listens)";
+        }
+        TAILQ_FOREACH(o, &d->sessions, link) {
+                size_t carried = 0;
+
+                if (!o->open)
+                        return "a session is ending";
+                if ((why = busy_handles(o, &carried)))
+                        return why;
         }
         return NULL;
 }
@@ -535,6 +610,7 @@ static int upgrade_save(struct netd_daemon *d, const struct netd_req *upgrade_re
                 json_array_append_new(conns, w_conn(&w, netd_conn_of(o), upgrade_req));
         json_object_set_new(root, "conns", conns);
         conns = NULL;
+        json_object_set_new(root, "sessions", w_sessions(&w, d));
         if (w.err < 0) {
                 r = w.err;
                 goto out;
@@ -785,7 +861,7 @@ static void r_addr(struct rd *r, json_t *o, const char *k, struct netd_addr *a)
 }
 
 /* A held request: in check mode validated only; else made on c and held by "by". */
-static struct netd_req *r_req(struct rd *r, json_t *v, struct netd_conn *c, const char *by)
+static struct netd_req *r_req(struct rd *r, json_t *v, struct netd_owner *c, const char *by)
 {
         const struct netd_method *m;
         const char *name;
@@ -802,7 +878,19 @@ static struct netd_req *r_req(struct rd *r, json_t *v, struct netd_conn *c, cons
         }
         if (!c || r->failed)
                 return NULL;
-        req = netd_req_new(&c->o, json_object_get(v, "id"), NULL);
+        if (json_is_true(json_object_get(v, "orphan"))) {
+                /* Its connection died before the upgrade: the work goes on, no reply. */
+                req = calloc(1, sizeof(*req));
+                if (!req) {
+                        r_fail(r, "%s", "out of memory");
+                        return NULL;
+                }
+                req->daemon = r->d;
+                req->method = m->name;
+                req->held_by = by;
+                return req;
+        }
+        req = netd_req_new(c, json_object_get(v, "id"), NULL);
         if (!req) {
                 r_fail(r, "%s", "out of memory");
                 return NULL;
@@ -815,7 +903,7 @@ static struct netd_req *r_req(struct rd *r, json_t *v, struct netd_conn *c, cons
 static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,
                    enum netd_socket_pump which, uint64_t pipe_src);
 
-static void r_socket(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, bool closed)
+static void r_socket(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id, bool closed)
 {
         struct netd_socket scratch, *s = &scratch;
         const uint8_t *p;
@@ -835,7 +923,7 @@ static void r_socket(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, 
                 return;
         }
         if (c) {
-                int ret = netd_socket_upgrade_restore(r->d, &c->o, id, closed, fd, &s);
+                int ret = netd_socket_upgrade_restore(r->d, c, id, closed, fd, &s);
 
                 if (ret < 0) {
                         r_fail(r, "restoring the socket: %s", strerror(-ret));
@@ -988,7 +1076,7 @@ static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,
         };
 }
 
-static void r_server(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, bool closed)
+static void r_server(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id, bool closed)
 {
         struct netd_server scratch, *s = &scratch;
         const uint8_t *p;
@@ -1001,7 +1089,7 @@ static void r_server(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, 
         if (r->failed)
                 return;
         if (c) {
-                int ret = netd_server_upgrade_restore(r->d, &c->o, id, closed, fd, &s);
+                int ret = netd_server_upgrade_restore(r->d, c, id, closed, fd, &s);
 
                 if (ret < 0) {
                         r_fail(r, "restoring the server: %s", strerror(-ret));
@@ -1029,7 +1117,7 @@ static void r_server(struct rd *r, json_t *o, struct netd_conn *c, uint64_t id, 
         }
 }
 
-static void r_handles(struct rd *r, json_t *list, struct netd_conn *c, bool closed,
+static void r_handles(struct rd *r, json_t *list, struct netd_owner *c, bool closed,
                       uint64_t conn_id)
 {
         json_t *h;
@@ -1140,17 +1228,102 @@ static void r_conn(struct rd *r, json_t *o)
         }
         v = json_object_get(o, "upgrade_req");
         if (v && !r->failed) {
-                struct netd_req *req = r_req(r, v, c, "upgrade");
+                struct netd_req *req = r_req(r, v, c ? &c->o : NULL, "upgrade");
 
                 /* Answered once everything is restored (upgrade_read()). */
                 if (req)
                         json_object_set_new(o, "_req", json_integer((json_int_t)(intptr_t)req));
         }
-        r_handles(r, r_get(r, o, "handles"), c, false, id);
-        r_handles(r, r_get(r, o, "closed"), c, true, id);
+        r_handles(r, r_get(r, o, "handles"), c ? &c->o : NULL, false, id);
+        r_handles(r, r_get(r, o, "closed"), c ? &c->o : NULL, true, id);
         if (c)
                 json_object_set_new(o, "_conn", json_integer((json_int_t)(intptr_t)c));
         json_object_set_new(o, "_draining", json_boolean(draining));
+}
+
+/* A session (its handles when it lingers); its carrier, a connection, is restored already. */
+static void r_session(struct rd *r, json_t *o)
+{
+        struct netd_cred cred = { .pidfd = -1 };
+        struct netd_session *s = NULL;
+        struct netd_owner *carrier = NULL;
+        json_t *cr, *groups = NULL, *g;
+        const char *token;
+        const uint8_t *kept;
+        size_t kept_len, i;
+        uint64_t id, carried_by;
+        unsigned linger_ms;
+
+        (void)snprintf(r->where, sizeof(r->where), "a session");
+        id = (uint64_t)r_int(r, o, "id", 1, INT64_MAX);
+        (void)snprintf(r->where, sizeof(r->where), "session#%" PRIu64, id);
+        token = json_string_value(r_get(r, o, "token"));
+        if (!token || strlen(token) != NETD_SESSION_TOKEN_LEN)
+                r_fail(r, "%s", "field token is not a token");
+        linger_ms = (unsigned)r_int(r, o, "linger_ms", 0, UINT32_MAX);
+        carried_by = (uint64_t)r_int(r, o, "carried_by", 0, INT64_MAX);
+        (void)r_int(r, o, "left_ms", INT64_MIN, INT64_MAX);
+        (void)r_int(r, o, "kept_lines", 0, INT64_MAX);
+        (void)r_bool(r, o, "sockets_paused");
+        (void)r_bool(r, o, "accept_paused");
+        (void)r_blob(r, o, "kept", false, &kept, &kept_len);
+        cr = r_get(r, o, "cred");
+        if (cr) {
+                cred.uid = (uid_t)r_int(r, cr, "uid", 0, UINT32_MAX);
+                cred.gid = (gid_t)r_int(r, cr, "gid", 0, UINT32_MAX);
+                cred.pid = (pid_t)r_int(r, cr, "pid", -1, INT32_MAX);
+                groups = r_get(r, cr, "groups");
+                if (groups && (!json_is_array(groups) || json_array_size(groups) > 65536))
+                        r_fail(r, "%s", "cred.groups is not an array of groups");
+                json_array_foreach(groups, i, g)
+                        if (!json_is_integer(g))
+                                r_fail(r, "%s", "cred.groups holds a bad group");
+        }
+        if (r->failed)
+                return;
+        if (carried_by &&
+            json_array_size(r_get(r, o, "handles")) + json_array_size(r_get(r, o, "closed")) > 0) {
+                r_fail(r, "%s", "a carried session holds handles of its own");
+                return;
+        }
+        if (r->d) {
+                struct netd_owner *c;
+                int e;
+
+                if (carried_by) {
+                        TAILQ_FOREACH(c, &r->d->conns, link)
+                                if (c->id == carried_by)
+                                        carrier = c;
+                        if (!carrier) {
+                                r_fail(r, "%s", "its connection is not in the state");
+                                return;
+                        }
+                }
+                cred.n_groups = json_array_size(groups);
+                cred.groups = cred.n_groups ? calloc(cred.n_groups, sizeof(gid_t)) : NULL;
+                if (cred.n_groups && !cred.groups) {
+                        r_fail(r, "%s", "out of memory");
+                        return;
+                }
+                json_array_foreach(groups, i, g)
+                        cred.groups[i] = (gid_t)json_integer_value(g);
+                e = netd_session_upgrade_restore(r->d, id, &cred, token, linger_ms, carrier, &s);
+                free(cred.groups);
+                if (e < 0) {
+                        r_fail(r, "restoring the session: %s", strerror(-e));
+                        return;
+                }
+                s->kept_lines = (uint64_t)json_integer_value(json_object_get(o, "kept_lines"));
+                s->o.sockets_paused = json_is_true(json_object_get(o, "sockets_paused"));
+                s->o.accept_paused = json_is_true(json_object_get(o, "accept_paused"));
+                if (kept_len > 0 && evbuffer_add(s->kept, kept, kept_len) < 0) {
+                        r_fail(r, "%s", "out of memory");
+                        return;
+                }
+                json_object_set_new(o, "_session", json_integer((json_int_t)(intptr_t)s));
+        }
+        r_handles(r, r_get(r, o, "handles"), s ? &s->o : NULL, false, id);
+        r_handles(r, r_get(r, o, "closed"), s ? &s->o : NULL, true, id);
 }
 
 /* Reads the state (d NULL: check only). */
@@ -1162,7 +1335,7 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
         uint32_t format, jlen;
         uint64_t blen;
         json_error_t jerr;
-        json_t *root = NULL, *conns, *v, *stats;
+        json_t *root = NULL, *conns, *v, *stats, *sessions;
         const char *version;
         size_t i;
         int ret = -EINVAL;
@@ -1285,6 +1458,16 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                 if (r.failed)
                         goto done;
         }
+        sessions = r_get(&r, root, "sessions");
+        if (sessions && !json_is_array(sessions))
+                r_fail(&r, "%s", "sessions is not an array");
+        if (r.failed)
+                goto done;
+        json_array_foreach(sessions, i, v) {
+                r_session(&r, v);
+                if (r.failed)
+                        goto done;
+        }
         r.where[0] = '\0';
         if (d) {
                 const uint64_t n_stats = json_array_size(stats);
@@ -1355,6 +1538,21 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                                         netd_server_upgrade_resume((struct netd_server *)h);
                         }
                         netd_conn_upgrade_resume(c, json_is_true(json_object_get(v, "_draining")));
+                }
+                json_array_foreach(sessions, i, v) {
+                        struct netd_session *ss =
+                                (struct netd_session *)(intptr_t)json_integer_value(
+                                        json_object_get(v, "_session"));
+                        struct netd_handle *h;
+
+                        TAILQ_FOREACH(h, &ss->o.handles, owner_link) {
+                                if (h->type == NETD_HANDLE_SOCKET)
+                                        netd_socket_upgrade_resume((struct netd_socket *)h);
+                                else
+                                        netd_server_upgrade_resume((struct netd_server *)h);
+                        }
+                        netd_session_upgrade_resume(
+                                ss, json_integer_value(json_object_get(v, "left_ms")));
                 }
                 /* The netd.upgrade that asked for this: answered by the new binary. */
                 json_array_foreach(conns, i, v) {

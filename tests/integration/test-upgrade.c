@@ -931,12 +931,128 @@ static void test_upgrade_attached_and_piped(struct netd_test_daemon *t)
         netd_test_raw_close(&q);
 }
 
+/* ---- Sessions: carried and lingering ones cross the exec ----------------------------------- */
+
+/* SIGUSR2, then netd.info on tc until it shows want. */
+static void upgrade_and_wait(struct netd_test_daemon *t, struct netd_test_client *tc,
+                             const char *want)
+{
+        int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+
+        assert_int_equal(kill(t->pid, SIGUSR2), 0);
+        for (;;) {
+                char *v = info_version(tc);
+                bool done = strcmp(v, want) == 0;
+
+                free(v);
+                if (done)
+                        return;
+                if (netd_test_now_ms() > deadline)
+                        fail_msg("netd.info never showed version %s", want);
+        }
+}
+
+static void test_upgrade_sessions(struct netd_test_daemon *t)
+{
+        struct netd_test_client *tc, *tc2, *tc3;
+        char *base, alt[80], token[64];
+        int lfd, lport, peer, srv_port, client;
+        uint64_t srv, sock;
+        json_t *res;
+        const struct netd_test_rx *rx;
+
+        launch_from_dir(t, NULL);
+        tc = netd_test_connect(t);
+        base = info_version(tc);
+        (void)snprintf(alt, sizeof(alt), "%s+alt", base);
+        srv = netd_test_create_server(tc, NULL);
+        srv_port = netd_test_listen(tc, srv, "127.0.0.1");
+        lfd = netd_test_tcp_socket(true, &lport);
+        sock = netd_test_connect_tcp(tc, lport, "127.0.0.1", NULL);
+        peer = netd_test_accept_peer(lfd);
+        netd_test_wait_event(tc, "socket.connect", sock, NETD_TEST_TIMEOUT_MS);
+        res = netd_test_call(tc, "netd.detach", json_pack("{s:i}", "lingerMs", 60000));
+        (void)snprintf(token, sizeof(token), "%s",
+                       json_string_value(json_object_get(res, "token")));
+        json_decref(res);
+        assert_int_equal(write(peer, "before-", 7), 7);
+        netd_test_wait_until(t, netd_test_rx(tc, sock)->len == 7);
+
+        /* A session carried by a live connection. */
+        install_as_netd(t, "netd-b");
+        upgrade_and_wait(t, tc, alt);
+        assert_int_equal(write(peer, "carried-", 8), 8);
+        netd_test_wait_until(t, netd_test_rx(tc, sock)->len == 15);
+        rx = netd_test_rx(tc, sock);
+        assert_memory_equal(rx->buf, "before-carried-", 15);
+
+        /* The client goes: its handles linger, the peer's bytes are kept. */
+        netd_test_disconnect(tc);
+        tc2 = netd_test_connect(t);
+        netd_test_wait_until(t, info_stat(tc2, "stats.sessions") == 1);
+        assert_int_equal(write(peer, "lingering-", 10), 10);
+        /* netd reads it while lingering: the socket's bytesRead says so (netd.handles). */
+        {
+                int64_t deadline = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+
+                for (;;) {
+                        json_t *h = netd_test_call(tc2, "netd.handles", NULL);
+                        json_t *row;
+                        size_t i;
+                        bool seen = false;
+
+                        json_array_foreach(json_object_get(h, "handles"), i, row)
+                                if ((uint64_t)json_integer_value(json_object_get(row, "id")) ==
+                                            sock &&
+                                    json_integer_value(json_object_get(row, "bytesRead")) == 25)
+                                        seen = true;
+                        json_decref(h);
+                        if (seen)
+                                break;
+                        if (netd_test_now_ms() > deadline)
+                                fail_msg("netd never read the bytes sent while the session "
+                                         "lingered");
+                }
+        }
+        /* A lingering session, its kept events and its timer cross an upgrade. */
+        install_as_netd(t, "netd-a");
+        upgrade_and_wait(t, tc2, base);
+        assert_int_equal(info_stat(tc2, "stats.sessions"), 1);
+        assert_int_equal(write(peer, "after-", 6), 6);
+        client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        {
+                struct sockaddr_in sa = { .sin_family = AF_INET,
+                                          .sin_port = htons((uint16_t)srv_port),
+                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+                assert_int_equal(connect(client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        }
+        tc3 = netd_test_connect(t);
+        res = netd_test_call(tc3, "netd.attach", json_pack("{s:s}", "token", token));
+        /* The server, the socket, and the connection the server accepted while lingering. */
+        assert_int_equal(json_array_size(json_object_get(res, "handles")), 3);
+        json_decref(res);
+        /* Every byte once, in order: kept before the exec, kept after, live. */
+        netd_test_wait_until(t, netd_test_rx(tc3, sock)->len == 16);
+        rx = netd_test_rx(tc3, sock);
+        assert_memory_equal(rx->buf, "lingering-after-", 16);
+        netd_test_wait_event(tc3, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
+        netd_test_call_true(tc3, "socket.write",
+                            json_pack("{s:I,s:s}", "socket", (json_int_t)sock, "data", "back"));
+        netd_test_peer_expect(t, peer, "back");
+        close(client);
+        close(peer);
+        close(lfd);
+        free(base);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 NETD_TEST_MANUAL(test_upgrade_refused),
                 NETD_TEST_MANUAL(test_upgrade_connecting_and_backlog),
                 NETD_TEST_MANUAL(test_upgrade_attached_and_piped),
+                NETD_TEST_MANUAL(test_upgrade_sessions),
                 NETD_TEST_MANUAL(test_upgrade_stream),
         };
 
