@@ -510,8 +510,6 @@ static const char *upgrade_busy(struct netd_daemon *d, const struct netd_req *up
                 return "handle closes are due";
         if (netd_resolver_busy(d) > 0)
                 return "name lookups are in flight";
-        if (netd_observe_active(d))
-                return "netd.subscribe subscriptions are open (not carried yet)";
         if (netd_listener_lingering(d->listener) > 0)
                 return "refused clients are being read out";
         TAILQ_FOREACH(o, &d->conns, link) {
@@ -611,6 +609,7 @@ static int upgrade_save(struct netd_daemon *d, const struct netd_req *upgrade_re
         json_object_set_new(root, "conns", conns);
         conns = NULL;
         json_object_set_new(root, "sessions", w_sessions(&w, d));
+        json_object_set_new(root, "observers", netd_observe_upgrade_save(d));
         if (w.err < 0) {
                 r = w.err;
                 goto out;
@@ -1467,6 +1466,13 @@ static int upgrade_read(int fd, struct netd_daemon *d, bool live_fds, char *err,
                 r_session(&r, v);
                 if (r.failed)
                         goto done;
+        }
+        v = r_get(&r, root, "observers");
+        if (v && netd_observe_upgrade_restore(d, v, err, errlen) < 0) {
+                r.failed = true;
+                if (!err[0])
+                        (void)snprintf(err, errlen, "restoring the subscriptions: out of memory");
+                goto done;
         }
         r.where[0] = '\0';
         if (d) {

@@ -965,7 +965,7 @@ static void upgrade_and_wait(struct netd_test_daemon *t, struct netd_test_client
 
 static void test_upgrade_sessions(struct netd_test_daemon *t)
 {
-        struct netd_test_client *tc, *tc2, *tc3;
+        struct netd_test_client *tc, *tc2, *tc3, *obs;
         char *base, alt[80], token[64];
         int lfd, lport, peer, srv_port, client;
         uint64_t srv, sock;
@@ -989,11 +989,26 @@ static void test_upgrade_sessions(struct netd_test_daemon *t)
         assert_int_equal(write(peer, "before-", 7), 7);
         netd_test_wait_until(t, netd_test_rx(tc, sock)->len == 7);
 
+        /* An observer (netctl monitor) of that socket. */
+        obs = netd_test_connect(t);
+        res = netd_test_call(
+                obs, "netd.subscribe",
+                json_pack("{s:[I],s:[s]}", "handles", (json_int_t)sock, "events", "socket.data"));
+        json_decref(res);
         /* A session carried by a live connection. */
         install_as_netd(t, "netd-b");
         upgrade_and_wait(t, tc, alt);
         assert_int_equal(write(peer, "carried-", 8), 8);
         netd_test_wait_until(t, netd_test_rx(tc, sock)->len == 15);
+        /* The subscription went on in the new image: the observer sees the data after it. */
+        netd_test_wait_until(t, netd_test_count_events(obs, "netd.event", 0) == 1);
+        {
+                json_t *last = obs->events[obs->n_events - 1].params;
+
+                netd_test_assert_str(last, "event", "socket.data");
+                assert_int_equal(netd_test_int_at(last, "handle"), (json_int_t)sock);
+        }
+        netd_test_disconnect(obs);
         rx = netd_test_rx(tc, sock);
         assert_memory_equal(rx->buf, "before-carried-", 15);
 
