@@ -148,17 +148,20 @@ static void test_lines_with_fds(void **state)
         memset(big, 'a', sizeof(big));
         big[sizeof(big) - 1] = 0;
         for (int i = 0; i < 6; i++) {
-                json_t *r = json_pack("{s:s}", "pad", big);
+                json_t *r = json_pack("{s:s}", "pad", big), *id = json_integer(i);
 
                 if (i == 2 || i == 4) {
                         int fd = dup(i == 2 ? 0 : 1);
+                        json_t *res = json_pack("{s:i}", "fd", 0);
 
                         fd_line[i / 2 - 1] = netd_out_fds_tail(&q, b);
-                        assert_int_equal(
-                                netd_out_reply(b, json_integer(i), json_pack("{s:i}", "fd", 0)), 0);
+                        /* netd_out_reply() borrows id and result: they are ours to free. */
+                        assert_int_equal(netd_out_reply(b, id, res), 0);
+                        json_decref(res);
                         assert_int_equal(netd_out_fds_push(&q, fd_line[i / 2 - 1], fd), 0);
                 }
-                assert_int_equal(netd_out_reply(b, json_integer(i), r), 0);
+                assert_int_equal(netd_out_reply(b, id, r), 0);
+                json_decref(id);
                 json_decref(r);
         }
         want_len = evbuffer_get_length(b);
