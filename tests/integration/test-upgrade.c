@@ -564,8 +564,16 @@ static void test_upgrade_refused(struct netd_test_daemon *t)
         (void)snprintf(path, sizeof(path), "%s/netd", t->dir);
         assert_int_equal(unlink(path), 0);
         expect_refused(tc, base, "exit 127");
-        /* A check that hangs is cut after NETD_UPGRADE_CHECK_MS: not tested (5 s). */
-        assert_int_equal(info_stat(tc, "stats.upgradesFailed"), 4);
+        /* A check that hangs is cut after 5 s (NETD_UPGRADE_CHECK_MS); then netd serves on. */
+        write_script(t, "hangs", "#!/bin/sh\nexec sleep 60\n");
+        install_as_netd(t, "hangs");
+        {
+                int64_t t0 = netd_test_now_ms();
+
+                expect_refused(tc, base, "did not finish within 5000 ms");
+                assert_true(netd_test_now_ms() - t0 >= 5000);
+        }
+        assert_int_equal(info_stat(tc, "stats.upgradesFailed"), 5);
         assert_int_equal(info_stat(tc, "stats.upgrades"), 0);
         {
                 char *log = netd_test_read_file(t, "netd.log");
