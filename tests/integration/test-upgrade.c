@@ -971,6 +971,15 @@ static void upgrade_and_wait(struct netd_test_daemon *t, struct netd_test_client
         }
 }
 
+/* Counts a true reply; anything else fails the test. */
+static void count_true_cb(struct netd_client *c, json_t *result,
+                          const struct netd_client_error *err, void *userdata)
+{
+        if (!result || !json_is_true(result))
+                fail_msg("socket.write failed: %s", err && err->message ? err->message : "?");
+        (*(int *)userdata)++;
+}
+
 static void test_upgrade_sessions(struct netd_test_daemon *t)
 {
         struct netd_test_client *tc, *tc2, *tc3, *obs;
@@ -1074,6 +1083,44 @@ static void test_upgrade_sessions(struct netd_test_daemon *t)
         netd_test_call_true(tc3, "socket.write",
                             json_pack("{s:I,s:s}", "socket", (json_int_t)sock, "data", "back"));
         netd_test_peer_expect(t, peer, "back");
+        {
+                /*
+                 * Large writes (queued by reference, not copied) the peer does not
+                 * read yet: more than the kernel's buffers hold, so part waits in
+                 * netd's queue across the exec; each reply comes once, from the
+                 * new image.
+                 */
+                const size_t chunk = 900 * 1024, n = 16;
+                char *data = malloc(chunk + 1);
+                uint64_t pos = 0;
+                int replies = 0;
+
+                assert_non_null(data);
+                for (size_t k = 0; k < n; k++) {
+                        for (size_t i = 0; i < chunk; i++)
+                                data[i] = pattern(k * chunk + i, 13);
+                        data[chunk] = '\0';
+                        assert_int_equal(netd_client_call(tc3->c, "socket.write",
+                                                          json_pack("{s:I,s:s}", "socket",
+                                                                    (json_int_t)sock, "data", data),
+                                                          count_true_cb, &replies),
+                                         0);
+                }
+                free(data);
+                netd_test_call_true(tc3, "netd.sync", NULL);
+                res = netd_test_call(tc3, "socket.get",
+                                     netd_test_handle_params("socket", sock, NULL));
+                printf("# %lld bytes waited in netd's queue at the exec\n",
+                       (long long)netd_test_int_at(res, "bufferSize"));
+                assert_true(netd_test_int_at(res, "bufferSize") > 0);
+                json_decref(res);
+                install_as_netd(t, "netd-b");
+                upgrade_and_wait(t, tc3, alt);
+                expect_pattern(peer, &pos, chunk * n, 13);
+                netd_test_wait_until(t, replies == (int)n);
+                netd_test_call_true(tc3, "netd.sync", NULL);
+                assert_int_equal(replies, (int)n);
+        }
         close(client);
         close(peer);
         close(lfd);
