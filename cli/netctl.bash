@@ -8,7 +8,7 @@ _netctl() {
 		words=("${COMP_WORDS[@]}")
 		cword=$COMP_CWORD
 	}
-	local commands="call close connect forward help info isip listen ls methods monitor notify shell version"
+	local commands="call close connect forward help info isip listen ls methods monitor notify shell upgrade version"
 	local global="--socket --json --timeout --quiet --help --version"
 	local stream="-4 -6 --exec --sh-exec --send-only --recv-only --idle-timeout --verbose --progress
 		--no-attach"

@@ -273,6 +273,37 @@ static int verb_info(int argc, char *argv[])
         return NETCTL_EXIT_OK;
 }
 
+/*
+ * netd.upgrade: netd re-executes its binary in place. The reply comes from
+ * the new binary (or says why the old one goes on), after up to 2 s of
+ * settling and 5 s of checking: the wait is at least 10 s.
+ */
+static int verb_upgrade(int argc, char *argv[])
+{
+        struct netd_client_error err;
+        struct netd_client *c = NULL;
+        json_t *res = NULL;
+        int r, timeout = arg_timeout_ms < 0 || arg_timeout_ms > 10000 ? arg_timeout_ms : 10000;
+
+        r = open_client(&c);
+        if (r > 0)
+                return r;
+        r = netd_client_call_sync(c, "netd.upgrade", NULL, timeout, &res, &err);
+        c = netd_client_free(c);
+        if (r < 0)
+                return fail_call(r, &err);
+        if (!arg_quiet) {
+                if (arg_json)
+                        print_json(res, stdout);
+                else
+                        printf("netd upgraded in place: %s -> %s\n",
+                               json_string_value(json_object_get(res, "previous")),
+                               json_string_value(json_object_get(res, "version")));
+        }
+        json_decref(res);
+        return NETCTL_EXIT_OK;
+}
+
 static int fetch_schema(struct netd_client *c, json_t **ret);
 
 /* True if the words after the method are KEY=VALUE pairs (not one JSON text or "-"). */
@@ -1219,6 +1250,8 @@ static const struct netctl_verb verbs[] = {
           verb_notify, NULL },
         { "shell", "", "one connection; requests typed per line, replies and events as they come", 0, 0,
           verb_shell, NULL },
+        { "upgrade", "", "re-execute netd's binary in place, keeping every connection (root)",
+          0, 0, verb_upgrade, NULL },
         { "version", "", "show netctl's version", 0, 0, verb_version, NULL },
 };
 

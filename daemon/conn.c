@@ -23,6 +23,7 @@
 #include "out.h"
 #include "req.h"
 #include "rpc.h"
+#include "session.h"
 #include "socket.h"
 
 /*
@@ -38,6 +39,7 @@
 
 static void conn_input_check(struct netd_conn *c);
 static void conn_output_added(struct netd_conn *c);
+static void conn_queued(struct netd_conn *c, int r);
 
 static const char *const conn_state_names[_NETD_CONN_STATE_MAX] = {
         [NETD_CONN_OPEN] = "open",
@@ -466,6 +468,15 @@ static size_t owner_output_length(const struct netd_owner *o)
         return netd_conn_output_length((const struct netd_conn *)o);
 }
 
+static void owner_send_lines(struct netd_owner *o, struct evbuffer *lines)
+{
+        struct netd_conn *c = netd_conn_of(o);
+
+        if (c->state == NETD_CONN_CLOSED)
+                return;
+        conn_queued(c, evbuffer_add_buffer(c->out, lines) < 0 ? -ENOMEM : 0);
+}
+
 static const struct netd_owner_ops conn_owner_ops = {
         .send = owner_send,
         .send_result = owner_send_result,
@@ -476,6 +487,7 @@ static const struct netd_owner_ops conn_owner_ops = {
         .close = owner_close,
         .take_fd = owner_take_fd,
         .output_length = owner_output_length,
+        .send_lines = owner_send_lines,
 };
 
 int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
@@ -540,6 +552,8 @@ void netd_conn_close(struct netd_conn *c, const char *reason)
         event_del(c->ev_stall);
         event_del(c->ev_closed);
         netd_rpc_detach_conn(&c->o);
+        /* A connection that called netd.detach leaves its handles to its session (session.h). */
+        netd_session_orphan(&c->o);
         /*
          * The handles go with the deferred free (redis's freeClientAsync):
          * this may run inside one of their own callbacks. Until then they
@@ -724,4 +738,59 @@ static void conn_output_added(struct netd_conn *c)
                 conn_set_sockets_paused(c, true);
         if (len > c->o.daemon->limits.out_hard_bytes)
                 conn_update_stall(c, false);
+}
+
+int netd_conn_upgrade_restore(struct netd_daemon *d, int fd, uint64_t id, struct netd_conn **ret)
+{
+        struct netd_conn *c;
+        int r;
+
+        r = netd_conn_new(d, fd, &c);
+        if (r < 0)
+                return r;
+        event_del(c->ev_read); /* netd_conn_upgrade_resume() decides */
+        c->o.id = id;
+        /* SO_PEERCRED is the peer's at connect time: the same answer as at the accept. */
+        if (netd_cred_read(fd, &c->o.cred) < 0)
+                log_warning("conn#%llu: Failed to read the peer's credentials again",
+                            (unsigned long long)id);
+        c->o.uid = c->o.cred.uid;
+        c->o.pid = c->o.cred.pid;
+        *ret = c;
+        return 0;
+}
+
+void netd_conn_upgrade_resume(struct netd_conn *c, bool draining)
+{
+        size_t len = evbuffer_get_length(c->out);
+
+        if (draining) {
+                conn_set_state(c, NETD_CONN_DRAINING);
+                if (len == 0)
+                        netd_conn_close(c, NULL);
+                else
+                        event_add(c->ev_write, NULL);
+                return;
+        }
+        if (len > 0)
+                event_add(c->ev_write, NULL);
+        if (len > c->o.daemon->limits.out_high_bytes)
+                conn_set_sockets_paused(c, true);
+        if (len > c->o.daemon->limits.out_hard_bytes)
+                conn_update_stall(c, true);
+        if (!c->read_eof)
+                event_add(c->ev_read, NULL);
+        /* Lines that were buffered but not handled yet (fairness, held input), or the EOF. */
+        event_active(c->ev_more, EV_TIMEOUT, 0);
+}
+
+int netd_conn_upgrade_restore_fd(struct netd_conn *c, uint64_t pos, int fd)
+{
+        struct netd_conn_fds *nf = realloc(c->fds, (c->n_fds + 1) * sizeof(*nf));
+
+        if (!nf)
+                return -ENOMEM;
+        c->fds = nf;
+        c->fds[c->n_fds++] = (struct netd_conn_fds){ .pos = pos, .fd = fd };
+        return 0;
 }

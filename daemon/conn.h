@@ -133,5 +133,23 @@ size_t netd_conn_output_length(const struct netd_conn *c);
 /* True when c can take more output (not closing). */
 bool netd_conn_is_open(const struct netd_conn *c);
 
+/*
+ * Upgrade (upgrade.c): a connection on fd, a control socket kept across the
+ * re-exec, under its old id, its credentials read again (SO_PEERCRED), not
+ * reading yet. The caller fills its input, output and fds, then calls
+ * netd_conn_upgrade_resume(). Returns 0 or -ENOMEM (fd closed).
+ */
+int netd_conn_upgrade_restore(struct netd_daemon *d, int fd, uint64_t id, struct netd_conn **ret);
+
+/* Appends a received descriptor (SCM_RIGHTS) for the stream byte at pos. */
+int netd_conn_upgrade_restore_fd(struct netd_conn *c, uint64_t pos, int fd);
+
+/*
+ * Starts a restored connection: writes its queued output, applies the flow
+ * state it implies, reads again and handles the lines it buffered; or, when
+ * draining, only writes and then closes.
+ */
+void netd_conn_upgrade_resume(struct netd_conn *c, bool draining);
+
 /* Frees a connection directly; only for daemon shutdown. NULL-safe; returns NULL. */
 struct netd_conn *netd_conn_free(struct netd_conn *c);

@@ -313,3 +313,44 @@ void netd_handle_release_all(struct netd_owner *owner)
         while ((h = TAILQ_FIRST(&owner->closed)))
                 netd_handle_free(h);
 }
+
+int netd_handle_upgrade_restore(struct netd_handle *h, struct netd_daemon *d,
+                                struct netd_owner *owner, enum netd_handle_type type,
+                                const struct netd_handle_ops *ops, uint64_t id, bool closed)
+{
+        struct netd_registry *r = &d->handles;
+        size_t s;
+        int ret;
+
+        if (id == 0 || netd_handle_lookup(d, id))
+                return -EEXIST;
+        if (r->count + 1 > r->nbuckets) {
+                ret = registry_grow(r);
+                if (ret < 0)
+                        return ret;
+        }
+        h->id = id;
+        h->type = type;
+        h->ops = ops;
+        h->daemon = d;
+        h->owner = owner;
+        h->announced = true;
+        s = registry_slot(r, h->id);
+        h->hash_next = r->buckets[s];
+        r->buckets[s] = h;
+        r->count++;
+        if (closed) {
+                h->closed = true;
+                TAILQ_INSERT_TAIL(&owner->closed, h, owner_link);
+                owner->n_closed++;
+        } else {
+                struct netd_uid_usage *u = netd_auth_usage(d, owner->cred.uid);
+
+                /* Counted as it was before the upgrade, whatever the quota says now. */
+                if (u)
+                        u->handles++;
+                TAILQ_INSERT_TAIL(&owner->handles, h, owner_link);
+                owner->n_handles++;
+        }
+        return 0;
+}

@@ -104,5 +104,15 @@ void netd_handle_run_closes(struct netd_daemon *d);
 /* Abandons and frees every handle owner holds, live or closed. */
 void netd_handle_release_all(struct netd_owner *owner);
 
+/*
+ * Upgrade (upgrade.c): registers h under the id it had before the re-exec,
+ * on owner's live list (counted for its uid, no limit applied: the state was
+ * valid when saved) or, when closed, on its closed list. Announced. Returns
+ * 0, -EEXIST when the id is 0 or taken, or -ENOMEM.
+ */
+int netd_handle_upgrade_restore(struct netd_handle *h, struct netd_daemon *d,
+                                struct netd_owner *owner, enum netd_handle_type type,
+                                const struct netd_handle_ops *ops, uint64_t id, bool closed);
+
 /* Unregisters and frees h (used by the functions above and on daemon exit). */
 void netd_handle_free(struct netd_handle *h);

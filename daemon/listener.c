@@ -372,3 +372,32 @@ struct netd_listener *netd_listener_free(struct netd_listener *l)
         free(l);
         return NULL;
 }
+
+int netd_listener_upgrade_restore(struct netd_daemon *d, int fd, const char *path,
+                                  struct netd_listener **ret)
+{
+        char *owned = NULL;
+        int r;
+
+        if (path && !(owned = strdup(path)))
+                return -ENOMEM;
+        r = listener_start(d, fd, owned, ret);
+        if (r < 0)
+                free(owned);
+        return r;
+}
+
+int netd_listener_fd(const struct netd_listener *l)
+{
+        return l->fd;
+}
+
+const char *netd_listener_path(const struct netd_listener *l)
+{
+        return l->path;
+}
+
+unsigned netd_listener_lingering(const struct netd_listener *l)
+{
+        return l->n_rejects;
+}

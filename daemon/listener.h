@@ -23,5 +23,17 @@ int netd_listener_open(struct netd_daemon *d, const char *path, mode_t mode, gid
 /* Accepts on fd, a listening UNIX socket netd did not create (systemd). */
 int netd_listener_adopt(struct netd_daemon *d, int fd, struct netd_listener **ret);
 
+/*
+ * Upgrade (upgrade.c): accepts on fd, the control socket kept across the
+ * re-exec; path (may be NULL) is the file netd created, unlinked at the end.
+ */
+int netd_listener_upgrade_restore(struct netd_daemon *d, int fd, const char *path,
+                                  struct netd_listener **ret);
+
+/* The listening descriptor, the file netd created (NULL: inherited), refused clients lingering. */
+int netd_listener_fd(const struct netd_listener *l);
+const char *netd_listener_path(const struct netd_listener *l);
+unsigned netd_listener_lingering(const struct netd_listener *l);
+
 /* Stops accepting, closes the socket and unlinks the file netd created. NULL-safe. */
 struct netd_listener *netd_listener_free(struct netd_listener *l);

@@ -28,6 +28,7 @@
 #include "listener.h"
 #include "log.h"
 #include "paths.h"
+#include "upgrade.h"
 
 #define SD_LISTEN_FDS_START 3
 
@@ -68,6 +69,7 @@ static void help(void)
                "      --hosts-file=PATH     hosts file for name lookups (default /etc/hosts)\n"
                "      --ready-fd=FD         write \"READY=1\\n\" to FD once serving, then close "
                "it\n"
+               "      --upgrade-check=FD    validate an upgrade state (SIGUSR2 runs this), exit\n"
                "  -h, --help                show this help and exit\n"
                "  -V, --version             show the version and exit\n\n"
                "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up failure, 2 on bad usage.\n",
@@ -111,6 +113,9 @@ static const struct limit_option {
         LIMIT_SIZE("readChunkBytes", read_chunk_bytes, 4096, 64ULL << 20),
         LIMIT_UINT("reservedClients", reserved_clients, 0, 1000000),
         LIMIT_UINT("reqsPerEvent", reqs_per_event, 1, 1000000),
+        LIMIT_SIZE("sessionKeptBytes", session_kept_bytes, 4096, 1ULL << 34),
+        LIMIT_UINT("sessionLingerMaxMs", session_linger_max_ms, 0, 86400000),
+        LIMIT_UINT("sessionLingerMs", session_linger_ms, 0, 86400000),
         LIMIT_UINT("stallTimeoutMs", stall_timeout_ms, 1, 86400000),
         LIMIT_UINT("stopGraceMs", stop_grace_ms, 0, 3600000),
         LIMIT_SIZE("totalWriteBytes", total_write_bytes, 4096, 1ULL << 40),
@@ -287,7 +292,7 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
                         help();
                         return 0;
                 case 'V':
-                        printf("netd %s\n", NETD_VERSION);
+                        printf("netd %s\n", netd_build_version);
                         return 0;
                 default:
                         fprintf(stderr, "Try 'netd --help'.\n");
@@ -428,6 +433,12 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         netd_daemon_stop(arg);
 }
 
+static void sigusr2_cb(evutil_socket_t sig, short what, void *arg)
+{
+        log_info("Received SIGUSR2");
+        netd_upgrade_begin(arg, NULL);
+}
+
 /*
  * Forks into the background: the parent waits until the child is serving (or
  * failed) and exits with its status, so "netd && netctl …" never races.
@@ -463,12 +474,49 @@ int main(int argc, char *argv[])
         struct netd_limits limits;
         struct netd_daemon *d = NULL;
         char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-        int r, fd;
+        int r, fd, upgrade_fd = -1;
 
+#ifdef NETD_VERSION_SUFFIX
+        netd_build_version = NETD_VERSION NETD_VERSION_SUFFIX; /* test builds (netd-alt) */
+#endif
+#ifdef NETD_UPGRADE_FORMAT_TEST
+        netd_build_upgrade_format = NETD_UPGRADE_FORMAT_TEST;
+#endif
+        /* The new binary validating a state for the old one: nothing else runs. */
+        if (argc == 2 && strncmp(argv[1], "--upgrade-check=", 16) == 0) {
+                char err[512] = "", *end;
+                long sfd = strtol(argv[1] + 16, &end, 10);
+
+                if (*end || sfd < 0 || sfd > INT_MAX) {
+                        log_error("--upgrade-check: %s is not a descriptor", argv[1] + 16);
+                        return 2;
+                }
+                r = netd_upgrade_check_fd((int)sfd, err, sizeof(err));
+                if (r < 0) {
+                        log_error("netd %s can't take over this state: %s", netd_build_version,
+                                  err);
+                        return 1;
+                }
+                return 0;
+        }
+        {
+                const char *env = getenv(NETD_UPGRADE_ENV);
+
+                if (env) {
+                        upgrade_fd = atoi(env);
+                        (void)unsetenv(NETD_UPGRADE_ENV);
+                        if (upgrade_fd >= 0)
+                                (void)fcntl(upgrade_fd, F_SETFD, FD_CLOEXEC);
+                }
+        }
         netd_limits_init(&limits);
         r = parse_argv(argc, argv, &limits);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
+        if (upgrade_fd >= 0)
+                arg_ready_fd = -1; /* told once by the first process; the number is reused now */
+        if (netd_upgrade_setup(argc, argv) < 0)
+                log_warning("Failed to resolve /proc/self/exe: in-place upgrades are off");
 
         signal(SIGPIPE, SIG_IGN);
         /*
@@ -478,7 +526,8 @@ int main(int argc, char *argv[])
          */
         (void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
         (void)mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
-        if (!arg_foreground && !getenv("NOTIFY_SOCKET") && !getenv("LISTEN_FDS")) {
+        if (!arg_foreground && !getenv("NOTIFY_SOCKET") && !getenv("LISTEN_FDS") &&
+            upgrade_fd < 0) {
                 r = daemonize();
                 if (r < 0) {
                         log_error("Failed to go into the background: %s", strerror(-r));
@@ -506,8 +555,19 @@ int main(int argc, char *argv[])
                 }
                 d->handles.random_ids = true;
         }
-        fd = systemd_listen_fds(d);
-        if (fd >= 0) {
+        fd = upgrade_fd >= 0 ? -1 : systemd_listen_fds(d);
+        if (upgrade_fd >= 0) {
+                char err[512] = "";
+
+                /* Same pid after an exec: the old image's state, no socket of our own. */
+                r = netd_upgrade_restore(d, upgrade_fd, err, sizeof(err));
+                if (r < 0) {
+                        log_error("Failed to take over the state of the previous netd: %s", err);
+                        netd_daemon_free(d);
+                        return 1;
+                }
+                snprintf(path, sizeof(path), "%s", "(kept across the upgrade)");
+        } else if (fd >= 0) {
                 r = netd_listener_adopt(d, fd, &d->listener);
                 snprintf(path, sizeof(path), "%s", "(systemd socket)");
         } else {
@@ -534,13 +594,27 @@ int main(int argc, char *argv[])
         d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
         d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
         d->sig_hup = evsignal_new(d->base, SIGHUP, sighup_cb, d);
-        if (!d->sig_term || !d->sig_int || !d->sig_hup || event_add(d->sig_term, NULL) < 0 ||
-            event_add(d->sig_int, NULL) < 0 || event_add(d->sig_hup, NULL) < 0) {
+        d->sig_usr2 = evsignal_new(d->base, SIGUSR2, sigusr2_cb, d);
+        if (!d->sig_term || !d->sig_int || !d->sig_hup || !d->sig_usr2 ||
+            event_add(d->sig_term, NULL) < 0 || event_add(d->sig_int, NULL) < 0 ||
+            event_add(d->sig_hup, NULL) < 0 || event_add(d->sig_usr2, NULL) < 0) {
                 log_error("Failed to set up signal handling");
                 netd_daemon_free(d);
                 return 1;
         }
-        log_info("netd %s serving %s", NETD_VERSION, path);
+        {
+                /* An upgrade blocked these around its exec: pending ones arrive now. */
+                sigset_t set;
+
+                sigemptyset(&set);
+                sigaddset(&set, SIGUSR2);
+                sigaddset(&set, SIGTERM);
+                sigaddset(&set, SIGINT);
+                sigaddset(&set, SIGHUP);
+                (void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+        }
+        log_info("netd %s serving %s", netd_build_version, path);
+        /* i1x-systemd: after an upgrade this READY=1 is the one that ends RELOADING=1. */
         ready();
         r = event_base_dispatch(d->base);
         /* Stopped: a later SIGTERM/SIGINT must not kill the teardown (exit status 0). */

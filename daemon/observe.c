@@ -393,3 +393,117 @@ void netd_observe_release(struct netd_daemon *d)
         free(obs);
         d->observers = NULL;
 }
+
+bool netd_observe_active(const struct netd_daemon *d)
+{
+        return d->observers && !LIST_EMPTY(&d->observers->list);
+}
+
+json_t *netd_observe_upgrade_save(const struct netd_daemon *d)
+{
+        json_t *list = json_array();
+        const struct observer *o;
+
+        if (!list || !d->observers)
+                return list;
+        LIST_FOREACH(o, &d->observers->list, link)
+        {
+                json_t *handles = json_array(), *events = o->events ? json_array() : json_null();
+
+                for (size_t i = 0; i < o->n_handles; i++)
+                        json_array_append_new(handles, json_integer((json_int_t)o->handles[i]));
+                for (size_t i = 0; i < o->n_events; i++)
+                        json_array_append_new(events, json_string(o->events[i]));
+                json_array_append_new(list,
+                                      json_pack("{s:I,s:I,s:o,s:i,s:o,s:I}", "id",
+                                                (json_int_t)o->id, "conn", (json_int_t)o->conn_id,
+                                                "handles", handles, "kinds", (int)o->kinds,
+                                                "events", events, "missed", (json_int_t)o->missed));
+        }
+        return json_pack("{s:I,s:o}", "next_id", (json_int_t)d->observers->next_id, "list", list);
+}
+
+int netd_observe_upgrade_restore(struct netd_daemon *d, const json_t *state, char *err,
+                                 size_t errlen)
+{
+        json_t *list = json_object_get(state, "list"), *v;
+        json_t *next = json_object_get(state, "next_id");
+        struct netd_observers *obs = NULL;
+        size_t i;
+
+        if (json_is_array(state) && json_array_size(state) == 0)
+                return 0; /* none */
+        if (!json_is_array(list) || !json_is_integer(next) || json_integer_value(next) < 0) {
+                (void)snprintf(err, errlen, "observers: not a list");
+                return -EINVAL;
+        }
+        if (d && !(obs = observers_of(d, true)))
+                return -ENOMEM;
+        if (obs)
+                obs->next_id = (uint64_t)json_integer_value(next);
+        /* Saved head first; LIST_INSERT_HEAD: restore from the last to keep the order. */
+        for (i = json_array_size(list); i-- > 0;) {
+                json_t *h, *ev, *x;
+                struct observer *o;
+                size_t k;
+
+                v = json_array_get(list, i);
+                h = json_object_get(v, "handles");
+                ev = json_object_get(v, "events");
+                if (!json_is_integer(json_object_get(v, "id")) ||
+                    !json_is_integer(json_object_get(v, "conn")) ||
+                    !json_is_integer(json_object_get(v, "kinds")) ||
+                    !json_is_integer(json_object_get(v, "missed")) || !json_is_array(h) ||
+                    !(json_is_array(ev) || json_is_null(ev))) {
+                        (void)snprintf(err, errlen, "observers: entry %zu is malformed", i);
+                        return -EINVAL;
+                }
+                json_array_foreach(h, k, x)
+                        if (!json_is_integer(x) || json_integer_value(x) <= 0) {
+                                (void)snprintf(err, errlen, "observers: entry %zu: bad handle", i);
+                                return -EINVAL;
+                        }
+                json_array_foreach(ev, k, x)
+                        if (!json_is_string(x)) {
+                                (void)snprintf(err, errlen, "observers: entry %zu: bad event", i);
+                                return -EINVAL;
+                        }
+                if (!d)
+                        continue;
+                o = calloc(1, sizeof(*o));
+                if (!o)
+                        return -ENOMEM;
+                o->daemon = d;
+                o->id = (uint64_t)json_integer_value(json_object_get(v, "id"));
+                o->conn_id = (uint64_t)json_integer_value(json_object_get(v, "conn"));
+                o->kinds = (unsigned)json_integer_value(json_object_get(v, "kinds"));
+                o->missed = (uint64_t)json_integer_value(json_object_get(v, "missed"));
+                LIST_INSERT_HEAD(&obs->list, o, link);
+                o->handles = calloc(json_array_size(h) + 1, sizeof(*o->handles));
+                if (!o->handles)
+                        return -ENOMEM;
+                json_array_foreach(h, k, x)
+                        o->handles[o->n_handles++] = (uint64_t)json_integer_value(x);
+                if (json_is_array(ev)) {
+                        o->events = calloc(json_array_size(ev) + 1, sizeof(*o->events));
+                        if (!o->events)
+                                return -ENOMEM;
+                        json_array_foreach(ev, k, x) {
+                                o->events[o->n_events] = strdup(json_string_value(x));
+                                if (!o->events[o->n_events])
+                                        return -ENOMEM;
+                                o->n_events++;
+                        }
+                }
+                if (o->missed > 0) {
+                        /* A lagging observer: netd.missed once its connection has drained. */
+                        struct timeval tv = { 0, OBSERVE_MISSED_CHECK_MS * 1000 };
+
+                        o->ev_missed = evtimer_new(d->base, observer_missed_cb, o);
+                        if (!o->ev_missed)
+                                return -ENOMEM;
+                        evtimer_add(o->ev_missed, &tv);
+                }
+        }
+        return 0;
+}

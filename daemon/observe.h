@@ -54,3 +54,17 @@ void netd_observe_data(struct netd_handle *h, const uint8_t *buf, size_t len);
 
 /* Frees every subscription of daemon d (which is being freed). */
 void netd_observe_release(struct netd_daemon *d);
+
+/* True while any connection has a subscription (the upgrade does not carry them yet). */
+bool netd_observe_active(const struct netd_daemon *d);
+
+/* Upgrade (upgrade.c): the subscriptions as JSON (an empty array when there are none). */
+json_t *netd_observe_upgrade_save(const struct netd_daemon *d);
+
+/*
+ * Upgrade: validates state (d NULL) or restores the subscriptions from it,
+ * with their ids, connections, filters and missed counts. 0, -EINVAL (err
+ * set) or -ENOMEM.
+ */
+int netd_observe_upgrade_restore(struct netd_daemon *d, const json_t *state, char *err,
+                                 size_t errlen);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -347,4 +348,49 @@ bool netd_pump_detach_src(struct netd_pump *p)
         p->src = -1;
         pump_kick(p);
         return eof;
+}
+
+int netd_pump_upgrade_restore(struct event_base *base, const struct netd_pump *state, int src,
+                              int dst, netd_pump_fn *cb, void *arg, struct netd_pump **ret)
+{
+        struct netd_pump *p = calloc(1, sizeof(*p));
+
+        if (!p)
+                return -ENOMEM;
+        p->src = src;
+        p->dst = dst;
+        p->pipe_r = state->pipe_r;
+        p->pipe_w = state->pipe_w;
+        p->pipe_size = state->pipe_size;
+        p->fill = state->fill;
+        p->copy = state->copy;
+        p->src_eof = state->src_eof;
+        p->paused = state->paused;
+        p->held = state->held;
+        p->moved = state->moved;
+        p->cb = cb;
+        p->arg = arg;
+        if (state->copy) {
+                size_t size =
+                        p->pipe_size > NETD_PUMP_COPY_BYTES ? p->pipe_size : NETD_PUMP_COPY_BYTES;
+
+                p->buf = malloc(size);
+                if (!p->buf || state->len - state->off > size) {
+                        pump_destroy(p);
+                        return -ENOMEM;
+                }
+                memcpy(p->buf, state->buf + state->off, state->len - state->off);
+                p->len = state->len - state->off;
+        }
+        if (src >= 0)
+                p->ev_src = event_new(base, src, EV_READ | EV_PERSIST, pump_event_cb, p);
+        p->ev_dst = event_new(base, dst, EV_WRITE | EV_PERSIST, pump_event_cb, p);
+        p->ev_kick = event_new(base, -1, 0, pump_event_cb, p);
+        if ((src >= 0 && !p->ev_src) || !p->ev_dst || !p->ev_kick) {
+                pump_destroy(p);
+                return -ENOMEM;
+        }
+        pump_kick(p);
+        *ret = p;
+        return 0;
 }

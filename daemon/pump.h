@@ -112,3 +112,14 @@ size_t netd_pump_pending(const struct netd_pump *p);
 bool netd_pump_is_done(const struct netd_pump *p);
 
 const char *netd_pump_event_to_string(enum netd_pump_event ev);
+
+/*
+ * Upgrade (upgrade.c): a pump rebuilt from state's fields (pipe_r, pipe_w,
+ * pipe_size and fill: the kernel pipe kept across the exec, its bytes still
+ * in it; copy with buf[off, len); src_eof, paused, held, moved) between src
+ * (-1: detached) and dst, reporting to cb. The pipe's descriptors are the
+ * pump's from now on (closed on failure by the caller). It runs on the next
+ * loop turn. Returns 0 or -ENOMEM.
+ */
+int netd_pump_upgrade_restore(struct event_base *base, const struct netd_pump *state, int src,
+                              int dst, netd_pump_fn *cb, void *arg, struct netd_pump **ret);

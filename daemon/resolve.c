@@ -288,3 +288,15 @@ void netd_resolver_free(struct netd_daemon *d)
         free(rs);
         d->resolver = NULL;
 }
+
+unsigned netd_resolver_busy(const struct netd_daemon *d)
+{
+        const struct netd_resolve *r;
+        unsigned n = 0;
+
+        if (!d->resolver)
+                return 0;
+        TAILQ_FOREACH(r, &d->resolver->waiting, link)
+                n++;
+        return n + d->resolver->n_running;
+}

@@ -34,3 +34,6 @@ void netd_resolve_cancel(struct netd_resolve *r);
 
 /* Frees the lookups still waiting for a slot; before evdns_base_free(). */
 void netd_resolver_free(struct netd_daemon *d);
+
+/* Lookups waiting or running (the upgrade waits for none). */
+unsigned netd_resolver_busy(const struct netd_daemon *d);

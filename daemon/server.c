@@ -158,12 +158,33 @@ static void server_accept_one(struct netd_server *s, int fd)
         netd_socket_update_reading(sock);
 }
 
+/* Its owner can't take more events now (a session over its budget): leave them queued. */
+static bool server_owner_paused(const struct netd_server *s)
+{
+        return s->h.owner && s->h.owner->accept_paused;
+}
+
+void netd_server_update_accepting(struct netd_server *s)
+{
+        if (!s->listening || !s->ev_accept)
+                return;
+        if (server_owner_paused(s))
+                event_del(s->ev_accept);
+        else if (!s->ev_backoff || !event_pending(s->ev_backoff, EV_TIMEOUT, NULL))
+                event_add(s->ev_accept, NULL);
+}
+
 static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
         struct netd_server *s = arg;
 
         for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT && s->listening; i++) {
                 int fd = -1;
+
+                if (server_owner_paused(s)) {
+                        event_del(s->ev_accept);
+                        return;
+                }
 
                 /* Past the descriptor reserve, back off as on EMFILE: control comes first. */
                 if (netd_daemon_fd_take(s->h.daemon) == 0) {
@@ -201,7 +222,7 @@ static void server_backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
         struct netd_server *s = arg;
 
-        if (s->listening)
+        if (s->listening && !server_owner_paused(s))
                 event_add(s->ev_accept, NULL);
 }
 
@@ -246,7 +267,7 @@ static bool server_port_shared_by_other_uid(struct netd_server *s, const struct 
 
         if (netd_addr_from_sockaddr(sa, &want) < 0 || want.port == 0)
                 return false;
-        TAILQ_FOREACH(c, &s->h.daemon->conns, link) {
+        NETD_DAEMON_FOREACH_OWNER(s->h.daemon, c) {
                 if (c->cred.uid == s->h.owner->cred.uid)
                         continue;
                 TAILQ_FOREACH(h, &c->handles, owner_link) {
@@ -365,7 +386,7 @@ static void server_listen_done(struct netd_server *s)
                 return;
         }
         s->listening = true;
-        event_add(s->ev_accept, NULL);
+        netd_server_update_accepting(s);
         server_emit(s, "server.listening", json_pack("{s:I}", "server", (json_int_t)s->h.id));
         if (req)
                 (void)netd_req_ok(req, server_address_json(s));
@@ -830,4 +851,46 @@ struct netd_server *netd_server_lookup(struct netd_daemon *d, uint64_t id)
 json_t *netd_server_address(const struct netd_server *s)
 {
         return server_address_json(s);
+}
+
+int netd_server_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id,
+                                bool closed, int fd, struct netd_server **ret)
+{
+        struct netd_server *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->fd = -1;
+        s->max_connections = -1;
+        s->ev_backoff = evtimer_new(d->base, server_backoff_cb, s);
+        if (!s->ev_backoff) {
+                free(s);
+                return -ENOMEM;
+        }
+        r = netd_handle_upgrade_restore(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops, id,
+                                        closed);
+        if (r < 0) {
+                event_free(s->ev_backoff);
+                free(s);
+                return r;
+        }
+        if (fd >= 0) {
+                d->fds_open++;
+                s->fd = fd;
+                s->ev_accept = event_new(d->base, s->fd, EV_READ | EV_PERSIST, server_accept_cb, s);
+                if (!s->ev_accept) {
+                        netd_handle_free(&s->h);
+                        return -ENOMEM;
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
+void netd_server_upgrade_resume(struct netd_server *s)
+{
+        netd_server_update_accepting(s); /* a lingering session past its budget stays paused */
+        if (s->close_req)
+                netd_req_hold(s->close_req, "server close");
 }

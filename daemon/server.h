@@ -117,3 +117,22 @@ struct netd_server *netd_server_lookup(struct netd_daemon *d, uint64_t id);
 
 /* Daemon stop: closes the listening socket (and its file), no event. */
 void netd_server_stop_accepting(struct netd_server *s);
+
+/*
+ * Upgrade (upgrade.c): a server under its old id, on owner's live or closed
+ * list, owning fd (-1: none) with its accept event made (not armed). The
+ * caller fills in the fields, then netd_server_upgrade_resume() starts accepting.
+ * Returns 0, -EEXIST or -ENOMEM (fd is closed then).
+ */
+int netd_server_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id,
+                                bool closed, int fd, struct netd_server **ret);
+
+/* Accepts again when listening; holds a restored close_req. */
+void netd_server_upgrade_resume(struct netd_server *s);
+
+/*
+ * Accepts or stops accepting per the owner's accept_paused (a lingering
+ * session past its budget, session.h): while paused, new connections wait
+ * in the kernel's backlog.
+ */
+void netd_server_update_accepting(struct netd_server *s);

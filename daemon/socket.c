@@ -1257,6 +1257,59 @@ const char *netd_socket_ready_state(const struct netd_socket *s)
         return "closed";
 }
 
+int netd_socket_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id,
+                                bool closed, int fd, struct netd_socket **ret)
+{
+        struct netd_socket *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->fd = -1;
+        s->pair = -1;
+        s->encoding = -1;
+        TAILQ_INIT(&s->writes);
+        r = netd_handle_upgrade_restore(&s->h, d, owner, NETD_HANDLE_SOCKET, &socket_ops, id,
+                                        closed);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
+        if (fd >= 0) {
+                d->fds_open++;
+                if (socket_set_fd(s, fd) < 0) {
+                        s->fd = -1;
+                        close(fd);
+                        d->fds_open--;
+                        netd_handle_free(&s->h);
+                        return -ENOMEM;
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
+void netd_socket_upgrade_resume(struct netd_socket *s)
+{
+        socket_account(s);
+        if (s->timeout_ms > 0) {
+                int64_t ms = s->timeout_ms;
+
+                s->timeout_ms = 0;
+                (void)netd_socket_set_timeout(s, ms); /* a fresh idle period */
+        }
+        if (s->state == NETD_SOCKET_CONNECTING) {
+                /* The connect goes on in the kernel: its completion is writability. */
+                (void)socket_want_write(s);
+                return;
+        }
+        if (s->state != NETD_SOCKET_OPEN)
+                return;
+        netd_socket_update_reading(s);
+        if (socket_queued(s) > 0 || (s->end_requested && !s->fin_sent) || !TAILQ_EMPTY(&s->writes))
+                socket_try_write(s);
+}
+
 /*
  * Attached sockets and socket.pipe. One callback serves every pump a socket
  * owns (att_rx, att_tx, pipe_in): it keeps the counters (bytesRead when a
@@ -1597,4 +1650,27 @@ void netd_socket_unpipe(struct netd_socket *src)
                 return;
         }
         netd_socket_update_reading(src);
+}
+
+int netd_socket_upgrade_pump(struct netd_socket *s, enum netd_socket_pump which,
+                             const struct netd_pump *state, struct netd_socket *src)
+{
+        struct event_base *base = s->h.daemon->base;
+
+        switch (which) {
+        case NETD_SOCKET_PUMP_RX:
+                return netd_pump_upgrade_restore(base, state, s->fd, s->pair, socket_pump_cb, s,
+                                                 &s->att_rx);
+        case NETD_SOCKET_PUMP_TX:
+                return netd_pump_upgrade_restore(base, state, s->pair, s->fd, socket_pump_cb, s,
+                                                 &s->att_tx);
+        case NETD_SOCKET_PUMP_PIPE_IN:
+                if (src) {
+                        s->pipe_src = src;
+                        src->pipe_dst = s;
+                }
+                return netd_pump_upgrade_restore(base, state, src && state->src >= 0 ? src->fd : -1,
+                                                 s->fd, socket_pump_cb, s, &s->pipe_in);
+        }
+        return -EINVAL;
 }

@@ -237,5 +237,39 @@ void netd_socket_unpipe(struct netd_socket *src);
 /* Starts or stops reading per the socket's and its owner's flow state. */
 void netd_socket_update_reading(struct netd_socket *s);
 
+struct netd_daemon;
+
+/*
+ * Upgrade (upgrade.c): a socket under its old id, on owner's live or closed
+ * list, owning fd (-1: none) with its read event made. The caller fills in
+ * the fields, then calls netd_socket_upgrade_resume(). Returns 0, -EEXIST or -ENOMEM
+ * (fd is closed then).
+ */
+int netd_socket_upgrade_restore(struct netd_daemon *d, struct netd_owner *owner, uint64_t id,
+                                bool closed, int fd, struct netd_socket **ret);
+
+/*
+ * Starts a restored socket's I/O: flow accounting of its queue, a fresh idle
+ * timer, reading per its flow state, writing what is queued, or waiting for
+ * the completion of its connect.
+ */
+void netd_socket_upgrade_resume(struct netd_socket *s);
+
+/* The pumps a socket owns (attach: rx peer -> pair, tx pair -> peer; socket.pipe into it). */
+enum netd_socket_pump {
+        NETD_SOCKET_PUMP_RX,
+        NETD_SOCKET_PUMP_TX,
+        NETD_SOCKET_PUMP_PIPE_IN,
+};
+
+/*
+ * Upgrade (upgrade.c): rebuilds one of s's pumps from state (see
+ * netd_pump_upgrade_restore()) between s's descriptors (s->fd, s->pair), or
+ * for PIPE_IN from src's (src NULL or state->src -1: the source was
+ * unpiped, the pump only drains), linking src and s. 0 or -ENOMEM.
+ */
+int netd_socket_upgrade_pump(struct netd_socket *s, enum netd_socket_pump which,
+                             const struct netd_pump *state, struct netd_socket *src);
+
 /* Node's readyState: "opening", "open", "readOnly", "writeOnly" or "closed". */
 const char *netd_socket_ready_state(const struct netd_socket *s);

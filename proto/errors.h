@@ -110,7 +110,8 @@
                                  "batch")                                                  \
         XX(ERR_NETD_LIMIT, "A netd limit was reached")                                     \
         XX(ERR_NETD_PERMISSION, "Permission denied")                                       \
-        XX(ERR_NETD_SHUTTING_DOWN, "netd is shutting down")
+        XX(ERR_NETD_SHUTTING_DOWN, "netd is shutting down")                               \
+        XX(ERR_NETD_UPGRADE, "The upgrade was refused")
 
 enum netd_err {
 #define NETD_ERR_ENUM_(name, msg) NETD_##name,
