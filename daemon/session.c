@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "daemon.h"
 #include "handle.h"
 #include "log.h"
@@ -371,6 +372,17 @@ static int session_new_token(char token[NETD_SESSION_TOKEN_LEN + 1])
         return 0;
 }
 
+/* Sessions of uid that no connection carries. */
+static unsigned session_lingering_of_uid(const struct netd_daemon *d, uid_t uid)
+{
+        const struct netd_owner *o;
+        unsigned n = 0;
+
+        TAILQ_FOREACH(o, &d->sessions, link)
+                n += o->cred.uid == uid && !((const struct netd_session *)o)->conn;
+        return n;
+}
+
 int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_session **ret)
 {
         const struct netd_limits *l = &c->daemon->limits;
@@ -380,6 +392,13 @@ int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_ses
 
         if (session_new_token(token) < 0)
                 return -EIO;
+        if (!s && session_lingering_of_uid(c->daemon, c->cred.uid) >=
+                          netd_auth_quota(c->daemon, &c->cred, NETD_QUOTA_CLIENTS)) {
+                log_notice("conn#%llu uid=%u: netd.detach refused: the uid has as many lingering "
+                           "sessions as maxClientsPerUid",
+                           (unsigned long long)c->id, (unsigned)c->cred.uid);
+                return -EDQUOT;
+        }
         if (!s) {
                 s = session_new(c);
                 if (!s)
@@ -415,7 +434,8 @@ struct netd_session *netd_session_find(struct netd_owner *c, const char *token, 
                 /* Every byte is compared: the time says nothing of how much matched. */
                 for (size_t i = 0; i < NETD_SESSION_TOKEN_LEN; i++)
                         diff |= (unsigned char)(s->token[i] ^ want[i]);
-                if (diff == 0)
+                /* A session ending after a failure (o.open false) can't be taken. */
+                if (diff == 0 && s->o.open)
                         found = s;
         }
         if (found && found->o.cred.uid != c->cred.uid)

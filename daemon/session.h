@@ -82,7 +82,9 @@ struct netd_session_hooks {
  * netd.detach on c: creates c's session, or rotates its token. linger_ms
  * < 0 takes limits.session_linger_ms; any value is capped at
  * limits.session_linger_max_ms. Returns 0 with *ret the session (its token
- * and linger_ms are the reply), or -ENOMEM / -EIO (no randomness).
+ * and linger_ms are the reply), -EDQUOT when c would create one while its
+ * uid already has its maxClientsPerUid quota of lingering sessions (so a
+ * user has at most twice that many), or -ENOMEM / -EIO (no randomness).
  */
 int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_session **ret);
 

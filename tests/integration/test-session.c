@@ -51,16 +51,23 @@ static void feed_some(struct feed *f)
         }
 }
 
-/* Feeds f and pumps the clients until cond holds (bounded). */
+/*
+ * Feeds f and pumps the clients until cond holds (bounded by 60 s). A cond
+ * that asks netd (netd.info) is re-checked every 100 ms at least, as
+ * nothing else may wake the poll when netd stops reading the peer.
+ */
 #define FEED_UNTIL(t, f, cond)                                                                    \
         do {                                                                                      \
                 int64_t feed_dl_ = netd_test_deadline(60000);                                     \
                 for (;;) {                                                                        \
+                        int64_t step_ = netd_test_deadline(100);                                  \
                         feed_some(f);                                                             \
                         if (cond)                                                                 \
                                 break;                                                            \
+                        if (netd_test_now_ms() >= feed_dl_)                                       \
+                                fail_msg("timed out feeding until %s", #cond);                    \
                         (void)netd_test_pump((t), (f)->sent < (f)->len ? (f)->fd : -1, POLLOUT,   \
-                                             feed_dl_, #cond);                                    \
+                                             step_ < feed_dl_ ? step_ : feed_dl_, #cond);         \
                 }                                                                                 \
         } while (0)
 
@@ -767,6 +774,30 @@ static void test_rotation(struct netd_test_daemon *t)
         free(tz);
 }
 
+/* A user has at most maxClientsPerUid lingering sessions when it detaches. */
+static void test_sessions_per_uid(struct netd_test_daemon *t)
+{
+        struct netd_test_client *w = netd_test_connect(t), *c;
+        char *tok[3];
+        json_t *err;
+
+        for (int i = 0; i < 3; i++) {
+                c = netd_test_connect(t);
+                tok[i] = detach(c, NULL, NULL);
+                netd_test_disconnect(c);
+                wait_connections(w, 1);
+        }
+        err = netd_test_call_fail(w, "netd.detach", NULL, -32001, "ERR_NETD_LIMIT");
+        netd_test_assert_str(err, "data.limit", "maxClientsPerUid");
+        json_decref(err);
+        /* One attached (w carries it now): the user may detach again. */
+        json_decref(attach(w, tok[0]));
+        c = netd_test_connect(t);
+        free(detach(c, NULL, NULL));
+        for (int i = 0; i < 3; i++)
+                free(tok[i]);
+}
+
 /* ---- the kept events' budget ------------------------------------------------------------- */
 
 /* bytesRead of a socket as netd.handles lists it (any owner of tc's user). */
@@ -937,6 +968,7 @@ int main(void)
                 NETD_TEST_ARGS(test_refused_alike, "--socket-mode=0666"),
                 NETD_TEST_ARGS(test_rotation, "--limit=sessionLingerMs=2000",
                                "--limit=sessionLingerMaxMs=5000"),
+                NETD_TEST_ARGS(test_sessions_per_uid, "--limit=maxClientsPerUid=3"),
                 NETD_TEST_ARGS(test_budget, "--limit=sessionKeptBytes=262144"),
                 NETD_TEST(test_writes_survive),
         };
