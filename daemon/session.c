@@ -238,8 +238,7 @@ static void session_owner_notify(struct netd_owner *o, const char *method, json_
 }
 
 static int session_owner_send_data(struct netd_owner *o, uint64_t socket, const uint8_t *bytes,
-                                   size_t len, const char *text, size_t tlen,
-                                   const char *encoding)
+                                   size_t len, const char *text, size_t tlen, const char *encoding)
 {
         struct netd_session *s = (struct netd_session *)o;
         int r;
@@ -299,10 +298,9 @@ static const struct netd_owner_ops session_owner_ops = {
 
 static int session_cred_copy(const struct netd_cred *from, struct netd_cred *to)
 {
-        *to = (struct netd_cred){ .uid = from->uid,
-                                  .gid = from->gid,
-                                  .pid = from->pid,
-                                  .pidfd = -1 };
+        *to = (struct netd_cred){
+                .uid = from->uid, .gid = from->gid, .pid = from->pid, .pidfd = -1
+        };
         if (from->n_groups > 0) {
                 to->groups = malloc(from->n_groups * sizeof(*to->groups));
                 if (!to->groups)
@@ -412,9 +410,9 @@ int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_ses
         if (linger_ms > (int64_t)l->session_linger_max_ms)
                 linger_ms = l->session_linger_max_ms;
         s->linger_ms = (unsigned)linger_ms;
-        log_info("session#%llu uid=%u: %s by conn#%llu, lingerMs %u",
-                 (unsigned long long)s->o.id, (unsigned)s->o.uid,
-                 created ? "created" : "token rotated", (unsigned long long)c->id, s->linger_ms);
+        log_info("session#%llu uid=%u: %s by conn#%llu, lingerMs %u", (unsigned long long)s->o.id,
+                 (unsigned)s->o.uid, created ? "created" : "token rotated",
+                 (unsigned long long)c->id, s->linger_ms);
         session_hook(s, created ? NETD_SESSION_CREATED : NETD_SESSION_ROTATED, NULL);
         *ret = s;
         return 0;
@@ -493,9 +491,9 @@ void netd_session_attach(struct netd_session *s, struct netd_owner *c)
                 s->deadline_ms = 0;
                 log_info("session#%llu uid=%u: conn#%llu attached: %u handle(s), %llu kept "
                          "event(s) (%zu bytes)",
-                         (unsigned long long)s->o.id, (unsigned)s->o.uid,
-                         (unsigned long long)c->id, s->o.n_handles,
-                         (unsigned long long)s->kept_lines, evbuffer_get_length(s->kept));
+                         (unsigned long long)s->o.id, (unsigned)s->o.uid, (unsigned long long)c->id,
+                         s->o.n_handles, (unsigned long long)s->kept_lines,
+                         evbuffer_get_length(s->kept));
                 netd_owner_send_lines(c, s->kept);
                 s->kept_lines = 0;
                 session_move(&s->o, c);

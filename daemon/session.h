@@ -36,14 +36,14 @@ struct netd_server;
 #define NETD_SESSION_TOKEN_LEN 32
 
 struct netd_session {
-        struct netd_owner o;   /* first: the owner of the handles while none carries them */
+        struct netd_owner o;     /* first: the owner of the handles while none carries them */
         struct netd_owner *conn; /* weak: the connection carrying it; NULL while lingering */
         char token[NETD_SESSION_TOKEN_LEN + 1];
-        unsigned linger_ms;     /* how long its handles wait for an attach */
-        int64_t deadline_ms;    /* CLOCK_MONOTONIC ms when lingering ends; 0 while carried */
-        struct evbuffer *kept;  /* owned: event lines kept while lingering, in order */
+        unsigned linger_ms;      /* how long its handles wait for an attach */
+        int64_t deadline_ms;     /* CLOCK_MONOTONIC ms when lingering ends; 0 while carried */
+        struct evbuffer *kept;   /* owned: event lines kept while lingering, in order */
         struct event *ev_linger; /* owned: the linger timer */
-        uint64_t kept_lines;    /* lines kept since it began to linger (logs) */
+        uint64_t kept_lines;     /* lines kept since it began to linger (logs) */
 };
 
 /*
