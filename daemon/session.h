@@ -12,6 +12,13 @@
  * Nobody attached within the linger time: the handles are destroyed as on
  * an owner's disconnect (§7.3), logged.
  *
+ * State, for an in-place upgrade that must carry sessions over: the struct
+ * below (token, linger_ms, deadline_ms, the kept lines), whether a
+ * connection carries it (conn, and that connection's o.session), the
+ * handles on the lists of whichever owner holds them, and, for a connection
+ * that carries one, struct netd_conn's out_mid_line (conn.h), which says
+ * whether the head of its output is a line already partly written.
+ *
  * Lifetime: a session is created by netd_session_detach() and freed when
  * its linger time runs out, when the connection carrying it attaches
  * another session (netd_session_attach()), or with the daemon
@@ -70,7 +77,9 @@ const char *netd_session_event_to_string(enum netd_session_event e);
  * is called after the change: server is the server concerned for the
  * SERVER_* events, NULL otherwise. For DROPPED the session is still
  * readable (its servers already gone); it is freed right after. A hook must
- * not create, attach or free sessions.
+ * not create, attach or free sessions. For ARMED, netd_session_foreach_server()
+ * lists the servers that now linger. The token is a secret of the session's
+ * user: keep it out of names other users can read (FDNAME=, logs).
  */
 struct netd_session_hooks {
         void (*event)(void *userdata, struct netd_session *s, enum netd_session_event e,
