@@ -128,7 +128,7 @@ static void conn_stall_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Iovecs one write takes from the output (as evbuffer_write's NUM_WRITE_IOVEC). */
-#define CONN_WRITE_IOVECS 64
+#define CONN_WRITE_IOVECS 128
 
 /*
  * evbuffer_write(), plus c->out_mid_line: whether the output's head is now
