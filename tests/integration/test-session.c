@@ -627,6 +627,59 @@ static void test_handover(struct netd_test_daemon *t)
         free(token);
 }
 
+/* ---- two attaches racing --------------------------------------------------------------------- */
+
+struct race_reply {
+        bool done, ok;
+};
+
+static void race_cb(struct netd_client *c, json_t *result, const struct netd_client_error *err,
+                    void *userdata)
+{
+        struct race_reply *r = userdata;
+
+        r->done = true;
+        r->ok = err == NULL && result != NULL;
+}
+
+/*
+ * B and C send netd.attach for A's token at once: both succeed, in the
+ * order netd read them; whoever came first gets netd.detached, the last
+ * one holds the socket, and the peer's data goes there and nowhere else.
+ */
+static void test_attach_race(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t), *b = netd_test_connect(t),
+                                *c = netd_test_connect(t), *winner, *loser;
+        struct race_reply rb = { false, false }, rc = { false, false };
+        uint64_t sock;
+        int fd = connected_pair(a, &sock);
+        char *token = detach(a, NULL, NULL);
+
+        assert_int_equal(netd_client_call(b->c, "netd.attach", json_pack("{s:s}", "token", token),
+                                          race_cb, &rb),
+                         0);
+        assert_int_equal(netd_client_call(c->c, "netd.attach", json_pack("{s:s}", "token", token),
+                                          race_cb, &rc),
+                         0);
+        netd_test_wait_until(t, rb.done && rc.done);
+        assert_true(rb.ok && rc.ok);
+        (void)netd_test_wait_event(a, "netd.detached", 0, NETD_TEST_TIMEOUT_MS);
+        netd_test_wait_until(t, netd_test_count_events(b, "netd.detached", 0) +
+                                                netd_test_count_events(c, "netd.detached", 0) ==
+                                        1);
+        winner = netd_test_count_events(b, "netd.detached", 0) ? c : b;
+        loser = winner == b ? c : b;
+        assert_int_equal(send(fd, "to the winner", 13, 0), 13);
+        netd_test_wait_until(t, netd_test_rx(winner, sock)->len >= 13);
+        assert_memory_equal(netd_test_rx(winner, sock)->buf, "to the winner", 13);
+        netd_test_call_true(loser, "netd.sync", NULL);
+        assert_int_equal(netd_test_rx(loser, sock)->len, 0);
+        assert_int_equal(info_stat(a, "sessions"), 1);
+        close(fd);
+        free(token);
+}
+
 /* ---- linger expiry -------------------------------------------------------------------------- */
 
 /*
@@ -672,6 +725,13 @@ static void test_linger_expiry(struct netd_test_daemon *t)
         json_decref(err);
         assert_int_equal(info_stat(w, "sessionsExpired"), 1);
         assert_int_equal(info_stat(w, "sessions"), 0);
+        {
+                char *log = netd_test_read_file(t, "netd.log");
+
+                assert_non_null(strstr(log, "nobody attached within 300 ms: destroying 2 handle"));
+                assert_null(strstr(log, token)); /* the token is a secret: never logged */
+                free(log);
+        }
         free(token);
 }
 
@@ -968,6 +1028,7 @@ int main(void)
                 NETD_TEST(test_kill_then_attach),
                 NETD_TEST(test_kill_uncut),
                 NETD_TEST(test_handover),
+                NETD_TEST(test_attach_race),
                 NETD_TEST(test_linger_expiry),
                 NETD_TEST_ARGS(test_refused_alike, "--socket-mode=0666"),
                 NETD_TEST_ARGS(test_rotation, "--limit=sessionLingerMs=2000",
