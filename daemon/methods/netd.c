@@ -194,6 +194,9 @@ static json_t *handle_row(struct netd_handle *h, struct netd_owner *c)
 
         if (!row)
                 return NULL;
+        /* A lingering session holds it (session.h): no client does. */
+        if (c->is_session)
+                json_object_set_new(json_object_get(row, "owner"), "lingering", json_true());
         if (h->type == NETD_HANDLE_SERVER) {
                 struct netd_server *s = (struct netd_server *)h;
                 json_t *addr = netd_server_address(s);

@@ -933,6 +933,8 @@ static void test_budget(struct netd_test_daemon *t)
                 netd_test_call_true(w, "netd.sync", NULL);
         r = netd_test_call(w, "netd.handles", NULL);
         assert_int_equal(json_array_size(json_object_get(r, "handles")), 2);
+        assert_true(json_is_true(netd_test_get(json_array_get(json_object_get(r, "handles"), 0),
+                                               "owner.lingering")));
         json_decref(r);
 
         /* The attach: everything flows again, nothing lost. */
