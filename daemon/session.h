@@ -63,7 +63,9 @@ enum netd_session_event {
         NETD_SESSION_ROTATED,  /* netd.detach again: new token (and lingerMs) */
         NETD_SESSION_ARMED,    /* the carrying connection ended: its handles linger now */
         NETD_SESSION_ATTACHED, /* netd.attach: carried again (by another connection) */
-        NETD_SESSION_DROPPED,  /* freed: linger over (its handles destroyed), replaced, exit */
+        NETD_SESSION_DROPPED,  /* freed: linger over (its handles destroyed), daemon exit, or
+                                  replaced (its carrier attached another session, which
+                                  now has its handles) */
         NETD_SESSION_SERVER_LISTENING, /* a server of a lingering session began listening */
         NETD_SESSION_SERVER_CLOSED,    /* a server of a lingering session closed */
         _NETD_SESSION_EVENT_MAX,
@@ -76,7 +78,7 @@ const char *netd_session_event_to_string(enum netd_session_event e);
  * Callbacks a module installs in daemon->session_hooks (NULL: none). event
  * is called after the change: server is the server concerned for the
  * SERVER_* events, NULL otherwise. For DROPPED the session is still
- * readable (its servers already gone); it is freed right after. A hook must
+ * readable (it holds no handle any more); it is freed right after. A hook must
  * not create, attach or free sessions. For ARMED, netd_session_foreach_server()
  * lists the servers that now linger. The token is a secret of the session's
  * user: keep it out of names other users can read (FDNAME=, logs).
