@@ -555,7 +555,7 @@ static int verb_ls(int argc, char *argv[])
                                " %-6s %-10s %-24s %-24s %10" JSON_INTEGER_FORMAT
                                " %10" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
                                " uid=%" JSON_INTEGER_FORMAT " pid=%" JSON_INTEGER_FORMAT
-                               " conn#%" JSON_INTEGER_FORMAT "\n",
+                               " %s#%" JSON_INTEGER_FORMAT "\n",
                                json_integer_value(json_object_get(row, "id")),
                                json_string_value(json_object_get(row, "kind")) ?: "?",
                                json_string_value(json_object_get(row, "state")) ?: "?", local,
@@ -564,6 +564,7 @@ static int verb_ls(int argc, char *argv[])
                                json_integer_value(json_object_get(row, "bufferSize")),
                                json_integer_value(json_object_get(o, "uid")),
                                json_integer_value(json_object_get(o, "pid")),
+                               json_is_true(json_object_get(o, "lingering")) ? "session" : "conn",
                                json_integer_value(json_object_get(o, "conn")));
                 }
         }
@@ -1248,8 +1249,8 @@ static const struct netctl_verb verbs[] = {
           verb_monitor, NULL },
         { "notify", "METHOD [JSON|-]", "send METHOD as a notification (netd sends no reply)", 1, 2,
           verb_notify, NULL },
-        { "shell", "", "one connection; requests typed per line, replies and events as they come", 0, 0,
-          verb_shell, NULL },
+        { "shell", "", "one connection; requests typed per line, replies and events as they come",
+          0, 0, verb_shell, NULL },
         { "upgrade", "", "re-execute netd's binary in place, keeping every connection (root)",
           0, 0, verb_upgrade, NULL },
         { "version", "", "show netctl's version", 0, 0, verb_version, NULL },

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -245,7 +246,7 @@ void netd_out_fds_done(struct netd_out_fds *q)
 }
 
 /* Sends the line at the start of b with fd attached; the bytes sent, or -1 with errno. */
-static ssize_t out_send_with_fd(struct evbuffer *b, int sock, int fd)
+static ssize_t out_send_with_fd(struct evbuffer *b, int sock, int fd, struct netd_out_fds *q)
 {
         union {
                 struct cmsghdr align;
@@ -276,8 +277,47 @@ static ssize_t out_send_with_fd(struct evbuffer *b, int sock, int fd)
         cm->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cm), &fd, sizeof(int));
         n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0)
+        if (n > 0) {
+                q->mid_line = ((const char *)iov.iov_base)[n - 1] != '\n';
                 evbuffer_drain(b, (size_t)n);
+        }
+        return n;
+}
+
+/* Iovecs one write takes (as evbuffer_write's NUM_WRITE_IOVEC). */
+#define OUT_WRITE_IOVECS 128
+
+/*
+ * evbuffer_write_atmost(b, sock, atmost) (atmost < 0: all), plus
+ * q->mid_line: whether the last byte written was not a "\n".
+ */
+static ssize_t out_writev(struct evbuffer *b, int sock, ev_ssize_t atmost, struct netd_out_fds *q)
+{
+        struct evbuffer_iovec v[OUT_WRITE_IOVECS];
+        int nv = evbuffer_peek(b, atmost, NULL, v, OUT_WRITE_IOVECS);
+        size_t total = 0, left;
+        ssize_t n;
+
+        if (nv > OUT_WRITE_IOVECS)
+                nv = OUT_WRITE_IOVECS;
+        for (int i = 0; i < nv; i++) {
+                if (atmost >= 0 && total + v[i].iov_len > (size_t)atmost)
+                        v[i].iov_len = (size_t)atmost - total;
+                total += v[i].iov_len;
+        }
+        /* evbuffer_iovec has struct iovec's layout (event2/buffer.h). */
+        n = writev(sock, (const struct iovec *)v, nv);
+        if (n <= 0)
+                return n;
+        left = (size_t)n;
+        for (int i = 0; i < nv; i++) {
+                if (left <= v[i].iov_len) {
+                        q->mid_line = ((const char *)v[i].iov_base)[left - 1] != '\n';
+                        break;
+                }
+                left -= v[i].iov_len;
+        }
+        evbuffer_drain(b, (size_t)n);
         return n;
 }
 
@@ -287,12 +327,12 @@ ssize_t netd_out_write(struct evbuffer *b, int sock, struct netd_out_fds *q)
         ssize_t n;
 
         if (!next) {
-                n = evbuffer_write(b, sock);
+                n = out_writev(b, sock, -1, q);
         } else if (next->pos > q->written) {
                 /* Up to the line that carries the descriptor, not one byte further. */
-                n = evbuffer_write_atmost(b, sock, (ev_ssize_t)(next->pos - q->written));
+                n = out_writev(b, sock, (ev_ssize_t)(next->pos - q->written), q);
         } else {
-                n = out_send_with_fd(b, sock, next->fd);
+                n = out_send_with_fd(b, sock, next->fd, q);
                 if (n > 0) {
                         /* The kernel holds a reference for the client: ours goes. */
                         close(next->fd);

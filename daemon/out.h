@@ -12,6 +12,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -53,6 +54,7 @@ struct netd_out_fds {
         struct netd_out_fd *v; /* owned: FIFO from head, ordered by pos */
         size_t head, n, cap;
         uint64_t written; /* bytes of the output written to the socket so far */
+        bool mid_line;    /* the last byte written was not a "\n": the head is inside a line */
 };
 
 /* The output offset the next line appended to b will start at. */
@@ -65,8 +67,10 @@ int netd_out_fds_push(struct netd_out_fds *q, uint64_t pos, int fd);
 void netd_out_fds_done(struct netd_out_fds *q);
 
 /*
- * Writes what it can of b to sock, descriptors with their lines. Returns the
- * bytes written (> 0), or -1 with errno (EAGAIN: the socket is full).
+ * Writes what it can of b to sock, descriptors with their lines, and keeps
+ * q->mid_line (so a session can keep the lines a dead client never got).
+ * Returns the bytes written (> 0), or -1 with errno (EAGAIN: the socket is
+ * full).
  */
 ssize_t netd_out_write(struct evbuffer *b, int sock, struct netd_out_fds *q);
 

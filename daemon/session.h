@@ -12,6 +12,13 @@
  * Nobody attached within the linger time: the handles are destroyed as on
  * an owner's disconnect (§7.3), logged.
  *
+ * State, for an in-place upgrade that must carry sessions over: the struct
+ * below (token, linger_ms, deadline_ms, the kept lines), whether a
+ * connection carries it (conn, and that connection's o.session), the
+ * handles on the lists of whichever owner holds them, and, for a connection
+ * that carries one, the mid_line of struct netd_conn's out_fds (out.h), which says
+ * whether the head of its output is a line already partly written.
+ *
  * Lifetime: a session is created by netd_session_detach() and freed when
  * its linger time runs out, when the connection carrying it attaches
  * another session (netd_session_attach()), or with the daemon
@@ -36,14 +43,14 @@ struct netd_server;
 #define NETD_SESSION_TOKEN_LEN 32
 
 struct netd_session {
-        struct netd_owner o;   /* first: the owner of the handles while none carries them */
+        struct netd_owner o;     /* first: the owner of the handles while none carries them */
         struct netd_owner *conn; /* weak: the connection carrying it; NULL while lingering */
         char token[NETD_SESSION_TOKEN_LEN + 1];
-        unsigned linger_ms;     /* how long its handles wait for an attach */
-        int64_t deadline_ms;    /* CLOCK_MONOTONIC ms when lingering ends; 0 while carried */
-        struct evbuffer *kept;  /* owned: event lines kept while lingering, in order */
+        unsigned linger_ms;      /* how long its handles wait for an attach */
+        int64_t deadline_ms;     /* CLOCK_MONOTONIC ms when lingering ends; 0 while carried */
+        struct evbuffer *kept;   /* owned: event lines kept while lingering, in order */
         struct event *ev_linger; /* owned: the linger timer */
-        uint64_t kept_lines;    /* lines kept since it began to linger (logs) */
+        uint64_t kept_lines;     /* lines kept since it began to linger (logs) */
 };
 
 /*
@@ -56,7 +63,9 @@ enum netd_session_event {
         NETD_SESSION_ROTATED,  /* netd.detach again: new token (and lingerMs) */
         NETD_SESSION_ARMED,    /* the carrying connection ended: its handles linger now */
         NETD_SESSION_ATTACHED, /* netd.attach: carried again (by another connection) */
-        NETD_SESSION_DROPPED,  /* freed: linger over (its handles destroyed), replaced, exit */
+        NETD_SESSION_DROPPED,  /* freed: linger over (its handles destroyed), daemon exit, or
+                                  replaced (its carrier attached another session, which
+                                  now has its handles) */
         NETD_SESSION_SERVER_LISTENING, /* a server of a lingering session began listening */
         NETD_SESSION_SERVER_CLOSED,    /* a server of a lingering session closed */
         _NETD_SESSION_EVENT_MAX,
@@ -69,8 +78,10 @@ const char *netd_session_event_to_string(enum netd_session_event e);
  * Callbacks a module installs in daemon->session_hooks (NULL: none). event
  * is called after the change: server is the server concerned for the
  * SERVER_* events, NULL otherwise. For DROPPED the session is still
- * readable (its servers already gone); it is freed right after. A hook must
- * not create, attach or free sessions.
+ * readable (it holds no handle any more); it is freed right after. A hook must
+ * not create, attach or free sessions. For ARMED, netd_session_foreach_server()
+ * lists the servers that now linger. The token is a secret of the session's
+ * user: keep it out of names other users can read (FDNAME=, logs).
  */
 struct netd_session_hooks {
         void (*event)(void *userdata, struct netd_session *s, enum netd_session_event e,
@@ -82,7 +93,9 @@ struct netd_session_hooks {
  * netd.detach on c: creates c's session, or rotates its token. linger_ms
  * < 0 takes limits.session_linger_ms; any value is capped at
  * limits.session_linger_max_ms. Returns 0 with *ret the session (its token
- * and linger_ms are the reply), or -ENOMEM / -EIO (no randomness).
+ * and linger_ms are the reply), -EDQUOT when c would create one while its
+ * uid already has its maxClientsPerUid quota of lingering sessions (so a
+ * user has at most twice that many), or -ENOMEM / -EIO (no randomness).
  */
 int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_session **ret);
 
@@ -116,11 +129,13 @@ void netd_session_attach(struct netd_session *s, struct netd_owner *c);
 
 /*
  * The connection c, which carries a session, is closing (conn.c, before
- * anything more could be sent to it): its handles move to the session and
- * the linger timer starts. Not while the daemon stops: then c's handles go
- * as without a session.
+ * anything more could be sent to it): unsent (complete event lines about
+ * its handles that it never sent, drained; may be NULL) become the first
+ * kept events, its handles move to the session and the linger timer
+ * starts. Not while the daemon stops: then c's handles go as without a
+ * session.
  */
-void netd_session_orphan(struct netd_owner *c);
+void netd_session_orphan(struct netd_owner *c, struct evbuffer *unsent);
 
 /* The session an owner is (a lingering session's owner), or NULL for a connection. */
 struct netd_session *netd_session_of(struct netd_owner *o);

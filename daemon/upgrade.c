@@ -387,6 +387,7 @@ static json_t *w_conn(struct wr *w, struct netd_conn *c, const struct netd_req *
                                        (json_int_t)(c->out_fds.v[i].pos - c->out_fds.written), fd));
         }
         json_object_set_new(o, "out_fds", fds);
+        json_object_set_new(o, "out_mid_line", json_boolean(c->out_fds.mid_line));
         TAILQ_FOREACH(req, &c->o.reqs, link)
                 if (req == upgrade_req)
                         json_object_set_new(o, "upgrade_req", w_req(req));
@@ -1204,6 +1205,12 @@ static void r_conn(struct rd *r, json_t *o)
                         break;
                 if (c && netd_conn_upgrade_restore_fd(c, (uint64_t)pos, pfd) < 0)
                         r_fail(r, "%s", "out of memory");
+        }
+        {
+                bool mid_line = r_bool(r, o, "out_mid_line");
+
+                if (c)
+                        c->out_fds.mid_line = mid_line;
         }
         fds = r_get(r, o, "out_fds");
         if (fds && !json_is_array(fds))

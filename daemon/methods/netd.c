@@ -9,12 +9,12 @@
 #include "auth.h"
 #include "config.h"
 #include "daemon.h"
+#include "log.h"
 #include "methods.h"
 #include "observe.h"
 #include "owner.h"
 #include "params.h"
 #include "req.h"
-#include "log.h"
 #include "server.h"
 #include "session.h"
 #include "socket.h"
@@ -198,6 +198,9 @@ static json_t *handle_row(struct netd_handle *h, struct netd_owner *c)
 
         if (!row)
                 return NULL;
+        /* A lingering session holds it (session.h): no client does. */
+        if (c->is_session)
+                json_object_set_new(json_object_get(row, "owner"), "lingering", json_true());
         if (h->type == NETD_HANDLE_SERVER) {
                 struct netd_server *s = (struct netd_server *)h;
                 json_t *addr = netd_server_address(s);
@@ -425,6 +428,15 @@ struct netd_done *m_netd_detach(struct netd_req *req, struct netd_jv params)
         if (!req->conn)
                 return netd_req_fail_errno(req, ENOTCONN, "detach", NULL, -1);
         r = netd_session_detach(req->conn, a.linger_ms, &s);
+        if (r == -EDQUOT) {
+                json_t *err =
+                        netd_nerr(NETD_ERR_NETD_LIMIT, "Too many lingering sessions for this user "
+                                                       "(maxClientsPerUid)");
+
+                if (err)
+                        (void)json_object_set_new(err, "limit", json_string("maxClientsPerUid"));
+                return netd_req_fail_node(req, err);
+        }
         if (r < 0)
                 return netd_req_fail_errno(req, -r, "detach", NULL, -1);
         return netd_req_ok(req, json_pack("{s:s,s:I}", "token", s->token, "lingerMs",

@@ -66,6 +66,7 @@
 #include "log.h"
 #include "req.h"
 #include "rpc.h"
+#include "session.h"
 
 /* Loop passes without any progress after which the daemon is considered idle. */
 #define IDLE_PASSES 32
@@ -672,6 +673,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
                 fuzz_fail("the connection outlived its client's EOF (input %s)",
                           r.c->input_held ? "held" : "not held");
         /* The deferred free, and whatever the handles left to run. */
+        for (int i = 0; i < IDLE_PASSES; i++)
+                (void)event_base_loop(fz.d->base, EVLOOP_NONBLOCK);
+        /*
+         * A connection that called netd.detach left its handles to a session,
+         * lingering: end them now, as the linger timer would.
+         */
+        netd_session_free_all(fz.d);
         for (int i = 0; i < IDLE_PASSES; i++)
                 (void)event_base_loop(fz.d->base, EVLOOP_NONBLOCK);
         if (fz.d->n_conns != 0 || !TAILQ_EMPTY(&fz.d->conns))

@@ -7,10 +7,10 @@
  * descriptor; a wrong token and another user are refused alike; the token
  * rotates; the kept events' budget pushes back on the peers.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,17 +51,24 @@ static void feed_some(struct feed *f)
         }
 }
 
-/* Feeds f and pumps the clients until cond holds (bounded). */
-#define FEED_UNTIL(t, f, cond)                                                                    \
-        do {                                                                                      \
-                int64_t feed_dl_ = netd_test_deadline(60000);                                     \
-                for (;;) {                                                                        \
-                        feed_some(f);                                                             \
-                        if (cond)                                                                 \
-                                break;                                                            \
-                        (void)netd_test_pump((t), (f)->sent < (f)->len ? (f)->fd : -1, POLLOUT,   \
-                                             feed_dl_, #cond);                                    \
-                }                                                                                 \
+/*
+ * Feeds f and pumps the clients until cond holds (bounded by 60 s). A cond
+ * that asks netd (netd.info) is re-checked every 100 ms at least, as
+ * nothing else may wake the poll when netd stops reading the peer.
+ */
+#define FEED_UNTIL(t, f, cond)                                                                  \
+        do {                                                                                    \
+                int64_t feed_dl_ = netd_test_deadline(60000);                                   \
+                for (;;) {                                                                      \
+                        int64_t step_ = netd_test_deadline(100);                                \
+                        feed_some(f);                                                           \
+                        if (cond)                                                               \
+                                break;                                                          \
+                        if (netd_test_now_ms() >= feed_dl_)                                     \
+                                fail_msg("timed out feeding until %s", #cond);                  \
+                        (void)netd_test_pump((t), (f)->sent < (f)->len ? (f)->fd : -1, POLLOUT, \
+                                             step_ < feed_dl_ ? step_ : feed_dl_, #cond);       \
+                }                                                                               \
         } while (0)
 
 static uint8_t *random_data(size_t len, uint64_t seed)
@@ -272,7 +279,7 @@ static json_t *child_call(struct child *c, const char *method, json_t *params)
  * (so every event before the cut is its own), reports "paused <trace>",
  * then waits to be killed.
  */
-static void child_main(const char *path, int peer_port, int report, int data_out)
+static void child_main(const char *path, int peer_port, int report, int data_out, bool cut)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         static struct child c;
@@ -303,6 +310,9 @@ static void child_main(const char *path, int peer_port, int report, int data_out
         json_decref(r);
         dprintf(report, "%s %llu %d %llu\n", tok, (unsigned long long)srv, port,
                 (unsigned long long)c.sock);
+        if (!cut)
+                for (;;)
+                        pause(); /* reads nothing more: killed with its output unread */
         while (c.forwarded < KILL_FIRST) {
                 json_t *msg = child_line(&c);
 
@@ -311,7 +321,8 @@ static void child_main(const char *path, int peer_port, int report, int data_out
                 child_event(&c, msg);
                 json_decref(msg);
         }
-        json_decref(child_call(&c, "socket.pause", json_pack("{s:I}", "socket", (json_int_t)c.sock)));
+        json_decref(
+                child_call(&c, "socket.pause", json_pack("{s:I}", "socket", (json_int_t)c.sock)));
         json_decref(child_call(&c, "netd.sync", json_object()));
         dprintf(report, "paused %zu %s\n", c.forwarded, c.trace);
         for (;;)
@@ -334,7 +345,7 @@ static void read_report(int fd, char *line, size_t cap, int data_in, uint8_t *go
                         fail_msg("timed out waiting for the child's report");
                 if (poll(p, 2, (int)left) <= 0)
                         continue;
-                if (p[1].revents & POLLIN) {
+                if (data_in >= 0 && (p[1].revents & POLLIN)) {
                         ssize_t n = read(data_in, got + *n_got, max_got - *n_got);
 
                         if (n > 0)
@@ -386,7 +397,7 @@ static void test_kill_then_attach(struct netd_test_daemon *t)
         if (pid == 0) {
                 close(report[0]);
                 close(dpipe[0]);
-                child_main(t->socket_path, peer_port, report[1], dpipe[1]);
+                child_main(t->socket_path, peer_port, report[1], dpipe[1], true);
         }
         close(report[1]);
         close(dpipe[1]);
@@ -479,6 +490,73 @@ static void test_kill_then_attach(struct netd_test_daemon *t)
         free(child_got);
 }
 
+/*
+ * No clean cut: the client stops reading right after netd.detach and is
+ * killed once netd has paused its socket for its unread output. What the
+ * kernel held for the dead client is gone, but the events netd had queued
+ * and not written go to the session: the new client gets a suffix of the
+ * stream longer than what the peer sent after the kill, with nothing
+ * repeated or out of order.
+ */
+static void test_kill_uncut(struct netd_test_daemon *t)
+{
+        uint8_t *data = random_data(KILL_TOTAL / 2, 17);
+        struct netd_test_client *w = netd_test_connect(t), *n;
+        int report[2], lfd, peer_port, srv_port, status;
+        unsigned long long srv, sock;
+        json_int_t paused_before;
+        char line[512], token[64];
+        size_t sent_at_kill, got;
+        struct feed f;
+        json_t *r;
+        pid_t pid;
+
+        paused_before = info_stat(w, "readsPaused");
+        lfd = netd_test_tcp_socket(true, &peer_port);
+        assert_int_equal(pipe2(report, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(report[0]);
+                child_main(t->socket_path, peer_port, report[1], -1, false);
+        }
+        close(report[1]);
+        read_report(report[0], line, sizeof(line), -1, NULL, NULL, 0);
+        close(report[0]);
+        assert_int_equal(sscanf(line, "%63s %llu %d %llu", token, &srv, &srv_port, &sock), 4);
+        f = (struct feed){ .fd = netd_test_accept_peer(lfd), .data = data, .len = KILL_TOTAL / 2 };
+        close(lfd);
+        /* Until netd pauses the socket: the client's output is over outHighBytes. */
+        FEED_UNTIL(t, &f, info_stat(w, "readsPaused") > paused_before);
+        sent_at_kill = f.sent;
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+
+        n = netd_test_connect(t);
+        wait_connections(w, 2);
+        r = attach(n, token);
+        assert_true(ids_contain(r, sock));
+        json_decref(r);
+        FEED_UNTIL(t, &f, f.sent == f.len);
+        assert_int_equal(shutdown(f.fd, SHUT_WR), 0);
+        (void)netd_test_wait_event(n, "socket.end", sock, NETD_TEST_TIMEOUT_MS);
+        got = netd_test_rx(n, sock)->len;
+        fprintf(stderr,
+                "uncut kill: %zu bytes sent before the kill, the new client got the last "
+                "%zu of %u\n",
+                sent_at_kill, got, KILL_TOTAL / 2);
+        /*
+         * Lost: what the kernel held for the client (its socket buffer) and
+         * the line it was in, never the events netd queued past them (over
+         * outHighBytes, 1 MiB, when the socket paused).
+         */
+        assert_true(KILL_TOTAL / 2 - got < 1024 * 1024);
+        assert_true(got <= KILL_TOTAL / 2);
+        assert_memory_equal(netd_test_rx(n, sock)->buf, data + KILL_TOTAL / 2 - got, got);
+        close(f.fd);
+        free(data);
+}
+
 /* ---- handover between two live clients ----------------------------------------------------- */
 
 #define HANDOVER_TOTAL (8u * 1024 * 1024)
@@ -507,7 +585,8 @@ static void test_handover(struct netd_test_daemon *t)
         json_decref(r);
         ev = netd_test_wait_event(a, "netd.detached", 0, NETD_TEST_TIMEOUT_MS);
         assert_string_equal(json_string_value(json_object_get(ev, "token")), token);
-        FEED_UNTIL(t, &f, netd_test_rx(a, sock)->len + netd_test_rx(b, sock)->len >= HANDOVER_TOTAL);
+        FEED_UNTIL(t, &f,
+                   netd_test_rx(a, sock)->len + netd_test_rx(b, sock)->len >= HANDOVER_TOTAL);
         /* Nothing of the socket reached A after netd.detached. */
         detached_at = netd_test_event_index(a, "netd.detached", 0);
         for (size_t i = (size_t)detached_at; i < a->n_events; i++)
@@ -522,14 +601,14 @@ static void test_handover(struct netd_test_daemon *t)
         fprintf(stderr, "handover: A got %zu bytes, B %zu\n", alen, HANDOVER_TOTAL - alen);
 
         /* A no longer has it; B does, both ways. */
-        err = netd_test_call_fail(a, "socket.write",
-                                  netd_test_handle_params("socket", sock,
-                                                          json_pack("{s:s}", "data", "x")),
-                                  -32001, "ERR_NETD_HANDLE_NOT_FOUND");
+        err = netd_test_call_fail(
+                a, "socket.write",
+                netd_test_handle_params("socket", sock, json_pack("{s:s}", "data", "x")), -32001,
+                "ERR_NETD_HANDLE_NOT_FOUND");
         json_decref(err);
-        netd_test_call_true(b, "socket.write",
-                            netd_test_handle_params("socket", sock,
-                                                    json_pack("{s:s}", "data", "from B")));
+        netd_test_call_true(
+                b, "socket.write",
+                netd_test_handle_params("socket", sock, json_pack("{s:s}", "data", "from B")));
         netd_test_peer_expect(t, f.fd, "from B");
 
         /* B carries the session now: it goes, the socket lingers, C takes it. */
@@ -545,6 +624,59 @@ static void test_handover(struct netd_test_daemon *t)
         close(f.fd);
         free(all);
         free(data);
+        free(token);
+}
+
+/* ---- two attaches racing --------------------------------------------------------------------- */
+
+struct race_reply {
+        bool done, ok;
+};
+
+static void race_cb(struct netd_client *c, json_t *result, const struct netd_client_error *err,
+                    void *userdata)
+{
+        struct race_reply *r = userdata;
+
+        r->done = true;
+        r->ok = err == NULL && result != NULL;
+}
+
+/*
+ * B and C send netd.attach for A's token at once: both succeed, in the
+ * order netd read them; whoever came first gets netd.detached, the last
+ * one holds the socket, and the peer's data goes there and nowhere else.
+ */
+static void test_attach_race(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t), *b = netd_test_connect(t),
+                                *c = netd_test_connect(t), *winner, *loser;
+        struct race_reply rb = { false, false }, rc = { false, false };
+        uint64_t sock;
+        int fd = connected_pair(a, &sock);
+        char *token = detach(a, NULL, NULL);
+
+        assert_int_equal(netd_client_call(b->c, "netd.attach", json_pack("{s:s}", "token", token),
+                                          race_cb, &rb),
+                         0);
+        assert_int_equal(netd_client_call(c->c, "netd.attach", json_pack("{s:s}", "token", token),
+                                          race_cb, &rc),
+                         0);
+        netd_test_wait_until(t, rb.done && rc.done);
+        assert_true(rb.ok && rc.ok);
+        (void)netd_test_wait_event(a, "netd.detached", 0, NETD_TEST_TIMEOUT_MS);
+        netd_test_wait_until(t, netd_test_count_events(b, "netd.detached", 0) +
+                                                netd_test_count_events(c, "netd.detached", 0) ==
+                                        1);
+        winner = netd_test_count_events(b, "netd.detached", 0) ? c : b;
+        loser = winner == b ? c : b;
+        assert_int_equal(send(fd, "to the winner", 13, 0), 13);
+        netd_test_wait_until(t, netd_test_rx(winner, sock)->len >= 13);
+        assert_memory_equal(netd_test_rx(winner, sock)->buf, "to the winner", 13);
+        netd_test_call_true(loser, "netd.sync", NULL);
+        assert_int_equal(netd_test_rx(loser, sock)->len, 0);
+        assert_int_equal(info_stat(a, "sessions"), 1);
+        close(fd);
         free(token);
 }
 
@@ -593,6 +725,13 @@ static void test_linger_expiry(struct netd_test_daemon *t)
         json_decref(err);
         assert_int_equal(info_stat(w, "sessionsExpired"), 1);
         assert_int_equal(info_stat(w, "sessions"), 0);
+        {
+                char *log = netd_test_read_file(t, "netd.log");
+
+                assert_non_null(strstr(log, "nobody attached within 300 ms: destroying 2 handle"));
+                assert_null(strstr(log, token)); /* the token is a secret: never logged */
+                free(log);
+        }
         free(token);
 }
 
@@ -699,6 +838,30 @@ static void test_rotation(struct netd_test_daemon *t)
         free(tz);
 }
 
+/* A user has at most maxClientsPerUid lingering sessions when it detaches. */
+static void test_sessions_per_uid(struct netd_test_daemon *t)
+{
+        struct netd_test_client *w = netd_test_connect(t), *c;
+        char *tok[3];
+        json_t *err;
+
+        for (int i = 0; i < 3; i++) {
+                c = netd_test_connect(t);
+                tok[i] = detach(c, NULL, NULL);
+                netd_test_disconnect(c);
+                wait_connections(w, 1);
+        }
+        err = netd_test_call_fail(w, "netd.detach", NULL, -32001, "ERR_NETD_LIMIT");
+        netd_test_assert_str(err, "data.limit", "maxClientsPerUid");
+        json_decref(err);
+        /* One attached (w carries it now): the user may detach again. */
+        json_decref(attach(w, tok[0]));
+        c = netd_test_connect(t);
+        free(detach(c, NULL, NULL));
+        for (int i = 0; i < 3; i++)
+                free(tok[i]);
+}
+
 /* ---- the kept events' budget ------------------------------------------------------------- */
 
 /* bytesRead of a socket as netd.handles lists it (any owner of tc's user). */
@@ -770,6 +933,8 @@ static void test_budget(struct netd_test_daemon *t)
                 netd_test_call_true(w, "netd.sync", NULL);
         r = netd_test_call(w, "netd.handles", NULL);
         assert_int_equal(json_array_size(json_object_get(r, "handles")), 2);
+        assert_true(json_is_true(netd_test_get(json_array_get(json_object_get(r, "handles"), 0),
+                                               "owner.lingering")));
         json_decref(r);
 
         /* The attach: everything flows again, nothing lost. */
@@ -863,11 +1028,14 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 NETD_TEST(test_kill_then_attach),
+                NETD_TEST(test_kill_uncut),
                 NETD_TEST(test_handover),
+                NETD_TEST(test_attach_race),
                 NETD_TEST(test_linger_expiry),
                 NETD_TEST_ARGS(test_refused_alike, "--socket-mode=0666"),
                 NETD_TEST_ARGS(test_rotation, "--limit=sessionLingerMs=2000",
                                "--limit=sessionLingerMaxMs=5000"),
+                NETD_TEST_ARGS(test_sessions_per_uid, "--limit=maxClientsPerUid=3"),
                 NETD_TEST_ARGS(test_budget, "--limit=sessionKeptBytes=262144"),
                 NETD_TEST(test_writes_survive),
         };
