@@ -902,6 +902,7 @@ static struct netd_req *r_req(struct rd *r, json_t *v, struct netd_owner *c, con
 
 static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,
                    enum netd_socket_pump which, uint64_t pipe_src);
+static uint64_t r_pump_pending(struct rd *r, json_t *o, const char *k);
 
 static void r_socket(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id, bool closed)
 {
@@ -980,7 +981,15 @@ static void r_socket(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id,
                 if (!(s->wbuf = evbuffer_new()) || evbuffer_add(s->wbuf, p, n) < 0)
                         r_fail(r, "%s", "out of memory");
         }
-        if (state != NETD_SOCKET_CLOSED && (s->flushed > s->queued || s->queued - s->flushed != n))
+        /*
+         * Bytes counted as queued and not yet flushed are in wbuf or, for an
+         * attached socket or a pipe's destination, inside the pump that
+         * writes to it (att_tx, pipe_in): its kernel pipe or copy buffer.
+         */
+        if (state != NETD_SOCKET_CLOSED &&
+            (s->flushed > s->queued ||
+             s->queued - s->flushed != n + r_pump_pending(r, o, "att_tx") +
+                                                 r_pump_pending(r, o, "pipe_in")))
                 r_fail(r, "%s", "the socket's counters and queue disagree");
         writes = r_get(r, o, "writes");
         if (writes && !json_is_array(writes))
@@ -1027,6 +1036,22 @@ static void r_socket(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id,
                 r_pump(r, o, "att_tx", id, NETD_SOCKET_PUMP_TX, 0);
                 r_pump(r, o, "pipe_in", id, NETD_SOCKET_PUMP_PIPE_IN, pipe_src);
         }
+}
+
+/* The bytes a serialized pump holds (its pipe's fill or its copy buffer), 0 when none. */
+static uint64_t r_pump_pending(struct rd *r, json_t *o, const char *k)
+{
+        json_t *v = json_object_get(o, k);
+        const uint8_t *p;
+        size_t len = 0;
+
+        if (!json_is_object(v))
+                return 0;
+        if (r_bool(r, v, "copy")) {
+                (void)r_blob(r, v, "buf", false, &p, &len);
+                return len;
+        }
+        return (uint64_t)r_int(r, v, "fill", 0, INT32_MAX);
 }
 
 static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,

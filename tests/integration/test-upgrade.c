@@ -843,7 +843,7 @@ static void test_upgrade_attached_and_piped(struct netd_test_daemon *t)
         uint64_t a, b, c;
         uint64_t a_up_w = 0, a_up_r = 0, a_dn_w = 0, a_dn_r = 0, p_w = 0, p_r = 0;
         json_t *m;
-        const size_t big = 3 * 1024 * 1024;
+        const size_t big = 16 * 1024 * 1024; /* past every socket buffer on the way */
 
         launch_from_dir(t, NULL);
         lfd = netd_test_tcp_socket(true, &port);
