@@ -191,6 +191,39 @@ static bool pump_again(ssize_t err)
         return err == -EAGAIN || err == -EWOULDBLOCK || err == -EINTR;
 }
 
+/*
+ * With bytes in the pipe and dst full, splices what src has into the rest
+ * of the pipe (splice mode only: the copy buffer is one run). Watches src
+ * only while the pipe took something and still has room, so a full pipe
+ * never spins on a readable src; the bound stays one pipe. An error of src
+ * waits in src_err until the pipe is drained, so no byte already taken is
+ * lost to it. Returns false when the callback freed the pump.
+ */
+static bool pump_top_up(struct netd_pump *p)
+{
+        ssize_t n;
+
+        if (p->copy || p->src < 0 || p->src_eof || p->src_err || p->paused ||
+            p->fill >= p->pipe_size) {
+                pump_want_src(p, false);
+                return true;
+        }
+        n = splice(p->src, NULL, p->pipe_w, NULL, p->pipe_size - p->fill,
+                   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (n > 0) {
+                p->fill += (size_t)n;
+                pump_want_src(p, p->fill < p->pipe_size);
+                return pump_report(p, NETD_PUMP_READ, (size_t)n);
+        }
+        if (n == 0)
+                p->src_eof = true;
+        else if (!pump_again(-errno) && errno != EINVAL)
+                p->src_err = errno;
+        /* EAGAIN: src is empty or the pipe's slots are full; dst's turn decides. */
+        pump_want_src(p, false);
+        return true;
+}
+
 /* Ends the pump's work with event ev (EOF, DRAINED or an error). */
 static void pump_finish(struct netd_pump *p, enum netd_pump_event ev, size_t n)
 {
@@ -214,8 +247,13 @@ static void pump_run(struct netd_pump *p)
                         }
                         n = pump_out(p);
                         if (pump_again(n)) {
-                                /* dst is full: stop taking from src until it drains. */
-                                pump_want_src(p, false);
+                                /*
+                                 * dst is full: top the pipe up from src while
+                                 * it waits, so reading src overlaps dst's
+                                 * draining, then wait for dst.
+                                 */
+                                if (!pump_top_up(p))
+                                        return;
                                 pump_want_dst(p, true);
                                 return;
                         }
@@ -235,6 +273,10 @@ static void pump_run(struct netd_pump *p)
                 }
                 if (p->src_eof) {
                         pump_finish(p, NETD_PUMP_EOF, 0);
+                        return;
+                }
+                if (p->src_err) {
+                        pump_finish(p, NETD_PUMP_SRC_ERROR, (size_t)p->src_err);
                         return;
                 }
                 if (p->paused) {
@@ -365,6 +407,7 @@ int netd_pump_upgrade_restore(struct event_base *base, const struct netd_pump *s
         p->fill = state->fill;
         p->copy = state->copy;
         p->src_eof = state->src_eof;
+        p->src_err = state->src_err;
         p->paused = state->paused;
         p->held = state->held;
         p->moved = state->moved;

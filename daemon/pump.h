@@ -6,10 +6,11 @@
  * NETD_PUMP_COPY_BYTES. It is what socket.attach (peer <-> socketpair) and
  * socket.pipe (socket -> socket) are made of.
  *
- * Backpressure is the kernel's: the pump reads src only while its pipe is
- * empty and stops (EV_READ off) while dst is full (it waits for EV_WRITE on
- * dst), so at most one pipe's worth of bytes (NETD_PUMP_PIPE_BYTES, or the
- * kernel's default when it refuses that size) is ever in flight per pump.
+ * Backpressure is the kernel's: while dst is full the pump tops its pipe up
+ * from src, then stops reading src (EV_READ off) until dst drains (it waits
+ * for EV_WRITE on dst), so at most one pipe's worth of bytes
+ * (NETD_PUMP_PIPE_BYTES, or the kernel's default when it refuses that size)
+ * is ever in flight per pump.
  *
  * The pump knows nothing of sockets: it reports to its owner through one
  * callback (the events below), always from the event loop (never from inside
@@ -19,7 +20,7 @@
  * descriptors src and dst, the owned pipe (pipe_r, pipe_w) holding `fill`
  * bytes (those bytes stay in the kernel pipe: pass the pipe's two
  * descriptors on and restore `fill`), or in copy mode the `len - off` bytes
- * of `buf` from `off`; and the flags copy, src_eof, paused, held, done.
+ * of `buf` from `off`; the flags copy, src_eof, paused, held, done, and src_err.
  * The events and the callback are runtime only (made again by the owner).
  */
 #pragma once
@@ -65,6 +66,7 @@ struct netd_pump {
         size_t off, len;
         bool copy;    /* splice was refused: read/write through buf */
         bool src_eof; /* src returned EOF */
+        int src_err;  /* reading src failed with this errno while bytes were pending */
         bool paused;  /* take nothing more from src (socket.pause) */
         bool held;    /* write nothing to dst (its own queue goes first) */
         bool done;    /* EOF, DRAINED or an error was reported: nothing more happens */

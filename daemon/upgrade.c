@@ -290,6 +290,7 @@ static json_t *w_pump(struct wr *w, const struct netd_pump *p)
                                     : w_blob(w, NULL, 0));
         json_object_set_new(o, "src_detached", json_boolean(p->src < 0));
         json_object_set_new(o, "src_eof", json_boolean(p->src_eof));
+        json_object_set_new(o, "src_err", json_integer(p->src_err));
         json_object_set_new(o, "paused", json_boolean(p->paused));
         json_object_set_new(o, "held", json_boolean(p->held));
         json_object_set_new(o, "moved", json_integer((json_int_t)p->moved));
@@ -1075,6 +1076,7 @@ static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,
         st.pipe_size = (size_t)r_int(r, v, "pipe_size", 1, INT32_MAX);
         st.fill = (size_t)r_int(r, v, "fill", 0, INT32_MAX);
         st.src_eof = r_bool(r, v, "src_eof");
+        st.src_err = (int)r_int(r, v, "src_err", 0, 4095);
         st.paused = r_bool(r, v, "paused");
         st.held = r_bool(r, v, "held");
         st.moved = (uint64_t)r_int(r, v, "moved", 0, INT64_MAX);
