@@ -19,6 +19,7 @@
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "observe.h"
 #include "resolve.h"
 #include "rpc.h"
@@ -233,7 +234,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
                 event_free(d->sig_int);
         if (d->sig_hup)
                 event_free(d->sig_hup);
-        netd_observe_release(d); /* their timers are on d->base */
+        netd_observe_release(d);                 /* their timers are on d->base */
+        d->notify = netd_notify_free(d->notify); /* so are these */
         if (d->base)
                 event_base_free(d->base);
         for (size_t i = 0; i < d->n_inherited; i++) {

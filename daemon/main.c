@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "paths.h"
 
 #define SD_LISTEN_FDS_START 3
@@ -302,30 +303,9 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
         return 1;
 }
 
-/* Sends state to $NOTIFY_SOCKET (sd_notify(3)); a no-op outside systemd. */
-static void notify(const char *state)
+static void ready(struct netd_daemon *d)
 {
-        const char *path = getenv("NOTIFY_SOCKET");
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        socklen_t len;
-        int fd;
-
-        if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
-                return;
-        memcpy(sa.sun_path, path, strlen(path));
-        if (sa.sun_path[0] == '@')
-                sa.sun_path[0] = '\0'; /* abstract namespace */
-        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return;
-        (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
-        close(fd);
-}
-
-static void ready(void)
-{
-        notify("READY=1\nSTATUS=Serving");
+        netd_notify_ready(d);
         if (arg_ready_fd >= 0) {
                 (void)!write(arg_ready_fd, "READY=1\n", 8);
                 close(arg_ready_fd);
@@ -424,7 +404,7 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
         log_info("Received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        notify("STOPPING=1");
+        netd_notify_stopping(arg);
         netd_daemon_stop(arg);
 }
 
@@ -492,6 +472,12 @@ int main(int argc, char *argv[])
         }
         d->resolv_conf = arg_resolv_conf;
         d->hosts_file = arg_hosts_file;
+        r = netd_notify_new(d, &d->notify);
+        if (r < 0) {
+                log_error("Failed to set up notifications to systemd: %s", strerror(-r));
+                netd_daemon_free(d);
+                return 1;
+        }
         if (load_policy(d, false) < 0) {
                 netd_daemon_free(d);
                 return 1;
@@ -541,7 +527,7 @@ int main(int argc, char *argv[])
                 return 1;
         }
         log_info("netd %s serving %s", NETD_VERSION, path);
-        ready();
+        ready(d);
         r = event_base_dispatch(d->base);
         /* Stopped: a later SIGTERM/SIGINT must not kill the teardown (exit status 0). */
         (void)signal(SIGTERM, SIG_IGN);
