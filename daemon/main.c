@@ -315,8 +315,11 @@ static void ready(struct netd_daemon *d)
 
 /*
  * Takes the sockets systemd passed (LISTEN_FDS): the one named "control", or
- * else the first, is the control socket (returned, or -1 without any); the
- * others are kept under their FileDescriptorName for server.listen {handle}.
+ * else the first, is the control socket (returned, or -1 without any).
+ * Detached sessions' sockets coming back from the fd store (names starting
+ * NETD_FDSTORE_SESSION_PREFIX, notify.h) go to d->notify for the sessions
+ * to rebuild, never to clients; the others are kept under their
+ * FileDescriptorName for server.listen {handle}.
  */
 static int systemd_listen_fds(struct netd_daemon *d)
 {
@@ -338,6 +341,12 @@ static int systemd_listen_fds(struct netd_daemon *d)
                 int fd = SD_LISTEN_FDS_START + i;
 
                 (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+                if (name && strncmp(name, NETD_FDSTORE_SESSION_PREFIX,
+                                    strlen(NETD_FDSTORE_SESSION_PREFIX)) == 0) {
+                        if (netd_notify_keep_stored(d->notify, name, fd) == 0)
+                                log_info("Got back a session's socket from systemd's fd store");
+                        continue;
+                }
                 if (control < 0 && (!names || (name && strcmp(name, "control") == 0))) {
                         control = fd;
                         continue;

@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "sha256.h"
 
 struct netd_notify {
         struct netd_daemon *d; /* borrowed */
@@ -36,6 +37,11 @@ struct netd_notify {
         struct event *ev_status;   /* owned, persistent, NETD_NOTIFY_STATUS_INTERVAL_MS */
         char status[256];          /* the last STATUS= sent */
         bool send_failed_logged;   /* one warning, not one per watchdog tick */
+        struct netd_stored_fd {
+                char *name; /* owned */
+                int fd;     /* owned; -1 once taken */
+        } * stored;         /* owned: session sockets systemd gave back at start */
+        size_t n_stored;
 };
 
 /* Parses an unsigned decimal environment variable; false when unset or malformed. */
@@ -159,6 +165,12 @@ struct netd_notify *netd_notify_free(struct netd_notify *n)
                 event_free(n->ev_status);
         if (n->fd >= 0)
                 close(n->fd);
+        for (size_t i = 0; i < n->n_stored; i++) {
+                if (n->stored[i].fd >= 0)
+                        close(n->stored[i].fd);
+                free(n->stored[i].name);
+        }
+        free(n->stored);
         free(n);
         return NULL;
 }
@@ -349,4 +361,83 @@ int netd_notify_fdstore_remove(struct netd_daemon *d, const char *name)
                 return 0;
         snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
         return netd_notify_send(d->notify, msg, -1, true);
+}
+
+void netd_fdstore_token_hash(const char *token, char hex[64 + 1])
+{
+        netd_sha256_hex(token, strlen(token), hex);
+}
+
+int netd_fdstore_name_format(const struct netd_fdstore_name *n, char *buf, size_t size)
+{
+        int len =
+                snprintf(buf, size,
+                         NETD_FDSTORE_SESSION_PREFIX "1.%" PRIu32 ".%" PRIu32 ".%" PRIu64 ".%x.%s",
+                         n->uid, n->linger_ms, n->handle, n->flags, n->token_hash);
+
+        if (len < 0 || (size_t)len >= size || len > NETD_FDNAME_MAX)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+int netd_fdstore_name_parse(const char *name, struct netd_fdstore_name *ret)
+{
+        struct netd_fdstore_name n = { 0 };
+        char again[NETD_FDNAME_MAX + 1];
+        unsigned long long handle;
+        unsigned uid, linger, flags;
+        int end = -1;
+
+        if (strncmp(name, NETD_FDSTORE_SESSION_PREFIX "1.",
+                    strlen(NETD_FDSTORE_SESSION_PREFIX "1.")))
+                return -EINVAL;
+        if (sscanf(name + strlen(NETD_FDSTORE_SESSION_PREFIX "1."), "%u.%u.%llu.%x.%64[0-9a-f]%n",
+                   &uid, &linger, &handle, &flags, n.token_hash, &end) != 5 ||
+            end < 0 || strlen(n.token_hash) != 64 || handle == 0)
+                return -EINVAL;
+        n.uid = uid;
+        n.linger_ms = linger;
+        n.handle = handle;
+        n.flags = flags;
+        /* Exactly what format writes (no sign, no leading zero, nothing after): one spelling. */
+        if (netd_fdstore_name_format(&n, again, sizeof(again)) < 0 || strcmp(again, name) != 0)
+                return -EINVAL;
+        *ret = n;
+        return 0;
+}
+
+int netd_notify_keep_stored(struct netd_notify *n, const char *name, int fd)
+{
+        struct netd_stored_fd *a = realloc(n->stored, (n->n_stored + 1) * sizeof(*a));
+        char *copy = strdup(name);
+
+        if (!a || !copy) {
+                if (a)
+                        n->stored = a;
+                free(copy);
+                close(fd);
+                return -ENOMEM;
+        }
+        n->stored = a;
+        a[n->n_stored].name = copy;
+        a[n->n_stored].fd = fd;
+        n->n_stored++;
+        return 0;
+}
+
+int netd_notify_take_stored(struct netd_notify *n, size_t i, const char **ret_name)
+{
+        int fd;
+
+        if (!n || i >= n->n_stored || n->stored[i].fd < 0)
+                return -1;
+        fd = n->stored[i].fd;
+        n->stored[i].fd = -1;
+        *ret_name = n->stored[i].name;
+        return fd;
+}
+
+size_t netd_notify_n_stored(const struct netd_notify *n)
+{
+        return n ? n->n_stored : 0;
 }

@@ -93,3 +93,57 @@ int netd_notify_fdstore_add(struct netd_daemon *d, int fd, const char *name);
 
 /* Makes systemd drop (and close) every fd it keeps under name (FDSTOREREMOVE=1). Same returns. */
 int netd_notify_fdstore_remove(struct netd_daemon *d, const char *name);
+
+/* ---- Detached sessions' listening sockets in the fd store -------------------------------- */
+
+/*
+ * FDNAME= of a detached session's listening socket:
+ *   netd-session.1.<uid>.<lingerMs>.<handle id>.<flags hex>.<sha256(token) hex>
+ * The token itself never goes to systemd (FDNAMEs show in the service's
+ * environment after a restart and in systemd's state): only its SHA-256,
+ * which is one-way, and for a token of 128 random bits no table or search
+ * finds the token back. The uid keeps "same uid only" after a restart;
+ * lingerMs is how long the restarted netd keeps the server for an attach;
+ * flags are the server's options (NETD_FDSTORE_OPT_*). "1" is the format's
+ * version: a netd that does not know it leaves the descriptor alone.
+ */
+#define NETD_FDSTORE_SESSION_PREFIX "netd-session."
+
+#define NETD_FDSTORE_OPT_ALLOW_HALF_OPEN  (1u << 0)
+#define NETD_FDSTORE_OPT_PAUSE_ON_CONNECT (1u << 1)
+#define NETD_FDSTORE_OPT_NO_DELAY         (1u << 2)
+#define NETD_FDSTORE_OPT_KEEP_ALIVE       (1u << 3)
+
+struct netd_fdstore_name {
+        uint32_t uid;
+        uint32_t linger_ms;
+        uint64_t handle;         /* the server's id */
+        unsigned flags;          /* NETD_FDSTORE_OPT_* */
+        char token_hash[64 + 1]; /* lowercase hex SHA-256 of the token's text */
+};
+
+/* The SHA-256 of token (its text, as netd.detach returned it) in hex. */
+void netd_fdstore_token_hash(const char *token, char hex[64 + 1]);
+
+/* Writes n's FDNAME into buf (at least NETD_FDNAME_MAX + 1 bytes). Returns 0 or -ENAMETOOLONG. */
+int netd_fdstore_name_format(const struct netd_fdstore_name *n, char *buf, size_t size);
+
+/* Parses a name netd_fdstore_name_format() wrote. Returns 0, or -EINVAL for anything else. */
+int netd_fdstore_name_parse(const char *name, struct netd_fdstore_name *ret);
+
+/*
+ * At start: keeps fd, given back by systemd under a session name, for the
+ * sessions to take (netd_notify_take_stored()); they are not inherited
+ * sockets a client may take by name. Returns 0 or -ENOMEM (fd closed).
+ */
+int netd_notify_keep_stored(struct netd_notify *n, const char *name, int fd);
+
+/*
+ * The i-th descriptor kept at start, or -1 (past the end, or already
+ * taken); *ret_name is its FDNAME (borrowed from n). The fd becomes the
+ * caller's.
+ */
+int netd_notify_take_stored(struct netd_notify *n, size_t i, const char **ret_name);
+
+/* How many descriptors were kept at start (taken or not). */
+size_t netd_notify_n_stored(const struct netd_notify *n);

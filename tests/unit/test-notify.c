@@ -305,6 +305,44 @@ static void test_fdstore(void **state)
         fixture_stop(&f);
 }
 
+/* Session names in the store: round trip, one spelling, the token only as its hash. */
+static void test_fdstore_names(void **state)
+{
+        struct netd_fdstore_name n = { .uid = 1000,
+                                       .linger_ms = 30000,
+                                       .handle = 4503599627370497ULL,
+                                       .flags = NETD_FDSTORE_OPT_NO_DELAY |
+                                                NETD_FDSTORE_OPT_ALLOW_HALF_OPEN };
+        struct netd_fdstore_name back;
+        const char *token = "0123456789abcdef0123456789abcdef";
+        char name[NETD_FDNAME_MAX + 1], bad[NETD_FDNAME_MAX + 8];
+
+        netd_fdstore_token_hash(token, n.token_hash);
+        assert_int_equal(netd_fdstore_name_format(&n, name, sizeof(name)), 0);
+        assert_true(netd_notify_fdname_is_valid(name));
+        assert_null(strstr(name, token));
+        assert_non_null(strstr(name, n.token_hash));
+        snprintf(bad, sizeof(bad), "netd-session.1.1000.30000.4503599627370497.5.%s", n.token_hash);
+        assert_string_equal(name, bad);
+        assert_int_equal(netd_fdstore_name_parse(name, &back), 0);
+        assert_int_equal(back.uid, 1000);
+        assert_int_equal(back.linger_ms, 30000);
+        assert_true(back.handle == n.handle);
+        assert_int_equal(back.flags, n.flags);
+        assert_string_equal(back.token_hash, n.token_hash);
+
+        assert_int_equal(netd_fdstore_name_parse("control", &back), -EINVAL);
+        assert_int_equal(netd_fdstore_name_parse("netd-session.2.1.1.1.0.ab", &back), -EINVAL);
+        snprintf(bad, sizeof(bad), "netd-session.1.1000.30000.0.5.%s", n.token_hash);
+        assert_int_equal(netd_fdstore_name_parse(bad, &back), -EINVAL); /* no handle 0 */
+        snprintf(bad, sizeof(bad), "netd-session.1.01000.30000.7.5.%s", n.token_hash);
+        assert_int_equal(netd_fdstore_name_parse(bad, &back), -EINVAL); /* another spelling */
+        snprintf(bad, sizeof(bad), "netd-session.1.1000.30000.7.5.%.63s", n.token_hash);
+        assert_int_equal(netd_fdstore_name_parse(bad, &back), -EINVAL); /* short hash */
+        snprintf(bad, sizeof(bad), "netd-session.1.1000.30000.7.5.%sx", n.token_hash);
+        assert_int_equal(netd_fdstore_name_parse(bad, &back), -EINVAL); /* trailing text */
+}
+
 /* Outside systemd every call is a no-op that says so (0), and a bad name is still refused. */
 static void test_outside_systemd(void **state)
 {
@@ -334,7 +372,7 @@ int main(void)
                 cmocka_unit_test(test_ready_path),       cmocka_unit_test(test_ready_abstract),
                 cmocka_unit_test(test_watchdog_cadence), cmocka_unit_test(test_watchdog_pid),
                 cmocka_unit_test(test_reloading),        cmocka_unit_test(test_fdstore),
-                cmocka_unit_test(test_outside_systemd),
+                cmocka_unit_test(test_outside_systemd),  cmocka_unit_test(test_fdstore_names),
         };
 
         return cmocka_run_group_tests_name("notify", tests, NULL, NULL);
