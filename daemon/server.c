@@ -767,8 +767,9 @@ static const struct netd_handle_ops server_ops = {
         .free = server_free,
 };
 
-int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
-                    const struct netd_server_options *opts, struct netd_server **ret)
+/* netd_server_new() under a new id (id 0) or the given one (netd_server_restore()). */
+static int server_new(struct netd_daemon *d, struct netd_owner *owner,
+                      const struct netd_server_options *opts, uint64_t id, struct netd_server **ret)
 {
         struct netd_server *s = calloc(1, sizeof(*s));
         int r;
@@ -783,12 +784,55 @@ int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
                 free(s);
                 return -ENOMEM;
         }
-        r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops);
+        r = id ? netd_handle_register_id(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops, id)
+               : netd_handle_register(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops);
         if (r < 0) {
                 event_free(s->ev_backoff);
                 free(s);
                 return r;
         }
+        *ret = s;
+        return 0;
+}
+
+int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
+                    const struct netd_server_options *opts, struct netd_server **ret)
+{
+        return server_new(d, owner, opts, 0, ret);
+}
+
+int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner,
+                        const struct netd_server_options *opts, uint64_t id, int fd,
+                        struct netd_server **ret)
+{
+        socklen_t ilen = sizeof(int);
+        int type = 0, accepting = 0, flags, r;
+        struct netd_server *s;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 || type != SOCK_STREAM ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &ilen) < 0 || !accepting)
+                return -ENOTSOCK;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return -errno;
+        r = server_new(d, owner, opts, id, &s);
+        if (r < 0)
+                return r;
+        s->fd = fd;
+        s->backlog = (int)d->limits.listen_backlog;
+        (void)netd_addr_of_fd(fd, false, &s->addr);
+        s->ev_accept = event_new(d->base, fd, EV_READ | EV_PERSIST, server_accept_cb, s);
+        if (!s->ev_accept) {
+                s->fd = -1;
+                netd_handle_free(&s->h);
+                return -ENOMEM;
+        }
+        d->fds_open++; /* adopted: counted, never refused (it exists already) */
+        /* Its client knew it before the restart: its events go out as they come. */
+        s->h.announced = true;
+        s->listening = true;
+        event_add(s->ev_accept, NULL);
         *ret = s;
         return 0;
 }
