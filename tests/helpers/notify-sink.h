@@ -12,17 +12,20 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 struct notify_sink {
-        int fd;        /* non-blocking SOCK_DGRAM */
-        char env[112]; /* the value for $NOTIFY_SOCKET: a path or "@name" */
-        char dir[64];  /* the directory of a path socket, "" for an abstract one */
+        int fd;          /* non-blocking SOCK_DGRAM */
+        char env[112];   /* the value for $NOTIFY_SOCKET: a path or "@name" */
+        char dir[64];    /* the directory of a path socket, "" for an abstract one */
+        int64_t last_ms; /* when the kernel queued the last message read (CLOCK_REALTIME ms) */
 };
 
 /* Binds a sink (abstract name or a path); fails the test on error. */
@@ -52,6 +55,8 @@ static inline void notify_sink_open(struct notify_sink *s, bool abstract)
                 fail_msg("bind %s: %s", s->env, strerror(errno));
         /* What systemd sets on its own: the kernel attaches the sender's credentials. */
         (void)setsockopt(s->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+        /* The time each message was sent, not when the test got round to reading it. */
+        assert_int_equal(setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one)), 0);
 }
 
 static inline void notify_sink_close(struct notify_sink *s)
@@ -79,7 +84,8 @@ static inline char *notify_sink_recv(struct notify_sink *s, int *ret_fd)
         char buf[4096];
         union {
                 struct cmsghdr h;
-                char b[CMSG_SPACE(4 * sizeof(int)) + CMSG_SPACE(64)];
+                char b[CMSG_SPACE(4 * sizeof(int)) + CMSG_SPACE(64) +
+                       CMSG_SPACE(sizeof(struct timeval))];
         } control;
         struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
         struct msghdr mh = { .msg_iov = &iov,
@@ -97,6 +103,12 @@ static inline char *notify_sink_recv(struct notify_sink *s, int *ret_fd)
         assert_false(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
         buf[n] = '\0';
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP) {
+                        struct timeval tv;
+
+                        memcpy(&tv, CMSG_DATA(c), sizeof(tv));
+                        s->last_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+                }
                 if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
                         continue;
                 assert_int_equal(c->cmsg_len, CMSG_LEN(sizeof(int)));
