@@ -23,6 +23,7 @@
 #include "out.h"
 #include "req.h"
 #include "rpc.h"
+#include "session.h"
 #include "socket.h"
 
 /*
@@ -38,6 +39,7 @@
 
 static void conn_input_check(struct netd_conn *c);
 static void conn_output_added(struct netd_conn *c);
+static void conn_queued(struct netd_conn *c, int r);
 
 static const char *const conn_state_names[_NETD_CONN_STATE_MAX] = {
         [NETD_CONN_OPEN] = "open",
@@ -456,6 +458,15 @@ static size_t owner_output_length(const struct netd_owner *o)
         return netd_conn_output_length((const struct netd_conn *)o);
 }
 
+static void owner_send_lines(struct netd_owner *o, struct evbuffer *lines)
+{
+        struct netd_conn *c = netd_conn_of(o);
+
+        if (c->state == NETD_CONN_CLOSED)
+                return;
+        conn_queued(c, evbuffer_add_buffer(c->out, lines) < 0 ? -ENOMEM : 0);
+}
+
 static const struct netd_owner_ops conn_owner_ops = {
         .send = owner_send,
         .send_result = owner_send_result,
@@ -464,6 +475,7 @@ static const struct netd_owner_ops conn_owner_ops = {
         .close = owner_close,
         .take_fd = owner_take_fd,
         .output_length = owner_output_length,
+        .send_lines = owner_send_lines,
 };
 
 int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
@@ -528,6 +540,8 @@ void netd_conn_close(struct netd_conn *c, const char *reason)
         event_del(c->ev_stall);
         event_del(c->ev_closed);
         netd_rpc_detach_conn(&c->o);
+        /* A connection that called netd.detach leaves its handles to its session (session.h). */
+        netd_session_orphan(&c->o);
         /*
          * The handles go with the deferred free (redis's freeClientAsync):
          * this may run inside one of their own callbacks. Until then they

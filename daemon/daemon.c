@@ -24,6 +24,7 @@
 #include "resolve.h"
 #include "rpc.h"
 #include "server.h"
+#include "session.h"
 #include "socket.h"
 
 void netd_limits_init(struct netd_limits *l)
@@ -56,6 +57,9 @@ void netd_limits_init(struct netd_limits *l)
                 .reserved_clients = 8,
                 .lookups_per_uid = 64,
                 .buffered_per_uid = 256 * 1024 * 1024,
+                .session_linger_ms = 30 * 1000,
+                .session_linger_max_ms = 10 * 60 * 1000,
+                .session_kept_bytes = 8 * 1024 * 1024,
         };
 }
 
@@ -73,6 +77,7 @@ int netd_daemon_new(const struct netd_limits *limits, struct netd_daemon **ret)
         d->limits = *limits;
         netd_rpc_init();
         TAILQ_INIT(&d->conns);
+        TAILQ_INIT(&d->sessions);
         clock_gettime(CLOCK_MONOTONIC, &d->started);
         {
                 struct rlimit rl;
@@ -125,12 +130,25 @@ struct evdns_base *netd_daemon_dns(struct netd_daemon *d)
         return d->dns;
 }
 
-static int64_t daemon_now_ms(void)
+int64_t netd_daemon_now_ms(void)
 {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct netd_owner *netd_daemon_owner_next(const struct netd_daemon *d, const struct netd_owner *o)
+{
+        struct netd_owner *next;
+
+        if (!o)
+                next = TAILQ_FIRST(&d->conns);
+        else if (o->is_session)
+                return TAILQ_NEXT(o, link);
+        else
+                next = TAILQ_NEXT(o, link);
+        return next ? next : TAILQ_FIRST(&d->sessions);
 }
 
 /* How often the stop looks at the sockets still flushing. */
@@ -145,14 +163,14 @@ static void daemon_stop_cb(evutil_socket_t fd, short what, void *arg)
         struct netd_owner *o, *next;
         struct netd_handle *h, *hn;
 
-        TAILQ_FOREACH(o, &d->conns, link)
+        NETD_DAEMON_FOREACH_OWNER(d, o)
                 for (h = TAILQ_FIRST(&o->handles); h; h = hn) {
                         hn = TAILQ_NEXT(h, owner_link);
                         if (h->type == NETD_HANDLE_SOCKET &&
                             !netd_socket_stop_step((struct netd_socket *)h, &unsent))
                                 flushing++;
                 }
-        if (flushing > 0 && daemon_now_ms() < d->stop_deadline_ms) {
+        if (flushing > 0 && netd_daemon_now_ms() < d->stop_deadline_ms) {
                 event_add(d->ev_stop, &(struct timeval){ 0, DAEMON_STOP_STEP_MS * 1000 });
                 return;
         }
@@ -171,7 +189,7 @@ static void daemon_stop_cb(evutil_socket_t fd, short what, void *arg)
                 next = TAILQ_NEXT(o, link);
                 netd_conn_close_after_flush(netd_conn_of(o));
         }
-        if (d->n_conns == 0 || daemon_now_ms() >= d->stop_deadline_ms) {
+        if (d->n_conns == 0 || netd_daemon_now_ms() >= d->stop_deadline_ms) {
                 event_base_loopexit(d->base, NULL);
                 return;
         }
@@ -192,13 +210,14 @@ void netd_daemon_stop(struct netd_daemon *d)
         log_info("Stopping: %u client(s), %zu bytes queued for peers, up to %u ms to flush",
                  d->n_conns, d->queued_bytes, d->limits.stop_grace_ms);
         d->listener = netd_listener_free(d->listener);
-        TAILQ_FOREACH(o, &d->conns, link) {
-                netd_conn_stop_input(netd_conn_of(o));
+        NETD_DAEMON_FOREACH_OWNER(d, o) {
+                if (!o->is_session)
+                        netd_conn_stop_input(netd_conn_of(o));
                 TAILQ_FOREACH(h, &o->handles, owner_link)
                         if (h->type == NETD_HANDLE_SERVER)
                                 netd_server_stop_accepting((struct netd_server *)h);
         }
-        d->stop_deadline_ms = daemon_now_ms() + d->limits.stop_grace_ms;
+        d->stop_deadline_ms = netd_daemon_now_ms() + d->limits.stop_grace_ms;
         d->ev_stop = evtimer_new(d->base, daemon_stop_cb, d);
         if (!d->ev_stop) {
                 event_base_loopexit(d->base, NULL);
@@ -216,6 +235,7 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
         d->listener = netd_listener_free(d->listener);
         while ((o = TAILQ_FIRST(&d->conns)))
                 (void)netd_conn_free(netd_conn_of(o));
+        netd_session_free_all(d);
         if (d->base) {
                 /* Runs what the frees above left (deferred closes of handles: none are queued). */
                 (void)event_base_loop(d->base, EVLOOP_NONBLOCK);

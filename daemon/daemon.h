@@ -26,6 +26,7 @@ struct netd_observers;
 struct netd_req;
 struct netd_resolver;
 struct netd_policy;
+struct netd_session_hooks;
 struct netd_uid_usage;
 
 /* Every limit netd enforces, with its unit. Defaults in netd_limits_init(). */
@@ -57,6 +58,9 @@ struct netd_limits {
         unsigned reserved_clients;    /* of max_clients, kept for root and the adminGroup */
         unsigned lookups_per_uid;     /* host name lookups in flight per peer uid */
         unsigned buffered_per_uid;    /* bytes a peer uid's sockets hold unsent */
+        unsigned session_linger_ms;     /* netd.detach's lingerMs when none is given */
+        unsigned session_linger_max_ms; /* the largest lingerMs (larger ones are capped) */
+        size_t session_kept_bytes;      /* events a lingering session keeps before pausing */
 };
 
 /* Counters reported by netd.info. */
@@ -87,6 +91,10 @@ struct netd_stats {
         uint64_t perm_denied;        /* requests refused with ERR_NETD_PERMISSION */
         uint64_t lookups_over_uid;   /* lookups refused over a uid's lookupsPerUid */
         uint64_t buffers_over_uid;   /* writes refused over a uid's bufferedBytesPerUid */
+        uint64_t sessions_detached;  /* sessions created by netd.detach */
+        uint64_t sessions_attached;  /* netd.attach that took a session */
+        uint64_t sessions_expired;   /* sessions whose linger ran out, handles destroyed */
+        uint64_t attach_refused;     /* netd.attach with a wrong token or of another uid */
 };
 
 struct netd_registry {
@@ -119,6 +127,9 @@ struct netd_daemon {
         struct netd_owner_list conns;    /* owned: the control connections, as owners */
         unsigned n_conns;
         uint64_t next_conn_id;
+        struct netd_owner_list sessions; /* owned: every session's owner (session.h) */
+        unsigned n_sessions;
+        const struct netd_session_hooks *session_hooks; /* borrowed: NULL, or who watches them */
         struct netd_registry handles;
         struct netd_limits limits;
         struct netd_stats stats;
@@ -195,6 +206,18 @@ struct event;
  */
 bool netd_daemon_accept_backoff(struct netd_daemon *d, int err, struct event *ev_accept,
                                 struct event *ev_backoff, const char *who);
+
+/*
+ * Every owner of handles: the control connections, then the sessions'
+ * owners. NULL starts; returns NULL after the last.
+ */
+struct netd_owner *netd_daemon_owner_next(const struct netd_daemon *d, const struct netd_owner *o);
+
+#define NETD_DAEMON_FOREACH_OWNER(d, o) \
+        for ((o) = netd_daemon_owner_next((d), NULL); (o); (o) = netd_daemon_owner_next((d), (o)))
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t netd_daemon_now_ms(void);
 
 /* Seconds since the daemon started. */
 double netd_daemon_uptime(const struct netd_daemon *d);

@@ -20,9 +20,11 @@
 #include "auth.h"
 #include "handle.h"
 
+struct evbuffer;
 struct netd_daemon;
 struct netd_owner;
 struct netd_req;
+struct netd_session;
 
 TAILQ_HEAD(netd_req_list, netd_req);
 
@@ -42,6 +44,8 @@ struct netd_owner_ops {
         int (*take_fd)(struct netd_owner *o, size_t index);
         /* Bytes of output queued for the client. */
         size_t (*output_length)(const struct netd_owner *o);
+        /* Queues the complete lines in lines (drained), in order (netd.attach's kept events). */
+        void (*send_lines)(struct netd_owner *o, struct evbuffer *lines);
 };
 
 struct netd_owner {
@@ -54,6 +58,9 @@ struct netd_owner {
         struct netd_cred cred;            /* owned: the peer's credentials (auth.h) */
         bool open;                        /* takes more output (not closing) */
         bool sockets_paused;              /* its output is over out_high_bytes (conn.c) */
+        bool accept_paused;               /* its servers stop accepting (a session's budget) */
+        bool is_session;                  /* a lingering session's owner (session.c), no client */
+        struct netd_session *session;     /* owned by the daemon: the session it carries, or NULL */
         struct netd_req_list reqs;        /* weak: requests in flight, cleared on close */
         unsigned n_reqs;                  /* of them, requests with an id (inflight_max) */
         struct netd_handle_list handles;  /* owned: live handles */
@@ -61,7 +68,7 @@ struct netd_owner {
         unsigned n_handles;
         unsigned n_closed;
         size_t queued_bytes;          /* unsent bytes of its sockets (flow.c writes it) */
-        TAILQ_ENTRY(netd_owner) link; /* in daemon->conns */
+        TAILQ_ENTRY(netd_owner) link; /* in daemon->conns (a session's: daemon->sessions) */
 };
 
 TAILQ_HEAD(netd_owner_list, netd_owner);
@@ -101,6 +108,11 @@ static inline int netd_owner_take_fd(struct netd_owner *o, size_t index)
 static inline size_t netd_owner_output_length(const struct netd_owner *o)
 {
         return o->ops->output_length(o);
+}
+
+static inline void netd_owner_send_lines(struct netd_owner *o, struct evbuffer *lines)
+{
+        o->ops->send_lines(o, lines);
 }
 
 static inline bool netd_owner_is_open(const struct netd_owner *o)

@@ -131,12 +131,33 @@ static void server_accept_one(struct netd_server *s, int fd)
         netd_socket_update_reading(sock);
 }
 
+/* Its owner can't take more events now (a session over its budget): leave them queued. */
+static bool server_owner_paused(const struct netd_server *s)
+{
+        return s->h.owner && s->h.owner->accept_paused;
+}
+
+void netd_server_update_accepting(struct netd_server *s)
+{
+        if (!s->listening || !s->ev_accept)
+                return;
+        if (server_owner_paused(s))
+                event_del(s->ev_accept);
+        else if (!s->ev_backoff || !event_pending(s->ev_backoff, EV_TIMEOUT, NULL))
+                event_add(s->ev_accept, NULL);
+}
+
 static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
         struct netd_server *s = arg;
 
         for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT && s->listening; i++) {
                 int fd = -1;
+
+                if (server_owner_paused(s)) {
+                        event_del(s->ev_accept);
+                        return;
+                }
 
                 /* Past the descriptor reserve, back off as on EMFILE: control comes first. */
                 if (netd_daemon_fd_take(s->h.daemon) == 0) {
@@ -174,7 +195,7 @@ static void server_backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
         struct netd_server *s = arg;
 
-        if (s->listening)
+        if (s->listening && !server_owner_paused(s))
                 event_add(s->ev_accept, NULL);
 }
 
@@ -219,7 +240,7 @@ static bool server_port_shared_by_other_uid(struct netd_server *s, const struct 
 
         if (netd_addr_from_sockaddr(sa, &want) < 0 || want.port == 0)
                 return false;
-        TAILQ_FOREACH(c, &s->h.daemon->conns, link) {
+        NETD_DAEMON_FOREACH_OWNER(s->h.daemon, c) {
                 if (c->cred.uid == s->h.owner->cred.uid)
                         continue;
                 TAILQ_FOREACH(h, &c->handles, owner_link) {
@@ -338,7 +359,7 @@ static void server_listen_done(struct netd_server *s)
                 return;
         }
         s->listening = true;
-        event_add(s->ev_accept, NULL);
+        netd_server_update_accepting(s);
         server_emit(s, "server.listening", json_pack("{s:I}", "server", (json_int_t)s->h.id));
         if (req)
                 (void)netd_req_ok(req, server_address_json(s));

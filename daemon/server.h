@@ -130,3 +130,10 @@ struct netd_server *netd_server_lookup(struct netd_daemon *d, uint64_t id);
 
 /* Daemon stop: closes the listening socket (and its file), no event. */
 void netd_server_stop_accepting(struct netd_server *s);
+
+/*
+ * Accepts or stops accepting per the owner's accept_paused (a lingering
+ * session past its budget, session.h): while paused, new connections wait
+ * in the kernel's backlog.
+ */
+void netd_server_update_accepting(struct netd_server *s);

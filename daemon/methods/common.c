@@ -70,7 +70,7 @@ int netd_method_lookup_check(struct netd_req *req, json_t **ret_err)
 
         if (quota == UINT32_MAX)
                 return 0;
-        TAILQ_FOREACH(c, &d->conns, link) {
+        NETD_DAEMON_FOREACH_OWNER(d, c) {
                 if (c->cred.uid != me->uid)
                         continue;
                 TAILQ_FOREACH(h, &c->handles, owner_link) {

@@ -14,7 +14,9 @@
 #include "owner.h"
 #include "params.h"
 #include "req.h"
+#include "log.h"
 #include "server.h"
+#include "session.h"
 #include "socket.h"
 
 struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
@@ -36,10 +38,10 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
                         json_pack("{s:s,s:s}", "code", "ERR_INVALID_ARG_VALUE", "field", "params"));
         /* A user sees its own figures; root and the adminGroup see the daemon's (auth.h). */
         admin = netd_auth_is_admin(d, &req->conn->cred);
-        TAILQ_FOREACH(c, &d->conns, link) {
+        NETD_DAEMON_FOREACH_OWNER(d, c) {
                 if (!admin && c->cred.uid != req->conn->cred.uid)
                         continue;
-                conns++;
+                conns += !c->is_session;
                 TAILQ_FOREACH(h, &c->handles, owner_link) {
                         if (h->type == NETD_HANDLE_SERVER)
                                 servers++;
@@ -78,6 +80,11 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
                 json_object_set_new(limits, "lookupsPerConn", json_integer(l->lookups_per_conn));
                 json_object_set_new(limits, "lookupsMax", json_integer(l->lookups_max));
                 json_object_set_new(limits, "stopGraceMs", json_integer(l->stop_grace_ms));
+                json_object_set_new(limits, "sessionLingerMs", json_integer(l->session_linger_ms));
+                json_object_set_new(limits, "sessionLingerMaxMs",
+                                    json_integer(l->session_linger_max_ms));
+                json_object_set_new(limits, "sessionKeptBytes",
+                                    json_integer((json_int_t)l->session_kept_bytes));
         }
         result = json_pack("{s:s,s:i,s:f,s:i,s:{s:i,s:i},s:o,s:s,s:o}", "version", NETD_VERSION,
                            "pid", (int)getpid(), "uptime",
@@ -117,6 +124,15 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
                                     json_integer((json_int_t)st->requests_dropped));
                 json_object_set_new(stats, "lookupsQueued",
                                     json_integer((json_int_t)st->lookups_queued));
+                json_object_set_new(stats, "sessions", json_integer(d->n_sessions));
+                json_object_set_new(stats, "sessionsDetached",
+                                    json_integer((json_int_t)st->sessions_detached));
+                json_object_set_new(stats, "sessionsAttached",
+                                    json_integer((json_int_t)st->sessions_attached));
+                json_object_set_new(stats, "sessionsExpired",
+                                    json_integer((json_int_t)st->sessions_expired));
+                json_object_set_new(stats, "attachRefused",
+                                    json_integer((json_int_t)st->attach_refused));
         }
         (void)json_object_set_new(result, "stats", stats);
         (void)json_object_set_new(
@@ -230,7 +246,7 @@ struct netd_done *m_netd_handles(struct netd_req *req, struct netd_jv params)
         if (!rows)
                 return netd_req_fail_errno(req, ENOMEM, "handles", NULL, -1);
         /* Every live handle the caller may see: its own uid's, or all for root. */
-        TAILQ_FOREACH(c, &req->daemon->conns, link)
+        NETD_DAEMON_FOREACH_OWNER(req->daemon, c)
                 TAILQ_FOREACH(h, &c->handles, owner_link) {
                         json_t *row;
 
@@ -355,4 +371,97 @@ struct netd_done *m_netd_close(struct netd_req *req, struct netd_jv params)
         }
         netd_socket_destroy((struct netd_socket *)h, NULL);
         return netd_req_ok_true(req);
+}
+
+/* ---- netd.detach, netd.attach (sessions, session.h) -------------------------------------- */
+
+struct detach_args {
+        int64_t linger_ms;
+};
+
+/*
+ * netd.detach {lingerMs}: from now on this connection's handles outlive it
+ * by lingerMs, waiting for netd.attach with the token. Again: a new token
+ * (the old one stops working) and lingerMs.
+ */
+struct netd_done *m_netd_detach(struct netd_req *req, struct netd_jv params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_INT("lingerMs", false, struct detach_args, linger_ms, 0,
+                               (int64_t)1 << 53),
+                {},
+        };
+        struct detach_args a = { .linger_ms = -1 };
+        struct netd_param_error pe;
+        struct netd_session *s;
+        int r;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        if (!req->conn)
+                return netd_req_fail_errno(req, ENOTCONN, "detach", NULL, -1);
+        r = netd_session_detach(req->conn, a.linger_ms, &s);
+        if (r < 0)
+                return netd_req_fail_errno(req, -r, "detach", NULL, -1);
+        return netd_req_ok(req, json_pack("{s:s,s:I}", "token", s->token, "lingerMs",
+                                          (json_int_t)s->linger_ms));
+}
+
+struct attach_args {
+        struct netd_str token;
+};
+
+/*
+ * netd.attach {token}: takes the session's handles (from a lingering
+ * session, or from the live connection carrying it: a handover). The reply
+ * goes first, then the kept events, then live ones, so it can't wait in a
+ * batch behind other replies.
+ */
+struct netd_done *m_netd_attach(struct netd_req *req, struct netd_jv params)
+{
+        static const struct netd_param spec[] = {
+                NETD_PARAM_REQ("token", NETD_T_STRING, struct attach_args, token),
+                {},
+        };
+        struct attach_args a = { 0 };
+        struct netd_param_error pe;
+        struct netd_owner *c = req->conn;
+        struct netd_done *done;
+        struct netd_session *s;
+        json_t *ids;
+
+        if (netd_params_parse(params, spec, &a, NULL, &pe) < 0)
+                return netd_req_fail_params(req, &pe);
+        if (req->batch)
+                return netd_req_fail_rpc(
+                        req, NETD_RPC_INVALID_REQUEST,
+                        "Invalid Request: netd.attach can't be part of a batch (its reply "
+                        "precedes the kept events)",
+                        NULL);
+        if (!c)
+                return netd_req_fail_errno(req, ENOTCONN, "attach", NULL, -1);
+        s = netd_session_find(c, a.token.s, a.token.len);
+        if (!s) {
+                req->daemon->stats.perm_denied++;
+                log_notice("conn#%llu uid=%u: netd.attach refused: no session of this user has "
+                           "that token",
+                           (unsigned long long)c->id, (unsigned)c->uid);
+                return netd_req_fail_err(req, NETD_ERR_NETD_PERMISSION,
+                                         "No session of this user has that token");
+        }
+        if (netd_session_may_attach(s, c) < 0) {
+                json_t *err = netd_nerr(NETD_ERR_NETD_LIMIT,
+                                        "Attaching would pass handlesPerConn live handles");
+
+                if (err)
+                        (void)json_object_set_new(err, "limit", json_string("handlesPerConn"));
+                return netd_req_fail_node(req, err);
+        }
+        ids = netd_session_handle_ids(s);
+        if (!ids)
+                return netd_req_fail_errno(req, ENOMEM, "attach", NULL, -1);
+        /* The reply goes out first (netd_req_ok() frees req), the kept events after it. */
+        done = netd_req_ok(req, json_pack("{s:o}", "handles", ids));
+        netd_session_attach(s, c);
+        return done;
 }

@@ -549,6 +549,26 @@ static void test_session(struct netd_test_daemon *t)
                  "ERR_NETD_HANDLE_NOT_FOUND");
         call_true(&s, "netd.sync", NULL);
 
+        /* Sessions: detach, then a second connection takes the handles over (a handover). */
+        {
+                struct session s2;
+                char *token;
+
+                r = call_ok(&s, "netd.detach", json_pack("{s:i}", "lingerMs", 1000));
+                token = strdup(json_string_value(json_object_get(r, "token")));
+                json_decref(r);
+                session_open(t, &s2);
+                r = call_ok(&s2, "netd.attach", json_pack("{s:s}", "token", token));
+                json_decref(r);
+                ev = wait_event(&s, "netd.detached", NULL, 0);
+                assert_string_equal(json_string_value(json_object_get(ev, "token")), token);
+                call_err(&s2, "netd.attach", json_pack("{s:s}", "token", "0123"), -32001,
+                         "ERR_NETD_PERMISSION");
+                json_object_update(s.ok_methods, s2.ok_methods);
+                session_close(&s2);
+                free(token);
+        }
+
         /* Every method answered successfully at least once, every event came. */
         json_array_foreach(json_object_get(s.doc, "methods"), i, p) {
                 key = json_string_value(json_object_get(p, "name"));

@@ -30,6 +30,9 @@ static const char *const events[] = {
         "socket.error",     "socket.timeout",    "socket.end",   "socket.close",
 };
 
+/* The daemon's own notifications (about no handle). */
+static const char *const daemon_events[] = { "netd.detached" };
+
 static int group_setup(void **state)
 {
         json_error_t jerr;
@@ -267,6 +270,14 @@ static void test_notifications(void **state)
                 if (!found)
                         fail_msg("%s: no required \"%s\" param", events[i], handle);
         }
+        for (i = 0; i < sizeof(daemon_events) / sizeof(daemon_events[0]); i++) {
+                n = netd_schema_notification(doc, daemon_events[i]);
+                if (!n)
+                        fail_msg("x-notifications lacks %s", daemon_events[i]);
+                if (json_string_length(json_object_get(n, "summary")) == 0)
+                        fail_msg("%s has no summary", daemon_events[i]);
+                assert_params_list(daemon_events[i], json_object_get(n, "params"));
+        }
         /* Every one of them, and nothing else. */
         json_array_foreach(list, i, n) {
                 const char *name = json_string_value(json_object_get(n, "name"));
@@ -274,11 +285,15 @@ static void test_notifications(void **state)
 
                 for (size_t k = 0; k < sizeof(events) / sizeof(events[0]); k++)
                         known = known || (name && strcmp(name, events[k]) == 0);
+                for (size_t k = 0; k < sizeof(daemon_events) / sizeof(daemon_events[0]); k++)
+                        known = known || (name && strcmp(name, daemon_events[k]) == 0);
                 if (!known)
                         fail_msg("x-notifications[%zu] (%s) is not an event netd emits", i,
                                  name ? name : "unnamed");
         }
-        assert_int_equal(json_array_size(list), sizeof(events) / sizeof(events[0]));
+        assert_int_equal(json_array_size(list), sizeof(events) / sizeof(events[0]) +
+                                                        sizeof(daemon_events) /
+                                                                sizeof(daemon_events[0]));
 }
 
 static void lint_or_fail(const char *where, json_t *schema)

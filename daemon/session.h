@@ -1,0 +1,134 @@
+/*
+ * Sessions (netd.detach, netd.attach, netd.detached; PROTOCOL.md §16): the
+ * handles of a control connection that outlive it. A connection that called
+ * netd.detach "carries" a session (owner->session). When it ends, for any
+ * reason, its handles are not destroyed: they move to the session's own
+ * owner (a second implementation of struct netd_owner_ops, so every layer
+ * below keeps working unchanged), which keeps every event line in order in
+ * a bounded buffer (limits.session_kept_bytes) and, past that budget, pauses
+ * the sockets (TCP pushes back) and servers (the kernel's backlog holds new
+ * connections). netd.attach moves them to the attaching connection: the
+ * reply first, then the kept lines, then live events; ids never change.
+ * Nobody attached within the linger time: the handles are destroyed as on
+ * an owner's disconnect (§7.3), logged.
+ *
+ * Lifetime: a session is created by netd_session_detach() and freed when
+ * its linger time runs out, when the connection carrying it attaches
+ * another session (netd_session_attach()), or with the daemon
+ * (netd_session_free_all()). The token is a secret: it is never logged.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "owner.h"
+
+struct event;
+struct evbuffer;
+struct netd_daemon;
+struct netd_server;
+
+/* A token: 128 random bits as 32 lowercase hex digits. */
+#define NETD_SESSION_TOKEN_LEN 32
+
+struct netd_session {
+        struct netd_owner o;   /* first: the owner of the handles while none carries them */
+        struct netd_owner *conn; /* weak: the connection carrying it; NULL while lingering */
+        char token[NETD_SESSION_TOKEN_LEN + 1];
+        unsigned linger_ms;     /* how long its handles wait for an attach */
+        int64_t deadline_ms;    /* CLOCK_MONOTONIC ms when lingering ends; 0 while carried */
+        struct evbuffer *kept;  /* owned: event lines kept while lingering, in order */
+        struct event *ev_linger; /* owned: the linger timer */
+        uint64_t kept_lines;    /* lines kept since it began to linger (logs) */
+};
+
+/*
+ * What a session went through, for whoever watches (struct
+ * netd_session_hooks): the systemd fd store keeps the listening sockets of
+ * lingering sessions.
+ */
+enum netd_session_event {
+        NETD_SESSION_CREATED,  /* netd.detach on a connection that carried none */
+        NETD_SESSION_ROTATED,  /* netd.detach again: new token (and lingerMs) */
+        NETD_SESSION_ARMED,    /* the carrying connection ended: its handles linger now */
+        NETD_SESSION_ATTACHED, /* netd.attach: carried again (by another connection) */
+        NETD_SESSION_DROPPED,  /* freed: linger over (its handles destroyed), replaced, exit */
+        NETD_SESSION_SERVER_LISTENING, /* a server of a lingering session began listening */
+        NETD_SESSION_SERVER_CLOSED,    /* a server of a lingering session closed */
+        _NETD_SESSION_EVENT_MAX,
+        _NETD_SESSION_EVENT_INVALID = -22,
+};
+
+const char *netd_session_event_to_string(enum netd_session_event e);
+
+/*
+ * Callbacks a module installs in daemon->session_hooks (NULL: none). event
+ * is called after the change: server is the server concerned for the
+ * SERVER_* events, NULL otherwise. For DROPPED the session is still
+ * readable (its servers already gone); it is freed right after. A hook must
+ * not create, attach or free sessions.
+ */
+struct netd_session_hooks {
+        void (*event)(void *userdata, struct netd_session *s, enum netd_session_event e,
+                      struct netd_server *server);
+        void *userdata;
+};
+
+/*
+ * netd.detach on c: creates c's session, or rotates its token. linger_ms
+ * < 0 takes limits.session_linger_ms; any value is capped at
+ * limits.session_linger_max_ms. Returns 0 with *ret the session (its token
+ * and linger_ms are the reply), or -ENOMEM / -EIO (no randomness).
+ */
+int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_session **ret);
+
+/*
+ * netd.attach: the session whose token is token (len bytes) and whose uid
+ * is c's. Tokens are compared in constant time, and a wrong token and
+ * another uid give the same answer: NULL.
+ */
+struct netd_session *netd_session_find(struct netd_owner *c, const char *token, size_t len);
+
+/*
+ * May c take s's handles? 0, or -EMFILE when c would then hold more than
+ * limits.handles_per_conn live handles.
+ */
+int netd_session_may_attach(const struct netd_session *s, const struct netd_owner *c);
+
+/*
+ * The ids of every handle s's holder has (live, then closed ones kept
+ * readable), as the array netd.attach replies with. NULL on ENOMEM.
+ */
+json_t *netd_session_handle_ids(const struct netd_session *s);
+
+/*
+ * Moves s to c, after the netd.attach reply has been queued on c: the kept
+ * lines follow it, then c owns every handle (flow state and counters
+ * moved), and c carries s (a session c carried before is dropped). When
+ * another live connection carried s, that one gets netd.detached {token}
+ * first and keeps nothing. Nothing happens when c carries s already.
+ */
+void netd_session_attach(struct netd_session *s, struct netd_owner *c);
+
+/*
+ * The connection c, which carries a session, is closing (conn.c, before
+ * anything more could be sent to it): its handles move to the session and
+ * the linger timer starts. Not while the daemon stops: then c's handles go
+ * as without a session.
+ */
+void netd_session_orphan(struct netd_owner *c);
+
+/* The session an owner is (a lingering session's owner), or NULL for a connection. */
+struct netd_session *netd_session_of(struct netd_owner *o);
+
+/* Calls fn for each listening server among s's handles (carried or lingering). */
+void netd_session_foreach_server(struct netd_session *s,
+                                 void (*fn)(struct netd_server *server, void *userdata),
+                                 void *userdata);
+
+/* Frees every session and the handles lingering in them (daemon exit). */
+void netd_session_free_all(struct netd_daemon *d);
