@@ -16,6 +16,7 @@
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
@@ -233,6 +234,12 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
         if (!d)
                 return NULL;
         d->listener = netd_listener_free(d->listener);
+        /*
+         * First: freeing the sessions below must not empty systemd's fd store.
+         * After a clean stop systemd flushes it; after a failure (exit 1, then
+         * Restart=on-failure) the detached servers must come back.
+         */
+        netd_fdstore_free(d);
         while ((o = TAILQ_FIRST(&d->conns)))
                 (void)netd_conn_free(netd_conn_of(o));
         netd_session_free_all(d);

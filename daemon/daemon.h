@@ -20,6 +20,7 @@ struct event;
 struct event_base;
 struct evdns_base;
 struct netd_handle;
+struct netd_fdstore;
 struct netd_listener;
 struct netd_notify;
 struct netd_observers;
@@ -151,6 +152,7 @@ struct netd_daemon {
         size_t n_uids;
         unsigned policy_errors;     /* reloads refused because the file was invalid */
         struct netd_notify *notify; /* owned: sd_notify, watchdog, fd store (notify.h), or NULL */
+        struct netd_fdstore *fdstore; /* owned: sessions' servers in the fd store (fdstore.h) */
         bool stopping;
 };
 

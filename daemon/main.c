@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "listener.h"
+#include "fdstore.h"
 #include "log.h"
 #include "notify.h"
 #include "paths.h"
@@ -485,6 +486,8 @@ int main(int argc, char *argv[])
         d->resolv_conf = arg_resolv_conf;
         d->hosts_file = arg_hosts_file;
         r = netd_notify_new(d, &d->notify);
+        if (r == 0)
+                r = netd_fdstore_new(d);
         if (r < 0) {
                 log_error("Failed to set up notifications to systemd: %s", strerror(-r));
                 netd_daemon_free(d);
@@ -539,6 +542,11 @@ int main(int argc, char *argv[])
                 return 1;
         }
         log_info("netd %s serving %s", NETD_VERSION, path);
+        /* Detached sessions' servers systemd kept across a crash listen again, then ready. */
+        if (netd_notify_n_stored(d->notify) > 0)
+                log_info("Rebuilt %u server(s) of detached sessions from systemd's fd store",
+                         netd_fdstore_restore(d));
+        (void)netd_fdstore_resync(d);
         ready(d);
         r = event_base_dispatch(d->base);
         /* Stopped: a later SIGTERM/SIGINT must not kill the teardown (exit status 0). */

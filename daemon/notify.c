@@ -255,18 +255,20 @@ const char *netd_notify_status_text(struct netd_daemon *d, char *buf, size_t siz
         struct netd_owner *o;
         struct netd_handle *h;
 
-        TAILQ_FOREACH(o, &d->conns, link)
+        NETD_DAEMON_FOREACH_OWNER(d, o)
+        {
                 TAILQ_FOREACH(h, &o->handles, owner_link) {
                         if (h->type == NETD_HANDLE_SERVER)
                                 servers++;
                         else
                                 sockets++;
                 }
+        }
         notify_fmt_bytes(in, sizeof(in), d->stats.bytes_in);
         notify_fmt_bytes(out, sizeof(out), d->stats.bytes_out);
-        snprintf(buf, size, "%u client%s, %u server%s, %u socket%s; %s in, %s out", d->n_conns,
-                 d->n_conns == 1 ? "" : "s", servers, servers == 1 ? "" : "s", sockets,
-                 sockets == 1 ? "" : "s", in, out);
+        snprintf(buf, size, "%u client%s, %u server%s, %u socket%s, %u session%s; %s in, %s out",
+                 d->n_conns, d->n_conns == 1 ? "" : "s", servers, servers == 1 ? "" : "s", sockets,
+                 sockets == 1 ? "" : "s", d->n_sessions, d->n_sessions == 1 ? "" : "s", in, out);
         return buf;
 }
 

@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
@@ -360,6 +361,7 @@ static void server_listen_done(struct netd_server *s)
         }
         s->listening = true;
         netd_server_update_accepting(s);
+        netd_fdstore_server_changed(s); /* a detached session's: into systemd's fd store */
         server_emit(s, "server.listening", json_pack("{s:I}", "server", (json_int_t)s->h.id));
         if (req)
                 (void)netd_req_ok(req, server_address_json(s));
@@ -673,7 +675,10 @@ static void server_stop_listening(struct netd_server *s)
                 netd_daemon_fd_release(s->h.daemon);
         }
         s->fd = -1;
-        s->listening = false;
+        if (s->listening) {
+                s->listening = false;
+                netd_fdstore_server_changed(s); /* out of systemd's fd store */
+        }
 }
 
 /*
@@ -853,7 +858,7 @@ int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner,
         /* Its client knew it before the restart: its events go out as they come. */
         s->h.announced = true;
         s->listening = true;
-        event_add(s->ev_accept, NULL);
+        netd_server_update_accepting(s);
         *ret = s;
         return 0;
 }

@@ -164,7 +164,7 @@ static void check_ready_status_stopping(bool abstract)
         m = next_msg(&f, NULL);
         assert_true(notify_msg_has(m, "READY=1"));
         assert_non_null(notify_msg_get(m, "STATUS", v, sizeof(v)));
-        assert_string_equal(v, "0 clients, 0 servers, 0 sockets; 0 B in, 0 B out");
+        assert_string_equal(v, "0 clients, 0 servers, 0 sockets, 0 sessions; 0 B in, 0 B out");
         free(m);
 
         /* Unchanged: the refresh sends nothing. Changed: it sends the new line. */
@@ -174,7 +174,8 @@ static void check_ready_status_stopping(bool abstract)
         f.d->stats.bytes_out = 100;
         netd_notify_status_refresh(f.d);
         m = next_msg(&f, NULL);
-        assert_string_equal(m, "STATUS=0 clients, 0 servers, 0 sockets; 3.5 MiB in, 100 B out");
+        assert_string_equal(
+                m, "STATUS=0 clients, 0 servers, 0 sockets, 0 sessions; 3.5 MiB in, 100 B out");
         free(m);
 
         netd_notify_stopping(f.d);
