@@ -142,6 +142,12 @@ int netd_notify_new(struct netd_daemon *d, struct netd_notify **ret)
                         return -ENOMEM;
                 }
                 log_info("Watchdog: WATCHDOG=1 every %" PRIu64 " us", half);
+                /*
+                 * One now: after an in-place upgrade the previous image pinged up to
+                 * half a period before its exec, and this image's first tick would
+                 * come another half period after the restore: too close to the end.
+                 */
+                (void)netd_notify_send(n, "WATCHDOG=1", -1, false);
         }
         n->ev_status = event_new(d->base, -1, EV_PERSIST, notify_status_cb, n);
         if (!n->ev_status ||
@@ -313,8 +319,10 @@ void netd_notify_reloading(struct netd_daemon *d)
         if (!netd_notify_enabled(d->notify))
                 return;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        snprintf(prefix, sizeof(prefix), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\n",
-                 (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+        /* WATCHDOG=1 too: the new image's first ping comes only after its restore. */
+        snprintf(prefix, sizeof(prefix), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\n%s",
+                 (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000,
+                 d->notify->watchdog_usec ? "WATCHDOG=1\n" : "");
         notify_with_status(d->notify, prefix, "Upgrading in place", true);
 }
 

@@ -61,8 +61,10 @@ void netd_notify_ready(struct netd_daemon *d);
 /*
  * RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC now, as systemd ≥ 253
  * wants it for Type=notify-reload; older versions ignore it) and
- * STATUS=Upgrading: sent just before the in-place upgrade re-executes netd.
- * systemd then waits for READY=1 from the same pid.
+ * STATUS=Upgrading (and WATCHDOG=1 under a watchdog: the new image pings
+ * again only once it runs): sent just before the in-place upgrade
+ * re-executes netd. systemd then waits for READY=1 from the same pid. The
+ * new image pings the watchdog as soon as netd_notify_new() runs.
  */
 void netd_notify_reloading(struct netd_daemon *d);
 
