@@ -131,6 +131,7 @@ static void test_watchdog(struct netd_test_daemon *t)
                 at[pings++] = sink.last_ms;
                 /* The loop keeps answering meanwhile. */
                 info = netd_test_call(a, "netd.info", NULL);
+                assert_int_equal(netd_test_int_at(info, "stats.watchdogUsec"), 400000);
                 json_decref(info);
         }
         for (int i = 1; i < pings; i++) {
@@ -333,6 +334,10 @@ static void test_fdstore_follows_sessions(struct netd_test_daemon *t)
         assert_true(fd >= 0 && is_listening(fd));
         assert_int_equal(local_port(fd), port1);
         close(fd);
+        res = netd_test_call(a, "netd.info", NULL);
+        assert_int_equal(netd_test_int_at(res, "stats.fdStored"), 1);
+        assert_int_equal(netd_test_int_at(res, "stats.watchdogUsec"), 0);
+        json_decref(res);
 
         /* A server that starts listening in a detached session is stored too. */
         s2 = netd_test_create_server(a, NULL);
@@ -350,6 +355,9 @@ static void test_fdstore_follows_sessions(struct netd_test_daemon *t)
         m = wait_msg(t, &sink, "FDSTOREREMOVE=1", NULL);
         assert_string_equal(notify_msg_get(m, "FDNAME", v, sizeof(v)), name2);
         free(m);
+        res = netd_test_call(a, "netd.info", NULL);
+        assert_int_equal(netd_test_int_at(res, "stats.fdStored"), 1);
+        json_decref(res);
 
         /* A new token: the old name goes, the server comes back under the new one. */
         token2 = detach(a, 60000);
