@@ -4,11 +4,12 @@
  * written with a leading '@'), descriptors as SCM_RIGHTS. netd does not
  * link libsystemd for this: the protocol is a documented, stable datagram
  * format (sd_notify(3), systemd's "NOTIFY_SOCKET" interface doc) that
- * takes ~100 lines, and libsystemd (packaged in Debian, so it would be
- * allowed) would add a library of 825 KiB (libsystemd.so.0.35.0 on Debian 12) and its own state to
- * a daemon that otherwise needs only libevent and jansson, for four message types. It owns one
- * socket, two timers on d->base (watchdog, status) and the session descriptors systemd gave back at
- * start until fdstore.c takes them; it holds no other state of the daemon.
+ * takes ~100 lines here, while libsystemd (a Debian package, so it would
+ * be allowed) would add 825 KiB of library (libsystemd.so.0.35.0, Debian
+ * 12) and its own state to a daemon that otherwise needs only libevent
+ * and jansson, for a handful of messages. It owns one socket, two timers
+ * on d->base (watchdog, status) and the session descriptors systemd gave
+ * back at start until fdstore.c takes them; no other state of the daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
