@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -134,14 +135,18 @@ static void test_watchdog(struct netd_test_daemon *t)
                 assert_int_equal(netd_test_int_at(info, "stats.watchdogUsec"), 400000);
                 json_decref(info);
         }
-        for (int i = 1; i < pings; i++) {
-                int64_t gap = at[i] - at[i - 1];
-
-                /* Half the period apart: never faster than the timer, never a whole period. */
-                if (gap < 150 || gap >= 400)
-                        fail_msg("ping %d came %lld ms after the previous one (want ~200, < 400)",
-                                 i, (long long)gap);
-        }
+        /*
+         * Each gap inside the period (what systemd checks). libevent keeps a
+         * persistent timer on its schedule, so a late tick makes the next gap
+         * shorter: the pace is checked on average, ~200 ms, not each gap.
+         */
+        for (int i = 1; i < pings; i++)
+                if (at[i] - at[i - 1] >= 400)
+                        fail_msg("ping %d came %lld ms after the previous one (want < 400)", i,
+                                 (long long)(at[i] - at[i - 1]));
+        if (at[pings - 1] - at[0] < (pings - 1) * 160)
+                fail_msg("%d pings within %lld ms: faster than every 200 ms", pings,
+                         (long long)(at[pings - 1] - at[0]));
         netd_test_stop(t);
         notify_sink_close(&sink);
 }
@@ -451,6 +456,19 @@ static void test_fdstore_restart(struct netd_test_daemon *t)
                                   json_pack("{s:s}", "token", "0123456789abcdef0123456789abcdef"),
                                   -32001, "ERR_NETD_PERMISSION");
         json_decref(err);
+        if (getuid() == 0) {
+                /* The right token from another uid: refused alike, and the session stays. */
+                struct netd_test_client *other;
+
+                assert_int_equal(chmod(t->dir, 0711), 0);
+                assert_int_equal(chmod(t->socket_path, 0666), 0);
+                other = netd_test_connect_as(t, NETD_TEST_UID_NOBODY);
+
+                err = netd_test_call_fail(other, "netd.attach", json_pack("{s:s}", "token", token),
+                                          -32001, "ERR_NETD_PERMISSION");
+                json_decref(err);
+                netd_test_disconnect(other);
+        }
         res = netd_test_call(b, "netd.attach", json_pack("{s:s}", "token", token));
         /*
          * The server, and the socket it accepted while the session lingered:
