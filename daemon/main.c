@@ -335,7 +335,8 @@ static int systemd_listen_fds(struct netd_daemon *d)
         if (!pid || !fds || atol(pid) != (long)getpid())
                 return -1;
         n = atoi(fds);
-        if (n < 1 || n > 1024)
+        /* Sockets of the units, plus up to FileDescriptorStoreMax= (1024) from the fd store. */
+        if (n < 1 || n > 65536)
                 return -1;
         if (names_env)
                 names = strdup(names_env);
