@@ -110,42 +110,44 @@ static void test_ready_status_stopping(struct netd_test_daemon *t)
 }
 
 /*
- * WATCHDOG_USEC=400000 on an abstract socket: a ping every 200 ms while
+ * WATCHDOG_USEC=1000000 on an abstract socket: a ping every 500 ms while
  * netd serves a client, every gap (the kernel's receive timestamps, not
- * when the test read them) shorter than the 400 ms systemd allows.
+ * when the test read them) shorter than the 1 s systemd allows. A second,
+ * not less: on a loaded machine (2 cores, suites under ASan side by side)
+ * netd's timer has been seen 250 ms late, and the test must not fail then.
  */
 static void test_watchdog(struct netd_test_daemon *t)
 {
         struct notify_sink sink;
         struct netd_test_client *a;
-        int64_t at[8];
+        int64_t at[6];
         json_t *info;
         int pings = 0;
         char *m;
 
-        launch_notified(t, &sink, true, "400000");
+        launch_notified(t, &sink, true, "1000000");
         free(wait_msg(t, &sink, "READY=1", NULL));
         a = netd_test_connect(t);
-        while (pings < 8) {
+        while (pings < 6) {
                 m = wait_msg(t, &sink, "WATCHDOG=1", NULL);
                 free(m);
                 at[pings++] = sink.last_ms;
                 /* The loop keeps answering meanwhile. */
                 info = netd_test_call(a, "netd.info", NULL);
-                assert_int_equal(netd_test_int_at(info, "stats.watchdogUsec"), 400000);
+                assert_int_equal(netd_test_int_at(info, "stats.watchdogUsec"), 1000000);
                 json_decref(info);
         }
         /*
          * Each gap inside the period (what systemd checks). libevent keeps a
          * persistent timer on its schedule, so a late tick makes the next gap
-         * shorter: the pace is checked on average, ~200 ms, not each gap.
+         * shorter: the pace is checked on average, ~500 ms, not each gap.
          */
         for (int i = 1; i < pings; i++)
-                if (at[i] - at[i - 1] >= 400)
-                        fail_msg("ping %d came %lld ms after the previous one (want < 400)", i,
+                if (at[i] - at[i - 1] >= 1000)
+                        fail_msg("ping %d came %lld ms after the previous one (want < 1000)", i,
                                  (long long)(at[i] - at[i - 1]));
-        if (at[pings - 1] - at[0] < (pings - 1) * 160)
-                fail_msg("%d pings within %lld ms: faster than every 200 ms", pings,
+        if (at[pings - 1] - at[0] < (pings - 1) * 400)
+                fail_msg("%d pings within %lld ms: faster than every 500 ms", pings,
                          (long long)(at[pings - 1] - at[0]));
         netd_test_stop(t);
         notify_sink_close(&sink);

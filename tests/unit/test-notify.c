@@ -197,16 +197,16 @@ static void test_ready_abstract(void **state)
         check_ready_status_stopping(true);
 }
 
-/* WATCHDOG=1 at half of WATCHDOG_USEC: 5 pings, each gap well inside the 200 ms period. */
+/* WATCHDOG=1 at half of WATCHDOG_USEC: 5 pings, each gap inside the 600 ms period. */
 static void test_watchdog_cadence(void **state)
 {
         struct fixture f;
-        int64_t at[6];
+        int64_t at[5];
         int n = 0;
         char *m;
 
-        fixture_start(&f, false, "200000", NULL);
-        assert_int_equal(netd_notify_watchdog_usec(f.d->notify), 200000);
+        fixture_start(&f, false, "600000", NULL);
+        assert_int_equal(netd_notify_watchdog_usec(f.d->notify), 600000);
         /* A ping at once (an upgraded image must not wait half a period for its first). */
         m = notify_sink_recv(&f.sink, NULL);
         assert_non_null(m);
@@ -221,20 +221,20 @@ static void test_watchdog_cadence(void **state)
         }
         assert_true(notify_msg_has(m, "RELOADING=1") && notify_msg_has(m, "WATCHDOG=1"));
         free(m);
-        while (n < 6) {
+        while (n < 5) {
                 m = next_msg(&f, NULL);
 
                 if (strcmp(m, "WATCHDOG=1") == 0)
                         at[n++] = f.sink.last_ms; /* queued at, by the kernel */
                 free(m);
         }
-        /* Each gap inside the period; the pace (~100 ms) on average (see integration/systemd). */
+        /* Each gap inside the period; the pace (~300 ms) on average (see integration/systemd). */
         for (int i = 1; i < n; i++)
-                if (at[i] - at[i - 1] >= 200)
+                if (at[i] - at[i - 1] >= 600)
                         fail_msg("ping %d came %lld ms after the previous one", i,
                                  (long long)(at[i] - at[i - 1]));
-        if (at[n - 1] - at[0] < (n - 1) * 80)
-                fail_msg("%d pings within %lld ms: faster than every 100 ms", n,
+        if (at[n - 1] - at[0] < (n - 1) * 240)
+                fail_msg("%d pings within %lld ms: faster than every 300 ms", n,
                          (long long)(at[n - 1] - at[0]));
         fixture_stop(&f);
 }
