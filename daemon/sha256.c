@@ -1,8 +1,8 @@
 /*
  * SHA-256 as FIPS 180-4 §6.2 spells it (see sha256.h for why netd carries
  * its own): a 64-byte block buffer, big-endian message schedule, padding
- * with the bit length. Not constant-time-critical: it hashes tokens that
- * are compared by their hashes only through a lookup the caller does.
+ * with the bit length. No branch or index depends on the data hashed; the
+ * comparison of digests is the caller's (session.c's is constant-time).
  */
 #include <string.h>
 
