@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -126,12 +127,45 @@ static void conn_stall_cb(evutil_socket_t fd, short what, void *arg)
         netd_conn_close(c, reason);
 }
 
+/* Iovecs one write takes from the output (as evbuffer_write's NUM_WRITE_IOVEC). */
+#define CONN_WRITE_IOVECS 64
+
+/*
+ * evbuffer_write(), plus c->out_mid_line: whether the output's head is now
+ * inside a line partly written (the last byte written was not its "\n"),
+ * so a session can keep the lines the client never got (netd_conn_close()).
+ */
+static ssize_t conn_write(struct netd_conn *c)
+{
+        struct evbuffer_iovec v[CONN_WRITE_IOVECS];
+        int nv = evbuffer_peek(c->out, -1, NULL, v, CONN_WRITE_IOVECS);
+        ssize_t n;
+        size_t left;
+
+        if (nv > CONN_WRITE_IOVECS)
+                nv = CONN_WRITE_IOVECS;
+        /* evbuffer_iovec has struct iovec's layout (event2/buffer.h). */
+        n = writev(c->o.fd, (const struct iovec *)v, nv);
+        if (n <= 0)
+                return n;
+        left = (size_t)n;
+        for (int i = 0; i < nv; i++) {
+                if (left <= v[i].iov_len) {
+                        c->out_mid_line = ((const char *)v[i].iov_base)[left - 1] != '\n';
+                        break;
+                }
+                left -= v[i].iov_len;
+        }
+        evbuffer_drain(c->out, (size_t)n);
+        return n;
+}
+
 static void conn_flush(struct netd_conn *c)
 {
         bool progress = false;
 
         while (evbuffer_get_length(c->out) > 0) {
-                int n = evbuffer_write(c->out, c->o.fd);
+                ssize_t n = conn_write(c);
 
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
@@ -522,6 +556,57 @@ int netd_conn_new(struct netd_daemon *d, int fd, struct netd_conn **ret)
         return 0;
 }
 
+/*
+ * Leaves in c->out only the events about its handles that the client never
+ * got (whole lines of server.* and socket.* notifications), for its session
+ * to keep: a line partly written is gone with the client, and replies and
+ * observer events were the dead connection's own.
+ */
+static void conn_unsent_events(struct netd_conn *c)
+{
+        static const char prefix[] = "{\"jsonrpc\":\"2.0\",\"method\":\"";
+        struct evbuffer *keep = evbuffer_new();
+        size_t dropped = 0, kept = 0;
+        struct evbuffer_ptr nl;
+
+        if (!keep) {
+                dropped = evbuffer_get_length(c->out);
+                evbuffer_drain(c->out, dropped);
+                goto out;
+        }
+        if (c->out_mid_line) {
+                nl = evbuffer_search(c->out, "\n", 1, NULL);
+                dropped += nl.pos < 0 ? evbuffer_get_length(c->out) : (size_t)nl.pos + 1;
+                evbuffer_drain(c->out, nl.pos < 0 ? evbuffer_get_length(c->out)
+                                                  : (size_t)nl.pos + 1);
+        }
+        while (evbuffer_get_length(c->out) > 0) {
+                char head[sizeof(prefix) + 7];
+                ev_ssize_t h = evbuffer_copyout(c->out, head, sizeof(head));
+                size_t len;
+
+                nl = evbuffer_search(c->out, "\n", 1, NULL);
+                len = nl.pos < 0 ? evbuffer_get_length(c->out) : (size_t)nl.pos + 1;
+                if (h == (ev_ssize_t)sizeof(head) &&
+                    memcmp(head, prefix, sizeof(prefix) - 1) == 0 &&
+                    (memcmp(head + sizeof(prefix) - 1, "server.", 7) == 0 ||
+                     memcmp(head + sizeof(prefix) - 1, "socket.", 7) == 0) &&
+                    evbuffer_remove_buffer(c->out, keep, len) == (int)len) {
+                        kept += len;
+                        continue;
+                }
+                dropped += len;
+                evbuffer_drain(c->out, len);
+        }
+        evbuffer_add_buffer(c->out, keep);
+        evbuffer_free(keep);
+out:
+        if (kept || dropped)
+                log_info("conn#%llu: %zu bytes of unsent events go to its session, %zu bytes of "
+                         "replies and partly sent lines are dropped",
+                         (unsigned long long)c->o.id, kept, dropped);
+}
+
 void netd_conn_close(struct netd_conn *c, const char *reason)
 {
         struct netd_daemon *d = c->o.daemon;
@@ -540,8 +625,14 @@ void netd_conn_close(struct netd_conn *c, const char *reason)
         event_del(c->ev_stall);
         event_del(c->ev_closed);
         netd_rpc_detach_conn(&c->o);
-        /* A connection that called netd.detach leaves its handles to its session (session.h). */
-        netd_session_orphan(&c->o);
+        /*
+         * A connection that called netd.detach leaves its handles to its
+         * session (session.h), with the events it had no time to send.
+         */
+        if (c->o.session) {
+                conn_unsent_events(c);
+                netd_session_orphan(&c->o, c->out);
+        }
         /*
          * The handles go with the deferred free (redis's freeClientAsync):
          * this may run inside one of their own callbacks. Until then they

@@ -57,6 +57,7 @@ struct netd_conn {
         bool input_stopped;      /* the daemon is stopping: no more requests are read */
         bool listed;             /* in daemon->conns (until the free) */
         bool flush_soon;         /* inside a read callback that flushes when it ends */
+        bool out_mid_line;       /* the output's head is inside a line partly written */
         uint64_t in_pos;         /* bytes received so far on the stream */
         size_t read_size;        /* bytes asked of the next read (grows with bulk input) */
         struct netd_conn_fds *fds; /* owned: received fds not yet given to a line */

@@ -520,7 +520,7 @@ void netd_session_attach(struct netd_session *s, struct netd_owner *c)
         session_hook(s, NETD_SESSION_ATTACHED, NULL);
 }
 
-void netd_session_orphan(struct netd_owner *c)
+void netd_session_orphan(struct netd_owner *c, struct evbuffer *unsent)
 {
         struct netd_session *s = c->session;
         struct timeval tv;
@@ -534,6 +534,8 @@ void netd_session_orphan(struct netd_owner *c)
                 session_free(s);
                 return;
         }
+        if (unsent && evbuffer_get_length(unsent) > 0)
+                netd_owner_send_lines(&s->o, unsent);
         session_move(c, &s->o);
         s->deadline_ms = netd_daemon_now_ms() + s->linger_ms;
         tv = (struct timeval){ s->linger_ms / 1000, (s->linger_ms % 1000) * 1000 };

@@ -117,11 +117,13 @@ void netd_session_attach(struct netd_session *s, struct netd_owner *c);
 
 /*
  * The connection c, which carries a session, is closing (conn.c, before
- * anything more could be sent to it): its handles move to the session and
- * the linger timer starts. Not while the daemon stops: then c's handles go
- * as without a session.
+ * anything more could be sent to it): unsent (complete event lines about
+ * its handles that it never sent, drained; may be NULL) become the first
+ * kept events, its handles move to the session and the linger timer
+ * starts. Not while the daemon stops: then c's handles go as without a
+ * session.
  */
-void netd_session_orphan(struct netd_owner *c);
+void netd_session_orphan(struct netd_owner *c, struct evbuffer *unsent);
 
 /* The session an owner is (a lingering session's owner), or NULL for a connection. */
 struct netd_session *netd_session_of(struct netd_owner *o);

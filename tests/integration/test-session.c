@@ -272,7 +272,7 @@ static json_t *child_call(struct child *c, const char *method, json_t *params)
  * (so every event before the cut is its own), reports "paused <trace>",
  * then waits to be killed.
  */
-static void child_main(const char *path, int peer_port, int report, int data_out)
+static void child_main(const char *path, int peer_port, int report, int data_out, bool cut)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         static struct child c;
@@ -303,6 +303,9 @@ static void child_main(const char *path, int peer_port, int report, int data_out
         json_decref(r);
         dprintf(report, "%s %llu %d %llu\n", tok, (unsigned long long)srv, port,
                 (unsigned long long)c.sock);
+        if (!cut)
+                for (;;)
+                        pause(); /* reads nothing more: killed with its output unread */
         while (c.forwarded < KILL_FIRST) {
                 json_t *msg = child_line(&c);
 
@@ -334,7 +337,7 @@ static void read_report(int fd, char *line, size_t cap, int data_in, uint8_t *go
                         fail_msg("timed out waiting for the child's report");
                 if (poll(p, 2, (int)left) <= 0)
                         continue;
-                if (p[1].revents & POLLIN) {
+                if (data_in >= 0 && (p[1].revents & POLLIN)) {
                         ssize_t n = read(data_in, got + *n_got, max_got - *n_got);
 
                         if (n > 0)
@@ -386,7 +389,7 @@ static void test_kill_then_attach(struct netd_test_daemon *t)
         if (pid == 0) {
                 close(report[0]);
                 close(dpipe[0]);
-                child_main(t->socket_path, peer_port, report[1], dpipe[1]);
+                child_main(t->socket_path, peer_port, report[1], dpipe[1], true);
         }
         close(report[1]);
         close(dpipe[1]);
@@ -477,6 +480,71 @@ static void test_kill_then_attach(struct netd_test_daemon *t)
         free(data);
         free(xdata);
         free(child_got);
+}
+
+/*
+ * No clean cut: the client stops reading right after netd.detach and is
+ * killed once netd has paused its socket for its unread output. What the
+ * kernel held for the dead client is gone, but the events netd had queued
+ * and not written go to the session: the new client gets a suffix of the
+ * stream longer than what the peer sent after the kill, with nothing
+ * repeated or out of order.
+ */
+static void test_kill_uncut(struct netd_test_daemon *t)
+{
+        uint8_t *data = random_data(KILL_TOTAL / 2, 17);
+        struct netd_test_client *w = netd_test_connect(t), *n;
+        int report[2], lfd, peer_port, srv_port, status;
+        unsigned long long srv, sock;
+        json_int_t paused_before;
+        char line[512], token[64];
+        size_t sent_at_kill, got;
+        struct feed f;
+        json_t *r;
+        pid_t pid;
+
+        paused_before = info_stat(w, "readsPaused");
+        lfd = netd_test_tcp_socket(true, &peer_port);
+        assert_int_equal(pipe2(report, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(report[0]);
+                child_main(t->socket_path, peer_port, report[1], -1, false);
+        }
+        close(report[1]);
+        read_report(report[0], line, sizeof(line), -1, NULL, NULL, 0);
+        close(report[0]);
+        assert_int_equal(sscanf(line, "%63s %llu %d %llu", token, &srv, &srv_port, &sock), 4);
+        f = (struct feed){ .fd = netd_test_accept_peer(lfd), .data = data, .len = KILL_TOTAL / 2 };
+        close(lfd);
+        /* Until netd pauses the socket: the client's output is over outHighBytes. */
+        FEED_UNTIL(t, &f, info_stat(w, "readsPaused") > paused_before);
+        sent_at_kill = f.sent;
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+
+        n = netd_test_connect(t);
+        wait_connections(w, 2);
+        r = attach(n, token);
+        assert_true(ids_contain(r, sock));
+        json_decref(r);
+        FEED_UNTIL(t, &f, f.sent == f.len);
+        assert_int_equal(shutdown(f.fd, SHUT_WR), 0);
+        (void)netd_test_wait_event(n, "socket.end", sock, NETD_TEST_TIMEOUT_MS);
+        got = netd_test_rx(n, sock)->len;
+        fprintf(stderr, "uncut kill: %zu bytes sent before the kill, the new client got the last "
+                "%zu of %u\n", sent_at_kill, got, KILL_TOTAL / 2);
+        /*
+         * Lost: what the kernel held for the client (its socket buffer) and
+         * the line it was in, never the events netd queued past them (over
+         * outHighBytes, 1 MiB, when the socket paused).
+         */
+        assert_true(KILL_TOTAL / 2 - got < 1024 * 1024);
+        assert_true(got <= KILL_TOTAL / 2);
+        assert_memory_equal(netd_test_rx(n, sock)->buf, data + KILL_TOTAL / 2 - got, got);
+        close(f.fd);
+        free(data);
 }
 
 /* ---- handover between two live clients ----------------------------------------------------- */
@@ -863,6 +931,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 NETD_TEST(test_kill_then_attach),
+                NETD_TEST(test_kill_uncut),
                 NETD_TEST(test_handover),
                 NETD_TEST(test_linger_expiry),
                 NETD_TEST_ARGS(test_refused_alike, "--socket-mode=0666"),
