@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -262,6 +263,16 @@ size_t netd_fdstore_count(const struct netd_daemon *d)
         return d->fdstore ? d->fdstore->n : 0;
 }
 
+/* A listening stream socket, as a server needs. */
+static bool fdstore_is_listening(int fd)
+{
+        int type = 0, accepting = 0;
+        socklen_t len = sizeof(int);
+
+        return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
+               getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0 && accepting;
+}
+
 unsigned netd_fdstore_restore(struct netd_daemon *d)
 {
         struct netd_fdstore *fs = d->fdstore;
@@ -281,6 +292,9 @@ unsigned netd_fdstore_restore(struct netd_daemon *d)
                 if (fd < 0)
                         continue;
                 r = netd_fdstore_name_parse(name, &n);
+                /* Checked before a session is made for it: no empty session to find. */
+                if (r == 0 && !fdstore_is_listening(fd))
+                        r = -ENOTCONN;
                 if (r == 0)
                         r = netd_session_restore(d, (uid_t)n.uid, n.linger_ms, n.token_hash, &s);
                 if (r == 0) {
@@ -291,10 +305,12 @@ unsigned netd_fdstore_restore(struct netd_daemon *d)
                         r = netd_server_restore(d, &s->o, &opts, n.handle, fd, &srv);
                 }
                 if (r < 0) {
-                        log_warning(
-                                "fd store: Failed to rebuild a session's server from '%.40s...': "
-                                "%s; dropping it",
-                                name, strerror(-r));
+                        log_warning("fd store: Failed to rebuild a session's server from "
+                                    "'%.40s...': %s; dropping it",
+                                    name,
+                                    r == -EINVAL     ? "not a name this netd writes"
+                                    : r == -ENOTCONN ? "not a listening stream socket"
+                                                     : strerror(-r));
                         close(fd);
                         (void)netd_notify_fdstore_remove(d, name);
                         continue;

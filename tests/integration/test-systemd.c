@@ -509,6 +509,64 @@ static void test_fdstore_restart(struct netd_test_daemon *t)
         notify_sink_close(&sink);
 }
 
+/*
+ * What systemd gives back that netd can't use (a name of another format
+ * version, a session name on a socket that does not listen) is closed,
+ * dropped from the store and logged; netd serves all the same, and no
+ * client can take those descriptors by name.
+ */
+static void test_fdstore_unusable(struct netd_test_daemon *t)
+{
+        struct notify_sink sink;
+        struct netd_test_client *a;
+        char good_hash[65], bad_version[300], not_listening[300], v[300], *m;
+        int ctl, fds[2];
+        bool removed[2] = { false, false };
+        uint64_t srv;
+        json_t *err, *info;
+        char *log;
+
+        netd_test_init(t);
+        resolver_files(t);
+        notify_sink_open(&sink, false);
+        ctl = control_socket(t);
+        netd_sha256_hex("0123456789abcdef0123456789abcdef", 32, good_hash);
+        snprintf(bad_version, sizeof(bad_version), "netd-session.9.0.1000.7.0.%s", good_hash);
+        snprintf(not_listening, sizeof(not_listening), "netd-session.1.0.1000.7.0.%s", good_hash);
+        fds[0] = netd_test_tcp_socket(true, &(int){ 0 });
+        fds[1] = netd_test_tcp_socket(false, &(int){ 0 }); /* bound, not listening */
+        launch_activated(t, &sink, ctl, fds, (const char *const[]){ bad_version, not_listening },
+                         2);
+        close(fds[0]);
+        close(fds[1]);
+        while (!removed[0] || !removed[1]) {
+                m = wait_msg(t, &sink, "FDSTOREREMOVE=1", NULL);
+                assert_non_null(notify_msg_get(m, "FDNAME", v, sizeof(v)));
+                removed[0] |= strcmp(v, bad_version) == 0;
+                removed[1] |= strcmp(v, not_listening) == 0;
+                free(m);
+        }
+        free(wait_msg(t, &sink, "READY=1", NULL));
+
+        a = netd_test_connect(t);
+        srv = netd_test_create_server(a, NULL);
+        err = netd_test_call_fail(a, "server.listen",
+                                  json_pack("{s:I,s:{s:s}}", "server", (json_int_t)srv, "handle",
+                                            "name", bad_version),
+                                  -32602, "ERR_INVALID_ARG_VALUE");
+        json_decref(err);
+        info = netd_test_call(a, "netd.info", NULL);
+        assert_int_equal(netd_test_int_at(info, "stats.sessions"), 0);
+        assert_int_equal(netd_test_int_at(info, "stats.fdStored"), 0);
+        json_decref(info);
+        log = netd_test_read_file(t, "netd.log");
+        assert_non_null(strstr(log, "Failed to rebuild a session's server"));
+        free(log);
+        close(ctl);
+        netd_test_stop(t);
+        notify_sink_close(&sink);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -516,6 +574,7 @@ int main(void)
                 NETD_TEST_MANUAL(test_watchdog),
                 NETD_TEST_MANUAL(test_fdstore_follows_sessions),
                 NETD_TEST_MANUAL(test_fdstore_restart),
+                NETD_TEST_MANUAL(test_fdstore_unusable),
         };
 
         return cmocka_run_group_tests_name("integration/systemd", tests, NULL, NULL);
