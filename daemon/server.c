@@ -539,6 +539,25 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
         server_listen_done(s);
 }
 
+/* Records the UNIX address ss (len bytes, from getsockname()) as s's path (server.address). */
+static void server_take_unix_path(struct netd_server *s, const struct sockaddr_storage *ss,
+                                  socklen_t len)
+{
+        const struct sockaddr_un *un = (const struct sockaddr_un *)ss;
+        size_t n = len > offsetof(struct sockaddr_un, sun_path)
+                           ? len - offsetof(struct sockaddr_un, sun_path)
+                           : 0;
+
+        if (n > 0 && un->sun_path[0] != '\0')
+                n = strnlen(un->sun_path, n);
+        s->path = malloc(n + 1);
+        if (s->path) {
+                memcpy(s->path, un->sun_path, n);
+                s->path[n] = '\0';
+                s->path_len = n;
+        }
+}
+
 void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct netd_req *req)
 {
         struct sockaddr_storage ss;
@@ -579,21 +598,8 @@ void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct ne
         s->path = NULL;
         s->path_len = 0;
         s->owns_path = false;
-        if (domain == AF_UNIX) {
-                struct sockaddr_un *un = (struct sockaddr_un *)&ss;
-                size_t n = len > offsetof(struct sockaddr_un, sun_path)
-                                   ? len - offsetof(struct sockaddr_un, sun_path)
-                                   : 0;
-
-                if (n > 0 && un->sun_path[0] != '\0')
-                        n = strnlen(un->sun_path, n);
-                s->path = malloc(n + 1);
-                if (s->path) {
-                        memcpy(s->path, un->sun_path, n);
-                        s->path[n] = '\0';
-                        s->path_len = n;
-                }
-        }
+        if (domain == AF_UNIX)
+                server_take_unix_path(s, &ss, len);
         server_listen_done(s);
 }
 
@@ -831,8 +837,9 @@ int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner,
                         const struct netd_server_options *opts, uint64_t id, int fd,
                         struct netd_server **ret)
 {
-        socklen_t ilen = sizeof(int);
+        socklen_t ilen = sizeof(int), sslen = sizeof(struct sockaddr_storage);
         int type = 0, accepting = 0, flags, r;
+        struct sockaddr_storage ss;
         struct netd_server *s;
 
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 || type != SOCK_STREAM ||
@@ -848,6 +855,8 @@ int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner,
         s->fd = fd;
         s->backlog = (int)d->limits.listen_backlog;
         (void)netd_addr_of_fd(fd, false, &s->addr);
+        if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family == AF_UNIX)
+                server_take_unix_path(s, &ss, sslen);
         s->ev_accept = event_new(d->base, fd, EV_READ | EV_PERSIST, server_accept_cb, s);
         if (!s->ev_accept) {
                 s->fd = -1;

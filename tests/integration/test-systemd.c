@@ -509,6 +509,62 @@ static void test_fdstore_restart(struct netd_test_daemon *t)
         notify_sink_close(&sink);
 }
 
+/* The same for a UNIX server (server.listen {path}): its path comes back with it. */
+static void test_fdstore_restart_unix(struct netd_test_daemon *t)
+{
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        struct notify_sink sink;
+        struct netd_test_client *a, *b;
+        char *token, *m, name[300], path[96];
+        int ctl, stored, peer;
+        uint64_t srv;
+        json_t *res;
+
+        netd_test_init(t);
+        resolver_files(t);
+        notify_sink_open(&sink, false);
+        ctl = control_socket(t);
+        launch_activated(t, &sink, ctl, NULL, NULL, 0);
+        a = netd_test_connect(t);
+        srv = netd_test_create_server(a, NULL);
+        snprintf(path, sizeof(path), "%s/app.sock", t->dir);
+        res = netd_test_call(a, "server.listen",
+                             json_pack("{s:I,s:s}", "server", (json_int_t)srv, "path", path));
+        json_decref(res);
+        token = detach(a, 60000);
+        m = wait_msg(t, &sink, "FDSTORE=1", &stored);
+        assert_non_null(notify_msg_get(m, "FDNAME", name, sizeof(name)));
+        free(m);
+        assert_true(stored >= 0 && is_listening(stored));
+
+        assert_int_equal(kill(t->pid, SIGKILL), 0);
+        assert_int_equal(waitpid(t->pid, NULL, 0), t->pid);
+        close(t->pidfd);
+        t->pid = 0;
+        t->pidfd = -1;
+        netd_test_disconnect(a);
+        peer = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(peer >= 0);
+        memcpy(sun.sun_path, path, strlen(path) + 1);
+        assert_int_equal(connect(peer, (struct sockaddr *)&sun, sizeof(sun)), 0);
+
+        launch_activated(t, &sink, ctl, &stored, (const char *const[]){ name }, 1);
+        close(stored);
+        b = netd_test_connect(t);
+        res = netd_test_call(b, "netd.attach", json_pack("{s:s}", "token", token));
+        json_decref(res);
+        (void)netd_test_wait_event(b, "server.connection", srv, NETD_TEST_TIMEOUT_MS);
+        res = netd_test_call(b, "server.address", json_pack("{s:I}", "server", (json_int_t)srv));
+        assert_true(json_is_string(res));
+        assert_string_equal(json_string_value(res), path);
+        json_decref(res);
+        close(peer);
+        close(ctl);
+        free(token);
+        netd_test_stop(t);
+        notify_sink_close(&sink);
+}
+
 /*
  * What systemd gives back that netd can't use (a name of another format
  * version, a session name on a socket that does not listen) is closed,
@@ -574,6 +630,7 @@ int main(void)
                 NETD_TEST_MANUAL(test_watchdog),
                 NETD_TEST_MANUAL(test_fdstore_follows_sessions),
                 NETD_TEST_MANUAL(test_fdstore_restart),
+                NETD_TEST_MANUAL(test_fdstore_restart_unix),
                 NETD_TEST_MANUAL(test_fdstore_unusable),
         };
 
