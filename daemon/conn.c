@@ -577,8 +577,8 @@ static void conn_unsent_events(struct netd_conn *c)
         if (c->out_mid_line) {
                 nl = evbuffer_search(c->out, "\n", 1, NULL);
                 dropped += nl.pos < 0 ? evbuffer_get_length(c->out) : (size_t)nl.pos + 1;
-                evbuffer_drain(c->out, nl.pos < 0 ? evbuffer_get_length(c->out)
-                                                  : (size_t)nl.pos + 1);
+                evbuffer_drain(c->out,
+                               nl.pos < 0 ? evbuffer_get_length(c->out) : (size_t)nl.pos + 1);
         }
         while (evbuffer_get_length(c->out) > 0) {
                 char head[sizeof(prefix) + 7];

@@ -59,7 +59,7 @@ struct netd_limits {
         unsigned reserved_clients;    /* of max_clients, kept for root and the adminGroup */
         unsigned lookups_per_uid;     /* host name lookups in flight per peer uid */
         unsigned buffered_per_uid;    /* bytes a peer uid's sockets hold unsent */
-        unsigned session_linger_ms;     /* netd.detach's lingerMs when none is given */
+        unsigned session_linger_ms;   /* netd.detach's lingerMs when none is given */
         unsigned session_linger_max_ms; /* the largest lingerMs (larger ones are capped) */
         size_t session_kept_bytes;      /* events a lingering session keeps before pausing */
 };

@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "daemon.h"
 #include "handle.h"
 #include "log.h"
@@ -238,8 +239,7 @@ static void session_owner_notify(struct netd_owner *o, const char *method, json_
 }
 
 static int session_owner_send_data(struct netd_owner *o, uint64_t socket, const uint8_t *bytes,
-                                   size_t len, const char *text, size_t tlen,
-                                   const char *encoding)
+                                   size_t len, const char *text, size_t tlen, const char *encoding)
 {
         struct netd_session *s = (struct netd_session *)o;
         int r;
@@ -299,10 +299,9 @@ static const struct netd_owner_ops session_owner_ops = {
 
 static int session_cred_copy(const struct netd_cred *from, struct netd_cred *to)
 {
-        *to = (struct netd_cred){ .uid = from->uid,
-                                  .gid = from->gid,
-                                  .pid = from->pid,
-                                  .pidfd = -1 };
+        *to = (struct netd_cred){
+                .uid = from->uid, .gid = from->gid, .pid = from->pid, .pidfd = -1
+        };
         if (from->n_groups > 0) {
                 to->groups = malloc(from->n_groups * sizeof(*to->groups));
                 if (!to->groups)
@@ -382,6 +381,17 @@ static int session_new_token(char token[NETD_SESSION_TOKEN_LEN + 1])
         return 0;
 }
 
+/* Sessions of uid that no connection carries. */
+static unsigned session_lingering_of_uid(const struct netd_daemon *d, uid_t uid)
+{
+        const struct netd_owner *o;
+        unsigned n = 0;
+
+        TAILQ_FOREACH(o, &d->sessions, link)
+                n += o->cred.uid == uid && !((const struct netd_session *)o)->conn;
+        return n;
+}
+
 int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_session **ret)
 {
         const struct netd_limits *l = &c->daemon->limits;
@@ -391,6 +401,13 @@ int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_ses
 
         if (session_new_token(token) < 0)
                 return -EIO;
+        if (!s && session_lingering_of_uid(c->daemon, c->cred.uid) >=
+                          netd_auth_quota(c->daemon, &c->cred, NETD_QUOTA_CLIENTS)) {
+                log_notice("conn#%llu uid=%u: netd.detach refused: the uid has as many lingering "
+                           "sessions as maxClientsPerUid",
+                           (unsigned long long)c->id, (unsigned)c->cred.uid);
+                return -EDQUOT;
+        }
         if (!s) {
                 s = session_new(c);
                 if (!s)
@@ -404,9 +421,9 @@ int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_ses
         if (linger_ms > (int64_t)l->session_linger_max_ms)
                 linger_ms = l->session_linger_max_ms;
         s->linger_ms = (unsigned)linger_ms;
-        log_info("session#%llu uid=%u: %s by conn#%llu, lingerMs %u",
-                 (unsigned long long)s->o.id, (unsigned)s->o.uid,
-                 created ? "created" : "token rotated", (unsigned long long)c->id, s->linger_ms);
+        log_info("session#%llu uid=%u: %s by conn#%llu, lingerMs %u", (unsigned long long)s->o.id,
+                 (unsigned)s->o.uid, created ? "created" : "token rotated",
+                 (unsigned long long)c->id, s->linger_ms);
         session_hook(s, created ? NETD_SESSION_CREATED : NETD_SESSION_ROTATED, NULL);
         *ret = s;
         return 0;
@@ -416,9 +433,8 @@ struct netd_session *netd_session_find(struct netd_owner *c, const char *token, 
 {
         char want[NETD_SESSION_TOKEN_LEN] = { 0 };
         struct netd_session *found = NULL;
-        struct netd_owner *o;
-
         char want_hash[64 + 1];
+        struct netd_owner *o;
 
         memcpy(want, token, len < sizeof(want) ? len : sizeof(want));
         netd_sha256_hex(want, sizeof(want), want_hash);
@@ -435,7 +451,8 @@ struct netd_session *netd_session_find(struct netd_owner *c, const char *token, 
                         for (size_t i = 0; i < 64; i++)
                                 diff |= (unsigned char)(s->token_hash[i] ^ want_hash[i]);
                 }
-                if (diff == 0)
+                /* A session ending after a failure (o.open false) can't be taken. */
+                if (diff == 0 && s->o.open)
                         found = s;
         }
         if (found && !found->token[0] && found->o.cred.uid == c->cred.uid) {
@@ -498,9 +515,9 @@ void netd_session_attach(struct netd_session *s, struct netd_owner *c)
                 s->deadline_ms = 0;
                 log_info("session#%llu uid=%u: conn#%llu attached: %u handle(s), %llu kept "
                          "event(s) (%zu bytes)",
-                         (unsigned long long)s->o.id, (unsigned)s->o.uid,
-                         (unsigned long long)c->id, s->o.n_handles,
-                         (unsigned long long)s->kept_lines, evbuffer_get_length(s->kept));
+                         (unsigned long long)s->o.id, (unsigned)s->o.uid, (unsigned long long)c->id,
+                         s->o.n_handles, (unsigned long long)s->kept_lines,
+                         evbuffer_get_length(s->kept));
                 netd_owner_send_lines(c, s->kept);
                 s->kept_lines = 0;
                 session_move(&s->o, c);

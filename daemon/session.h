@@ -36,15 +36,15 @@ struct netd_server;
 #define NETD_SESSION_TOKEN_LEN 32
 
 struct netd_session {
-        struct netd_owner o;   /* first: the owner of the handles while none carries them */
+        struct netd_owner o;     /* first: the owner of the handles while none carries them */
         struct netd_owner *conn; /* weak: the connection carrying it; NULL while lingering */
         char token[NETD_SESSION_TOKEN_LEN + 1]; /* "" for a session rebuilt after a restart */
         char token_hash[64 + 1]; /* its SHA-256 (hex) when only that is known (restored) */
-        unsigned linger_ms;     /* how long its handles wait for an attach */
-        int64_t deadline_ms;    /* CLOCK_MONOTONIC ms when lingering ends; 0 while carried */
-        struct evbuffer *kept;  /* owned: event lines kept while lingering, in order */
+        unsigned linger_ms;      /* how long its handles wait for an attach */
+        int64_t deadline_ms;     /* CLOCK_MONOTONIC ms when lingering ends; 0 while carried */
+        struct evbuffer *kept;   /* owned: event lines kept while lingering, in order */
         struct event *ev_linger; /* owned: the linger timer */
-        uint64_t kept_lines;    /* lines kept since it began to linger (logs) */
+        uint64_t kept_lines;     /* lines kept since it began to linger (logs) */
 };
 
 /*
@@ -83,7 +83,9 @@ struct netd_session_hooks {
  * netd.detach on c: creates c's session, or rotates its token. linger_ms
  * < 0 takes limits.session_linger_ms; any value is capped at
  * limits.session_linger_max_ms. Returns 0 with *ret the session (its token
- * and linger_ms are the reply), or -ENOMEM / -EIO (no randomness).
+ * and linger_ms are the reply), -EDQUOT when c would create one while its
+ * uid already has its maxClientsPerUid quota of lingering sessions (so a
+ * user has at most twice that many), or -ENOMEM / -EIO (no randomness).
  */
 int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_session **ret);
 

@@ -10,13 +10,13 @@
 #include "config.h"
 #include "daemon.h"
 #include "fdstore.h"
+#include "log.h"
 #include "methods.h"
 #include "notify.h"
 #include "observe.h"
 #include "owner.h"
 #include "params.h"
 #include "req.h"
-#include "log.h"
 #include "server.h"
 #include "session.h"
 #include "socket.h"
@@ -409,6 +409,15 @@ struct netd_done *m_netd_detach(struct netd_req *req, struct netd_jv params)
         if (!req->conn)
                 return netd_req_fail_errno(req, ENOTCONN, "detach", NULL, -1);
         r = netd_session_detach(req->conn, a.linger_ms, &s);
+        if (r == -EDQUOT) {
+                json_t *err =
+                        netd_nerr(NETD_ERR_NETD_LIMIT, "Too many lingering sessions for this user "
+                                                       "(maxClientsPerUid)");
+
+                if (err)
+                        (void)json_object_set_new(err, "limit", json_string("maxClientsPerUid"));
+                return netd_req_fail_node(req, err);
+        }
         if (r < 0)
                 return netd_req_fail_errno(req, -r, "detach", NULL, -1);
         return netd_req_ok(req, json_pack("{s:s,s:I}", "token", s->token, "lingerMs",

@@ -7,10 +7,10 @@
  * descriptor; a wrong token and another user are refused alike; the token
  * rotates; the kept events' budget pushes back on the peers.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,17 +51,24 @@ static void feed_some(struct feed *f)
         }
 }
 
-/* Feeds f and pumps the clients until cond holds (bounded). */
-#define FEED_UNTIL(t, f, cond)                                                                    \
-        do {                                                                                      \
-                int64_t feed_dl_ = netd_test_deadline(60000);                                     \
-                for (;;) {                                                                        \
-                        feed_some(f);                                                             \
-                        if (cond)                                                                 \
-                                break;                                                            \
-                        (void)netd_test_pump((t), (f)->sent < (f)->len ? (f)->fd : -1, POLLOUT,   \
-                                             feed_dl_, #cond);                                    \
-                }                                                                                 \
+/*
+ * Feeds f and pumps the clients until cond holds (bounded by 60 s). A cond
+ * that asks netd (netd.info) is re-checked every 100 ms at least, as
+ * nothing else may wake the poll when netd stops reading the peer.
+ */
+#define FEED_UNTIL(t, f, cond)                                                                  \
+        do {                                                                                    \
+                int64_t feed_dl_ = netd_test_deadline(60000);                                   \
+                for (;;) {                                                                      \
+                        int64_t step_ = netd_test_deadline(100);                                \
+                        feed_some(f);                                                           \
+                        if (cond)                                                               \
+                                break;                                                          \
+                        if (netd_test_now_ms() >= feed_dl_)                                     \
+                                fail_msg("timed out feeding until %s", #cond);                  \
+                        (void)netd_test_pump((t), (f)->sent < (f)->len ? (f)->fd : -1, POLLOUT, \
+                                             step_ < feed_dl_ ? step_ : feed_dl_, #cond);       \
+                }                                                                               \
         } while (0)
 
 static uint8_t *random_data(size_t len, uint64_t seed)
@@ -314,7 +321,8 @@ static void child_main(const char *path, int peer_port, int report, int data_out
                 child_event(&c, msg);
                 json_decref(msg);
         }
-        json_decref(child_call(&c, "socket.pause", json_pack("{s:I}", "socket", (json_int_t)c.sock)));
+        json_decref(
+                child_call(&c, "socket.pause", json_pack("{s:I}", "socket", (json_int_t)c.sock)));
         json_decref(child_call(&c, "netd.sync", json_object()));
         dprintf(report, "paused %zu %s\n", c.forwarded, c.trace);
         for (;;)
@@ -533,8 +541,10 @@ static void test_kill_uncut(struct netd_test_daemon *t)
         assert_int_equal(shutdown(f.fd, SHUT_WR), 0);
         (void)netd_test_wait_event(n, "socket.end", sock, NETD_TEST_TIMEOUT_MS);
         got = netd_test_rx(n, sock)->len;
-        fprintf(stderr, "uncut kill: %zu bytes sent before the kill, the new client got the last "
-                "%zu of %u\n", sent_at_kill, got, KILL_TOTAL / 2);
+        fprintf(stderr,
+                "uncut kill: %zu bytes sent before the kill, the new client got the last "
+                "%zu of %u\n",
+                sent_at_kill, got, KILL_TOTAL / 2);
         /*
          * Lost: what the kernel held for the client (its socket buffer) and
          * the line it was in, never the events netd queued past them (over
@@ -575,7 +585,8 @@ static void test_handover(struct netd_test_daemon *t)
         json_decref(r);
         ev = netd_test_wait_event(a, "netd.detached", 0, NETD_TEST_TIMEOUT_MS);
         assert_string_equal(json_string_value(json_object_get(ev, "token")), token);
-        FEED_UNTIL(t, &f, netd_test_rx(a, sock)->len + netd_test_rx(b, sock)->len >= HANDOVER_TOTAL);
+        FEED_UNTIL(t, &f,
+                   netd_test_rx(a, sock)->len + netd_test_rx(b, sock)->len >= HANDOVER_TOTAL);
         /* Nothing of the socket reached A after netd.detached. */
         detached_at = netd_test_event_index(a, "netd.detached", 0);
         for (size_t i = (size_t)detached_at; i < a->n_events; i++)
@@ -590,14 +601,14 @@ static void test_handover(struct netd_test_daemon *t)
         fprintf(stderr, "handover: A got %zu bytes, B %zu\n", alen, HANDOVER_TOTAL - alen);
 
         /* A no longer has it; B does, both ways. */
-        err = netd_test_call_fail(a, "socket.write",
-                                  netd_test_handle_params("socket", sock,
-                                                          json_pack("{s:s}", "data", "x")),
-                                  -32001, "ERR_NETD_HANDLE_NOT_FOUND");
+        err = netd_test_call_fail(
+                a, "socket.write",
+                netd_test_handle_params("socket", sock, json_pack("{s:s}", "data", "x")), -32001,
+                "ERR_NETD_HANDLE_NOT_FOUND");
         json_decref(err);
-        netd_test_call_true(b, "socket.write",
-                            netd_test_handle_params("socket", sock,
-                                                    json_pack("{s:s}", "data", "from B")));
+        netd_test_call_true(
+                b, "socket.write",
+                netd_test_handle_params("socket", sock, json_pack("{s:s}", "data", "from B")));
         netd_test_peer_expect(t, f.fd, "from B");
 
         /* B carries the session now: it goes, the socket lingers, C takes it. */
@@ -765,6 +776,30 @@ static void test_rotation(struct netd_test_daemon *t)
         free(t1);
         free(t2);
         free(tz);
+}
+
+/* A user has at most maxClientsPerUid lingering sessions when it detaches. */
+static void test_sessions_per_uid(struct netd_test_daemon *t)
+{
+        struct netd_test_client *w = netd_test_connect(t), *c;
+        char *tok[3];
+        json_t *err;
+
+        for (int i = 0; i < 3; i++) {
+                c = netd_test_connect(t);
+                tok[i] = detach(c, NULL, NULL);
+                netd_test_disconnect(c);
+                wait_connections(w, 1);
+        }
+        err = netd_test_call_fail(w, "netd.detach", NULL, -32001, "ERR_NETD_LIMIT");
+        netd_test_assert_str(err, "data.limit", "maxClientsPerUid");
+        json_decref(err);
+        /* One attached (w carries it now): the user may detach again. */
+        json_decref(attach(w, tok[0]));
+        c = netd_test_connect(t);
+        free(detach(c, NULL, NULL));
+        for (int i = 0; i < 3; i++)
+                free(tok[i]);
 }
 
 /* ---- the kept events' budget ------------------------------------------------------------- */
@@ -937,6 +972,7 @@ int main(void)
                 NETD_TEST_ARGS(test_refused_alike, "--socket-mode=0666"),
                 NETD_TEST_ARGS(test_rotation, "--limit=sessionLingerMs=2000",
                                "--limit=sessionLingerMaxMs=5000"),
+                NETD_TEST_ARGS(test_sessions_per_uid, "--limit=maxClientsPerUid=3"),
                 NETD_TEST_ARGS(test_budget, "--limit=sessionKeptBytes=262144"),
                 NETD_TEST(test_writes_survive),
         };

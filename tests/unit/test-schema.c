@@ -291,9 +291,9 @@ static void test_notifications(void **state)
                         fail_msg("x-notifications[%zu] (%s) is not an event netd emits", i,
                                  name ? name : "unnamed");
         }
-        assert_int_equal(json_array_size(list), sizeof(events) / sizeof(events[0]) +
-                                                        sizeof(daemon_events) /
-                                                                sizeof(daemon_events[0]));
+        assert_int_equal(json_array_size(list),
+                         sizeof(events) / sizeof(events[0]) +
+                                 sizeof(daemon_events) / sizeof(daemon_events[0]));
 }
 
 static void lint_or_fail(const char *where, json_t *schema)
