@@ -150,8 +150,8 @@ struct netd_daemon {
         struct netd_policy *policy;  /* owned: the policy file in force (config.h) */
         struct netd_uid_usage *uids; /* owned: per-uid usage for the quotas (auth.h) */
         size_t n_uids;
-        unsigned policy_errors;     /* reloads refused because the file was invalid */
-        struct netd_notify *notify; /* owned: sd_notify, watchdog, fd store (notify.h), or NULL */
+        unsigned policy_errors;       /* reloads refused because the file was invalid */
+        struct netd_notify *notify;   /* owned: sd_notify, watchdog, fd store (notify.h), or NULL */
         struct netd_fdstore *fdstore; /* owned: sessions' servers in the fd store (fdstore.h) */
         bool stopping;
 };

@@ -248,8 +248,7 @@ size_t netd_fdstore_resync(struct netd_daemon *d)
 
         if (!fs || d->session_hooks != &fs->hooks)
                 return 0;
-        NETD_DAEMON_FOREACH_OWNER(d, o)
-        {
+        NETD_DAEMON_FOREACH_OWNER(d, o) {
                 struct netd_session *s = o->is_session ? netd_session_of(o) : o->session;
 
                 if (s)

@@ -24,9 +24,9 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "frame.h"
 #include "listener.h"
-#include "fdstore.h"
 #include "log.h"
 #include "notify.h"
 #include "paths.h"

@@ -263,8 +263,7 @@ const char *netd_notify_status_text(struct netd_daemon *d, char *buf, size_t siz
         struct netd_owner *o;
         struct netd_handle *h;
 
-        NETD_DAEMON_FOREACH_OWNER(d, o)
-        {
+        NETD_DAEMON_FOREACH_OWNER(d, o) {
                 TAILQ_FOREACH(h, &o->handles, owner_link) {
                         if (h->type == NETD_HANDLE_SERVER)
                                 servers++;

@@ -130,9 +130,8 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
                 /* Under systemd (notify.h, fdstore.h); both 0 outside it. */
                 json_object_set_new(stats, "fdStored",
                                     json_integer((json_int_t)netd_fdstore_count(d)));
-                json_object_set_new(
-                        stats, "watchdogUsec",
-                        json_integer((json_int_t)netd_notify_watchdog_usec(d->notify)));
+                json_object_set_new(stats, "watchdogUsec",
+                                    json_integer((json_int_t)netd_notify_watchdog_usec(d->notify)));
                 json_object_set_new(stats, "sessionsDetached",
                                     json_integer((json_int_t)st->sessions_detached));
                 json_object_set_new(stats, "sessionsAttached",
