@@ -16,9 +16,11 @@
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "observe.h"
 #include "resolve.h"
 #include "rpc.h"
@@ -233,6 +235,12 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
         if (!d)
                 return NULL;
         d->listener = netd_listener_free(d->listener);
+        /*
+         * First: freeing the sessions below must not empty systemd's fd store.
+         * After a clean stop systemd flushes it; after a failure (exit 1, then
+         * Restart=on-failure) the detached servers must come back.
+         */
+        netd_fdstore_free(d);
         while ((o = TAILQ_FIRST(&d->conns)))
                 (void)netd_conn_free(netd_conn_of(o));
         netd_session_free_all(d);
@@ -257,7 +265,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
         if (d->sig_usr2)
                 event_free(d->sig_usr2);
         netd_upgrade_free(d);
-        netd_observe_release(d); /* their timers are on d->base */
+        netd_observe_release(d);                 /* their timers are on d->base */
+        d->notify = netd_notify_free(d->notify); /* so are these */
         if (d->base)
                 event_base_free(d->base);
         for (size_t i = 0; i < d->n_inherited; i++) {

@@ -20,7 +20,9 @@ struct event;
 struct event_base;
 struct evdns_base;
 struct netd_handle;
+struct netd_fdstore;
 struct netd_listener;
+struct netd_notify;
 struct netd_observers;
 struct netd_req;
 struct netd_resolver;
@@ -151,7 +153,9 @@ struct netd_daemon {
         struct netd_policy *policy;  /* owned: the policy file in force (config.h) */
         struct netd_uid_usage *uids; /* owned: per-uid usage for the quotas (auth.h) */
         size_t n_uids;
-        unsigned policy_errors; /* reloads refused because the file was invalid */
+        unsigned policy_errors;       /* reloads refused because the file was invalid */
+        struct netd_notify *notify;   /* owned: sd_notify, watchdog, fd store (notify.h), or NULL */
+        struct netd_fdstore *fdstore; /* owned: sessions' servers in the fd store (fdstore.h) */
         bool stopping;
         struct event *sig_usr2;       /* owned: the in-place upgrade (upgrade.c) */
         struct netd_upgrade *upgrade; /* owned: the upgrade in progress, or NULL */

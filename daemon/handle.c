@@ -91,12 +91,17 @@ static uint64_t registry_id(const struct netd_registry *r, uint64_t n)
         return ((left << 26) | right) + 1;
 }
 
-int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
-                         enum netd_handle_type type, const struct netd_handle_ops *ops)
+/* netd_handle_register() with a new id (id 0), or netd_handle_register_id()'s. */
+static int handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
+                           enum netd_handle_type type, const struct netd_handle_ops *ops,
+                           uint64_t id)
 {
         struct netd_registry *r = &d->handles;
         size_t s;
         int ret;
+
+        if (id != 0 && netd_handle_lookup(d, id))
+                return -EEXIST;
 
         if (owner->n_handles >= d->limits.handles_per_conn) {
                 d->stats.handles_refused++;
@@ -110,7 +115,15 @@ int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct ne
         ret = netd_auth_handle_take(owner);
         if (ret < 0)
                 return ret;
-        h->id = registry_id(r, ++r->next_id);
+        if (id == 0) {
+                /* Skips an id a restored handle holds (netd_handle_register_id()). */
+                do
+                        id = registry_id(r, ++r->next_id);
+                while (netd_handle_lookup(d, id));
+        } else if (!r->random_ids && id > r->next_id) {
+                r->next_id = id; /* sequential ids go on after it: never reused */
+        }
+        h->id = id;
         h->type = type;
         h->ops = ops;
         h->daemon = d;
@@ -123,6 +136,19 @@ int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct ne
         owner->n_handles++;
         d->stats.handles_created++;
         return 0;
+}
+
+int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
+                         enum netd_handle_type type, const struct netd_handle_ops *ops)
+{
+        return handle_register(h, d, owner, type, ops, 0);
+}
+
+int netd_handle_register_id(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
+                            enum netd_handle_type type, const struct netd_handle_ops *ops,
+                            uint64_t id)
+{
+        return id == 0 ? -EINVAL : handle_register(h, d, owner, type, ops, id);
 }
 
 struct netd_handle *netd_handle_lookup(struct netd_daemon *d, uint64_t id)

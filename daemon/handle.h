@@ -69,6 +69,16 @@ const char *netd_handle_type_to_string(enum netd_handle_type t);
 int netd_handle_register(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
                          enum netd_handle_type type, const struct netd_handle_ops *ops);
 
+/*
+ * netd_handle_register() under a given id instead of a new one: a handle
+ * rebuilt after a restart keeps the id its client knows (systemd's fd
+ * store, notify.h). Ids handed out later skip it. Returns the same, or
+ * -EEXIST when a handle has that id, -EINVAL for id 0.
+ */
+int netd_handle_register_id(struct netd_handle *h, struct netd_daemon *d, struct netd_owner *owner,
+                            enum netd_handle_type type, const struct netd_handle_ops *ops,
+                            uint64_t id);
+
 /* The handle with that id, or NULL. */
 struct netd_handle *netd_handle_lookup(struct netd_daemon *d, uint64_t id);
 

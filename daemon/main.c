@@ -24,9 +24,11 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "frame.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "paths.h"
 #include "upgrade.h"
 
@@ -307,30 +309,9 @@ static int parse_argv(int argc, char *argv[], struct netd_limits *limits)
         return 1;
 }
 
-/* Sends state to $NOTIFY_SOCKET (sd_notify(3)); a no-op outside systemd. */
-static void notify(const char *state)
+static void ready(struct netd_daemon *d)
 {
-        const char *path = getenv("NOTIFY_SOCKET");
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        socklen_t len;
-        int fd;
-
-        if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
-                return;
-        memcpy(sa.sun_path, path, strlen(path));
-        if (sa.sun_path[0] == '@')
-                sa.sun_path[0] = '\0'; /* abstract namespace */
-        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return;
-        (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
-        close(fd);
-}
-
-static void ready(void)
-{
-        notify("READY=1\nSTATUS=Serving");
+        netd_notify_ready(d);
         if (arg_ready_fd >= 0) {
                 (void)!write(arg_ready_fd, "READY=1\n", 8);
                 close(arg_ready_fd);
@@ -340,8 +321,11 @@ static void ready(void)
 
 /*
  * Takes the sockets systemd passed (LISTEN_FDS): the one named "control", or
- * else the first, is the control socket (returned, or -1 without any); the
- * others are kept under their FileDescriptorName for server.listen {handle}.
+ * else the first, is the control socket (returned, or -1 without any).
+ * Detached sessions' sockets coming back from the fd store (names starting
+ * NETD_FDSTORE_SESSION_PREFIX, notify.h) go to d->notify for the sessions
+ * to rebuild, never to clients; the others are kept under their
+ * FileDescriptorName for server.listen {handle}.
  */
 static int systemd_listen_fds(struct netd_daemon *d)
 {
@@ -353,7 +337,8 @@ static int systemd_listen_fds(struct netd_daemon *d)
         if (!pid || !fds || atol(pid) != (long)getpid())
                 return -1;
         n = atoi(fds);
-        if (n < 1 || n > 1024)
+        /* Sockets of the units, plus up to FileDescriptorStoreMax= (1024) from the fd store. */
+        if (n < 1 || n > 65536)
                 return -1;
         if (names_env)
                 names = strdup(names_env);
@@ -363,6 +348,12 @@ static int systemd_listen_fds(struct netd_daemon *d)
                 int fd = SD_LISTEN_FDS_START + i;
 
                 (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+                if (name && strncmp(name, NETD_FDSTORE_SESSION_PREFIX,
+                                    strlen(NETD_FDSTORE_SESSION_PREFIX)) == 0) {
+                        if (netd_notify_keep_stored(d->notify, name, fd) == 0)
+                                log_info("Got back a session's socket from systemd's fd store");
+                        continue;
+                }
                 if (control < 0 && (!names || (name && strcmp(name, "control") == 0))) {
                         control = fd;
                         continue;
@@ -429,7 +420,7 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
         log_info("Received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        notify("STOPPING=1");
+        netd_notify_stopping(arg);
         netd_daemon_stop(arg);
 }
 
@@ -541,6 +532,14 @@ int main(int argc, char *argv[])
         }
         d->resolv_conf = arg_resolv_conf;
         d->hosts_file = arg_hosts_file;
+        r = netd_notify_new(d, &d->notify);
+        if (r == 0)
+                r = netd_fdstore_new(d);
+        if (r < 0) {
+                log_error("Failed to set up notifications to systemd: %s", strerror(-r));
+                netd_daemon_free(d);
+                return 1;
+        }
         if (load_policy(d, false) < 0) {
                 netd_daemon_free(d);
                 return 1;
@@ -614,8 +613,13 @@ int main(int argc, char *argv[])
                 (void)sigprocmask(SIG_UNBLOCK, &set, NULL);
         }
         log_info("netd %s serving %s", netd_build_version, path);
-        /* i1x-systemd: after an upgrade this READY=1 is the one that ends RELOADING=1. */
-        ready();
+        /* Detached sessions' servers systemd kept across a crash listen again, then ready. */
+        if (netd_notify_n_stored(d->notify) > 0)
+                log_info("Rebuilt %u server(s) of detached sessions from systemd's fd store",
+                         netd_fdstore_restore(d));
+        (void)netd_fdstore_resync(d);
+        /* After an upgrade this READY=1 is the one that ends the old image's RELOADING=1. */
+        ready(d);
         r = event_base_dispatch(d->base);
         /* Stopped: a later SIGTERM/SIGINT must not kill the teardown (exit status 0). */
         (void)signal(SIGTERM, SIG_IGN);

@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "ipc.h"
 #include "isip.h"
 #include "log.h"
@@ -159,9 +160,16 @@ static void server_accept_one(struct netd_server *s, int fd)
 }
 
 /* Its owner can't take more events now (a session over its budget): leave them queued. */
+/*
+ * Accepting stops at a session's budget, and for an attach server while a
+ * session lingers: its server.connection must carry a descriptor, which no
+ * kept line can, so the kernel's backlog holds the connections until an
+ * attach (PROTOCOL.md §16).
+ */
 static bool server_owner_paused(const struct netd_server *s)
 {
-        return s->h.owner && s->h.owner->accept_paused;
+        return s->h.owner &&
+               (s->h.owner->accept_paused || (s->opts.attach && s->h.owner->is_session));
 }
 
 void netd_server_update_accepting(struct netd_server *s)
@@ -387,6 +395,7 @@ static void server_listen_done(struct netd_server *s)
         }
         s->listening = true;
         netd_server_update_accepting(s);
+        netd_fdstore_server_changed(s); /* a detached session's: into systemd's fd store */
         server_emit(s, "server.listening", json_pack("{s:I}", "server", (json_int_t)s->h.id));
         if (req)
                 (void)netd_req_ok(req, server_address_json(s));
@@ -564,6 +573,25 @@ void netd_server_listen_path(struct netd_server *s, struct netd_ipc_addr *addr, 
         server_listen_done(s);
 }
 
+/* Records the UNIX address ss (len bytes, from getsockname()) as s's path (server.address). */
+static void server_take_unix_path(struct netd_server *s, const struct sockaddr_storage *ss,
+                                  socklen_t len)
+{
+        const struct sockaddr_un *un = (const struct sockaddr_un *)ss;
+        size_t n = len > offsetof(struct sockaddr_un, sun_path)
+                           ? len - offsetof(struct sockaddr_un, sun_path)
+                           : 0;
+
+        if (n > 0 && un->sun_path[0] != '\0')
+                n = strnlen(un->sun_path, n);
+        s->path = malloc(n + 1);
+        if (s->path) {
+                memcpy(s->path, un->sun_path, n);
+                s->path[n] = '\0';
+                s->path_len = n;
+        }
+}
+
 void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct netd_req *req)
 {
         struct sockaddr_storage ss;
@@ -604,21 +632,8 @@ void netd_server_listen_fd(struct netd_server *s, int fd, int backlog, struct ne
         s->path = NULL;
         s->path_len = 0;
         s->owns_path = false;
-        if (domain == AF_UNIX) {
-                struct sockaddr_un *un = (struct sockaddr_un *)&ss;
-                size_t n = len > offsetof(struct sockaddr_un, sun_path)
-                                   ? len - offsetof(struct sockaddr_un, sun_path)
-                                   : 0;
-
-                if (n > 0 && un->sun_path[0] != '\0')
-                        n = strnlen(un->sun_path, n);
-                s->path = malloc(n + 1);
-                if (s->path) {
-                        memcpy(s->path, un->sun_path, n);
-                        s->path[n] = '\0';
-                        s->path_len = n;
-                }
-        }
+        if (domain == AF_UNIX)
+                server_take_unix_path(s, &ss, len);
         server_listen_done(s);
 }
 
@@ -700,7 +715,10 @@ static void server_stop_listening(struct netd_server *s)
                 netd_daemon_fd_release(s->h.daemon);
         }
         s->fd = -1;
-        s->listening = false;
+        if (s->listening) {
+                s->listening = false;
+                netd_fdstore_server_changed(s); /* out of systemd's fd store */
+        }
 }
 
 /*
@@ -815,8 +833,9 @@ static const struct netd_handle_ops server_ops = {
         .free = server_free,
 };
 
-int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
-                    const struct netd_server_options *opts, struct netd_server **ret)
+/* netd_server_new() under a new id (id 0) or the given one (netd_server_restore()). */
+static int server_new(struct netd_daemon *d, struct netd_owner *owner,
+                      const struct netd_server_options *opts, uint64_t id, struct netd_server **ret)
 {
         struct netd_server *s = calloc(1, sizeof(*s));
         int r;
@@ -831,12 +850,58 @@ int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
                 free(s);
                 return -ENOMEM;
         }
-        r = netd_handle_register(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops);
+        r = id ? netd_handle_register_id(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops, id)
+               : netd_handle_register(&s->h, d, owner, NETD_HANDLE_SERVER, &server_ops);
         if (r < 0) {
                 event_free(s->ev_backoff);
                 free(s);
                 return r;
         }
+        *ret = s;
+        return 0;
+}
+
+int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
+                    const struct netd_server_options *opts, struct netd_server **ret)
+{
+        return server_new(d, owner, opts, 0, ret);
+}
+
+int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner,
+                        const struct netd_server_options *opts, uint64_t id, int fd,
+                        struct netd_server **ret)
+{
+        socklen_t ilen = sizeof(int), sslen = sizeof(struct sockaddr_storage);
+        int type = 0, accepting = 0, flags, r;
+        struct sockaddr_storage ss;
+        struct netd_server *s;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 || type != SOCK_STREAM ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &ilen) < 0 || !accepting)
+                return -ENOTSOCK;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return -errno;
+        r = server_new(d, owner, opts, id, &s);
+        if (r < 0)
+                return r;
+        s->fd = fd;
+        s->backlog = (int)d->limits.listen_backlog;
+        (void)netd_addr_of_fd(fd, false, &s->addr);
+        if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family == AF_UNIX)
+                server_take_unix_path(s, &ss, sslen);
+        s->ev_accept = event_new(d->base, fd, EV_READ | EV_PERSIST, server_accept_cb, s);
+        if (!s->ev_accept) {
+                s->fd = -1;
+                netd_handle_free(&s->h);
+                return -ENOMEM;
+        }
+        d->fds_open++; /* adopted: counted, never refused (it exists already) */
+        /* Its client knew it before the restart: its events go out as they come. */
+        s->h.announced = true;
+        s->listening = true;
+        netd_server_update_accepting(s);
         *ret = s;
         return 0;
 }

@@ -65,6 +65,20 @@ struct netd_server {
 int netd_server_new(struct netd_daemon *d, struct netd_owner *owner,
                     const struct netd_server_options *opts, struct netd_server **ret);
 
+/*
+ * A listening server rebuilt around fd (a listening stream socket, now the
+ * server's on success) under the id it had before a restart (systemd's fd
+ * store, notify.h), owned by owner, accepting at once and announced (its
+ * client knows the id). No server.listening event: it never stopped
+ * listening. A UNIX socket's file is not unlinked when it closes (netd
+ * cannot tell it is still the one it bound). Returns 0, -ENOTSOCK when fd
+ * is not a listening stream socket, -EEXIST when the id is taken, or what
+ * netd_server_new() returns.
+ */
+int netd_server_restore(struct netd_daemon *d, struct netd_owner *owner,
+                        const struct netd_server_options *opts, uint64_t id, int fd,
+                        struct netd_server **ret);
+
 /* How server.listen binds: the options of Node's listen(options). */
 struct netd_listen_opts {
         const char *host; /* NULL: "::" dual-stack, else "0.0.0.0" */

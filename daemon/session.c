@@ -25,6 +25,7 @@
 #include "out.h"
 #include "server.h"
 #include "session.h"
+#include "sha256.h"
 #include "socket.h"
 
 static const char *const session_event_names[_NETD_SESSION_EVENT_MAX] = {
@@ -342,9 +343,10 @@ static int session_cred_copy(const struct netd_cred *from, struct netd_cred *to)
         return 0;
 }
 
-static struct netd_session *session_new(struct netd_owner *c)
+/* A session of cred (copied), carried by nobody yet. */
+static struct netd_session *session_alloc(struct netd_daemon *d, const struct netd_cred *cred,
+                                          pid_t pid)
 {
-        struct netd_daemon *d = c->daemon;
         struct netd_session *s = calloc(1, sizeof(*s));
 
         if (!s)
@@ -355,14 +357,14 @@ static struct netd_session *session_new(struct netd_owner *c)
         s->o.daemon = d;
         s->o.fd = -1;
         s->o.id = ++d->next_conn_id;
-        s->o.uid = c->uid;
-        s->o.pid = c->pid;
+        s->o.uid = cred->uid;
+        s->o.pid = pid;
         TAILQ_INIT(&s->o.reqs);
         TAILQ_INIT(&s->o.handles);
         TAILQ_INIT(&s->o.closed);
         s->kept = evbuffer_new();
         s->ev_linger = evtimer_new(d->base, session_linger_cb, s);
-        if (!s->kept || !s->ev_linger || session_cred_copy(&c->cred, &s->o.cred) < 0) {
+        if (!s->kept || !s->ev_linger || session_cred_copy(cred, &s->o.cred) < 0) {
                 if (s->kept)
                         evbuffer_free(s->kept);
                 if (s->ev_linger)
@@ -373,6 +375,15 @@ static struct netd_session *session_new(struct netd_owner *c)
         }
         TAILQ_INSERT_TAIL(&d->sessions, &s->o, link);
         d->n_sessions++;
+        return s;
+}
+
+static struct netd_session *session_new(struct netd_owner *c)
+{
+        struct netd_session *s = session_alloc(c->daemon, &c->cred, c->pid);
+
+        if (!s)
+                return NULL;
         s->conn = c;
         c->session = s;
         return s;
@@ -453,19 +464,32 @@ struct netd_session *netd_session_find(struct netd_owner *c, const char *token, 
 {
         char want[NETD_SESSION_TOKEN_LEN] = { 0 };
         struct netd_session *found = NULL;
+        char want_hash[64 + 1];
         struct netd_owner *o;
 
         memcpy(want, token, len < sizeof(want) ? len : sizeof(want));
+        netd_sha256_hex(want, sizeof(want), want_hash);
         TAILQ_FOREACH(o, &c->daemon->sessions, link) {
                 struct netd_session *s = (struct netd_session *)o;
                 unsigned diff = len != NETD_SESSION_TOKEN_LEN;
 
                 /* Every byte is compared: the time says nothing of how much matched. */
-                for (size_t i = 0; i < NETD_SESSION_TOKEN_LEN; i++)
-                        diff |= (unsigned char)(s->token[i] ^ want[i]);
+                if (s->token[0]) {
+                        for (size_t i = 0; i < NETD_SESSION_TOKEN_LEN; i++)
+                                diff |= (unsigned char)(s->token[i] ^ want[i]);
+                } else {
+                        /* Rebuilt after a restart (fdstore.h): only the token's hash is known. */
+                        for (size_t i = 0; i < 64; i++)
+                                diff |= (unsigned char)(s->token_hash[i] ^ want_hash[i]);
+                }
                 /* A session ending after a failure (o.open false) can't be taken. */
                 if (diff == 0 && s->o.open)
                         found = s;
+        }
+        if (found && !found->token[0] && found->o.cred.uid == c->cred.uid) {
+                memcpy(found->token, want, NETD_SESSION_TOKEN_LEN);
+                found->token[NETD_SESSION_TOKEN_LEN] = '\0';
+                found->token_hash[0] = '\0';
         }
         if (found && found->o.cred.uid != c->cred.uid)
                 found = NULL;
@@ -583,6 +607,38 @@ void netd_session_foreach_server(struct netd_session *s,
                 if (h->type == NETD_HANDLE_SERVER && ((struct netd_server *)h)->listening)
                         fn((struct netd_server *)h, userdata);
         }
+}
+
+int netd_session_restore(struct netd_daemon *d, uid_t uid, unsigned linger_ms,
+                         const char *token_hash, struct netd_session **ret)
+{
+        const struct netd_cred cred = { .uid = uid, .gid = (gid_t)-1, .pid = -1, .pidfd = -1 };
+        struct netd_session *s;
+        struct netd_owner *o;
+        struct timeval tv;
+
+        if (strlen(token_hash) != 64)
+                return -EINVAL;
+        TAILQ_FOREACH(o, &d->sessions, link) {
+                s = (struct netd_session *)o;
+                if (!s->token[0] && s->o.cred.uid == uid &&
+                    strcmp(s->token_hash, token_hash) == 0) {
+                        *ret = s;
+                        return 0;
+                }
+        }
+        s = session_alloc(d, &cred, -1);
+        if (!s)
+                return -ENOMEM;
+        memcpy(s->token_hash, token_hash, sizeof(s->token_hash));
+        s->linger_ms = linger_ms;
+        s->deadline_ms = netd_daemon_now_ms() + linger_ms;
+        tv = (struct timeval){ linger_ms / 1000, (linger_ms % 1000) * 1000 };
+        event_add(s->ev_linger, &tv);
+        log_info("session#%llu uid=%u: rebuilt after a restart, lingering %u ms for an attach",
+                 (unsigned long long)s->o.id, (unsigned)uid, linger_ms);
+        *ret = s;
+        return 0;
 }
 
 void netd_session_free_all(struct netd_daemon *d)

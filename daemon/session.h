@@ -45,7 +45,8 @@ struct netd_server;
 struct netd_session {
         struct netd_owner o;     /* first: the owner of the handles while none carries them */
         struct netd_owner *conn; /* weak: the connection carrying it; NULL while lingering */
-        char token[NETD_SESSION_TOKEN_LEN + 1];
+        char token[NETD_SESSION_TOKEN_LEN + 1]; /* "" for a session rebuilt after a restart */
+        char token_hash[64 + 1]; /* its SHA-256 (hex) when only that is known (restored) */
         unsigned linger_ms;      /* how long its handles wait for an attach */
         int64_t deadline_ms;     /* CLOCK_MONOTONIC ms when lingering ends; 0 while carried */
         struct evbuffer *kept;   /* owned: event lines kept while lingering, in order */
@@ -144,6 +145,16 @@ struct netd_session *netd_session_of(struct netd_owner *o);
 void netd_session_foreach_server(struct netd_session *s,
                                  void (*fn)(struct netd_server *server, void *userdata),
                                  void *userdata);
+
+/*
+ * After a crash and restart (systemd's fd store, fdstore.h): the lingering
+ * session of uid whose token has the SHA-256 token_hash (64 hex digits),
+ * made on first use with linger_ms from now; netd does not know the token
+ * itself until an attach presents it (netd_session_find() compares
+ * hashes). Returns 0 with *ret, -EINVAL for a bad hash, or -ENOMEM.
+ */
+int netd_session_restore(struct netd_daemon *d, uid_t uid, unsigned linger_ms,
+                         const char *token_hash, struct netd_session **ret);
 
 /* Frees every session and the handles lingering in them (daemon exit). */
 void netd_session_free_all(struct netd_daemon *d);

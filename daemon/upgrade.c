@@ -35,6 +35,7 @@
 #include "log.h"
 #include "observe.h"
 #include "out.h"
+#include "notify.h"
 #include "pump.h"
 #include "req.h"
 #include "resolve.h"
@@ -466,6 +467,8 @@ static json_t *w_sessions(struct wr *w, struct netd_daemon *d)
 
                 json_object_set_new(rec, "id", json_integer((json_int_t)o->id));
                 json_object_set_new(rec, "token", json_string(s->token));
+                /* A session rebuilt from systemd's fd store knows only its token's SHA-256. */
+                json_object_set_new(rec, "token_hash", json_string(s->token_hash));
                 json_object_set_new(rec, "linger_ms", json_integer(s->linger_ms));
                 json_object_set_new(rec, "carried_by",
                                     json_integer(s->conn ? (json_int_t)s->conn->id : 0));
@@ -1281,7 +1284,7 @@ static void r_session(struct rd *r, json_t *o)
         struct netd_session *s = NULL;
         struct netd_owner *carrier = NULL;
         json_t *cr, *groups = NULL, *g;
-        const char *token;
+        const char *token, *token_hash;
         const uint8_t *kept;
         size_t kept_len, i;
         uint64_t id, carried_by;
@@ -1291,7 +1294,12 @@ static void r_session(struct rd *r, json_t *o)
         id = (uint64_t)r_int(r, o, "id", 1, INT64_MAX);
         (void)snprintf(r->where, sizeof(r->where), "session#%" PRIu64, id);
         token = json_string_value(r_get(r, o, "token"));
-        if (!token || strlen(token) != NETD_SESSION_TOKEN_LEN)
+        token_hash = json_string_value(r_get(r, o, "token_hash"));
+        if (!token_hash || (*token_hash && strlen(token_hash) != 64) ||
+            strspn(token_hash, "0123456789abcdef") != strlen(token_hash))
+                r_fail(r, "%s", "field token_hash is not a SHA-256");
+        else if (!token || (strlen(token) != NETD_SESSION_TOKEN_LEN &&
+                            !(*token == '\0' && *token_hash)))
                 r_fail(r, "%s", "field token is not a token");
         linger_ms = (unsigned)r_int(r, o, "linger_ms", 0, UINT32_MAX);
         carried_by = (uint64_t)r_int(r, o, "carried_by", 0, INT64_MAX);
@@ -1346,6 +1354,7 @@ static void r_session(struct rd *r, json_t *o)
                         r_fail(r, "restoring the session: %s", strerror(-e));
                         return;
                 }
+                (void)snprintf(s->token_hash, sizeof(s->token_hash), "%s", token_hash);
                 s->kept_lines = (uint64_t)json_integer_value(json_object_get(o, "kept_lines"));
                 s->o.sockets_paused = json_is_true(json_object_get(o, "sockets_paused"));
                 s->o.accept_paused = json_is_true(json_object_get(o, "accept_paused"));
@@ -1756,7 +1765,8 @@ static void upgrade_run(struct netd_daemon *d)
                 upgrade_end(d, err);
                 return;
         }
-        /* i1x-systemd: netd_notify_reloading() goes here (RELOADING=1 before the exec). */
+        /* RELOADING=1 (and a watchdog ping) before the exec; the new image's READY=1 ends it. */
+        netd_notify_reloading(d);
         log_info("Upgrading in place: exec %s (state checked in %lld ms, %zu descriptors kept)",
                  upgrade_exe, (long long)(now_ms() - t0), n_fds);
         /*

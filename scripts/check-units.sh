@@ -24,3 +24,27 @@ for unit in netd.service netd-peruser.service; do
 	[ -n "$level" ] || { echo "could not read the exposure level of $unit"; exit 1; }
 	awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || { echo "$unit: exposure $level > 2.0"; exit 1; }
 done
+# What netd needs of the syscall filter besides the usual: sendmsg with
+# SCM_RIGHTS (sd_notify, the fd store), and for the in-place upgrade
+# memfd_create and execve. SystemCallFilter=@system-service must allow them
+# and the services' ~... lines must not take them away.
+allowed=$(systemd-analyze syscall-filter @system-service 2>/dev/null | sed 's/^ *//')
+for call in memfd_create execve sendmsg; do
+	# @system-service lists groups (@ipc, @default, ...): expand those it names.
+	found=no
+	for group in @system-service $(printf '%s\n' "$allowed" | grep '^@'); do
+		systemd-analyze syscall-filter "$group" 2>/dev/null | sed 's/^ *//' | grep -qx "$call" &&
+			found=yes
+	done
+	[ "$found" = yes ] || { echo "@system-service does not allow $call"; exit 1; }
+	for unit in netd.service netd-peruser.service; do
+		for denied in $(sed -n 's/^SystemCallFilter=~//p' "$dir/$unit"); do
+			if systemd-analyze syscall-filter "$denied" 2>/dev/null | sed 's/^ *//' |
+				grep -qx "$call"; then
+				echo "$unit: SystemCallFilter=~$denied takes away $call"
+				exit 1
+			fi
+		done
+	done
+	echo "syscall filter allows $call"
+done

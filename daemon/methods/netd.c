@@ -9,8 +9,10 @@
 #include "auth.h"
 #include "config.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "log.h"
 #include "methods.h"
+#include "notify.h"
 #include "observe.h"
 #include "owner.h"
 #include "params.h"
@@ -126,6 +128,11 @@ struct netd_done *m_netd_info(struct netd_req *req, struct netd_jv params)
                 json_object_set_new(stats, "lookupsQueued",
                                     json_integer((json_int_t)st->lookups_queued));
                 json_object_set_new(stats, "sessions", json_integer(d->n_sessions));
+                /* Under systemd (notify.h, fdstore.h); both 0 outside it. */
+                json_object_set_new(stats, "fdStored",
+                                    json_integer((json_int_t)netd_fdstore_count(d)));
+                json_object_set_new(stats, "watchdogUsec",
+                                    json_integer((json_int_t)netd_notify_watchdog_usec(d->notify)));
                 json_object_set_new(stats, "sessionsDetached",
                                     json_integer((json_int_t)st->sessions_detached));
                 json_object_set_new(stats, "sessionsAttached",

@@ -883,6 +883,70 @@ static void test_attach_server(struct netd_test_daemon *t)
         ctl_close(&c);
 }
 
+/*
+ * An attach server of a lingering session (§16) stops accepting: no kept
+ * event can carry a descriptor. The kernel's backlog holds a peer that
+ * connects meanwhile; after netd.attach it is accepted and its
+ * server.connection carries its descriptor, the peer's first bytes in it.
+ */
+static void test_attach_server_lingering(struct netd_test_daemon *t)
+{
+        struct ctl a, b;
+        uint64_t srv;
+        int port, cli, fd;
+        struct msg *m;
+        char buf[8], token[64];
+        json_t *r;
+        int64_t dl;
+
+        ctl_open(t, &a);
+        srv = ctl_id(ctl_call(&a, "net.createServer", json_pack("{s:b}", "attach", 1), NULL),
+                     "server");
+        r = ctl_call(&a, "server.listen",
+                     json_pack("{s:I,s:i,s:s}", "server", (json_int_t)srv, "port", 0, "host",
+                               "127.0.0.1"),
+                     NULL);
+        port = (int)netd_test_int_at(r, "port");
+        r = ctl_call(&a, "netd.detach", json_pack("{s:i}", "lingerMs", 10000), NULL);
+        (void)snprintf(token, sizeof(token), "%s",
+                       json_string_value(json_object_get(r, "token")));
+        ctl_close(&a);
+        ctl_open(t, &b);
+        /* Once netd counts one connection (b), a's session lingers. */
+        dl = netd_test_deadline(NETD_TEST_TIMEOUT_MS);
+        while (netd_test_int_at(ctl_call(&b, "netd.info", NULL, NULL), "connections") != 1)
+                if (netd_test_now_ms() > dl)
+                        fail_msg("netd still counts the detached connection");
+        cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        {
+                struct sockaddr_in in = { .sin_family = AF_INET,
+                                          .sin_port = htons((uint16_t)port),
+                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+                assert_int_equal(connect(cli, (struct sockaddr *)&in, sizeof(in)), 0);
+        }
+        assert_int_equal(write(cli, "hello", 5), 5);
+        /*
+         * The listening socket was readable before these requests were sent:
+         * by their replies netd's loop has seen it (and accepted, were it to).
+         */
+        (void)ctl_call(&b, "netd.sync", NULL, NULL);
+        (void)ctl_call(&b, "netd.sync", NULL, NULL);
+        r = ctl_call(&b, "netd.attach", json_pack("{s:s}", "token", token), NULL);
+        assert_int_equal(json_array_size(json_object_get(r, "handles")), 1);
+        m = ctl_event(&b, "server.connection", srv);
+        assert_int_equal(netd_test_int_at(m->m, "params.fd"), 0);
+        fd = m->fd;
+        m->fd = -1;
+        assert_true(fd >= 0);
+        assert_int_equal(read(fd, buf, 5), 5);
+        assert_memory_equal(buf, "hello", 5);
+        close(fd);
+        assert_int_equal(read(cli, buf, sizeof(buf)), 0);
+        close(cli);
+        ctl_close(&b);
+}
+
 /* What attached sockets refuse, and what may not be batched. */
 static void test_attach_refusals(struct netd_test_daemon *t)
 {
@@ -1422,7 +1486,7 @@ int main(void)
                 NETD_TEST(test_attach_before_connect), NETD_TEST(test_attach_not_half_open),
                 NETD_TEST(test_attach_encoding_seam),  NETD_TEST(test_attach_owner_gone),
                 NETD_TEST(test_pipe_source_destroyed), NETD_TEST(test_pipe_while_connecting),
-                NETD_TEST(test_stop_with_attached),
+                NETD_TEST(test_stop_with_attached),    NETD_TEST(test_attach_server_lingering),
         };
 
         /* A write to a descriptor netd closed must fail the test with EPIPE, not kill it. */
