@@ -33,9 +33,9 @@
 #include "dispatch.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "observe.h"
 #include "out.h"
-#include "notify.h"
 #include "pump.h"
 #include "req.h"
 #include "resolve.h"
@@ -992,8 +992,8 @@ static void r_socket(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id,
          */
         if (state != NETD_SOCKET_CLOSED &&
             (s->flushed > s->queued ||
-             s->queued - s->flushed != n + r_pump_pending(r, o, "att_tx") +
-                                                 r_pump_pending(r, o, "pipe_in")))
+             s->queued - s->flushed !=
+                     n + r_pump_pending(r, o, "att_tx") + r_pump_pending(r, o, "pipe_in")))
                 r_fail(r, "%s", "the socket's counters and queue disagree");
         writes = r_get(r, o, "writes");
         if (writes && !json_is_array(writes))
@@ -1298,8 +1298,8 @@ static void r_session(struct rd *r, json_t *o)
         if (!token_hash || (*token_hash && strlen(token_hash) != 64) ||
             strspn(token_hash, "0123456789abcdef") != strlen(token_hash))
                 r_fail(r, "%s", "field token_hash is not a SHA-256");
-        else if (!token || (strlen(token) != NETD_SESSION_TOKEN_LEN &&
-                            !(*token == '\0' && *token_hash)))
+        else if (!token ||
+                 (strlen(token) != NETD_SESSION_TOKEN_LEN && !(*token == '\0' && *token_hash)))
                 r_fail(r, "%s", "field token is not a token");
         linger_ms = (unsigned)r_int(r, o, "linger_ms", 0, UINT32_MAX);
         carried_by = (uint64_t)r_int(r, o, "carried_by", 0, INT64_MAX);
