@@ -784,11 +784,15 @@ int netd_socket_connect_path(struct netd_socket *s, struct netd_ipc_addr *addr)
                 socket_on_connected(s);
                 return 0;
         }
-        if (errno == EINPROGRESS || errno == EAGAIN) {
-                /* A full backlog: the connect completes when the server accepts. */
+        if (errno == EINPROGRESS) {
                 (void)socket_want_write(s);
                 return 0;
         }
+        /*
+         * EAGAIN: the server's backlog is full. A UNIX socket is then not
+         * connecting (writability would never mean connected): an error, as
+         * libuv's uv_pipe_connect() makes it for Node.
+         */
         socket_fail(s, netd_nerr_sys_path(errno, "connect", s->path, s->path_len));
         return 0;
 }

@@ -397,6 +397,44 @@ static void test_ipc_connect_missing(struct netd_test_daemon *t)
         netd_test_assert_trace(a, s, "error close");
 }
 
+/* A server whose backlog is full: EAGAIN at once, as Node's (libuv's) pipe connect. */
+static void test_ipc_connect_backlog_full(struct netd_test_daemon *t)
+{
+        struct netd_test_client *a = netd_test_connect(t);
+        struct sockaddr_un un = { .sun_family = AF_UNIX };
+        int lfd, held[8], n_held = 0;
+        char want[400];
+        json_t *err;
+        uint64_t s;
+
+        snprintf(un.sun_path, sizeof(un.sun_path), "%s/full.sock", t->dir);
+        lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&un, sizeof(un)), 0);
+        assert_int_equal(listen(lfd, 0), 0);
+        /* Fill the backlog (nobody accepts) until the kernel says EAGAIN. */
+        for (;;) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+                assert_true(n_held < 8);
+                if (connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
+                        assert_int_equal(errno, EAGAIN);
+                        close(fd);
+                        break;
+                }
+                held[n_held++] = fd;
+        }
+        s = connect_path(a, un.sun_path, strlen(un.sun_path));
+        (void)netd_test_wait_event(a, "socket.close", s, NETD_TEST_TIMEOUT_MS);
+        err = json_object_get(netd_test_find_event(a, "socket.error", s), "error");
+        snprintf(want, sizeof(want), "connect EAGAIN %s", un.sun_path);
+        netd_test_assert_str(err, "message", want);
+        netd_test_assert_str(err, "data.code", "EAGAIN");
+        netd_test_assert_trace(a, s, "error close");
+        while (n_held > 0)
+                close(held[--n_held]);
+        close(lfd);
+}
+
 /* An abstract name: the address keeps its NUL; netd and plain clients connect to it. */
 static void test_ipc_abstract(struct netd_test_daemon *t)
 {
@@ -547,6 +585,7 @@ int main(void)
                 NETD_TEST(test_ipc_address_in_use),
                 NETD_TEST(test_ipc_unlinked_on_close),
                 NETD_TEST(test_ipc_connect_missing),
+                NETD_TEST(test_ipc_connect_backlog_full),
                 NETD_TEST(test_ipc_abstract),
                 NETD_TEST(test_ipc_bad_paths),
         };
