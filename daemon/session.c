@@ -653,36 +653,15 @@ int netd_session_upgrade_restore(struct netd_daemon *d, uint64_t id, const struc
                                  const char *token, unsigned linger_ms, struct netd_owner *carrier,
                                  struct netd_session **ret)
 {
-        struct netd_session *s = calloc(1, sizeof(*s));
+        struct netd_session *s = session_alloc(d, cred, cred->pid);
 
         if (!s)
                 return -ENOMEM;
-        s->o.ops = &session_owner_ops;
-        s->o.is_session = true;
-        s->o.open = true;
-        s->o.daemon = d;
-        s->o.fd = -1;
+        /* Its old id (logs, netd.handles); session_alloc() took the next one, given back. */
+        d->next_conn_id--;
         s->o.id = id;
-        s->o.uid = cred->uid;
-        s->o.pid = cred->pid;
-        TAILQ_INIT(&s->o.reqs);
-        TAILQ_INIT(&s->o.handles);
-        TAILQ_INIT(&s->o.closed);
-        s->kept = evbuffer_new();
-        s->ev_linger = evtimer_new(d->base, session_linger_cb, s);
-        if (!s->kept || !s->ev_linger || session_cred_copy(cred, &s->o.cred) < 0) {
-                if (s->kept)
-                        evbuffer_free(s->kept);
-                if (s->ev_linger)
-                        event_free(s->ev_linger);
-                netd_cred_done(&s->o.cred);
-                free(s);
-                return -ENOMEM;
-        }
         (void)snprintf(s->token, sizeof(s->token), "%s", token);
         s->linger_ms = linger_ms;
-        TAILQ_INSERT_TAIL(&d->sessions, &s->o, link);
-        d->n_sessions++;
         if (carrier) {
                 s->conn = carrier;
                 carrier->session = s;

@@ -1367,6 +1367,15 @@ static void socket_attached_rx_cb(struct netd_socket *s, enum netd_pump_event ev
         }
 }
 
+/* n bytes a pump (attached or piped) wrote to s's peer: counted, writes completed. */
+static void socket_pump_wrote(struct netd_socket *s, size_t n)
+{
+        s->flushed += n;
+        s->h.daemon->stats.bytes_out += n;
+        socket_touch(s);
+        socket_complete_writes(s);
+}
+
 static void socket_attached_tx_cb(struct netd_socket *s, enum netd_pump_event ev, size_t n)
 {
         switch (ev) {
@@ -1375,10 +1384,7 @@ static void socket_attached_tx_cb(struct netd_socket *s, enum netd_pump_event ev
                 socket_touch(s);
                 return;
         case NETD_PUMP_WROTE:
-                s->flushed += n;
-                s->h.daemon->stats.bytes_out += n;
-                socket_touch(s);
-                socket_complete_writes(s);
+                socket_pump_wrote(s, n);
                 return;
         case NETD_PUMP_EOF:
         case NETD_PUMP_DRAINED:
@@ -1419,10 +1425,7 @@ static void socket_pipe_cb(struct netd_socket *s, enum netd_pump_event ev, size_
                 s->queued += n;
                 return;
         case NETD_PUMP_WROTE:
-                s->flushed += n;
-                s->h.daemon->stats.bytes_out += n;
-                socket_touch(s);
-                socket_complete_writes(s);
+                socket_pump_wrote(s, n);
                 return;
         case NETD_PUMP_EOF:
                 /* The source's FIN, every byte at s: the source's 'end', then s's with end. */
