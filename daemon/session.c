@@ -287,12 +287,12 @@ static void session_owner_send_lines(struct netd_owner *o, struct evbuffer *line
 }
 
 /*
- * Merge of i1x-attach and i1x-session (i1x-upgrade): a line carrying a
- * descriptor (socket.attach's reply, an attach server's server.connection)
- * can't be kept yet: the kept buffer has no descriptor queue. Refused
- * loudly (the descriptor is closed, the caller's socket sees the pair end
- * closed) rather than calling through a NULL pointer. FIXME for the owners
- * of sessions and attach: keep the descriptor with its line.
+ * Lines that carry a descriptor can't be kept: the kept buffer has no
+ * descriptor queue. They don't arise while lingering: an attach server
+ * stops accepting then (server.c, PROTOCOL.md §16), and socket.attach's
+ * reply is owed to a connection, lost with it like every reply. Should one
+ * come anyway it is refused loudly (the descriptor closed: the socket sees
+ * its pair end closed, which is its end) instead of kept without it.
  */
 static int session_owner_send_result_fd(struct netd_owner *o, json_t *id, json_t *result, int fd)
 {
@@ -303,8 +303,7 @@ static int session_owner_send_result_fd(struct netd_owner *o, json_t *id, json_t
         return -EPIPE;
 }
 
-static int session_owner_notify_fd(struct netd_owner *o, const char *method, json_t *params,
-                                   int fd)
+static int session_owner_notify_fd(struct netd_owner *o, const char *method, json_t *params, int fd)
 {
         log_warning("session#%llu: %s carrying a descriptor can't be kept while lingering",
                     (unsigned long long)o->id, method);
