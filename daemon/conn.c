@@ -545,8 +545,9 @@ static void conn_unsent_events(struct netd_conn *c)
 {
         static const char prefix[] = "{\"jsonrpc\":\"2.0\",\"method\":\"";
         struct evbuffer *keep = evbuffer_new();
-        size_t dropped = 0, kept = 0;
+        size_t dropped = 0, kept = 0, fd_lines = 0;
         struct evbuffer_ptr nl;
+        uint64_t pos;
 
         if (!keep) {
                 dropped = evbuffer_get_length(c->out);
@@ -559,18 +560,30 @@ static void conn_unsent_events(struct netd_conn *c)
                 evbuffer_drain(c->out,
                                nl.pos < 0 ? evbuffer_get_length(c->out) : (size_t)nl.pos + 1);
         }
+        pos = c->out_fds.written + dropped;
         while (evbuffer_get_length(c->out) > 0) {
                 char head[sizeof(prefix) + 7];
                 ev_ssize_t h = evbuffer_copyout(c->out, head, sizeof(head));
                 size_t len;
+                bool carries_fd = false;
 
                 nl = evbuffer_search(c->out, "\n", 1, NULL);
                 len = nl.pos < 0 ? evbuffer_get_length(c->out) : (size_t)nl.pos + 1;
-                if (h == (ev_ssize_t)sizeof(head) &&
-                    memcmp(head, prefix, sizeof(prefix) - 1) == 0 &&
-                    (memcmp(head + sizeof(prefix) - 1, "server.", 7) == 0 ||
-                     memcmp(head + sizeof(prefix) - 1, "socket.", 7) == 0) &&
-                    evbuffer_remove_buffer(c->out, keep, len) == (int)len) {
+                /*
+                 * A line that carries a descriptor (an attach server's
+                 * server.connection) can't be kept without it: dropped, and
+                 * its socket ends when the descriptor closes (PROTOCOL.md §16).
+                 */
+                for (size_t i = c->out_fds.head; i < c->out_fds.n; i++)
+                        carries_fd |= c->out_fds.v[i].pos == pos;
+                pos += len;
+                if (carries_fd)
+                        fd_lines++;
+                else if (h == (ev_ssize_t)sizeof(head) &&
+                         memcmp(head, prefix, sizeof(prefix) - 1) == 0 &&
+                         (memcmp(head + sizeof(prefix) - 1, "server.", 7) == 0 ||
+                          memcmp(head + sizeof(prefix) - 1, "socket.", 7) == 0) &&
+                         evbuffer_remove_buffer(c->out, keep, len) == (int)len) {
                         kept += len;
                         continue;
                 }
@@ -584,6 +597,10 @@ out:
                 log_info("conn#%llu: %zu bytes of unsent events go to its session, %zu bytes of "
                          "replies and partly sent lines are dropped",
                          (unsigned long long)c->o.id, kept, dropped);
+        if (fd_lines)
+                log_warning("conn#%llu: %zu unsent line(s) carrying a descriptor can't be kept: "
+                            "their attached sockets end",
+                            (unsigned long long)c->o.id, fd_lines);
 }
 
 void netd_conn_close(struct netd_conn *c, const char *reason)
