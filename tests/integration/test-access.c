@@ -756,6 +756,73 @@ static void test_foreign_handles_and_info(struct netd_test_daemon *t)
 }
 
 /*
+ * The byte paths and sessions of this round, as another user: nobody can't
+ * attach, pipe from or pipe into root's socket (they don't exist for it),
+ * can't take root's session with root's own token, and can't upgrade netd;
+ * root's socket carries its bytes afterwards as before.
+ */
+static void test_foreign_byte_paths(struct netd_test_daemon *t)
+{
+        struct netd_test_client *root, *nob;
+        uint64_t rs, ns;
+        int lfd, port, rpeer, npeer;
+        json_t *r, *err;
+        char token[64], buf[8];
+
+        netd_test_require_root();
+        launch_with_policy(t, "", NULL);
+        root = netd_test_connect(t);
+        nob = netd_test_connect_as(t, NOBODY);
+        lfd = netd_test_tcp_socket(true, &port);
+        rs = netd_test_connect_tcp(root, port, "127.0.0.1", NULL);
+        rpeer = netd_test_accept_peer(lfd);
+        ns = netd_test_connect_tcp(nob, port, "127.0.0.1", NULL);
+        npeer = netd_test_accept_peer(lfd);
+        (void)netd_test_wait_event(root, "socket.connect", rs, NETD_TEST_TIMEOUT_MS);
+        (void)netd_test_wait_event(nob, "socket.connect", ns, NETD_TEST_TIMEOUT_MS);
+        r = netd_test_call(root, "netd.detach", NULL);
+        (void)snprintf(token, sizeof(token), "%s", json_string_value(json_object_get(r, "token")));
+        json_decref(r);
+
+        err = netd_test_call_fail(nob, "socket.attach",
+                                  json_pack("{s:I}", "socket", (json_int_t)rs), -32001,
+                                  "ERR_NETD_HANDLE_NOT_FOUND");
+        json_decref(err);
+        err = netd_test_call_fail(nob, "socket.pipe",
+                                  json_pack("{s:I,s:I}", "socket", (json_int_t)ns, "destination",
+                                            (json_int_t)rs),
+                                  -32001, "ERR_NETD_HANDLE_NOT_FOUND");
+        json_decref(err);
+        err = netd_test_call_fail(nob, "socket.pipe",
+                                  json_pack("{s:I,s:I}", "socket", (json_int_t)rs, "destination",
+                                            (json_int_t)ns),
+                                  -32001, "ERR_NETD_HANDLE_NOT_FOUND");
+        json_decref(err);
+        err = netd_test_call_fail(nob, "socket.unpipe",
+                                  json_pack("{s:I}", "socket", (json_int_t)rs), -32001,
+                                  "ERR_NETD_HANDLE_NOT_FOUND");
+        json_decref(err);
+        err = netd_test_call_fail(nob, "netd.attach", json_pack("{s:s}", "token", token), -32001,
+                                  "ERR_NETD_PERMISSION");
+        json_decref(err);
+        err = netd_test_call_fail(nob, "netd.upgrade", NULL, -32001, "ERR_NETD_PERMISSION");
+        json_decref(err);
+
+        /* Root's socket is root's still: its bytes go both ways, none of them to nobody. */
+        json_decref(netd_test_call(root, "socket.write",
+                                   json_pack("{s:I,s:s}", "socket", (json_int_t)rs, "data",
+                                             "root")));
+        netd_test_peer_expect(t, rpeer, "root");
+        assert_int_equal(write(rpeer, "back", 4), 4);
+        (void)netd_test_wait_event(root, "socket.data", rs, NETD_TEST_TIMEOUT_MS);
+        assert_int_equal(recv(npeer, buf, sizeof(buf), MSG_DONTWAIT), -1);
+        assert_int_equal(errno, EAGAIN);
+        close(rpeer);
+        close(npeer);
+        close(lfd);
+}
+
+/*
  * reusePort: root's second server joins root's group; nobody's is refused
  * (the kernel would let it in, since netd made every socket).
  */
@@ -1192,6 +1259,7 @@ int main(void)
                 NETD_TEST_MANUAL(test_symlink_swap_race),
                 NETD_TEST_MANUAL(test_relative_paths),
                 NETD_TEST_MANUAL(test_foreign_handles_and_info),
+                NETD_TEST_MANUAL(test_foreign_byte_paths),
                 NETD_TEST_MANUAL(test_reuse_port_per_user),
                 NETD_TEST_MANUAL(test_random_handle_ids),
                 NETD_TEST_MANUAL(test_quotas),
