@@ -788,15 +788,15 @@ static void test_foreign_byte_paths(struct netd_test_daemon *t)
                                   json_pack("{s:I}", "socket", (json_int_t)rs), -32001,
                                   "ERR_NETD_HANDLE_NOT_FOUND");
         json_decref(err);
-        err = netd_test_call_fail(nob, "socket.pipe",
-                                  json_pack("{s:I,s:I}", "socket", (json_int_t)ns, "destination",
-                                            (json_int_t)rs),
-                                  -32001, "ERR_NETD_HANDLE_NOT_FOUND");
+        err = netd_test_call_fail(
+                nob, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)ns, "destination", (json_int_t)rs),
+                -32001, "ERR_NETD_HANDLE_NOT_FOUND");
         json_decref(err);
-        err = netd_test_call_fail(nob, "socket.pipe",
-                                  json_pack("{s:I,s:I}", "socket", (json_int_t)rs, "destination",
-                                            (json_int_t)ns),
-                                  -32001, "ERR_NETD_HANDLE_NOT_FOUND");
+        err = netd_test_call_fail(
+                nob, "socket.pipe",
+                json_pack("{s:I,s:I}", "socket", (json_int_t)rs, "destination", (json_int_t)ns),
+                -32001, "ERR_NETD_HANDLE_NOT_FOUND");
         json_decref(err);
         err = netd_test_call_fail(nob, "socket.unpipe",
                                   json_pack("{s:I}", "socket", (json_int_t)rs), -32001,
@@ -809,9 +809,9 @@ static void test_foreign_byte_paths(struct netd_test_daemon *t)
         json_decref(err);
 
         /* Root's socket is root's still: its bytes go both ways, none of them to nobody. */
-        json_decref(netd_test_call(root, "socket.write",
-                                   json_pack("{s:I,s:s}", "socket", (json_int_t)rs, "data",
-                                             "root")));
+        json_decref(
+                netd_test_call(root, "socket.write",
+                               json_pack("{s:I,s:s}", "socket", (json_int_t)rs, "data", "root")));
         netd_test_peer_expect(t, rpeer, "root");
         assert_int_equal(write(rpeer, "back", 4), 4);
         (void)netd_test_wait_event(root, "socket.data", rs, NETD_TEST_TIMEOUT_MS);
