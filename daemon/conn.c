@@ -26,6 +26,7 @@
 #include "rpc.h"
 #include "session.h"
 #include "socket.h"
+#include "unixdiag.h"
 
 /*
  * A connection reads 4 KiB at a time until a read fills the room it had;
@@ -127,10 +128,64 @@ static void conn_stall_cb(evutil_socket_t fd, short what, void *arg)
         netd_conn_close(c, reason);
 }
 
+/*
+ * A connection carrying a session keeps the lines it writes until the
+ * client has read them (out_fds.sent), so that if the client dies, its
+ * session gets every event the client never read, not only those netd had
+ * not written yet (PROTOCOL.md §16). What the client has read is what the
+ * kernel says is left in its socket's receive queue (unixdiag.h).
+ */
+static void conn_track_sent(struct netd_conn *c)
+{
+        struct netd_daemon *d = c->o.daemon;
+        int r;
+
+        if (!c->o.session) {
+                netd_out_sent_stop(&c->out_fds); /* handed over, or never detached */
+                return;
+        }
+        if (c->out_fds.sent)
+                return;
+        if (d->unixdiag_fd < 0) {
+                if (!d->unixdiag_warned)
+                        log_warning("NETLINK_SOCK_DIAG: %s: a killed client's unread events are "
+                                    "lost to its session (PROTOCOL.md §16)",
+                                    strerror(-d->unixdiag_fd));
+                d->unixdiag_warned = true;
+                return;
+        }
+        r = netd_unixdiag_peer(d->unixdiag_fd, c->o.fd, &c->peer_ino);
+        if (r == 0)
+                r = netd_out_sent_start(&c->out_fds);
+        if (r < 0)
+                log_warning("conn#%llu: can't follow what the client reads: %s",
+                            (unsigned long long)c->o.id, strerror(-r));
+}
+
+/* After a write: the kept lines the client has read by now go. */
+static void conn_trim_sent(struct netd_conn *c)
+{
+        uint32_t unread;
+        int r;
+
+        if (!c->out_fds.sent)
+                return;
+        r = netd_unixdiag_unread(c->o.daemon->unixdiag_fd, c->peer_ino, &unread);
+        if (r < 0) {
+                log_warning("conn#%llu: can't follow what the client reads: %s",
+                            (unsigned long long)c->o.id, strerror(-r));
+                netd_out_sent_stop(&c->out_fds);
+                return;
+        }
+        netd_out_sent_trim(&c->out_fds,
+                           unread > c->out_fds.written ? 0 : c->out_fds.written - unread);
+}
+
 static void conn_flush(struct netd_conn *c)
 {
         bool progress = false;
 
+        conn_track_sent(c);
         while (evbuffer_get_length(c->out) > 0) {
                 ssize_t n = netd_out_write(c->out, c->o.fd, &c->out_fds);
 
@@ -144,6 +199,8 @@ static void conn_flush(struct netd_conn *c)
                         break;
                 progress = true;
         }
+        if (progress)
+                conn_trim_sent(c);
         conn_update_stall(c, progress);
         if (evbuffer_get_length(c->out) == 0) {
                 event_del(c->ev_write);
@@ -545,22 +602,37 @@ static void conn_unsent_events(struct netd_conn *c)
 {
         static const char prefix[] = "{\"jsonrpc\":\"2.0\",\"method\":\"";
         struct evbuffer *keep = evbuffer_new();
-        size_t dropped = 0, kept = 0, fd_lines = 0;
+        size_t dropped = 0, kept = 0, fd_lines = 0, unread = 0, unsent = 0;
         struct evbuffer_ptr nl;
-        uint64_t pos;
+        uint64_t pos, base;
+        bool mid_line;
 
         if (!keep) {
                 dropped = evbuffer_get_length(c->out);
                 evbuffer_drain(c->out, dropped);
                 goto out;
         }
-        if (c->out_fds.mid_line) {
+        /*
+         * What the client was sent and had not read when it died comes
+         * first (conn_track_sent()); then the output starts at the kept
+         * bytes, inside a line only if keeping began inside one.
+         */
+        base = c->out_fds.written;
+        mid_line = c->out_fds.mid_line;
+        unsent = evbuffer_get_length(c->out);
+        if (c->out_fds.sent && evbuffer_get_length(c->out_fds.sent) > 0) {
+                unread = evbuffer_get_length(c->out_fds.sent);
+                base = c->out_fds.sent_pos;
+                mid_line = c->out_fds.sent_mid_line;
+                evbuffer_prepend_buffer(c->out, c->out_fds.sent);
+        }
+        if (mid_line) {
                 nl = evbuffer_search(c->out, "\n", 1, NULL);
                 dropped += nl.pos < 0 ? evbuffer_get_length(c->out) : (size_t)nl.pos + 1;
                 evbuffer_drain(c->out,
                                nl.pos < 0 ? evbuffer_get_length(c->out) : (size_t)nl.pos + 1);
         }
-        pos = c->out_fds.written + dropped;
+        pos = base + dropped;
         while (evbuffer_get_length(c->out) > 0) {
                 char head[sizeof(prefix) + 7];
                 ev_ssize_t h = evbuffer_copyout(c->out, head, sizeof(head));
@@ -576,6 +648,7 @@ static void conn_unsent_events(struct netd_conn *c)
                  */
                 for (size_t i = c->out_fds.head; i < c->out_fds.n; i++)
                         carries_fd |= c->out_fds.v[i].pos == pos;
+                carries_fd |= netd_out_sent_carried_fd(&c->out_fds, pos);
                 pos += len;
                 if (carries_fd)
                         fd_lines++;
@@ -594,9 +667,10 @@ static void conn_unsent_events(struct netd_conn *c)
         evbuffer_free(keep);
 out:
         if (kept || dropped)
-                log_info("conn#%llu: %zu bytes of unsent events go to its session, %zu bytes of "
-                         "replies and partly sent lines are dropped",
-                         (unsigned long long)c->o.id, kept, dropped);
+                log_info("conn#%llu: of %zu bytes the client never read and %zu never sent, "
+                         "%zu bytes of events go to its session, %zu bytes of replies and "
+                         "partly read lines are dropped",
+                         (unsigned long long)c->o.id, unread, unsent, kept, dropped);
         if (fd_lines)
                 log_warning("conn#%llu: %zu unsent line(s) carrying a descriptor can't be kept: "
                             "their attached sockets end",

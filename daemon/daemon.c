@@ -27,6 +27,7 @@
 #include "server.h"
 #include "session.h"
 #include "socket.h"
+#include "unixdiag.h"
 #include "upgrade.h"
 
 void netd_limits_init(struct netd_limits *l)
@@ -91,6 +92,8 @@ int netd_daemon_new(const struct netd_limits *limits, struct netd_daemon **ret)
                                      : 1024 * 1024;
         }
         TAILQ_INIT(&d->closing);
+        /* Sessions follow what their clients read (conn.c); -errno when netlink is filtered. */
+        d->unixdiag_fd = netd_unixdiag_open();
         d->base = event_base_new();
         d->scratch = malloc(d->limits.read_chunk_bytes);
         if (d->base)
@@ -265,6 +268,8 @@ struct netd_daemon *netd_daemon_free(struct netd_daemon *d)
         if (d->sig_usr2)
                 event_free(d->sig_usr2);
         netd_upgrade_free(d);
+        if (d->unixdiag_fd >= 0)
+                close(d->unixdiag_fd);
         netd_observe_release(d);                 /* their timers are on d->base */
         d->notify = netd_notify_free(d->notify); /* so are these */
         if (d->base)

@@ -132,6 +132,8 @@ struct netd_daemon {
         unsigned n_conns;
         uint64_t next_conn_id;
         struct netd_owner_list sessions; /* owned: every session's owner (session.h) */
+        int unixdiag_fd;      /* owned: NETLINK_SOCK_DIAG (conn.c, unixdiag.h), or -errno */
+        bool unixdiag_warned; /* its failure was logged */
         unsigned n_sessions;
         const struct netd_session_hooks *session_hooks; /* borrowed: NULL, or who watches them */
         struct netd_registry handles;

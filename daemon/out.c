@@ -242,7 +242,89 @@ void netd_out_fds_done(struct netd_out_fds *q)
         for (size_t i = q->head; i < q->n; i++)
                 close(q->v[i].fd);
         free(q->v);
+        netd_out_sent_stop(q);
         *q = (struct netd_out_fds){ .written = q->written };
+}
+
+int netd_out_sent_start(struct netd_out_fds *q)
+{
+        if (q->sent)
+                return 0;
+        q->sent = evbuffer_new();
+        if (!q->sent)
+                return -ENOMEM;
+        q->sent_pos = q->written;
+        q->sent_mid_line = q->mid_line;
+        q->n_sent_fd_pos = 0;
+        return 0;
+}
+
+void netd_out_sent_stop(struct netd_out_fds *q)
+{
+        if (q->sent)
+                evbuffer_free(q->sent);
+        free(q->sent_fd_pos);
+        q->sent = NULL;
+        q->sent_fd_pos = NULL;
+        q->n_sent_fd_pos = q->cap_sent_fd_pos = 0;
+}
+
+void netd_out_sent_trim(struct netd_out_fds *q, uint64_t first_unread)
+{
+        size_t keep = 0;
+
+        if (!q->sent)
+                return;
+        for (;;) {
+                struct evbuffer_ptr nl = evbuffer_search(q->sent, "\n", 1, NULL);
+
+                if (nl.pos < 0 || q->sent_pos + (uint64_t)nl.pos + 1 > first_unread)
+                        break;
+                evbuffer_drain(q->sent, (size_t)nl.pos + 1);
+                q->sent_pos += (uint64_t)nl.pos + 1;
+                q->sent_mid_line = false;
+        }
+        for (size_t i = 0; i < q->n_sent_fd_pos; i++)
+                if (q->sent_fd_pos[i] >= q->sent_pos)
+                        q->sent_fd_pos[keep++] = q->sent_fd_pos[i];
+        q->n_sent_fd_pos = keep;
+}
+
+bool netd_out_sent_carried_fd(const struct netd_out_fds *q, uint64_t pos)
+{
+        for (size_t i = 0; i < q->n_sent_fd_pos; i++)
+                if (q->sent_fd_pos[i] == pos)
+                        return true;
+        return false;
+}
+
+/* n bytes of b were written: dropped, or kept in q->sent (a failure to keep stops keeping). */
+static void out_consume(struct evbuffer *b, struct netd_out_fds *q, size_t n)
+{
+        if (q->sent && evbuffer_remove_buffer(b, q->sent, n) == (int)n)
+                return;
+        if (q->sent)
+                netd_out_sent_stop(q); /* out of memory: the session loses what it can't keep */
+        evbuffer_drain(b, n);
+}
+
+/* Records that the line at offset pos, being written, carries a descriptor (kept lines only). */
+static void out_sent_fd(struct netd_out_fds *q, uint64_t pos)
+{
+        if (!q->sent)
+                return;
+        if (q->n_sent_fd_pos == q->cap_sent_fd_pos) {
+                size_t cap = q->cap_sent_fd_pos ? q->cap_sent_fd_pos * 2 : 4;
+                uint64_t *v = realloc(q->sent_fd_pos, cap * sizeof(*v));
+
+                if (!v) {
+                        netd_out_sent_stop(q);
+                        return;
+                }
+                q->sent_fd_pos = v;
+                q->cap_sent_fd_pos = cap;
+        }
+        q->sent_fd_pos[q->n_sent_fd_pos++] = pos;
 }
 
 /* Sends the line at the start of b with fd attached; the bytes sent, or -1 with errno. */
@@ -279,7 +361,8 @@ static ssize_t out_send_with_fd(struct evbuffer *b, int sock, int fd, struct net
         n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
                 q->mid_line = ((const char *)iov.iov_base)[n - 1] != '\n';
-                evbuffer_drain(b, (size_t)n);
+                out_sent_fd(q, q->written);
+                out_consume(b, q, (size_t)n);
         }
         return n;
 }
@@ -317,7 +400,7 @@ static ssize_t out_writev(struct evbuffer *b, int sock, ev_ssize_t atmost, struc
                 }
                 left -= v[i].iov_len;
         }
-        evbuffer_drain(b, (size_t)n);
+        out_consume(b, q, (size_t)n);
         return n;
 }
 

@@ -11,8 +11,8 @@
  */
 #pragma once
 
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -55,6 +55,16 @@ struct netd_out_fds {
         size_t head, n, cap;
         uint64_t written; /* bytes of the output written to the socket so far */
         bool mid_line;    /* the last byte written was not a "\n": the head is inside a line */
+        /*
+         * Written bytes the client may not have read yet, kept for a
+         * session's connection (conn.c): if the client dies they are the
+         * first its session keeps. NULL: nothing is kept.
+         */
+        struct evbuffer *sent;
+        uint64_t sent_pos;     /* the output stream offset of sent's first byte */
+        bool sent_mid_line;    /* sent starts inside a line (keeping began mid-line) */
+        uint64_t *sent_fd_pos; /* owned: offsets of the lines in sent that carried a descriptor */
+        size_t n_sent_fd_pos, cap_sent_fd_pos;
 };
 
 /* The output offset the next line appended to b will start at. */
@@ -75,6 +85,18 @@ void netd_out_fds_done(struct netd_out_fds *q);
 ssize_t netd_out_write(struct evbuffer *b, int sock, struct netd_out_fds *q);
 
 size_t netd_out_evbuffer_length(const struct evbuffer *b);
+
+/* Starts keeping what netd_out_write() writes (q->sent). 0 or -ENOMEM. */
+int netd_out_sent_start(struct netd_out_fds *q);
+
+/* Stops keeping it and frees what was kept. */
+void netd_out_sent_stop(struct netd_out_fds *q);
+
+/* Drops the kept lines that end at or before the output offset first_unread (read). */
+void netd_out_sent_trim(struct netd_out_fds *q, uint64_t first_unread);
+
+/* Whether the kept line at output offset pos carried a descriptor. */
+bool netd_out_sent_carried_fd(const struct netd_out_fds *q, uint64_t pos);
 
 static inline uint64_t netd_out_fds_tail(const struct netd_out_fds *q, const struct evbuffer *b)
 {

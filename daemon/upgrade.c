@@ -390,6 +390,21 @@ static json_t *w_conn(struct wr *w, struct netd_conn *c, const struct netd_req *
         }
         json_object_set_new(o, "out_fds", fds);
         json_object_set_new(o, "out_mid_line", json_boolean(c->out_fds.mid_line));
+        if (c->out_fds.sent) {
+                json_t *pos = json_array();
+
+                for (size_t i = 0; i < c->out_fds.n_sent_fd_pos; i++)
+                        json_array_append_new(pos,
+                                              json_integer((json_int_t)(c->out_fds.sent_fd_pos[i] -
+                                                                        c->out_fds.sent_pos)));
+                /* Offsets are relative: "back", written bytes kept; fd_pos, from the first. */
+                json_object_set_new(
+                        o, "sent",
+                        json_pack("{s:o,s:I,s:b,s:o,s:I}", "bytes", w_blob_buf(w, c->out_fds.sent),
+                                  "back", (json_int_t)(c->out_fds.written - c->out_fds.sent_pos),
+                                  "mid_line", (int)c->out_fds.sent_mid_line, "fd_pos", pos,
+                                  "peer_ino", (json_int_t)c->peer_ino));
+        }
         TAILQ_FOREACH(req, &c->o.reqs, link)
                 if (req == upgrade_req)
                         json_object_set_new(o, "upgrade_req", w_req(req));
@@ -1242,6 +1257,48 @@ static void r_conn(struct rd *r, json_t *o)
                 if (c)
                         c->out_fds.mid_line = mid_line;
         }
+        v = json_object_get(o, "sent");
+        if (v && !r->failed) {
+                const uint8_t *p;
+                size_t len, k;
+                json_t *e, *fd_pos = r_get(r, v, "fd_pos");
+                uint64_t back = (uint64_t)r_int(r, v, "back", 0, INT64_MAX);
+                bool mid = r_bool(r, v, "mid_line");
+                uint64_t ino = (uint64_t)r_int(r, v, "peer_ino", 0, INT64_MAX);
+
+                if (!json_is_array(fd_pos))
+                        r_fail(r, "%s", "field sent.fd_pos is not an array");
+                if (r_blob(r, v, "bytes", false, &p, &len) && len > back)
+                        r_fail(r, "%s", "field sent: more bytes kept than written");
+                if (c && !r->failed) {
+                        /* The new stream's offsets start at the first kept byte. */
+                        c->out_fds.written = back;
+                        if (netd_out_sent_start(&c->out_fds) < 0 ||
+                            evbuffer_add(c->out_fds.sent, p, len) < 0)
+                                r_fail(r, "%s", "out of memory");
+                        c->out_fds.sent_pos = 0;
+                        c->out_fds.sent_mid_line = mid;
+                        c->peer_ino = ino;
+                }
+                json_array_foreach(fd_pos, k, e) {
+                        uint64_t *nv;
+
+                        if (!json_is_integer(e)) {
+                                r_fail(r, "%s", "field sent.fd_pos holds a bad offset");
+                                break;
+                        }
+                        if (!c || !c->out_fds.sent)
+                                continue;
+                        nv = realloc(c->out_fds.sent_fd_pos, (k + 1) * sizeof(*nv));
+                        if (!nv) {
+                                r_fail(r, "%s", "out of memory");
+                                break;
+                        }
+                        nv[k] = (uint64_t)json_integer_value(e);
+                        c->out_fds.sent_fd_pos = nv;
+                        c->out_fds.n_sent_fd_pos = c->out_fds.cap_sent_fd_pos = k + 1;
+                }
+        }
         fds = r_get(r, o, "out_fds");
         if (fds && !json_is_array(fds))
                 r_fail(r, "%s", "field out_fds is not an array");
@@ -1259,7 +1316,8 @@ static void r_conn(struct rd *r, json_t *o)
                         break;
                 }
                 pfd = r_fd_v(r, json_array_get(v, 1), "out_fds", false);
-                if (c && pfd >= 0 && netd_out_fds_push(&c->out_fds, (uint64_t)pos, pfd) < 0)
+                if (c && pfd >= 0 &&
+                    netd_out_fds_push(&c->out_fds, c->out_fds.written + (uint64_t)pos, pfd) < 0)
                         r_fail(r, "%s", "out of memory");
         }
         v = json_object_get(o, "upgrade_req");
