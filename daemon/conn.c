@@ -144,7 +144,7 @@ static void conn_track_sent(struct netd_conn *c)
                 netd_out_sent_stop(&c->out_fds); /* handed over, or never detached */
                 return;
         }
-        if (c->out_fds.sent)
+        if (c->out_fds.sent || c->sent_unavailable)
                 return;
         if (d->unixdiag_fd < 0) {
                 if (!d->unixdiag_warned)
@@ -157,9 +157,11 @@ static void conn_track_sent(struct netd_conn *c)
         r = netd_unixdiag_peer(d->unixdiag_fd, c->o.fd, &c->peer_ino);
         if (r == 0)
                 r = netd_out_sent_start(&c->out_fds);
-        if (r < 0)
+        if (r < 0) {
                 log_warning("conn#%llu: can't follow what the client reads: %s",
                             (unsigned long long)c->o.id, strerror(-r));
+                c->sent_unavailable = true;
+        }
 }
 
 /* After a write: the kept lines the client has read by now go. */
@@ -175,6 +177,7 @@ static void conn_trim_sent(struct netd_conn *c)
                 log_warning("conn#%llu: can't follow what the client reads: %s",
                             (unsigned long long)c->o.id, strerror(-r));
                 netd_out_sent_stop(&c->out_fds);
+                c->sent_unavailable = true;
                 return;
         }
         netd_out_sent_trim(&c->out_fds,
@@ -449,6 +452,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return;
+                /* The client closed with output of ours unread (conn_unsent_events()). */
+                c->client_reset = errno == ECONNRESET;
                 netd_conn_close(c, strerror(errno));
                 return;
         }
@@ -620,6 +625,24 @@ static void conn_unsent_events(struct netd_conn *c)
         base = c->out_fds.written;
         mid_line = c->out_fds.mid_line;
         unsent = evbuffer_get_length(c->out);
+        /*
+         * A UNIX socket closed with bytes unread in it resets its peer
+         * (ECONNRESET, as TCP's RST), one closed with everything read ends
+         * it cleanly: then the client read all netd wrote, nothing is kept
+         * again. Lines read after netd last asked may come again only when
+         * some were left unread.
+         */
+        if (!c->client_reset) {
+                int err = 0;
+                socklen_t len = sizeof(err);
+
+                c->client_reset = getsockopt(c->o.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+                                  err == ECONNRESET;
+        }
+        if (c->out_fds.sent && !c->client_reset) {
+                netd_out_sent_stop(&c->out_fds);
+                mid_line = c->out_fds.mid_line;
+        }
         if (c->out_fds.sent && evbuffer_get_length(c->out_fds.sent) > 0) {
                 unread = evbuffer_get_length(c->out_fds.sent);
                 base = c->out_fds.sent_pos;

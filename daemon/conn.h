@@ -53,6 +53,8 @@ struct netd_conn {
         struct evbuffer *out;        /* owned */
         struct netd_out_fds out_fds; /* owned: descriptors going out with lines of out */
         uint64_t peer_ino;       /* the client's socket (unixdiag.h), once a session is carried */
+        bool sent_unavailable;   /* following what the client reads failed: not tried again */
+        bool client_reset;       /* the client closed with output unread (ECONNRESET) */
         struct event *ev_stall;  /* owned: cuts a client over out_hard_bytes that stopped reading */
         struct event *ev_closed; /* owned: timer: a client gone while input is held */
         bool input_held;         /* a limit stopped reading and handling requests */

@@ -555,6 +555,42 @@ static void test_kill_uncut(struct netd_test_daemon *t)
         free(data);
 }
 
+/*
+ * A client that read everything netd wrote and exits cleanly leaves nothing
+ * to come again: its socket closed with nothing unread (no ECONNRESET), so
+ * the lines netd kept until it knew they were read are not kept for the
+ * session. The next client gets only what came after.
+ */
+static void test_clean_exit_no_repeat(struct netd_test_daemon *t)
+{
+        struct netd_test_client *w = netd_test_connect(t), *a, *b;
+        uint64_t sock;
+        char *token;
+        int fd;
+        json_t *r;
+
+        wait_connections(w, 1);
+        a = netd_test_connect(t);
+        fd = connected_pair(a, &sock);
+        token = detach(a, NULL, NULL);
+        assert_int_equal(write(fd, "first", 5), 5);
+        netd_test_wait_until(t, netd_test_rx(a, sock)->len == 5);
+        netd_test_disconnect(a);
+        wait_connections(w, 1);
+        b = netd_test_connect(t);
+        r = attach(b, token);
+        assert_true(ids_contain(r, sock));
+        json_decref(r);
+        assert_int_equal(write(fd, "second", 6), 6);
+        netd_test_wait_until(t, netd_test_rx(b, sock)->len >= 6);
+        json_decref(netd_test_call(b, "netd.sync", NULL));
+        assert_int_equal(netd_test_rx(b, sock)->len, 6);
+        assert_memory_equal(netd_test_rx(b, sock)->buf, "second", 6);
+        assert_int_equal(netd_test_count_events(b, "socket.connect", sock), 0);
+        close(fd);
+        free(token);
+}
+
 /* ---- handover between two live clients ----------------------------------------------------- */
 
 #define HANDOVER_TOTAL (8u * 1024 * 1024)
@@ -1027,6 +1063,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 NETD_TEST(test_kill_then_attach),
                 NETD_TEST(test_kill_uncut),
+                NETD_TEST(test_clean_exit_no_repeat),
                 NETD_TEST(test_handover),
                 NETD_TEST(test_attach_race),
                 NETD_TEST(test_linger_expiry),
