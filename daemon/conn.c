@@ -141,7 +141,8 @@ static void conn_track_sent(struct netd_conn *c)
         int r;
 
         if (!c->o.session) {
-                netd_out_sent_stop(&c->out_fds); /* handed over, or never detached */
+                if (c->out_fds.sent)
+                        netd_out_sent_stop(&c->out_fds); /* handed over */
                 return;
         }
         if (c->out_fds.sent || c->sent_unavailable)

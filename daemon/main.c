@@ -494,7 +494,13 @@ int main(int argc, char *argv[])
                 const char *env = getenv(NETD_UPGRADE_ENV);
 
                 if (env) {
-                        upgrade_fd = atoi(env);
+                        char *end;
+                        long v = strtol(env, &end, 10);
+
+                        upgrade_fd = *env && !*end && v >= 0 && v <= INT_MAX ? (int)v : -1;
+                        if (upgrade_fd < 0)
+                                log_error("%s=%s is not a descriptor: starting afresh",
+                                          NETD_UPGRADE_ENV, env);
                         (void)unsetenv(NETD_UPGRADE_ENV);
                         if (upgrade_fd >= 0)
                                 (void)fcntl(upgrade_fd, F_SETFD, FD_CLOEXEC);
@@ -605,11 +611,7 @@ int main(int argc, char *argv[])
                 /* An upgrade blocked these around its exec: pending ones arrive now. */
                 sigset_t set;
 
-                sigemptyset(&set);
-                sigaddset(&set, SIGUSR2);
-                sigaddset(&set, SIGTERM);
-                sigaddset(&set, SIGINT);
-                sigaddset(&set, SIGHUP);
+                netd_upgrade_sigset(&set);
                 (void)sigprocmask(SIG_UNBLOCK, &set, NULL);
         }
         log_info("netd %s serving %s", netd_build_version, path);

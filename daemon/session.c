@@ -342,9 +342,9 @@ static int session_cred_copy(const struct netd_cred *from, struct netd_cred *to)
         return 0;
 }
 
-/* A session of cred (copied), carried by nobody yet. */
+/* A session of cred (copied), carried by nobody yet, under id (0: the next one). */
 static struct netd_session *session_alloc(struct netd_daemon *d, const struct netd_cred *cred,
-                                          pid_t pid)
+                                          pid_t pid, uint64_t id)
 {
         struct netd_session *s = calloc(1, sizeof(*s));
 
@@ -355,7 +355,7 @@ static struct netd_session *session_alloc(struct netd_daemon *d, const struct ne
         s->o.open = true;
         s->o.daemon = d;
         s->o.fd = -1;
-        s->o.id = ++d->next_conn_id;
+        s->o.id = id ? id : ++d->next_conn_id;
         s->o.uid = cred->uid;
         s->o.pid = pid;
         TAILQ_INIT(&s->o.reqs);
@@ -379,7 +379,7 @@ static struct netd_session *session_alloc(struct netd_daemon *d, const struct ne
 
 static struct netd_session *session_new(struct netd_owner *c)
 {
-        struct netd_session *s = session_alloc(c->daemon, &c->cred, c->pid);
+        struct netd_session *s = session_alloc(c->daemon, &c->cred, c->pid, 0);
 
         if (!s)
                 return NULL;
@@ -626,7 +626,7 @@ int netd_session_restore(struct netd_daemon *d, uid_t uid, unsigned linger_ms,
                         return 0;
                 }
         }
-        s = session_alloc(d, &cred, -1);
+        s = session_alloc(d, &cred, -1, 0);
         if (!s)
                 return -ENOMEM;
         memcpy(s->token_hash, token_hash, sizeof(s->token_hash));
@@ -652,13 +652,10 @@ int netd_session_upgrade_restore(struct netd_daemon *d, uint64_t id, const struc
                                  const char *token, unsigned linger_ms, struct netd_owner *carrier,
                                  struct netd_session **ret)
 {
-        struct netd_session *s = session_alloc(d, cred, cred->pid);
+        struct netd_session *s = session_alloc(d, cred, cred->pid, id); /* its old id */
 
         if (!s)
                 return -ENOMEM;
-        /* Its old id (logs, netd.handles); session_alloc() took the next one, given back. */
-        d->next_conn_id--;
-        s->o.id = id;
         (void)snprintf(s->token, sizeof(s->token), "%s", token);
         s->linger_ms = linger_ms;
         if (carrier) {

@@ -61,12 +61,13 @@ struct netd_upgrade {
         struct netd_req *req; /* held: the netd.upgrade to answer, or NULL (SIGUSR2) */
 };
 
-static int64_t now_ms(void)
+void netd_upgrade_sigset(sigset_t *set)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        sigemptyset(set);
+        sigaddset(set, SIGUSR2);
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGINT);
+        sigaddset(set, SIGHUP);
 }
 
 int netd_upgrade_setup(int argc, char *argv[])
@@ -277,10 +278,11 @@ static json_t *w_req(const struct netd_req *req)
 /* A pump (pump.h): its kernel pipe (kept, bytes inside) or copy buffer, and its flags. */
 static json_t *w_pump(struct wr *w, const struct netd_pump *p)
 {
-        json_t *o = json_object();
+        json_t *o;
 
         if (!p)
                 return json_null();
+        o = json_object();
         json_object_set_new(o, "pipe_r", w_fd(w, p->pipe_r));
         json_object_set_new(o, "pipe_w", w_fd(w, p->pipe_w));
         json_object_set_new(o, "pipe_size", json_integer((json_int_t)p->pipe_size));
@@ -919,6 +921,26 @@ static struct netd_req *r_req(struct rd *r, json_t *v, struct netd_owner *c, con
         return req;
 }
 
+/* The IPC path blob "path" (may hold NUL: abstract names) as a string, or NULL when none. */
+static char *r_path(struct rd *r, json_t *o, size_t *ret_len)
+{
+        const uint8_t *p;
+        size_t n;
+        char *path;
+
+        if (!r_blob(r, o, "path", true, &p, &n) || !p)
+                return NULL;
+        path = malloc(n + 1);
+        if (!path) {
+                r_fail(r, "%s", "out of memory");
+                return NULL;
+        }
+        memcpy(path, p, n);
+        path[n] = '\0';
+        *ret_len = n;
+        return path;
+}
+
 static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,
                    enum netd_socket_pump which, uint64_t pipe_src);
 static uint64_t r_pump_pending(struct rd *r, json_t *o, const char *k);
@@ -958,16 +980,10 @@ static void r_socket(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id,
         v = r_get(r, o, "host");
         if (v && !json_is_null(v) && !json_is_string(v))
                 r_fail(r, "%s", "field host is not a string");
-        if (c && json_is_string(v))
-                s->host = strdup(json_string_value(v));
-        if (r_blob(r, o, "path", true, &p, &n) && p && c) {
-                s->path = malloc(n + 1);
-                if (s->path) {
-                        memcpy(s->path, p, n);
-                        s->path[n] = '\0';
-                        s->path_len = n;
-                }
-        }
+        if (c && json_is_string(v) && !(s->host = strdup(json_string_value(v))))
+                r_fail(r, "%s", "out of memory");
+        if (c)
+                s->path = r_path(r, o, &s->path_len);
         str = json_string_value(r_get(r, o, "local_address"));
         if (!str || strlen(str) >= sizeof(s->copt.local_address))
                 r_fail(r, "%s", "field local_address is not a short string");
@@ -1124,8 +1140,6 @@ static void r_pump(struct rd *r, json_t *o, const char *k, uint64_t socket,
 static void r_server(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id, bool closed)
 {
         struct netd_server scratch, *s = &scratch;
-        const uint8_t *p;
-        size_t n;
         json_t *v;
         int fd;
 
@@ -1145,14 +1159,8 @@ static void r_server(struct rd *r, json_t *o, struct netd_owner *c, uint64_t id,
         if (s->listening != (fd >= 0) || (closed && fd >= 0))
                 r_fail(r, "%s", "the server's state and descriptor disagree");
         r_addr(r, o, "addr", &s->addr);
-        if (r_blob(r, o, "path", true, &p, &n) && p && c) {
-                s->path = malloc(n + 1);
-                if (s->path) {
-                        memcpy(s->path, p, n);
-                        s->path[n] = '\0';
-                        s->path_len = n;
-                }
-        }
+        if (c)
+                s->path = r_path(r, o, &s->path_len);
         v = r_get(r, o, "close_req");
         if (v && !json_is_null(v)) {
                 struct netd_req *req = r_req(r, v, c, "server close");
@@ -1715,7 +1723,7 @@ int netd_upgrade_restore(struct netd_daemon *d, int fd, char *err, size_t errlen
 static int upgrade_check(int memfd, char *err, size_t errlen)
 {
         char arg[64];
-        int64_t deadline = now_ms() + NETD_UPGRADE_CHECK_MS;
+        int64_t deadline = netd_daemon_now_ms() + NETD_UPGRADE_CHECK_MS;
         int pidfd, status = 0;
         pid_t pid;
 
@@ -1738,7 +1746,7 @@ static int upgrade_check(int memfd, char *err, size_t errlen)
         pidfd = pidfd_open(pid, 0);
         for (;;) {
                 pid_t w = waitpid(pid, &status, WNOHANG);
-                int64_t left = deadline - now_ms();
+                int64_t left = deadline - netd_daemon_now_ms();
 
                 if (w == pid)
                         break;
@@ -1806,7 +1814,7 @@ static void upgrade_run(struct netd_daemon *d)
         char err[512] = "", env[32];
         int memfd, *fds = NULL, r;
         size_t n_fds = 0;
-        int64_t t0 = now_ms();
+        int64_t t0 = netd_daemon_now_ms();
 
         memfd = memfd_create("netd-upgrade", MFD_CLOEXEC);
         if (memfd < 0) {
@@ -1826,17 +1834,13 @@ static void upgrade_run(struct netd_daemon *d)
         /* RELOADING=1 (and a watchdog ping) before the exec; the new image's READY=1 ends it. */
         netd_notify_reloading(d);
         log_info("Upgrading in place: exec %s (state checked in %lld ms, %zu descriptors kept)",
-                 upgrade_exe, (long long)(now_ms() - t0), n_fds);
+                 upgrade_exe, (long long)(netd_daemon_now_ms() - t0), n_fds);
         /*
          * Until the new image has its handlers, a signal would take its
          * default action (SIGUSR2, SIGTERM: death): blocked, they stay
          * pending across the exec and are handled once it serves.
          */
-        sigemptyset(&block);
-        sigaddset(&block, SIGUSR2);
-        sigaddset(&block, SIGTERM);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGHUP);
+        netd_upgrade_sigset(&block);
         (void)sigprocmask(SIG_BLOCK, &block, &old);
         for (size_t i = 0; i < n_fds; i++)
                 (void)fcntl(fds[i], F_SETFD, 0);
@@ -1852,6 +1856,7 @@ static void upgrade_run(struct netd_daemon *d)
         close(memfd);
         free(fds);
         (void)sigprocmask(SIG_SETMASK, &old, NULL);
+        netd_notify_ready(d); /* ends the RELOADING=1 above: this image serves on */
         upgrade_end(d, err);
 }
 
@@ -1864,7 +1869,7 @@ static void upgrade_try_cb(evutil_socket_t fd, short what, void *arg)
         if (busy) {
                 char why[256];
 
-                if (now_ms() < u->deadline_ms) {
+                if (netd_daemon_now_ms() < u->deadline_ms) {
                         event_add(u->ev_try, &(struct timeval){ 0, 2000 });
                         return;
                 }
@@ -1902,7 +1907,7 @@ void netd_upgrade_begin(struct netd_daemon *d, struct netd_req *req)
                  netd_build_version, upgrade_exe);
         u->d = d;
         u->req = req;
-        u->deadline_ms = now_ms() + NETD_UPGRADE_SETTLE_MS;
+        u->deadline_ms = netd_daemon_now_ms() + NETD_UPGRADE_SETTLE_MS;
         if (req)
                 netd_req_hold(req, "upgrade");
         d->upgrade = u;

@@ -10,6 +10,8 @@
  */
 #pragma once
 
+#include <signal.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +27,13 @@ struct netd_req;
 /* The build's identity: its version string and state format (a test build changes them). */
 extern const char *netd_build_version;
 extern uint32_t netd_build_upgrade_format;
+
+/*
+ * The signals an upgrade blocks around its exec (their default action would
+ * kill the new image before it has handlers); the new image unblocks them
+ * once it serves, and those that came meanwhile are handled then.
+ */
+void netd_upgrade_sigset(sigset_t *set);
 
 /*
  * Remembers what to exec: the path of /proc/self/exe resolved now (a file
