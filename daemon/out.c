@@ -273,15 +273,26 @@ void netd_out_sent_trim(struct netd_out_fds *q, uint64_t first_unread)
 {
         size_t keep = 0;
 
-        if (!q->sent)
-                return;
-        for (;;) {
-                struct evbuffer_ptr nl = evbuffer_search(q->sent, "\n", 1, NULL);
+        struct evbuffer_ptr at, end, nl;
+        size_t read, cut = 0;
 
-                if (nl.pos < 0 || q->sent_pos + (uint64_t)nl.pos + 1 > first_unread)
+        if (!q->sent || first_unread <= q->sent_pos)
+                return;
+        /* The lines wholly read end at or before first_unread: one bounded scan, one drain. */
+        read = (size_t)(first_unread - q->sent_pos);
+        if (read > evbuffer_get_length(q->sent))
+                read = evbuffer_get_length(q->sent);
+        if (evbuffer_ptr_set(q->sent, &at, 0, EVBUFFER_PTR_SET) < 0 ||
+            evbuffer_ptr_set(q->sent, &end, read, EVBUFFER_PTR_SET) < 0)
+                return;
+        while ((nl = evbuffer_search_range(q->sent, "\n", 1, &at, &end)).pos >= 0) {
+                cut = (size_t)nl.pos + 1;
+                if (evbuffer_ptr_set(q->sent, &at, cut, EVBUFFER_PTR_SET) < 0)
                         break;
-                evbuffer_drain(q->sent, (size_t)nl.pos + 1);
-                q->sent_pos += (uint64_t)nl.pos + 1;
+        }
+        if (cut > 0) {
+                evbuffer_drain(q->sent, cut);
+                q->sent_pos += cut;
                 q->sent_mid_line = false;
         }
         for (size_t i = 0; i < q->n_sent_fd_pos; i++)

@@ -13,6 +13,8 @@
 
 #include "unixdiag.h"
 
+static uint32_t unixdiag_seq; /* the last query's nlmsg_seq */
+
 int netd_unixdiag_open(void)
 {
         int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -44,12 +46,25 @@ static int unixdiag_query(int diag, uint64_t ino, uint32_t show, uint16_t want, 
         ssize_t n;
         int len;
 
+        /*
+         * A reply left behind by an interrupted query would answer the next
+         * one: each query has its own sequence number, and replies to
+         * others are read past. The kernel answers within sendto().
+         */
+        req.nlh.nlmsg_seq = ++unixdiag_seq;
+        while (recv(diag, rep.buf, sizeof(rep.buf), MSG_DONTWAIT) > 0)
+                ; /* stale replies */
         if (sendto(diag, &req, sizeof(req), 0, (struct sockaddr *)&nl, sizeof(nl)) < 0)
                 return -errno;
-        n = recv(diag, rep.buf, sizeof(rep.buf), 0);
+again:
+        n = recv(diag, rep.buf, sizeof(rep.buf), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+                goto again;
         if (n < 0)
                 return -errno;
         len = (int)n;
+        if (len >= (int)sizeof(struct nlmsghdr) && rep.align.nlmsg_seq != req.nlh.nlmsg_seq)
+                goto again;
         for (struct nlmsghdr *h = &rep.align; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
                 const struct unix_diag_msg *m = NLMSG_DATA(h);
                 const char *p = (const char *)(m + 1), *end = (const char *)h + h->nlmsg_len;
