@@ -25,6 +25,9 @@
 #include "netctl-forward.h"
 #include "netd/netd.h"
 
+/* How long an interrupted forward waits for each reset of a relay socket. */
+#define FORWARD_RESET_TIMEOUT_MS 2000
+
 struct forward;
 
 /* One accepted connection and its connection to the target. */
@@ -202,7 +205,9 @@ static void relay_reply_cb(struct netd_client *c, json_t *result,
                                         (void)json_object_set_new(p, "family",
                                                                   json_integer(fw->o->family));
                         }
-                        (void)netd_client_call(fw->c, "socket.connect", p, NULL, NULL);
+                        if (relay_call(r, 'c', "socket.connect", p, relay_reply_cb) < 0)
+                                relay_fail(r, "cannot connect to %s: out of memory",
+                                           fw->target_name);
                 }
                 break;
         case 'p':
@@ -219,6 +224,11 @@ static void relay_reply_cb(struct netd_client *c, json_t *result,
                         call_socket(fw, "socket.resume", r->a);
                         call_socket(fw, "socket.resume", r->b);
                 }
+                break;
+        case 'c':
+                /* Failures the reply alone says (bad params): socket.error says the others. */
+                if (err)
+                        relay_fail(r, "cannot connect to %s: %s", fw->target_name, line);
                 break;
         case 'a':
         case 'B': {
@@ -380,14 +390,14 @@ static void forward_event_cb(struct netd_client *c, const char *method, json_t *
                 if (!r->piped && !r->failed && (r->a_closed || r->b_closed))
                         relay_fail(r, "%s closed before the relay started",
                                    is_a ? "the client" : "the target");
-                if (r->a_closed && r->b && r->b_closed && !r->failed) {
-                        (void)relay_call(r, 'a', "socket.get",
-                                         json_pack("{s:I}", "socket", (json_int_t)r->a),
-                                         relay_reply_cb);
-                        (void)relay_call(r, 'B', "socket.get",
-                                         json_pack("{s:I}", "socket", (json_int_t)r->b),
-                                         relay_reply_cb);
-                }
+                if (r->a_closed && r->b && r->b_closed && !r->failed &&
+                    (relay_call(r, 'a', "socket.get",
+                                json_pack("{s:I}", "socket", (json_int_t)r->a),
+                                relay_reply_cb) < 0 ||
+                     relay_call(r, 'B', "socket.get",
+                                json_pack("{s:I}", "socket", (json_int_t)r->b),
+                                relay_reply_cb) < 0))
+                        relay_fail(r, "cannot check the bytes moved: socket.get not sent");
         }
 }
 
@@ -400,6 +410,10 @@ static void forward_collect(struct forward *fw)
                 if (!r->a_closed || (r->b && !r->b_closed) || r->pending > 0) {
                         p = &r->next;
                         continue;
+                }
+                if (!r->failed && r->b && r->counted != 2) {
+                        log_error("connection from %s: the bytes moved were not checked", r->peer);
+                        r->failed = true;
                 }
                 if (!r->failed && r->counted == 2 &&
                     (r->a_read != r->b_written || r->b_read != r->a_written)) {
@@ -425,14 +439,38 @@ static void forward_collect(struct forward *fw)
                 forward_finish(fw, fw->server_closing ? NETCTL_EXIT_OK : NETCTL_EXIT_ERROR);
 }
 
-/* SIGINT, SIGTERM, SIGHUP: netd destroys every socket of ours when we go; die by the signal. */
+/* Resets (TCP) or destroys (UNIX) one relay socket, waiting for the answer. */
+static void forward_reset_sync(struct forward *fw, uint64_t socket, bool closed,
+                               const struct netctl_endpoint *e)
+{
+        struct netd_client_error err;
+
+        if (closed || !netd_client_is_connected(fw->c))
+                return;
+        if (netd_client_call_sync(fw->c,
+                                  e->path_len > 0 ? "socket.destroy" : "socket.resetAndDestroy",
+                                  json_pack("{s:I}", "socket", (json_int_t)socket),
+                                  FORWARD_RESET_TIMEOUT_MS, NULL, &err) < 0)
+                netd_client_error_done(&err);
+}
+
+/* SIGINT, SIGTERM, SIGHUP: every relay is reset, then netctl dies by the signal. */
 static void forward_die(struct forward *fw, int signo)
 {
         sigset_t set;
         unsigned n = 0;
 
-        for (struct relay *r = fw->relays; r; r = r->next)
+        /*
+         * netd ends our sockets with a FIN when we go: reset them first (as
+         * relay_fail() does), so no peer takes a cut stream for a whole one.
+         */
+        fw->done = true; /* events that arrive meanwhile are not acted on */
+        for (struct relay *r = fw->relays; r; r = r->next) {
                 n++;
+                forward_reset_sync(fw, r->a, r->a_closed, fw->listen_on);
+                if (r->b)
+                        forward_reset_sync(fw, r->b, r->b_closed, fw->target);
+        }
         fw->c = netd_client_free(fw->c);
         if (fw->o->verbose || n > 0)
                 log_error("interrupted by SIG%s: %u connection(s) cut", sigabbrev_np(signo) ?: "?",

@@ -1185,6 +1185,11 @@ static void stream_collect(struct stream *st)
                 if (s->child_failed)
                         s->failed = true;
                 /* Attached: what netd counted must be what went through the pair. */
+                if (s->attached && !s->failed && !s->verified) {
+                        log_error("%s %s: cannot check the bytes moved: socket.get not sent",
+                                  session_what(s), s->peer);
+                        s->failed = true;
+                }
                 if (s->attached && !s->failed && s->verified && s->netd_written != s->sent) {
                         log_error("%s %s: netd sent %llu bytes of the %llu written to it",
                                   session_what(s), s->peer, (unsigned long long)s->netd_written,

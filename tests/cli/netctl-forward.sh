@@ -98,6 +98,51 @@ t_concurrent() {
 	pass "four forwarded connections at once, each echoed byte-exact"
 }
 
+# 6. A forward interrupted mid-stream resets its connections: the target
+# reads ECONNRESET, not an end that would pass a cut stream off as whole.
+t_interrupted() {
+	local line port rc
+	rm -f "$T/int.tgt"
+	mkfifo "$T/int.tgt"
+	python3 -c '
+import socket
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept(); n = 0; said = False
+try:
+    while True:
+        b = c.recv(65536)
+        if not b:
+            print("EOF", n, flush=True); break
+        n += len(b)
+        if n >= 1 << 20 and not said:
+            print("GOT", flush=True); said = True
+except ConnectionResetError:
+    print("RESET", n, flush=True)
+' >"$T/int.tgt" &
+	local tpid=$!
+	exec 5<"$T/int.tgt"
+	read -r -t 10 -u 5 port || { fail "interrupted: no target port"; return; }
+	start_forward int 127.0.0.1 0 127.0.0.1 "$port" || return
+	"$N" connect 127.0.0.1 "$FPORT" </dev/zero >/dev/null 2>&1 &
+	local cpid=$!
+	read -r -t 10 -u 5 line
+	[ "$line" = GOT ] || { fail "interrupted: the target said '$line'"; return; }
+	kill -TERM "$FPID"
+	wait "$FPID"
+	expect_rc "interrupted: forward stopped by SIGTERM" 143 $? || return
+	read -r -t 10 -u 5 line
+	wait "$tpid"
+	wait "$cpid"
+	rc=$?
+	case $line in
+	RESET*) ;;
+	*) fail "interrupted: the target read '$line', not a reset"; return ;;
+	esac
+	[ "$rc" -ne 0 ] || { fail "interrupted: the client exited 0"; return; }
+	pass "an interrupted forward resets both ends (target: $line, client exit $rc)"
+}
+
 # 5. A netd without socket.pipe (NETD_TEST_OLD=1): forward says so and fails.
 t_old_netd() {
 	local got
@@ -131,7 +176,7 @@ t_usage() {
 if [ "${NETD_TEST_OLD:-}" = 1 ]; then
 	set -- ${@:-t_old_netd}
 fi
-for t in ${@:-t_both_ways t_refused t_concurrent t_usage}; do
+for t in ${@:-t_both_ways t_refused t_concurrent t_interrupted t_usage}; do
 	$t
 done
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
