@@ -143,6 +143,7 @@ static void conn_track_sent(struct netd_conn *c)
         if (!c->o.session) {
                 if (c->out_fds.sent)
                         netd_out_sent_stop(&c->out_fds); /* handed over */
+                c->sent_unavailable = false;             /* a later session tries again */
                 return;
         }
         if (c->out_fds.sent || c->sent_unavailable)
@@ -640,10 +641,8 @@ static void conn_unsent_events(struct netd_conn *c)
                 c->client_reset = getsockopt(c->o.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
                                   err == ECONNRESET;
         }
-        if (c->out_fds.sent && !c->client_reset) {
+        if (c->out_fds.sent && !c->client_reset)
                 netd_out_sent_stop(&c->out_fds);
-                mid_line = c->out_fds.mid_line;
-        }
         if (c->out_fds.sent && evbuffer_get_length(c->out_fds.sent) > 0) {
                 unread = evbuffer_get_length(c->out_fds.sent);
                 base = c->out_fds.sent_pos;

@@ -1600,17 +1600,38 @@ int netd_socket_pipe(struct netd_socket *src, struct netd_socket *dst, bool end)
                 return -ENOTCONN;
         if (dst->end_requested)
                 return -EPIPE;
-        /* Bytes a decoder held back were read before the pipe: they go first. */
+        if (!src->read_eof) {
+                r = socket_take_fds(dst, 2);
+                if (r < 0)
+                        return r;
+                dst->pipe_src = src;
+                src->pipe_dst = dst;
+                src->pipe_end = end;
+                r = socket_pipe_start(dst);
+                if (r < 0) {
+                        dst->pipe_src = NULL;
+                        src->pipe_dst = NULL;
+                        socket_pipe_release_fds(dst);
+                        return r;
+                }
+        }
+        /*
+         * Bytes a decoder held back were read before the pipe: they go first
+         * (queued now, the pump runs on a later loop turn and waits for them).
+         */
         if (src->encoding >= 0 && src->dec.npending > 0) {
                 struct netd_flow_refusal fr;
                 uint8_t *copy = malloc(src->dec.npending);
 
-                if (!copy)
-                        return -ENOMEM;
-                memcpy(copy, src->dec.pending, src->dec.npending);
-                r = netd_socket_write(dst, copy, src->dec.npending, NULL, &fr);
-                if (r < 0)
+                if (copy)
+                        memcpy(copy, src->dec.pending, src->dec.npending);
+                r = copy ? netd_socket_write(dst, copy, src->dec.npending, NULL, &fr) : -ENOMEM;
+                if (r < 0) {
+                        /* Reported, and the socket stays as it was: no pipe. */
+                        if (!src->read_eof)
+                                netd_socket_unpipe(src);
                         return r == -ENOBUFS ? -ENOMEM : r;
+                }
                 netd_strdec_init(&src->dec, src->encoding);
         }
         if (src->read_eof) {
@@ -1618,21 +1639,6 @@ int netd_socket_pipe(struct netd_socket *src, struct netd_socket *dst, bool end)
                 if (end)
                         netd_socket_end(dst, NULL);
                 return 0;
-        }
-        r = socket_take_fds(dst, 2);
-        if (r < 0)
-                return r;
-        dst->pipe_src = src;
-        src->pipe_dst = dst;
-        src->pipe_end = end;
-        r = socket_pipe_start(dst);
-        if (r < 0) {
-                dst->pipe_src = NULL;
-                src->pipe_dst = NULL;
-                netd_daemon_fd_release(dst->h.daemon);
-                netd_daemon_fd_release(dst->h.daemon);
-                dst->fds_taken -= 2;
-                return r;
         }
         netd_socket_update_reading(src);
         return 0;
@@ -1642,15 +1648,22 @@ void netd_socket_unpipe(struct netd_socket *src)
 {
         struct netd_socket *dst = src->pipe_dst;
         bool eof = false;
+        int err = 0;
 
         if (!dst)
                 return;
-        if (dst->pipe_in)
+        if (dst->pipe_in) {
+                err = dst->pipe_in->src_err; /* a read error waiting for the pipe to drain */
                 eof = netd_pump_detach_src(dst->pipe_in);
-        else
+        } else {
                 socket_pipe_release_fds(dst); /* not connected yet: no pump was made */
+        }
         dst->pipe_src = NULL;
         src->pipe_dst = NULL;
+        if (err) {
+                socket_fail(src, netd_nerr_sys(err, "read", NULL, -1));
+                return;
+        }
         if (eof) {
                 /* The FIN came before the unpipe: the source's 'end' is still owed. */
                 socket_on_eof(src);
