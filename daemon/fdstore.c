@@ -155,8 +155,7 @@ static void fdstore_sync(struct netd_fdstore *fs, struct netd_session *s)
                         fdstore_drop(fs, &fs->entries[i]);
 }
 
-static void fdstore_session_cb(void *userdata, struct netd_session *s, enum netd_session_event e,
-                               struct netd_server *server)
+static void fdstore_session_cb(void *userdata, struct netd_session *s, enum netd_session_event e)
 {
         struct netd_fdstore *fs = userdata;
 
@@ -165,17 +164,6 @@ static void fdstore_session_cb(void *userdata, struct netd_session *s, enum netd
                 for (size_t i = fs->n; i-- > 0;)
                         if (fs->entries[i].session == s)
                                 fdstore_drop(fs, &fs->entries[i]);
-                break;
-        case NETD_SESSION_SERVER_LISTENING:
-        case NETD_SESSION_SERVER_CLOSED:
-                if (server) {
-                        struct fdstore_entry *en = fdstore_find(fs, server->h.id);
-
-                        if (server->listening)
-                                fdstore_put(fs, s, server, en);
-                        else if (en)
-                                fdstore_drop(fs, en);
-                }
                 break;
         case NETD_SESSION_CREATED:
         case NETD_SESSION_ROTATED:
@@ -230,13 +218,18 @@ void netd_fdstore_server_changed(struct netd_server *srv)
 {
         struct netd_owner *o = srv->h.owner;
         struct netd_fdstore *fs = srv->h.daemon->fdstore;
+        struct netd_session *s;
         struct fdstore_entry *e;
 
-        if (!fs || !o || !o->session || srv->h.daemon->session_hooks != &fs->hooks)
+        if (!fs || !o || srv->h.daemon->session_hooks != &fs->hooks)
+                return;
+        /* The session carried by its connection, or the lingering one that owns it. */
+        s = o->is_session ? netd_session_of(o) : o->session;
+        if (!s)
                 return;
         e = fdstore_find(fs, srv->h.id);
         if (srv->listening)
-                fdstore_put(fs, o->session, srv, e);
+                fdstore_put(fs, s, srv, e);
         else if (e)
                 fdstore_drop(fs, e);
 }

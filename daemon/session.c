@@ -29,13 +29,9 @@
 #include "socket.h"
 
 static const char *const session_event_names[_NETD_SESSION_EVENT_MAX] = {
-        [NETD_SESSION_CREATED] = "created",
-        [NETD_SESSION_ROTATED] = "rotated",
-        [NETD_SESSION_ARMED] = "armed",
-        [NETD_SESSION_ATTACHED] = "attached",
+        [NETD_SESSION_CREATED] = "created", [NETD_SESSION_ROTATED] = "rotated",
+        [NETD_SESSION_ARMED] = "armed",     [NETD_SESSION_ATTACHED] = "attached",
         [NETD_SESSION_DROPPED] = "dropped",
-        [NETD_SESSION_SERVER_LISTENING] = "server-listening",
-        [NETD_SESSION_SERVER_CLOSED] = "server-closed",
 };
 
 const char *netd_session_event_to_string(enum netd_session_event e)
@@ -52,13 +48,12 @@ struct netd_session *netd_session_of(struct netd_owner *o)
         return o && o->is_session ? (struct netd_session *)o : NULL;
 }
 
-static void session_hook(struct netd_session *s, enum netd_session_event e,
-                         struct netd_server *server)
+static void session_hook(struct netd_session *s, enum netd_session_event e)
 {
         const struct netd_session_hooks *hk = s->o.daemon->session_hooks;
 
         if (hk && hk->event)
-                hk->event(hk->userdata, s, e, server);
+                hk->event(hk->userdata, s, e);
 }
 
 /* The owner that holds s's handles now: the connection carrying it, or s itself. */
@@ -119,7 +114,7 @@ static void session_free(struct netd_session *s)
         if (s->ev_linger)
                 event_del(s->ev_linger);
         netd_handle_release_all(&s->o);
-        session_hook(s, NETD_SESSION_DROPPED, NULL);
+        session_hook(s, NETD_SESSION_DROPPED);
         if (s->conn)
                 s->conn->session = NULL;
         TAILQ_REMOVE(&d->sessions, &s->o, link);
@@ -205,26 +200,6 @@ static void session_owner_send_result(struct netd_owner *o, json_t *id, json_t *
         json_decref(result);
 }
 
-/* server.listening and server.close of a lingering session's server, for the hooks. */
-static void session_watch_server(struct netd_session *s, const char *method, json_t *params)
-{
-        enum netd_session_event e;
-        struct netd_handle *h;
-
-        if (!s->o.daemon->session_hooks)
-                return;
-        if (strcmp(method, "server.listening") == 0)
-                e = NETD_SESSION_SERVER_LISTENING;
-        else if (strcmp(method, "server.close") == 0)
-                e = NETD_SESSION_SERVER_CLOSED;
-        else
-                return;
-        h = netd_handle_lookup(s->o.daemon,
-                               (uint64_t)json_integer_value(json_object_get(params, "server")));
-        if (h && h->type == NETD_HANDLE_SERVER)
-                session_hook(s, e, (struct netd_server *)h);
-}
-
 static void session_owner_notify(struct netd_owner *o, const char *method, json_t *params)
 {
         struct netd_session *s = (struct netd_session *)o;
@@ -233,10 +208,8 @@ static void session_owner_notify(struct netd_owner *o, const char *method, json_
                 netd_owner_close(o, "out of memory building an event");
                 return;
         }
-        if (o->open) {
+        if (o->open)
                 session_kept(s, netd_out_event(s->kept, method, params));
-                session_watch_server(s, method, params);
-        }
         json_decref(params);
 }
 
@@ -454,7 +427,7 @@ int netd_session_detach(struct netd_owner *c, int64_t linger_ms, struct netd_ses
         log_info("session#%llu uid=%u: %s by conn#%llu, lingerMs %u", (unsigned long long)s->o.id,
                  (unsigned)s->o.uid, created ? "created" : "token rotated",
                  (unsigned long long)c->id, s->linger_ms);
-        session_hook(s, created ? NETD_SESSION_CREATED : NETD_SESSION_ROTATED, NULL);
+        session_hook(s, created ? NETD_SESSION_CREATED : NETD_SESSION_ROTATED);
         *ret = s;
         return 0;
 }
@@ -564,7 +537,7 @@ void netd_session_attach(struct netd_session *s, struct netd_owner *c)
                 log_info("session#%llu uid=%u: %s from conn#%llu to conn#%llu",
                          (unsigned long long)s->o.id, (unsigned)s->o.uid, from,
                          (unsigned long long)old->id, (unsigned long long)c->id);
-        session_hook(s, NETD_SESSION_ATTACHED, NULL);
+        session_hook(s, NETD_SESSION_ATTACHED);
 }
 
 void netd_session_orphan(struct netd_owner *c, struct evbuffer *unsent)
@@ -592,7 +565,7 @@ void netd_session_orphan(struct netd_owner *c, struct evbuffer *unsent)
                  s->o.n_handles, s->linger_ms);
         /* What the connection's output paused is the session's budget's now. */
         session_update_handles(&s->o);
-        session_hook(s, NETD_SESSION_ARMED, NULL);
+        session_hook(s, NETD_SESSION_ARMED);
 }
 
 void netd_session_foreach_server(struct netd_session *s,

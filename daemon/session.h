@@ -67,8 +67,6 @@ enum netd_session_event {
         NETD_SESSION_DROPPED,  /* freed: linger over (its handles destroyed), daemon exit, or
                                   replaced (its carrier attached another session, which
                                   now has its handles) */
-        NETD_SESSION_SERVER_LISTENING, /* a server of a lingering session began listening */
-        NETD_SESSION_SERVER_CLOSED,    /* a server of a lingering session closed */
         _NETD_SESSION_EVENT_MAX,
         _NETD_SESSION_EVENT_INVALID = -22,
 };
@@ -77,16 +75,15 @@ const char *netd_session_event_to_string(enum netd_session_event e);
 
 /*
  * Callbacks a module installs in daemon->session_hooks (NULL: none). event
- * is called after the change: server is the server concerned for the
- * SERVER_* events, NULL otherwise. For DROPPED the session is still
+ * is called after the change (a server that starts or stops listening is
+ * server.c's to report: netd_fdstore_server_changed()). For DROPPED the session is still
  * readable (it holds no handle any more); it is freed right after. A hook must
  * not create, attach or free sessions. For ARMED, netd_session_foreach_server()
  * lists the servers that now linger. The token is a secret of the session's
  * user: keep it out of names other users can read (FDNAME=, logs).
  */
 struct netd_session_hooks {
-        void (*event)(void *userdata, struct netd_session *s, enum netd_session_event e,
-                      struct netd_server *server);
+        void (*event)(void *userdata, struct netd_session *s, enum netd_session_event e);
         void *userdata;
 };
 

@@ -385,6 +385,14 @@ static void test_fdstore_follows_sessions(struct netd_test_daemon *t)
         json_decref(res);
         netd_test_disconnect(b);
 
+        /* netctl close of the lingering session's server (nobody carries it): out of the store. */
+        b = netd_test_connect(t);
+        netd_test_call_true(b, "netd.close", json_pack("{s:I}", "handle", (json_int_t)s1));
+        m = wait_msg(t, &sink, "FDSTOREREMOVE=1", NULL);
+        assert_string_equal(notify_msg_get(m, "FDNAME", v, sizeof(v)), name1);
+        free(m);
+        netd_test_disconnect(b);
+
         /* A session nobody attaches to within its lingerMs: its server leaves the store. */
         b = netd_test_connect(t);
         s2 = netd_test_create_server(b, NULL);

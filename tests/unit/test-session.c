@@ -39,8 +39,7 @@ static void count_server(struct netd_server *server, void *userdata)
         s->servers_armed++;
 }
 
-static void hook(void *userdata, struct netd_session *session, enum netd_session_event e,
-                 struct netd_server *server)
+static void hook(void *userdata, struct netd_session *session, enum netd_session_event e)
 {
         struct seen *s = userdata;
 
