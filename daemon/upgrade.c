@@ -1202,6 +1202,26 @@ static void r_handles(struct rd *r, json_t *list, struct netd_owner *c, bool clo
         }
 }
 
+/*
+ * One [position, descriptor] entry of field k: 0 <= position < end. Returns
+ * false (failed) for a bad one.
+ */
+static bool r_fd_pair(struct rd *r, json_t *v, const char *k, uint64_t end, uint64_t *ret_pos,
+                      int *ret_fd)
+{
+        json_int_t pos;
+
+        if (!json_is_array(v) || json_array_size(v) != 2 ||
+            !json_is_integer(json_array_get(v, 0)) ||
+            (pos = json_integer_value(json_array_get(v, 0))) < 0 || (uint64_t)pos >= end) {
+                r_fail(r, "field %s holds a bad entry", k);
+                return false;
+        }
+        *ret_fd = r_fd_v(r, json_array_get(v, 1), k, false);
+        *ret_pos = (uint64_t)pos;
+        return !r->failed;
+}
+
 static void r_conn(struct rd *r, json_t *o)
 {
         struct netd_conn *c = NULL;
@@ -1210,8 +1230,9 @@ static void r_conn(struct rd *r, json_t *o)
         uint64_t id;
         json_t *fds, *v;
         bool draining, read_eof;
+        uint64_t in_pos;
+        size_t i, read_size;
         int fd;
-        size_t i;
 
         (void)snprintf(r->where, sizeof(r->where), "a connection");
         id = (uint64_t)r_int(r, o, "id", 1, INT64_MAX);
@@ -1224,6 +1245,8 @@ static void r_conn(struct rd *r, json_t *o)
         fds = r_get(r, o, "fds");
         if (fds && !json_is_array(fds))
                 r_fail(r, "%s", "field fds is not an array");
+        in_pos = (uint64_t)r_int(r, o, "in_pos", 0, INT64_MAX - 1);
+        read_size = (size_t)r_int(r, o, "read_size", 0, INT32_MAX);
         if (r->failed)
                 return;
         if (r->d) {
@@ -1234,29 +1257,20 @@ static void r_conn(struct rd *r, json_t *o)
                         return;
                 }
                 c->read_eof = read_eof;
-                c->in_pos = (uint64_t)r_int(r, o, "in_pos", 0, INT64_MAX);
-                c->read_size = (size_t)r_int(r, o, "read_size", 0, INT32_MAX);
+                c->in_pos = in_pos;
+                c->read_size = read_size;
                 if ((in_len > 0 && netd_frame_feed(&c->in, in, in_len) < 0) ||
                     (out_len > 0 && evbuffer_add(c->out, out, out_len) < 0))
                         r_fail(r, "%s", "out of memory");
-        } else {
-                (void)r_int(r, o, "in_pos", 0, INT64_MAX);
-                (void)r_int(r, o, "read_size", 0, INT32_MAX);
         }
+        /* Received with the input: at a stream position up to in_pos. */
         json_array_foreach(fds, i, v) {
+                uint64_t pos;
                 int pfd;
-                json_int_t pos;
 
-                if (!json_is_array(v) || json_array_size(v) != 2 ||
-                    !json_is_integer(json_array_get(v, 0))) {
-                        r_fail(r, "%s", "field fds holds a bad entry");
+                if (!r_fd_pair(r, v, "fds", in_pos + 1, &pos, &pfd))
                         break;
-                }
-                pos = json_integer_value(json_array_get(v, 0));
-                pfd = r_fd_v(r, json_array_get(v, 1), "fds", false);
-                if (r->failed)
-                        break;
-                if (c && netd_conn_upgrade_restore_fd(c, (uint64_t)pos, pfd) < 0)
+                if (c && netd_conn_upgrade_restore_fd(c, pos, pfd) < 0)
                         r_fail(r, "%s", "out of memory");
         }
         {
@@ -1310,22 +1324,14 @@ static void r_conn(struct rd *r, json_t *o)
         fds = r_get(r, o, "out_fds");
         if (fds && !json_is_array(fds))
                 r_fail(r, "%s", "field out_fds is not an array");
+        /* Going out with a line of the output: at an offset inside it. */
         json_array_foreach(fds, i, v) {
+                uint64_t pos;
                 int pfd;
-                json_int_t pos;
 
-                if (r->failed)
+                if (r->failed || !r_fd_pair(r, v, "out_fds", out_len, &pos, &pfd))
                         break;
-                if (!json_is_array(v) || json_array_size(v) != 2 ||
-                    !json_is_integer(json_array_get(v, 0)) ||
-                    (pos = json_integer_value(json_array_get(v, 0))) < 0 ||
-                    (uint64_t)pos >= out_len) {
-                        r_fail(r, "%s", "field out_fds holds a bad entry");
-                        break;
-                }
-                pfd = r_fd_v(r, json_array_get(v, 1), "out_fds", false);
-                if (c && pfd >= 0 &&
-                    netd_out_fds_push(&c->out_fds, c->out_fds.written + (uint64_t)pos, pfd) < 0)
+                if (c && netd_out_fds_push(&c->out_fds, c->out_fds.written + pos, pfd) < 0)
                         r_fail(r, "%s", "out of memory");
         }
         v = json_object_get(o, "upgrade_req");
