@@ -510,7 +510,7 @@ static void session_pair_read(struct session *s)
                 session_maybe_close_output(s);
                 return;
         }
-        if (s->st->o->send_only || s->out_fd < 0) {
+        if (s->st->o->send_only) {
                 /* --send-only: read and dropped, as asked; counted as received. */
                 s->received += (uint64_t)n;
                 s->st->total_received += (uint64_t)n;

@@ -1066,11 +1066,12 @@ static int client_sync_finish(struct netd_client *c, struct client_sync_slot *sl
         return r;
 }
 
+/* ret_fd NULL: no descriptor is expected with the reply. */
 int netd_clib_call_sync_fd(struct netd_client *c, const char *method, json_t *params,
                            int timeout_ms, json_t **ret_result, int *ret_fd,
                            struct netd_client_error *reterr)
 {
-        struct client_sync_slot slot = { .want_fd = true, .fd = -1 };
+        struct client_sync_slot slot = { .want_fd = ret_fd != NULL, .fd = -1 };
         int64_t deadline = client_deadline(timeout_ms);
         int r;
 
@@ -1079,7 +1080,7 @@ int netd_clib_call_sync_fd(struct netd_client *c, const char *method, json_t *pa
         r = client_sync_finish(c, &slot,
                                netd_client_call(c, method, params, client_sync_reply_cb, &slot),
                                deadline, ret_result, reterr);
-        if (r >= 0)
+        if (r >= 0 && ret_fd)
                 *ret_fd = slot.fd;
         return r;
 }
@@ -1087,14 +1088,7 @@ int netd_clib_call_sync_fd(struct netd_client *c, const char *method, json_t *pa
 int netd_client_call_sync(struct netd_client *c, const char *method, json_t *params, int timeout_ms,
                           json_t **ret_result, struct netd_client_error *reterr)
 {
-        struct client_sync_slot slot = { .fd = -1 };
-        int64_t deadline = client_deadline(timeout_ms);
-
-        if (reterr)
-                *reterr = (struct netd_client_error){ 0 };
-        return client_sync_finish(c, &slot,
-                                  netd_client_call(c, method, params, client_sync_reply_cb, &slot),
-                                  deadline, ret_result, reterr);
+        return netd_clib_call_sync_fd(c, method, params, timeout_ms, ret_result, NULL, reterr);
 }
 
 int netd_clib_call_write_sync(struct netd_client *c, uint64_t socket, const void *data, size_t len,
