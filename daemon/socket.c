@@ -1336,21 +1336,17 @@ static void socket_attached_rx_cb(struct netd_socket *s, enum netd_pump_event ev
         case NETD_PUMP_DRAINED:
                 /* The peer's FIN, every byte delivered: the client reads EOF, 'end' still goes. */
                 s->att_rx = netd_pump_free(s->att_rx);
-                if (s->pair >= 0)
+                if (s->pair >= 0) {
                         (void)shutdown(s->pair, SHUT_WR);
-                s->read_eof = true;
-                socket_touch(s);
-                socket_emit_simple(s, "socket.end");
-                if (!s->allow_half_open) {
                         /*
-                         * Node ends our side too: what the client wrote still goes,
-                         * then the FIN; its later writes fail with EPIPE.
+                         * Without allowHalfOpen Node ends our side too: what the
+                         * client wrote still goes, then the FIN; its later
+                         * writes fail with EPIPE.
                          */
-                        s->end_requested = true;
-                        if (s->pair >= 0)
+                        if (!s->allow_half_open)
                                 (void)shutdown(s->pair, SHUT_RD);
                 }
-                socket_try_write(s);
+                socket_on_eof(s); /* 'end', and our end without allowHalfOpen, as unattached */
                 return;
         case NETD_PUMP_SRC_ERROR:
                 s->att_rx = netd_pump_free(s->att_rx);
