@@ -1251,8 +1251,8 @@ static const struct netctl_verb verbs[] = {
           verb_notify, NULL },
         { "shell", "", "one connection; requests typed per line, replies and events as they come",
           0, 0, verb_shell, NULL },
-        { "upgrade", "", "re-execute netd's binary in place, keeping every connection (root)",
-          0, 0, verb_upgrade, NULL },
+        { "upgrade", "", "re-execute netd's binary in place, keeping every connection (root)", 0, 0,
+          verb_upgrade, NULL },
         { "version", "", "show netctl's version", 0, 0, verb_version, NULL },
 };
 
